@@ -1,0 +1,17 @@
+/* commands.h - the subcommand table. Each subcommand lives in src/cli/cmd_<name>.c
+ * and exposes `int cmd_<name>(int argc, char **argv)` (argv[0] is the
+ * subcommand's name); it returns the process exit status, prints --help, and
+ * reports errors through tn_errmsg() as "tuna <name>: <message>". */
+#ifndef TN_COMMANDS_H
+#define TN_COMMANDS_H
+
+int cmd_convert(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_selfcheck(int argc, char **argv);
+
+/* Helpers shared by the subcommands (src/cli/cli_util.c). */
+int cli_wants_help(int argc, char **argv);
+/* Prints "tuna <cmd>: <current error>" to stderr and returns 1. */
+int cli_fail(const char *cmd);
+
+#endif

@@ -1,0 +1,37 @@
+/* main.c - `tuna <subcommand> ...`: dispatch to src/cli/cmd_*.c. */
+#include "cli/commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} command;
+
+static const command COMMANDS[] = {
+    {"convert", cmd_convert, "import a checkpoint (llama2.c) into an HF model directory"},
+    {"info", cmd_info, "describe an HF model directory (config, parameter count)"},
+    {"selfcheck", cmd_selfcheck, "build a tiny model, train a few steps, check the loss falls"},
+};
+#define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: tuna <command> [options]   (tuna <command> --help for details)\n\n"
+               "tuna is a fine-tuning engine and competition system in C.\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "tuna: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,85 @@
+/* harness.h - a tiny test harness: one program per module.
+ *
+ *   TEST(name) { CHECK(cond); CHECK_NEAR(a, b, rtol, atol); ... }
+ *   int main(void) { RUN(name); ...; return tn_test_summary("module"); }
+ *
+ * Each test prints "ok - name" or "FAIL - name" with the failing checks; the
+ * program prints "module: N passed, N failed, N skipped" and exits non-zero on
+ * any failure. tests/run adds the programs' counts up.
+ * A test that needs ../shared/data calls SKIP("why") when it is missing.
+ */
+#ifndef TN_HARNESS_H
+#define TN_HARNESS_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern int tn_t_failed_checks;
+extern int tn_t_skipped;
+extern char tn_t_skip_reason[512];
+extern int tn_t_pass, tn_t_fail, tn_t_skip;
+
+#define TEST(name) static void test_##name(void)
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            tn_t_failed_checks++;                                                    \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+        }                                                                            \
+    } while (0)
+
+/* CHECK with a printf-style explanation. */
+#define CHECKF(cond, ...)                                                            \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            tn_t_failed_checks++;                                                    \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                            \
+            fprintf(stderr, "\n");                                                   \
+        }                                                                            \
+    } while (0)
+
+/* |a-b| <= atol + rtol*|b|  (b is the reference) */
+#define CHECK_NEAR(a, b, rtol, atol)                                                   \
+    do {                                                                               \
+        double tn_a_ = (a), tn_b_ = (b);                                               \
+        if (!(fabs(tn_a_ - tn_b_) <= (atol) + (rtol)*fabs(tn_b_))) {                   \
+            tn_t_failed_checks++;                                                      \
+            fprintf(stderr, "  %s:%d: %s = %.9g, expected %s = %.9g\n", __FILE__,       \
+                    __LINE__, #a, tn_a_, #b, tn_b_);                                   \
+        }                                                                              \
+    } while (0)
+
+/* Asserts that a call returned -1 and that the error message contains `needle`. */
+#define CHECK_ERR(call, needle)                                                        \
+    do {                                                                               \
+        int tn_rc_ = (call);                                                           \
+        const char *tn_m_ = tn_errmsg();                                               \
+        if (tn_rc_ != -1 || !strstr(tn_m_, (needle))) {                                \
+            tn_t_failed_checks++;                                                      \
+            fprintf(stderr, "  %s:%d: %s: rc=%d, error \"%s\" does not contain \"%s\"\n", \
+                    __FILE__, __LINE__, #call, tn_rc_, tn_m_, (needle));               \
+        }                                                                              \
+    } while (0)
+
+#define SKIP(...)                                                                    \
+    do {                                                                             \
+        tn_t_skipped = 1;                                                            \
+        snprintf(tn_t_skip_reason, sizeof tn_t_skip_reason, __VA_ARGS__);            \
+        return;                                                                      \
+    } while (0)
+
+#define RUN(name) tn_t_run(#name, test_##name)
+
+void tn_t_run(const char *name, void (*fn)(void));
+int tn_test_summary(const char *module);
+/* Path to ../shared/data (or $TUNA_SHARED_DATA), or NULL when missing. */
+const char *tn_t_shared_data(void);
+/* A fresh temporary directory for this test program (removed at exit unless
+ * TUNA_KEEP_TMP is set). */
+const char *tn_t_tmpdir(void);
+
+#endif
