@@ -83,7 +83,7 @@ typedef struct {
     int nfiles;
     tn_st_file *files;
     int n;
-    const tn_st_tensor **tensors; /* all tensors of all shards */
+    const tn_st_tensor **tensors; /* all tensors of all shards, sorted by name */
 } tn_st_set;
 
 int tn_st_set_open_dir(tn_st_set *s, const char *dir);
@@ -92,7 +92,12 @@ void tn_st_set_close(tn_st_set *s);
 
 /* Writes entries into dir as model.safetensors, or, when their total size is
  * above max_shard_bytes (0 = never shard), as model-0000i-of-0000N.safetensors
- * plus model.safetensors.index.json, the way HF's save_pretrained does. */
+ * plus model.safetensors.index.json, the way HF's save_pretrained does: greedy
+ * fill in order, a tensor larger than the limit gets a shard of its own. The
+ * index is written last; a stale index (single-file save) or a stale
+ * model.safetensors (sharded save) is removed so the directory is unambiguous.
+ * Older shard files with other counts are left alone (the index never names
+ * them). */
 int tn_st_write_dir(const char *dir, const tn_st_entry *entries, int n, size_t max_shard_bytes);
 
 #endif

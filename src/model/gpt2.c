@@ -1,0 +1,93 @@
+/* gpt2.c - GPT-2: forward and backward.
+ *
+ * One block, N = B*T tokens (HF Conv1D weights, y = x W + b):
+ *   ln1  = layernorm(x)                      [N, D]
+ *   qkv  = ln1 Wattn + b                     [N, 3D]  (q | k | v)
+ *   att  = causal_attention(q, k, v)         [N, D]
+ *   res2 = x + att Wproj + b
+ *   ln2  = layernorm(res2)
+ *   h    = gelu_tanh(ln2 Wfc + b)            [N, I]
+ *   out  = res2 + h Wproj2 + b
+ * input: x0 = wte[ids] + wpe[t]; logits = layernorm(out_L) wte^T (tied).
+ */
+#include "model/model.h"
+
+#include <string.h>
+
+static float *next_residual(tn_model *m, int l) {
+    return l + 1 < m->cfg.n_layers ? m->acts.res[l + 1] : m->acts.res_final;
+}
+
+static tn_attn_shape attn_shape(const tn_model *m) {
+    const tn_config *c = &m->cfg;
+    int D = c->hidden_size;
+    tn_attn_shape s = {m->acts.B, m->acts.T, c->n_heads, c->n_heads, c->head_dim, 3 * D, 3 * D, 3 * D, 0};
+    return s;
+}
+
+void tn_gpt2_forward(tn_model *m) {
+    const tn_config *c = &m->cfg;
+    tn_acts *a = &m->acts;
+    const int T = a->T, N = a->B * T, D = c->hidden_size, I = c->intermediate_size;
+    tn_attn_shape as = attn_shape(m);
+
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        float *x = a->res[0] + (size_t)i * D;
+        const float *te = m->embed + (size_t)a->ids[i] * D, *pe = m->pos + (size_t)(i % T) * D;
+        for (int d = 0; d < D; d++) x[d] = te[d] + pe[d];
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        tn_block *bk = &m->blocks[l];
+        float *x = a->res[l], *qkv = a->qkv[l];
+        tn_layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, bk->ln1_w, bk->ln1_b, N, D, c->norm_eps);
+        tn_linear_forward(&bk->qkv, a->ln1[l], qkv, N);
+        tn_attention_forward(a->att[l], a->lse[l], qkv, qkv + D, qkv + 2 * D, &as);
+        tn_linear_forward(&bk->o, a->att[l], a->res2[l], N);
+        tn_add_inplace(a->res2[l], x, (size_t)N * D);
+        tn_layernorm_forward(a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->res2[l], bk->ln2_w, bk->ln2_b, N, D,
+                             c->norm_eps);
+        tn_linear_forward(&bk->up, a->ln2[l], a->gate[l], N);
+        tn_gelu_forward(a->mlp[l], a->gate[l], (size_t)N * I);
+        float *out = next_residual(m, l);
+        tn_linear_forward(&bk->down, a->mlp[l], out, N);
+        tn_add_inplace(out, a->res2[l], (size_t)N * D);
+    }
+    tn_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res_final, m->lnf_w, m->lnf_b, N, D, c->norm_eps);
+    tn_linear_forward(&m->head, a->lnf, a->logits, N);
+}
+
+void tn_gpt2_backward(tn_model *m) {
+    const tn_config *c = &m->cfg;
+    tn_acts *a = &m->acts;
+    const int T = a->T, N = a->B * T, D = c->hidden_size, I = c->intermediate_size;
+    tn_attn_shape as = attn_shape(m);
+
+    tn_linear_backward(&m->head, a->lnf, a->logits, a->dln, N, 0);
+    tn_layernorm_backward(a->dres, m->dlnf_w, m->dlnf_b, a->dln, a->res_final, m->lnf_w, a->lnf_mean, a->lnf_rstd,
+                          N, D, 0);
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        tn_block *bk = &m->blocks[l];
+        float *dh = a->dbig1, *dfc = a->dbig2;
+        tn_linear_backward(&bk->down, a->mlp[l], a->dres, dh, N, 0);
+        tn_gelu_backward(dfc, dh, a->gate[l], (size_t)N * I);
+        tn_linear_backward(&bk->up, a->ln2[l], dfc, a->dln, N, 0);
+        tn_layernorm_backward(a->dres, bk->dln2_w, bk->dln2_b, a->dln, a->res2[l], bk->ln2_w, a->ln2_mean[l],
+                              a->ln2_rstd[l], N, D, 1);
+        tn_linear_backward(&bk->o, a->att[l], a->dres, a->datt, N, 0);
+        float *qkv = a->qkv[l], *dqkv = a->dqkv;
+        tn_attention_backward(dqkv, dqkv + D, dqkv + 2 * D, a->datt, a->att[l], a->lse[l], qkv, qkv + D,
+                              qkv + 2 * D, &as);
+        tn_linear_backward(&bk->qkv, a->ln1[l], dqkv, a->dln, N, 0);
+        tn_layernorm_backward(a->dres, bk->dln1_w, bk->dln1_b, a->dln, a->res[l], bk->ln1_w, a->ln1_mean[l],
+                              a->ln1_rstd[l], N, D, 1);
+    }
+    for (int i = 0; i < N; i++) {
+        float *te = m->dembed + (size_t)a->ids[i] * D, *pe = m->dpos + (size_t)(i % T) * D;
+        const float *src = a->dres + (size_t)i * D;
+        for (int d = 0; d < D; d++) {
+            te[d] += src[d];
+            pe[d] += src[d];
+        }
+    }
+}

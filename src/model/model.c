@@ -1,0 +1,478 @@
+/* model.c - parameter table, arenas, checkpoint load/save, forward/backward
+ * entry points (see model.h). The per-family math is in llama.c and gpt2.c. */
+#include "model/model.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "io/safetensors.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- parameter table ----------------------------------------------------
+ * layout() walks the architecture's tensors in a fixed order. Pass 0 appends
+ * each to the table; pass 1 (after the arenas exist) hands out views. Keeping
+ * one walk for both guarantees the table and the views never disagree. */
+
+typedef struct {
+    tn_model *m;
+    int pass, cursor;
+} walker;
+
+static float *P(walker *wk, float **grad, int64_t d0, int64_t d1, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static float *P(walker *wk, float **grad, int64_t d0, int64_t d1, const char *fmt, ...) {
+    tn_model *m = wk->m;
+    if (wk->pass == 0) {
+        m->params = tn_realloc(m->params, sizeof(tn_param) * (size_t)(m->nparams + 1));
+        tn_param *p = &m->params[m->nparams++];
+        memset(p, 0, sizeof *p);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->name, sizeof p->name, fmt, ap);
+        va_end(ap);
+        p->ndim = d1 > 0 ? 2 : 1;
+        p->shape[0] = d0;
+        p->shape[1] = d1 > 0 ? d1 : 0;
+        p->numel = (size_t)d0 * (size_t)(d1 > 0 ? d1 : 1);
+        p->offset = m->numel;
+        m->numel += p->numel;
+        if (grad) *grad = NULL;
+        return NULL;
+    }
+    tn_param *p = &m->params[wk->cursor++];
+    if (grad) *grad = m->g ? m->g + p->offset : NULL;
+    return m->w + p->offset;
+}
+
+/* A linear layer's weight [out,in] (or [in,out] for Conv1D) and optional bias. */
+static void PL(walker *wk, tn_linear *L, int in, int out, int bias, int in_out, const char *name) {
+    L->in = in;
+    L->out = out;
+    L->in_out_layout = in_out;
+    L->w = in_out ? P(wk, &L->dw, in, out, "%s.weight", name) : P(wk, &L->dw, out, in, "%s.weight", name);
+    L->b = NULL;
+    L->db = NULL;
+    if (bias) L->b = P(wk, &L->db, out, 0, "%s.bias", name);
+}
+
+static void layout_llama(walker *wk) {
+    tn_model *m = wk->m;
+    const tn_config *c = &m->cfg;
+    int D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    char n[96];
+    m->embed = P(wk, &m->dembed, V, D, "model.embed_tokens.weight");
+    for (int l = 0; l < c->n_layers; l++) {
+        tn_block *bk = &m->blocks[l];
+        bk->ln1_w = P(wk, &bk->dln1_w, D, 0, "model.layers.%d.input_layernorm.weight", l);
+#define LIN(field, in, out, bias, sub)                                   \
+    snprintf(n, sizeof n, "model.layers.%d.%s", l, sub);                 \
+    PL(wk, &bk->field, in, out, bias, 0, n)
+        LIN(q, D, qd, c->qkv_bias, "self_attn.q_proj");
+        LIN(k, D, kvd, c->qkv_bias, "self_attn.k_proj");
+        LIN(v, D, kvd, c->qkv_bias, "self_attn.v_proj");
+        LIN(o, qd, D, c->o_bias, "self_attn.o_proj");
+        bk->ln2_w = P(wk, &bk->dln2_w, D, 0, "model.layers.%d.post_attention_layernorm.weight", l);
+        LIN(gate, D, I, c->mlp_bias, "mlp.gate_proj");
+        LIN(up, D, I, c->mlp_bias, "mlp.up_proj");
+        LIN(down, I, D, c->mlp_bias, "mlp.down_proj");
+#undef LIN
+    }
+    m->lnf_w = P(wk, &m->dlnf_w, D, 0, "model.norm.weight");
+    if (c->tie_embeddings) {
+        m->head.w = m->embed;
+        m->head.dw = m->dembed;
+    } else {
+        m->head.w = P(wk, &m->head.dw, V, D, "lm_head.weight");
+    }
+    m->head.in = D;
+    m->head.out = V;
+}
+
+static void layout_gpt2(walker *wk) {
+    tn_model *m = wk->m;
+    const tn_config *c = &m->cfg;
+    int D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    char n[96];
+    m->embed = P(wk, &m->dembed, V, D, "transformer.wte.weight");
+    m->pos = P(wk, &m->dpos, c->max_positions, D, "transformer.wpe.weight");
+    for (int l = 0; l < c->n_layers; l++) {
+        tn_block *bk = &m->blocks[l];
+        bk->ln1_w = P(wk, &bk->dln1_w, D, 0, "transformer.h.%d.ln_1.weight", l);
+        bk->ln1_b = P(wk, &bk->dln1_b, D, 0, "transformer.h.%d.ln_1.bias", l);
+        snprintf(n, sizeof n, "transformer.h.%d.attn.c_attn", l);
+        PL(wk, &bk->qkv, D, 3 * D, 1, 1, n);
+        snprintf(n, sizeof n, "transformer.h.%d.attn.c_proj", l);
+        PL(wk, &bk->o, D, D, 1, 1, n);
+        bk->ln2_w = P(wk, &bk->dln2_w, D, 0, "transformer.h.%d.ln_2.weight", l);
+        bk->ln2_b = P(wk, &bk->dln2_b, D, 0, "transformer.h.%d.ln_2.bias", l);
+        snprintf(n, sizeof n, "transformer.h.%d.mlp.c_fc", l);
+        PL(wk, &bk->up, D, I, 1, 1, n);
+        snprintf(n, sizeof n, "transformer.h.%d.mlp.c_proj", l);
+        PL(wk, &bk->down, I, D, 1, 1, n);
+    }
+    m->lnf_w = P(wk, &m->dlnf_w, D, 0, "transformer.ln_f.weight");
+    m->lnf_b = P(wk, &m->dlnf_b, D, 0, "transformer.ln_f.bias");
+    m->head.w = m->embed;
+    m->head.dw = m->dembed;
+    m->head.in = D;
+    m->head.out = V;
+}
+
+static void layout(tn_model *m, int pass) {
+    walker wk = {m, pass, 0};
+    if (m->cfg.arch == TN_ARCH_GPT2)
+        layout_gpt2(&wk);
+    else
+        layout_llama(&wk);
+}
+
+/* RoPE inverse frequencies, with llama3 scaling when configured (HF's
+ * _compute_llama3_parameters): long wavelengths are slowed by `factor`, short
+ * ones kept, and the band between blended smoothly. */
+static void compute_inv_freq(tn_model *m) {
+    const tn_config *c = &m->cfg;
+    int half = c->head_dim / 2;
+    m->inv_freq = tn_malloc(sizeof(float) * (size_t)half);
+    for (int i = 0; i < half; i++) {
+        /* HF: 1 / base ** (arange(0, dim, 2).float() / dim), in fp32 */
+        float expo = (float)(2 * i) / (float)c->head_dim;
+        float f = 1.0f / powf((float)c->rope_theta, expo);
+        if (c->rope_llama3) {
+            double old = c->rope_original_max_positions;
+            double low_wavelen = old / c->rope_low_freq_factor;
+            double high_wavelen = old / c->rope_high_freq_factor;
+            double wavelen = 2.0 * M_PI / f;
+            if (wavelen > low_wavelen) {
+                f = (float)(f / c->rope_factor);
+            } else if (wavelen >= high_wavelen) {
+                double smooth = (old / wavelen - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                f = (float)((1.0 - smooth) * f / c->rope_factor + smooth * f);
+            }
+        }
+        m->inv_freq[i] = f;
+    }
+}
+
+int tn_model_create(tn_model *m, const tn_config *cfg) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->cfg.json = json_incref(cfg->json);
+    m->blocks = tn_calloc((size_t)cfg->n_layers, sizeof(tn_block));
+    layout(m, 0);
+    m->w = tn_try_alloc_floats(m->numel, "model weights");
+    if (!m->w) {
+        tn_model_free(m);
+        return -1;
+    }
+    layout(m, 1);
+    if (cfg->arch == TN_ARCH_LLAMA) compute_inv_freq(m);
+    return 0;
+}
+
+int tn_model_enable_grads(tn_model *m) {
+    if (m->g) return 0;
+    m->g = tn_try_alloc_floats(m->numel, "gradients");
+    if (!m->g) return -1;
+    layout(m, 1);
+    return 0;
+}
+
+void tn_model_zero_grads(tn_model *m) {
+    if (m->g) memset(m->g, 0, sizeof(float) * m->numel);
+}
+
+const tn_param *tn_model_find_param(const tn_model *m, const char *name) {
+    for (int i = 0; i < m->nparams; i++)
+        if (!strcmp(m->params[i].name, name)) return &m->params[i];
+    return NULL;
+}
+
+static void free_acts(tn_acts *a) {
+    tn_free_aligned(a->buf);
+    free(a->res);
+    free(a->ids);
+    memset(a, 0, sizeof *a);
+}
+
+void tn_model_free(tn_model *m) {
+    free_acts(&m->acts);
+    tn_free_aligned(m->w);
+    tn_free_aligned(m->g);
+    free(m->params);
+    free(m->blocks);
+    free(m->inv_freq);
+    free(m->rope_cos);
+    tn_config_free(&m->cfg);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- random init (splitmix64 + Box-Muller: reproducible everywhere) ---- */
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *s) { return ((splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+
+void tn_model_init_random(tn_model *m, uint64_t seed) {
+    uint64_t s = seed;
+    for (int i = 0; i < m->nparams; i++) {
+        const tn_param *p = &m->params[i];
+        float *w = m->w + p->offset;
+        int is_norm = strstr(p->name, "norm") || strstr(p->name, "ln_");
+        if (p->ndim == 1) {
+            for (size_t j = 0; j < p->numel; j++) w[j] = (is_norm && strstr(p->name, ".weight")) ? 1.0f : 0.0f;
+            continue;
+        }
+        for (size_t j = 0; j < p->numel; j++) {
+            double u1 = uniform01(&s), u2 = uniform01(&s);
+            w[j] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+        }
+    }
+}
+
+/* ---- checkpoint load ---------------------------------------------------- */
+
+/* Tensors HF checkpoints may carry that are buffers, not parameters. */
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Tensors HF checkpoints may carry that are buffers, not parameters. */
+static int ignorable(const tn_model *m, const char *name) {
+    if (ends_with(name, "rotary_emb.inv_freq")) return 1;
+    if (m->cfg.arch == TN_ARCH_GPT2) return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+    /* a tied model saved with its (identical) head: the embedding wins */
+    return m->cfg.tie_embeddings && !strcmp(name, "lm_head.weight");
+}
+
+/* HF GPT-2 checkpoints exist with and without the "transformer." prefix. */
+static const tn_st_tensor *find_tensor(const tn_model *m, const tn_st_set *set, const char *name) {
+    const tn_st_tensor *t = tn_st_set_find(set, name);
+    if (!t && m->cfg.arch == TN_ARCH_GPT2 && !strncmp(name, "transformer.", 12))
+        t = tn_st_set_find(set, name + 12);
+    return t;
+}
+
+static int known_name(const tn_model *m, const char *name) {
+    if (tn_model_find_param(m, name)) return 1;
+    if (m->cfg.arch == TN_ARCH_GPT2) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "transformer.%s", name);
+        return tn_model_find_param(m, buf) != NULL;
+    }
+    return 0;
+}
+
+int tn_model_load(tn_model *m, const char *dir, int check_finite) {
+    tn_config cfg;
+    if (tn_config_load(&cfg, dir)) return -1;
+    int rc = tn_model_create(m, &cfg);
+    tn_config_free(&cfg);
+    if (rc) return -1;
+    tn_st_set set;
+    if (tn_st_set_open_dir(&set, dir)) {
+        tn_model_free(m);
+        return -1;
+    }
+    rc = 0;
+    for (int i = 0; i < set.n && rc == 0; i++) {
+        const char *name = set.tensors[i]->name;
+        if (!known_name(m, name) && !ignorable(m, name))
+            rc = tn_fail("%s: tensor %s is not part of a %s model with this config", set.tensors[i]->path,
+                         name, m->cfg.model_type);
+    }
+    for (int i = 0; i < m->nparams && rc == 0; i++) {
+        const tn_param *p = &m->params[i];
+        const tn_st_tensor *t = find_tensor(m, &set, p->name);
+        if (!t) {
+            rc = tn_fail("%s: missing tensor %s", dir, p->name);
+            break;
+        }
+        int same = t->ndim == p->ndim && t->shape[0] == p->shape[0] && (p->ndim == 1 || t->shape[1] == p->shape[1]);
+        if (!same) {
+            char got[128] = "";
+            for (int d = 0; d < t->ndim; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                         (long long)t->shape[d]);
+            if (p->ndim == 1)
+                rc = tn_fail("%s: tensor %s: shape [%s], expected [%lld] from config.json", t->path, p->name,
+                             got, (long long)p->shape[0]);
+            else
+                rc = tn_fail("%s: tensor %s: shape [%s], expected [%lld, %lld] from config.json", t->path,
+                             p->name, got, (long long)p->shape[0], (long long)p->shape[1]);
+            break;
+        }
+        rc = tn_st_read_f32(t, m->w + p->offset, p->numel, check_finite);
+    }
+    tn_st_set_close(&set);
+    if (rc) tn_model_free(m);
+    return rc;
+}
+
+/* ---- checkpoint save ---------------------------------------------------- */
+
+static const char *TOKENIZER_FILES[] = {
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+    "vocab.json",     "merges.txt",            "generation_config.json",  "added_tokens.json",
+    "tokenizer.bin",
+};
+
+int tn_model_save(const tn_model *m, const char *dir, const char *src_dir) {
+    if (tn_mkdir_p(dir)) return -1;
+    char *cfg_path = tn_path_join(dir, "config.json");
+    int rc = tn_config_save(&m->cfg, cfg_path);
+    free(cfg_path);
+    if (rc) return -1;
+    tn_st_entry *e = tn_calloc((size_t)m->nparams, sizeof *e);
+    for (int i = 0; i < m->nparams; i++) {
+        const tn_param *p = &m->params[i];
+        e[i].name = p->name;
+        e[i].dtype = TN_DT_F32;
+        e[i].ndim = p->ndim;
+        e[i].shape[0] = p->shape[0];
+        e[i].shape[1] = p->shape[1];
+        e[i].data = m->w + p->offset;
+    }
+    rc = tn_st_write_dir(dir, e, m->nparams, 0);
+    free(e);
+    if (rc || !src_dir) return rc;
+    for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof *TOKENIZER_FILES; i++) {
+        char *from = tn_path_join(src_dir, TOKENIZER_FILES[i]);
+        char *to = tn_path_join(dir, TOKENIZER_FILES[i]);
+        if (tn_file_exists(from) && strcmp(from, to) != 0 && tn_copy_file(from, to)) rc = -1;
+        free(from);
+        free(to);
+        if (rc) break;
+    }
+    return rc;
+}
+
+/* ---- activations -------------------------------------------------------- */
+
+static int alloc_acts(tn_model *m, int B, int T) {
+    tn_acts *a = &m->acts;
+    if (a->buf && a->B == B && a->T == T) return 0;
+    free_acts(a);
+    const tn_config *c = &m->cfg;
+    size_t N = (size_t)B * T, D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    size_t L = c->n_layers, H = c->n_heads;
+    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t qkvw = qd + 2 * kvd;
+    size_t big = I > qkvw ? I : qkvw;
+    size_t per_layer = N * D * 4 /* res ln1 res2 ln2 */ + N * 4 /* means, rstds */ + N * qkvw + N * qd +
+                       B * H * T + N * I * 3;
+    size_t total = L * per_layer + N * D * 2 + N * 2 + N * V /* final */ +
+                   N * D * 2 + N * qkvw + N * qd + N * big * 2 /* scratch */;
+    a->buf = tn_try_alloc_floats(total, "activations");
+    if (!a->buf) return -1;
+    a->nfloats = total;
+    a->B = B;
+    a->T = T;
+    /* 14 per-layer pointer arrays in one allocation */
+    a->res = tn_calloc(L * 14, sizeof(float *));
+    float ***arrays[] = {&a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att, &a->lse, &a->res2,
+                         &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->gate, &a->up, &a->mlp};
+    for (size_t i = 0; i < 13; i++) *arrays[i] = a->res + L * (i + 1);
+    float *p = a->buf;
+#define TAKE(n) (p += (n), p - (n))
+    for (size_t l = 0; l < L; l++) {
+        a->res[l] = TAKE(N * D);
+        a->ln1[l] = TAKE(N * D);
+        a->ln1_mean[l] = TAKE(N);
+        a->ln1_rstd[l] = TAKE(N);
+        a->qkv[l] = TAKE(N * qkvw);
+        a->att[l] = TAKE(N * qd);
+        a->lse[l] = TAKE(B * H * T);
+        a->res2[l] = TAKE(N * D);
+        a->ln2[l] = TAKE(N * D);
+        a->ln2_mean[l] = TAKE(N);
+        a->ln2_rstd[l] = TAKE(N);
+        a->gate[l] = TAKE(N * I);
+        a->up[l] = TAKE(N * I);
+        a->mlp[l] = TAKE(N * I);
+    }
+    a->res_final = TAKE(N * D);
+    a->lnf = TAKE(N * D);
+    a->lnf_mean = TAKE(N);
+    a->lnf_rstd = TAKE(N);
+    a->logits = TAKE(N * V);
+    a->dres = TAKE(N * D);
+    a->dln = TAKE(N * D);
+    a->dqkv = TAKE(N * qkvw);
+    a->datt = TAKE(N * qd);
+    a->dbig1 = TAKE(N * big);
+    a->dbig2 = TAKE(N * big);
+#undef TAKE
+    a->ids = tn_malloc(sizeof(int32_t) * N * 2);
+    a->labels = a->ids + N;
+    return 0;
+}
+
+static int ensure_rope(tn_model *m, int T) {
+    if (m->cfg.arch != TN_ARCH_LLAMA || m->rope_T >= T) return 0;
+    int half = m->cfg.head_dim / 2;
+    free(m->rope_cos);
+    m->rope_cos = tn_malloc(sizeof(float) * (size_t)T * half * 2);
+    m->rope_sin = m->rope_cos + (size_t)T * half;
+    tn_rope_tables(m->rope_cos, m->rope_sin, m->inv_freq, T, m->cfg.head_dim);
+    m->rope_T = T;
+    return 0;
+}
+
+int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss) {
+    const tn_config *c = &m->cfg;
+    if (B <= 0 || T <= 0) return tn_fail("forward: empty batch (B=%d, T=%d)", B, T);
+    if (c->arch == TN_ARCH_GPT2 && T > c->max_positions)
+        return tn_fail("forward: sequence length %d exceeds the model's n_positions %d", T, c->max_positions);
+    size_t N = (size_t)B * T;
+    for (size_t i = 0; i < N; i++) {
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return tn_fail("forward: token id %d at position %zu is outside the vocabulary (%d)", ids[i], i,
+                           c->vocab_size);
+        if (labels && labels[i] != -100 && (labels[i] < 0 || labels[i] >= c->vocab_size))
+            return tn_fail("forward: label %d at position %zu is outside the vocabulary (%d) and not -100",
+                           labels[i], i, c->vocab_size);
+    }
+    if (alloc_acts(m, B, T) || ensure_rope(m, T)) return -1;
+    tn_acts *a = &m->acts;
+    memcpy(a->ids, ids, sizeof(int32_t) * N);
+    a->has_labels = labels != NULL;
+    if (labels) memcpy(a->labels, labels, sizeof(int32_t) * N);
+    if (c->arch == TN_ARCH_GPT2)
+        tn_gpt2_forward(m);
+    else
+        tn_llama_forward(m);
+    if (labels) {
+        double l = tn_xent_forward_backward(NULL, a->logits, a->labels, B, T, c->vocab_size, &a->n_scored);
+        if (loss) *loss = (float)l;
+    }
+    return 0;
+}
+
+int tn_model_backward(tn_model *m) {
+    tn_acts *a = &m->acts;
+    if (!a->buf || !a->has_labels) return tn_fail("backward: no forward with labels to differentiate");
+    if (!m->g && tn_model_enable_grads(m)) return -1;
+    /* dlogits overwrite the logits in place: the forward's logits are not
+     * needed again, and this saves B*T*V floats. */
+    tn_xent_forward_backward(a->logits, a->logits, a->labels, a->B, a->T, m->cfg.vocab_size, NULL);
+    if (m->cfg.arch == TN_ARCH_GPT2)
+        tn_gpt2_backward(m);
+    else
+        tn_llama_backward(m);
+    a->has_labels = 0; /* the logits now hold gradients */
+    return 0;
+}

@@ -1,0 +1,67 @@
+/* linear.c - fully connected layer through cblas_sgemm, forward and backward.
+ *
+ * Both of HF's layouts are served without copying weights:
+ *   nn.Linear: W [out, in],  y = x W^T     (llama family, lm_head)
+ *   Conv1D:    W [in, out],  y = x W       (GPT-2 c_attn, c_proj, c_fc)
+ * so checkpoints load and save as plain memcpy.
+ */
+#include "nn/nn.h"
+
+#include <cblas.h>
+
+void tn_linear_forward(const tn_linear *L, const float *x, float *y, int N) {
+    /* y[N,out] = x[N,in] @ (W^T or W) */
+    if (L->in_out_layout)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, L->out, L->in, 1.0f, x, L->in, L->w,
+                    L->out, 0.0f, y, L->out);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, L->out, L->in, 1.0f, x, L->in, L->w,
+                    L->in, 0.0f, y, L->out);
+    if (L->b) {
+        const float *b = L->b;
+        int out = L->out;
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < N; i++) {
+            float *row = y + (size_t)i * out;
+            for (int j = 0; j < out; j++) row[j] += b[j];
+        }
+    }
+}
+
+void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, float *dx, int N,
+                        int accumulate_dx) {
+    if (L->dw) {
+        if (L->in_out_layout) /* dW[in,out] += x^T[in,N] @ dy[N,out] */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->in, L->out, N, 1.0f, x, L->in, dy,
+                        L->out, 1.0f, L->dw, L->out);
+        else /* dW[out,in] += dy^T[out,N] @ x[N,in] */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->out, L->in, N, 1.0f, dy, L->out, x,
+                        L->in, 1.0f, L->dw, L->in);
+    }
+    if (L->db) {
+        /* db[out] += sum over rows of dy: parallel over output columns so that
+         * no two threads write the same element. */
+        float *db = L->db;
+        int out = L->out;
+#pragma omp parallel for schedule(static)
+        for (int j = 0; j < out; j++) {
+            float s = 0.0f;
+            for (int i = 0; i < N; i++) s += dy[(size_t)i * out + j];
+            db[j] += s;
+        }
+    }
+    if (dx) {
+        float beta = accumulate_dx ? 1.0f : 0.0f;
+        if (L->in_out_layout) /* dx[N,in] = dy[N,out] @ W^T[out,in] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, L->in, L->out, 1.0f, dy, L->out, L->w,
+                        L->out, beta, dx, L->in);
+        else /* dx[N,in] = dy[N,out] @ W[out,in] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, L->in, L->out, 1.0f, dy, L->out,
+                        L->w, L->in, beta, dx, L->in);
+    }
+}
+
+void tn_add_inplace(float *y, const float *x, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}

@@ -1,0 +1,112 @@
+/* nn.h - CPU kernels for transformer training, fp32.
+ *
+ * Each layer's forward and backward live side by side in one file, llm.c
+ * style; shapes are given in comments with
+ *   N = B*T rows (tokens), D = model width, H/KV = query/key-value heads,
+ *   hd = head size, I = MLP width, V = vocabulary.
+ * All tensors are row-major. Backward functions ACCUMULATE into parameter
+ * gradients (+=), so gradient accumulation over micro-batches is free; input
+ * gradients are written (=) unless the name or argument says accumulate.
+ * Every kernel is checked against PyTorch through the model tests
+ * (tests/test_model.c against tools/engine_ref.py).
+ */
+#ifndef TN_NN_H
+#define TN_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- linear (matmul through cblas_sgemm) -------------------------------- */
+
+/* A linear map y = x W^T + b (HF nn.Linear, W is [out, in]) or, with
+ * in_out_layout, y = x W + b (HF GPT-2 Conv1D, W is [in, out]). The pointers
+ * are views into the model's parameter and gradient arenas; b/db may be NULL. */
+typedef struct {
+    float *w, *b;    /* weights and bias */
+    float *dw, *db;  /* their gradients (NULL when not training) */
+    int in, out;
+    int in_out_layout;
+} tn_linear;
+
+/* y[N,out] = x[N,in] . W (+ b) */
+void tn_linear_forward(const tn_linear *L, const float *x, float *y, int N);
+/* dW += dy^T x, db += sum_rows dy, and dx[N,in] = dy W (accumulate_dx: +=).
+ * dx may be NULL when the input needs no gradient. */
+void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, float *dx, int N,
+                        int accumulate_dx);
+
+/* ---- normalisation ------------------------------------------------------ */
+
+/* RMSNorm: y = x / sqrt(mean(x^2) + eps) * w.  x,y [N,D], w [D], rstd [N] saved. */
+void tn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int N, int D, float eps);
+/* dx[N,D] = (accumulate ? += : =) d/dx, dw[D] += ... */
+void tn_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                         const float *rstd, int N, int D, int accumulate);
+
+/* LayerNorm: y = (x - mean) * rstd * w + b.  mean, rstd [N] saved. */
+void tn_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
+                          const float *b, int N, int D, float eps);
+void tn_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                           const float *w, const float *mean, const float *rstd, int N, int D,
+                           int accumulate);
+
+/* ---- rotary position embedding (HF "rotate_half" convention) ------------ */
+
+/* cos/sin tables [T, hd/2] for positions 0..T-1, from inv_freq [hd/2]. */
+void tn_rope_tables(float *cos_t, float *sin_t, const float *inv_freq, int T, int hd);
+/* In place on x [B, T, nh, hd] with row stride `stride` floats per token:
+ * pairs (i, i + hd/2) are rotated by angle pos*inv_freq[i]. Backward rotates
+ * by the negative angle (the transpose of a rotation). */
+void tn_rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int nh, int hd,
+                     int stride);
+void tn_rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int nh,
+                      int hd, int stride);
+
+/* ---- causal self-attention --------------------------------------------- */
+
+/* Shapes of one attention call. q is [B, T, H, hd] with `q_stride` floats
+ * between tokens (so q, k and v may be slices of one fused qkv buffer); k and
+ * v are [B, T, KV, hd] with their strides; out is [B, T, H, hd] contiguous.
+ * Query head h reads key/value head h / (H / KV) (GQA). window > 0 limits
+ * each query to the `window` most recent keys (Mistral's sliding window). */
+typedef struct {
+    int B, T, H, KV, hd;
+    int q_stride, k_stride, v_stride;
+    int window;
+} tn_attn_shape;
+
+/* The T x T score matrix is never stored: the forward keeps only the
+ * log-sum-exp of each query row (lse [B, H, T]) and the backward recomputes the
+ * probabilities from it, as flash attention does. */
+void tn_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                          const tn_attn_shape *s);
+/* dq, dk, dv are written (=), with the same strides as q, k, v. */
+void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                           const float *lse, const float *q, const float *k, const float *v,
+                           const tn_attn_shape *s);
+
+/* ---- activations -------------------------------------------------------- */
+
+/* SwiGLU: h = silu(gate) * up, all [N, I]. In the backward, dup may alias dh. */
+void tn_swiglu_forward(float *h, const float *gate, const float *up, size_t n);
+void tn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up,
+                        size_t n);
+/* GELU, tanh approximation (HF "gelu_new"). In place is allowed for forward. */
+void tn_gelu_forward(float *y, const float *x, size_t n);
+void tn_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
+
+/* ---- cross-entropy ------------------------------------------------------ */
+
+/* HF causal-LM loss. logits [B, T, V]; labels [B, T] aligned with the input
+ * ids; position t of row b is scored against labels[b, t+1] unless that is
+ * -100 (or t is the last position). Returns the mean loss over scored
+ * positions (0 when none) and their count in *count. With dlogits != NULL it
+ * also writes d(mean loss)/d(logits) (zero rows for unscored positions);
+ * dlogits may alias logits. */
+double tn_xent_forward_backward(float *dlogits, const float *logits, const int32_t *labels, int B,
+                                int T, int V, int64_t *count);
+
+/* ---- small helpers ------------------------------------------------------ */
+void tn_add_inplace(float *y, const float *x, size_t n); /* y += x */
+
+#endif

@@ -1,0 +1,36 @@
+/* optim.h - AdamW with decoupled weight decay, and clipping by global norm.
+ *
+ * The update is PyTorch's torch.optim.AdamW to the operation:
+ *   p  *= 1 - lr * wd                     (decoupled decay, if p decays)
+ *   m   = b1 m + (1 - b1) g
+ *   v   = b2 v + (1 - b2) g^2
+ *   p  -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ * Weight decay applies to matrices and embeddings (ndim >= 2) only, not to
+ * biases and norm weights: HF Trainer's and axolotl's default grouping.
+ */
+#ifndef TN_OPTIM_H
+#define TN_OPTIM_H
+
+#include "model/model.h"
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    int64_t t;     /* steps taken */
+    size_t n;
+    float *m, *v;  /* moments, same layout as the model's gradient arena */
+    uint8_t *decay; /* per float: 1 if weight decay applies */
+} tn_adamw;
+
+int tn_adamw_init(tn_adamw *o, const tn_model *model, float lr, float beta1, float beta2, float eps,
+                  float weight_decay);
+void tn_adamw_free(tn_adamw *o);
+/* One step over the whole arena with learning rate lr (the schedule's value). */
+void tn_adamw_step(tn_adamw *o, float *w, const float *g, float lr);
+
+/* Global L2 norm of g (computed in double). */
+double tn_grad_norm(const float *g, size_t n);
+/* torch.nn.utils.clip_grad_norm_: scales g by min(1, max_norm / (norm + 1e-6)).
+ * Returns the norm before clipping. */
+double tn_clip_grad_norm(float *g, size_t n, double max_norm);
+
+#endif
