@@ -57,3 +57,24 @@ int tn_test_summary(const char *module) {
     printf("%s: %d passed, %d failed, %d skipped\n", module, tn_t_pass, tn_t_fail, tn_t_skip);
     return tn_t_fail ? 1 : 0;
 }
+
+int tn_t_allclose(const char *what, const float *a, const float *b, size_t n, double rtol) {
+    double scale = 0.0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+    if (scale == 0.0) scale = 1.0;
+    double worst = 0.0;
+    size_t wi = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / scale;
+        if (!(e <= worst)) { /* also true for NaN */
+            worst = isnan(e) ? INFINITY : e;
+            wi = i;
+        }
+    }
+    if (worst > rtol) {
+        fprintf(stderr, "  %s: worst relative error %.3g at [%zu]: got %.9g, expected %.9g (scale %.3g)\n", what,
+                worst, wi, a[wi], b[wi], scale);
+        return 0;
+    }
+    return 1;
+}

@@ -82,4 +82,9 @@ const char *tn_t_shared_data(void);
  * TUNA_KEEP_TMP is set). */
 const char *tn_t_tmpdir(void);
 
+/* Elementwise agreement of a with the reference b relative to the reference
+ * tensor's largest magnitude: max |a-b| / max |b| <= rtol. NaN fails. Prints
+ * the worst element when it fails. Returns 1 when they agree. */
+int tn_t_allclose(const char *what, const float *a, const float *b, size_t n, double rtol);
+
 #endif

@@ -25,29 +25,6 @@ static const char *fixtures(void) {
     return f ? f : "build/fixtures";
 }
 
-/* Worst |a - b| relative to the reference tensor's largest magnitude. Reports
- * the worst element when it is above rtol. */
-static int compare(const char *what, const float *a, const float *b, size_t n, double rtol) {
-    double scale = 0.0;
-    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
-    if (scale == 0.0) scale = 1.0;
-    double worst = 0.0;
-    size_t wi = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / scale;
-        if (!(e <= worst)) { /* catches NaN too */
-            worst = isnan(e) ? INFINITY : e;
-            wi = i;
-        }
-    }
-    if (worst > rtol) {
-        fprintf(stderr, "  %s: worst relative error %.3g at [%zu]: got %.9g, expected %.9g (scale %.3g)\n", what,
-                worst, wi, a[wi], b[wi], scale);
-        return 0;
-    }
-    return 1;
-}
-
 /* Weights after AdamW steps. Adam divides each gradient by its own running
  * magnitude, so an element whose gradient is rounding noise still moves by up
  * to lr per step, in a direction set by the noise. The key projection's bias
@@ -144,7 +121,7 @@ static void check_case(const char *name) {
     float *ref_logits = ref_f32(&r, "logits", &n);
     float *ref_loss = ref_f32(&r, "loss", NULL);
     CHECK(ref_logits && n == (size_t)r.B * r.T * m.cfg.vocab_size);
-    if (ref_logits && n == (size_t)r.B * r.T * m.cfg.vocab_size) CHECK(compare("logits", m.acts.logits, ref_logits, n, 1e-5));
+    if (ref_logits && n == (size_t)r.B * r.T * m.cfg.vocab_size) CHECK(tn_t_allclose("logits", m.acts.logits, ref_logits, n, 1e-5));
     if (ref_loss) CHECK_NEAR(loss, ref_loss[0], 1e-5, 0);
     free(ref_logits);
     free(ref_loss);
@@ -159,7 +136,7 @@ static void check_case(const char *name) {
         snprintf(key, sizeof key, "grad.%s", p->name);
         float *ref = ref_f32(&r, key, &n);
         CHECKF(ref && n == p->numel, "reference has no %s of %zu floats", key, p->numel);
-        if (ref && n == p->numel) CHECK(compare(key, m.g + p->offset, ref, n, 1e-4));
+        if (ref && n == p->numel) CHECK(tn_t_allclose(key, m.g + p->offset, ref, n, 1e-4));
         free(ref);
     }
 
@@ -195,7 +172,7 @@ static void check_case(const char *name) {
             CHECK(tn_model_forward(&m, r.ids, r.labels, r.B, r.T, &l) == 0);
             char what[32];
             snprintf(what, sizeof what, "adam loss %d", s);
-            CHECK(compare(what, &l, &ref_losses[s], 1, 1e-5));
+            CHECK(tn_t_allclose(what, &l, &ref_losses[s], 1, 1e-5));
             if (s == steps) break;
             tn_model_zero_grads(&m);
             CHECK(tn_model_backward(&m) == 0);

@@ -169,6 +169,8 @@ int tn_config_from_json(tn_config *c, json_t *j, const char *what) {
 
 int tn_config_load(tn_config *c, const char *path) {
     memset(c, 0, sizeof *c);
+    if (!tn_dir_exists(path) && !tn_file_exists(path))
+        return tn_fail("%s: no such model directory or config file", path);
     char *file = tn_dir_exists(path) ? tn_path_join(path, "config.json") : tn_strdup(path);
     json_t *j = tn_json_load_file(file);
     int rc = j ? tn_config_from_json(c, j, file) : -1;
