@@ -53,7 +53,7 @@ static void rewrite(const char *dir, edit_fn edit) {
         fprintf(stderr, "  %s\n", tn_errmsg());
         exit(2);
     }
-    int n = f.n;
+    int n = f.n, nbufs = f.n + 1; /* edits may add one entry */
     tn_st_entry *e = tn_calloc((size_t)n + 1, sizeof *e);
     float **bufs = tn_calloc((size_t)n + 1, sizeof *bufs);
     for (int i = 0; i < n; i++) {
@@ -73,7 +73,7 @@ static void rewrite(const char *dir, edit_fn edit) {
         exit(2);
     }
     for (int i = 0; i < n; i++) free((char *)e[i].name);
-    for (int i = 0; i <= f.n; i++) free(bufs[i]);
+    for (int i = 0; i < nbufs; i++) free(bufs[i]);
     free(e);
     free(bufs);
     free(path);
