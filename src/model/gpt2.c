@@ -82,7 +82,7 @@ void tn_gpt2_backward(tn_model *m) {
         tn_layernorm_backward(a->dres, bk->dln1_w, bk->dln1_b, a->dln, a->res[l], bk->ln1_w, a->ln1_mean[l],
                               a->ln1_rstd[l], N, D, 1);
     }
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < N && m->dembed; i++) {
         float *te = m->dembed + (size_t)a->ids[i] * D, *pe = m->dpos + (size_t)(i % T) * D;
         const float *src = a->dres + (size_t)i * D;
         for (int d = 0; d < D; d++) {

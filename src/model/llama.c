@@ -98,7 +98,7 @@ void tn_llama_backward(tn_model *m) {
         /* dres = d(block input) */
     }
     /* embedding: rows of the same token add up, so this stays serial */
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < N && m->dembed; i++) {
         float *dst = m->dembed + (size_t)a->ids[i] * D;
         const float *src = a->dres + (size_t)i * D;
         for (int d = 0; d < D; d++) dst[d] += src[d];

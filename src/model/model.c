@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "io/safetensors.h"
+#include "model/lora.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -212,6 +213,29 @@ void tn_model_free(tn_model *m) {
     free(m->rope_cos);
     tn_config_free(&m->cfg);
     memset(m, 0, sizeof *m);
+}
+
+/* See model.h. */
+int tn_model_linears(tn_model *m, tn_linear ***lins, char (**names)[96]) {
+    int cap = m->cfg.n_layers * 8, n = 0;
+    *lins = tn_calloc((size_t)cap, sizeof **lins);
+    *names = tn_calloc((size_t)cap, sizeof **names);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        tn_block *b = &m->blocks[l];
+        tn_linear *all[] = {&b->q, &b->k, &b->v, &b->qkv, &b->o, &b->gate, &b->up, &b->down};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+            if (!all[i]->w) continue;
+            size_t off = (size_t)(all[i]->w - m->w);
+            for (int p = 0; p < m->nparams; p++)
+                if (m->params[p].offset == off && m->params[p].ndim == 2) {
+                    size_t len = strlen(m->params[p].name) - strlen(".weight");
+                    snprintf((*names)[n], sizeof **names, "%.*s", (int)len, m->params[p].name);
+                    (*lins)[n++] = all[i];
+                    break;
+                }
+        }
+    }
+    return n;
 }
 
 /* ---- random init (splitmix64 + Box-Muller: reproducible everywhere) ---- */
@@ -447,6 +471,7 @@ int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int
                            labels[i], i, c->vocab_size);
     }
     if (alloc_acts(m, B, T) || ensure_rope(m, T)) return -1;
+    if (m->lora && tn_lora_prepare(m->lora, B * T)) return -1;
     tn_acts *a = &m->acts;
     memcpy(a->ids, ids, sizeof(int32_t) * N);
     a->has_labels = labels != NULL;
@@ -465,7 +490,7 @@ int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int
 int tn_model_backward(tn_model *m) {
     tn_acts *a = &m->acts;
     if (!a->buf || !a->has_labels) return tn_fail("backward: no forward with labels to differentiate");
-    if (!m->g && tn_model_enable_grads(m)) return -1;
+    if (!m->g && !m->frozen && tn_model_enable_grads(m)) return -1;
     /* dlogits overwrite the logits in place: the forward's logits are not
      * needed again, and this saves B*T*V floats. */
     tn_xent_forward_backward(a->logits, a->logits, a->labels, a->B, a->T, m->cfg.vocab_size, NULL);

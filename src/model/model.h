@@ -82,6 +82,10 @@ typedef struct tn_model {
     float *rope_cos, *rope_sin;
     int rope_T;
     tn_acts acts;
+    /* LoRA: with `frozen` the base weights get no gradients (g stays NULL)
+     * and only the adapter trains. */
+    int frozen;
+    struct tn_lora *lora;
 } tn_model;
 
 /* Builds the parameter table for a config and allocates zeroed weights. */
@@ -109,6 +113,11 @@ int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int
 /* Backward of the last forward (which must have had labels); gradients are
  * ACCUMULATED into m->g. */
 int tn_model_backward(tn_model *m);
+
+/* Every linear layer of the blocks (not the head) with its module name, the
+ * weight's parameter name without ".weight" ("model.layers.0.mlp.up_proj").
+ * Returns the count; *lins and *names are heap arrays the caller frees. */
+int tn_model_linears(tn_model *m, tn_linear ***lins, char (**names)[96]);
 
 /* per-family implementations (llama.c, gpt2.c) */
 void tn_llama_forward(tn_model *m);

@@ -6,6 +6,7 @@
  * so checkpoints load and save as plain memcpy.
  */
 #include "nn/nn.h"
+#include "model/lora.h"
 
 #include <cblas.h>
 
@@ -26,6 +27,7 @@ void tn_linear_forward(const tn_linear *L, const float *x, float *y, int N) {
             for (int j = 0; j < out; j++) row[j] += b[j];
         }
     }
+    if (L->lora) tn_lora_forward(L->lora, x, y, L->in, L->out, N);
 }
 
 void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, float *dx, int N,
@@ -59,6 +61,7 @@ void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, flo
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, L->in, L->out, 1.0f, dy, L->out,
                         L->w, L->in, beta, dx, L->in);
     }
+    if (L->lora) tn_lora_backward(L->lora, x, dy, dx, L->in, L->out, N);
 }
 
 void tn_add_inplace(float *y, const float *x, size_t n) {

@@ -98,6 +98,7 @@ void tn_layernorm_backward(float *dx, float *dw, float *db, const float *dy, con
      *   dx = r * (g - mean(g) - xhat * mean(g * xhat))
      *   dw += sum dy * xhat;  db += sum dy                                  */
     int nt = omp_get_max_threads();
+    int want_dw = dw != NULL; /* frozen (LoRA): only dx is needed */
     double *part = calloc((size_t)nt * D * 2, sizeof *part);
 #pragma omp parallel
     {
@@ -113,8 +114,10 @@ void tn_layernorm_backward(float *dx, float *dw, float *db, const float *dy, con
                 float g = dyi[d] * w[d];
                 sg += g;
                 sgx += (double)g * xh;
-                pw[d] += (double)dyi[d] * xh;
-                pb[d] += dyi[d];
+                if (want_dw) {
+                    pw[d] += (double)dyi[d] * xh;
+                    pb[d] += dyi[d];
+                }
             }
             float mg = (float)(sg / D), mgx = (float)(sgx / D);
             for (int d = 0; d < D; d++) {
@@ -124,7 +127,7 @@ void tn_layernorm_backward(float *dx, float *dw, float *db, const float *dy, con
             }
         }
     }
-    for (int t = 0; t < nt; t++) {
+    for (int t = 0; t < nt && want_dw; t++) {
         for (int d = 0; d < D; d++) {
             dw[d] += (float)part[(size_t)t * D * 2 + d];
             db[d] += (float)part[(size_t)t * D * 2 + D + d];
