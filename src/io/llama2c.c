@@ -3,6 +3,7 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
+#include "tok/tokenizer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -118,6 +119,7 @@ int tn_llama2c_import(const char *ckpt_path, const char *tokenizer_bin, const ch
     int rc = tn_model_save(&m, out_dir, NULL);
     tn_model_free(&m);
     if (rc || !tokenizer_bin) return rc;
+    if (tn_tok_llama2c_to_hf(tokenizer_bin, out_dir)) return tn_err_prefix("converting %s", tokenizer_bin);
     char *dst = tn_path_join(out_dir, "tokenizer.bin");
     rc = tn_copy_file(tokenizer_bin, dst);
     free(dst);

@@ -389,7 +389,6 @@ int tn_model_save(const tn_model *m, const char *dir, const char *src_dir) {
 static int alloc_acts(tn_model *m, int B, int T) {
     tn_acts *a = &m->acts;
     if (a->buf && a->B == B && a->T == T) return 0;
-    free_acts(a);
     const tn_config *c = &m->cfg;
     size_t N = (size_t)B * T, D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
     size_t L = c->n_layers, H = c->n_heads;
@@ -400,16 +399,32 @@ static int alloc_acts(tn_model *m, int B, int T) {
                        B * H * T + N * I * 3;
     size_t total = L * per_layer + N * D * 2 + N * 2 + N * V /* final */ +
                    N * D * 2 + N * qkvw + N * qd + N * big * 2 /* scratch */;
-    a->buf = tn_try_alloc_floats(total, "activations");
-    if (!a->buf) return -1;
-    a->nfloats = total;
+    /* Batches of varying length reuse one allocation: grow only, re-slice
+     * whenever the shape changes. */
+    if (total > a->nfloats) {
+        tn_free_aligned(a->buf);
+        a->buf = tn_try_alloc_floats(total, "activations");
+        a->nfloats = a->buf ? total : 0;
+        if (!a->buf) {
+            a->B = a->T = 0;
+            return -1;
+        }
+    }
+    if (N > a->ids_cap) {
+        free(a->ids);
+        a->ids = tn_malloc(sizeof(int32_t) * N * 2);
+        a->ids_cap = N;
+    }
+    a->labels = a->ids + a->ids_cap;
     a->B = B;
     a->T = T;
-    /* 14 per-layer pointer arrays in one allocation */
-    a->res = tn_calloc(L * 14, sizeof(float *));
-    float ***arrays[] = {&a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att, &a->lse, &a->res2,
-                         &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->gate, &a->up, &a->mlp};
-    for (size_t i = 0; i < 13; i++) *arrays[i] = a->res + L * (i + 1);
+    if (!a->res) {
+        /* 14 per-layer pointer arrays in one allocation */
+        a->res = tn_calloc(L * 14, sizeof(float *));
+        float ***arrays[] = {&a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att, &a->lse, &a->res2,
+                             &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->gate, &a->up, &a->mlp};
+        for (size_t i = 0; i < 13; i++) *arrays[i] = a->res + L * (i + 1);
+    }
     float *p = a->buf;
 #define TAKE(n) (p += (n), p - (n))
     for (size_t l = 0; l < L; l++) {
@@ -440,8 +455,6 @@ static int alloc_acts(tn_model *m, int B, int T) {
     a->dbig1 = TAKE(N * big);
     a->dbig2 = TAKE(N * big);
 #undef TAKE
-    a->ids = tn_malloc(sizeof(int32_t) * N * 2);
-    a->labels = a->ids + N;
     return 0;
 }
 

@@ -38,7 +38,7 @@ typedef struct {
 typedef struct {
     int B, T;
     float *buf;      /* one allocation; the pointers below are slices */
-    size_t nfloats;
+    size_t nfloats;  /* its capacity: kept across shapes, grown when needed */
     /* per layer l (arrays of L pointers) */
     float **res;     /* [N, D] block input (residual stream) */
     float **ln1;     /* [N, D] */
@@ -58,8 +58,9 @@ typedef struct {
     float *logits;             /* [N, V] (holds dlogits after backward) */
     /* backward scratch */
     float *dres, *dln, *dqkv, *datt, *dbig1, *dbig2;
-    /* inputs of the last forward */
+    /* inputs of the last forward (room for ids_cap tokens each) */
     int32_t *ids, *labels;
+    size_t ids_cap;
     int has_labels;
     int64_t n_scored;
 } tn_acts;

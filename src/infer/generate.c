@@ -1,0 +1,412 @@
+/* generate.c - KV-cache inference, sampling and the generation loop (see
+ * generate.h and docs/generate.md).
+ *
+ * The incremental forward mirrors src/model/llama.c and gpt2.c operation for
+ * operation (same kernels, same order of additions), with two differences:
+ * K and V rows go to the cache instead of the activation arena, and attention
+ * for the new rows reads the cache (attend() below). Only the last row goes
+ * through the final norm and the head, so a prompt costs no N x V logits.
+ */
+#include "infer/generate.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "model/lora.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* New tokens are fed in chunks of at most this many rows: scratch then stays
+ * O(CHUNK * max(I, 3D)) whatever the prompt length, and each chunk's matmuls
+ * are still large enough for sgemm to be efficient. */
+#define CHUNK 128
+
+/* ---- KV cache / state --------------------------------------------------- */
+
+int tn_infer_init(tn_infer *s, tn_model *m, int max_T) {
+    memset(s, 0, sizeof *s);
+    const tn_config *c = &m->cfg;
+    if (max_T <= 0 || max_T > c->max_positions) max_T = c->max_positions;
+    s->m = m;
+    s->max_T = max_T;
+    s->cache.L = c->n_layers;
+    s->cache.max_T = max_T;
+    s->cache.kvd = c->n_kv_heads * c->head_dim;
+    s->cache.buf = tn_try_alloc_floats((size_t)c->n_layers * 2 * max_T * s->cache.kvd, "KV cache");
+    if (!s->cache.buf) return -1;
+    if (c->arch == TN_ARCH_LLAMA) {
+        /* The same table function and inv_freq as the training forward, so a
+         * position's rotation is bit-identical to the one it would get there. */
+        int half = c->head_dim / 2;
+        s->rope_cos = tn_malloc(sizeof(float) * (size_t)max_T * half * 2);
+        s->rope_sin = s->rope_cos + (size_t)max_T * half;
+        tn_rope_tables(s->rope_cos, s->rope_sin, m->inv_freq, max_T, c->head_dim);
+    }
+    return 0;
+}
+
+void tn_infer_free(tn_infer *s) {
+    tn_free_aligned(s->cache.buf);
+    tn_free_aligned(s->scratch);
+    free(s->rope_cos);
+    memset(s, 0, sizeof *s);
+}
+
+void tn_infer_reset(tn_infer *s) { s->pos = 0; }
+
+static int ensure_scratch(tn_infer *s, int n) {
+    if (s->scratch && s->cap_N >= n) return 0;
+    const tn_config *c = &s->m->cfg;
+    size_t N = (size_t)n, D = c->hidden_size, I = c->intermediate_size;
+    size_t qd = (size_t)c->n_heads * c->head_dim;
+    size_t qw = c->arch == TN_ARCH_GPT2 ? 3 * D : qd; /* GPT-2: the fused q|k|v row */
+    tn_free_aligned(s->scratch);
+    s->scratch = tn_try_alloc_floats(N * (3 * D + 2 + qw + qd + 3 * I), "inference scratch");
+    if (!s->scratch) {
+        s->cap_N = 0;
+        return -1;
+    }
+    float *p = s->scratch;
+#define TAKE(k) (p += (k), p - (k))
+    s->x = TAKE(N * D);
+    s->ln = TAKE(N * D);
+    s->tmp = TAKE(N * D);
+    s->stat1 = TAKE(N);
+    s->stat2 = TAKE(N);
+    s->q = TAKE(N * qw);
+    s->att = TAKE(N * qd);
+    s->big1 = TAKE(N * I);
+    s->big2 = TAKE(N * I);
+    s->big3 = TAKE(N * I);
+#undef TAKE
+    s->cap_N = n;
+    return 0;
+}
+
+/* ---- attention of new rows over the cache ------------------------------- */
+
+static inline float dot(const float *a, const float *b, int n) {
+    float r = 0.0f;
+    for (int i = 0; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+/* out [n, H*hd] for the n new tokens at positions p0..p0+n-1, whose K/V rows
+ * are already in the cache. q has q_stride floats per token. The arithmetic
+ * (fp32 dot, max-subtracted exp, sum, one reciprocal) is the training
+ * kernel's (src/nn/attention.c), so cached and full-sequence logits agree to
+ * rounding of the matmuls alone. */
+static void attend(float *out, const float *q, int q_stride, const float *K, const float *V, int kvd, int p0,
+                   int n, int H, int KV, int hd, int window) {
+    const int group = H / KV;
+    const float scale = 1.0f / sqrtf((float)hd);
+    /* a thread team costs microseconds per layer; below ~64K multiply-adds
+     * (a small model's single token) it costs more than it saves */
+    const double work = (double)n * H * (p0 + n) * hd;
+#pragma omp parallel if (work > 65536.0)
+    {
+        float *p = tn_malloc(sizeof(float) * (size_t)(p0 + n));
+#pragma omp for schedule(dynamic, 1)
+        for (int ih = 0; ih < n * H; ih++) {
+            int i = ih / H, h = ih % H, g = h / group, t = p0 + i;
+            /* Mistral's window: the `window` most recent keys, this one included */
+            int j0 = (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
+            const float *qt = q + (size_t)i * q_stride + (size_t)h * hd;
+            const float *kb = K + (size_t)g * hd, *vb = V + (size_t)g * hd;
+            float mx = -INFINITY;
+            for (int j = j0; j <= t; j++) {
+                p[j] = dot(qt, kb + (size_t)j * kvd, hd) * scale;
+                if (p[j] > mx) mx = p[j];
+            }
+            float sum = 0.0f;
+            for (int j = j0; j <= t; j++) {
+                p[j] = expf(p[j] - mx);
+                sum += p[j];
+            }
+            float inv = 1.0f / sum;
+            float *o = out + (size_t)i * H * hd + (size_t)h * hd;
+            memset(o, 0, sizeof(float) * (size_t)hd);
+            for (int j = j0; j <= t; j++) {
+                const float *vj = vb + (size_t)j * kvd;
+                float w = p[j] * inv;
+                for (int d = 0; d < hd; d++) o[d] += w * vj[d];
+            }
+        }
+        free(p);
+    }
+}
+
+/* ---- one chunk through the network --------------------------------------- */
+
+static void llama_chunk(tn_infer *s, const int32_t *ids, int n, float *logits) {
+    tn_model *m = s->m;
+    const tn_config *c = &m->cfg;
+    const int D = c->hidden_size, I = c->intermediate_size, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    const int qd = H * hd, kvd = KV * hd, half = hd / 2, p0 = s->pos;
+    const float *cos_t = s->rope_cos + (size_t)p0 * half, *sin_t = s->rope_sin + (size_t)p0 * half;
+
+    for (int i = 0; i < n; i++) memcpy(s->x + (size_t)i * D, m->embed + (size_t)ids[i] * D, sizeof(float) * D);
+    for (int l = 0; l < c->n_layers; l++) {
+        tn_block *bk = &m->blocks[l];
+        float *K = tn_kv_k(&s->cache, l), *V = tn_kv_v(&s->cache, l);
+        float *kn = K + (size_t)p0 * kvd, *vn = V + (size_t)p0 * kvd;
+        tn_rmsnorm_forward(s->ln, s->stat1, s->x, bk->ln1_w, n, D, c->norm_eps);
+        tn_linear_forward(&bk->q, s->ln, s->q, n);
+        tn_linear_forward(&bk->k, s->ln, kn, n);
+        tn_linear_forward(&bk->v, s->ln, vn, n);
+        /* the kernel rotates row t of a [1, n] batch by table row t: offset
+         * the tables by p0 so that row t gets position p0 + t */
+        tn_rope_forward(s->q, cos_t, sin_t, 1, n, H, hd, qd);
+        tn_rope_forward(kn, cos_t, sin_t, 1, n, KV, hd, kvd);
+        attend(s->att, s->q, qd, K, V, kvd, p0, n, H, KV, hd, c->sliding_window);
+        tn_linear_forward(&bk->o, s->att, s->tmp, n);
+        tn_add_inplace(s->tmp, s->x, (size_t)n * D); /* tmp = res2 */
+        tn_rmsnorm_forward(s->ln, s->stat1, s->tmp, bk->ln2_w, n, D, c->norm_eps);
+        tn_linear_forward(&bk->gate, s->ln, s->big1, n);
+        tn_linear_forward(&bk->up, s->ln, s->big2, n);
+        tn_swiglu_forward(s->big3, s->big1, s->big2, (size_t)n * I);
+        tn_linear_forward(&bk->down, s->big3, s->x, n);
+        tn_add_inplace(s->x, s->tmp, (size_t)n * D);
+    }
+    if (logits) {
+        tn_rmsnorm_forward(s->ln, s->stat1, s->x + (size_t)(n - 1) * D, m->lnf_w, 1, D, c->norm_eps);
+        tn_linear_forward(&m->head, s->ln, logits, 1);
+    }
+}
+
+static void gpt2_chunk(tn_infer *s, const int32_t *ids, int n, float *logits) {
+    tn_model *m = s->m;
+    const tn_config *c = &m->cfg;
+    const int D = c->hidden_size, I = c->intermediate_size, H = c->n_heads, hd = c->head_dim, p0 = s->pos;
+
+    for (int i = 0; i < n; i++) {
+        float *x = s->x + (size_t)i * D;
+        const float *te = m->embed + (size_t)ids[i] * D, *pe = m->pos + (size_t)(p0 + i) * D;
+        for (int d = 0; d < D; d++) x[d] = te[d] + pe[d];
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        tn_block *bk = &m->blocks[l];
+        float *K = tn_kv_k(&s->cache, l), *V = tn_kv_v(&s->cache, l);
+        tn_layernorm_forward(s->ln, s->stat1, s->stat2, s->x, bk->ln1_w, bk->ln1_b, n, D, c->norm_eps);
+        tn_linear_forward(&bk->qkv, s->ln, s->q, n); /* [n, 3D]: q | k | v */
+        for (int i = 0; i < n; i++) {
+            const float *row = s->q + (size_t)i * 3 * D;
+            memcpy(K + (size_t)(p0 + i) * D, row + D, sizeof(float) * D);
+            memcpy(V + (size_t)(p0 + i) * D, row + 2 * D, sizeof(float) * D);
+        }
+        attend(s->att, s->q, 3 * D, K, V, D, p0, n, H, H, hd, 0);
+        tn_linear_forward(&bk->o, s->att, s->tmp, n);
+        tn_add_inplace(s->tmp, s->x, (size_t)n * D);
+        tn_layernorm_forward(s->ln, s->stat1, s->stat2, s->tmp, bk->ln2_w, bk->ln2_b, n, D, c->norm_eps);
+        tn_linear_forward(&bk->up, s->ln, s->big1, n);
+        tn_gelu_forward(s->big2, s->big1, (size_t)n * I);
+        tn_linear_forward(&bk->down, s->big2, s->x, n);
+        tn_add_inplace(s->x, s->tmp, (size_t)n * D);
+    }
+    if (logits) {
+        tn_layernorm_forward(s->ln, s->stat1, s->stat2, s->x + (size_t)(n - 1) * D, m->lnf_w, m->lnf_b, 1, D,
+                             c->norm_eps);
+        tn_linear_forward(&m->head, s->ln, logits, 1);
+    }
+}
+
+int tn_infer_prefill(tn_infer *s, const int32_t *ids, int n, float *logits_last) {
+    const tn_config *c = &s->m->cfg;
+    if (n <= 0 || !ids) return tn_fail("inference: no tokens to feed (empty prompt)");
+    if (n > s->max_T - s->pos) {
+        if (s->max_T == c->max_positions)
+            return tn_fail("inference: %d tokens after %d cached exceed the model's max positions (%d)", n, s->pos,
+                           c->max_positions);
+        return tn_fail("inference: %d tokens after %d cached exceed the cache capacity (%d positions)", n, s->pos,
+                       s->max_T);
+    }
+    /* validate everything first, so that a failure leaves the cache intact */
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return tn_fail("inference: token id %d at position %d is outside the vocabulary (%d)", ids[i],
+                           s->pos + i, c->vocab_size);
+    int rows = n < CHUNK ? n : CHUNK;
+    if (ensure_scratch(s, rows)) return -1;
+    /* an attached (unmerged) adapter runs inside tn_linear_forward and needs
+     * its per-row buffers sized for the chunk */
+    if (s->m->lora && tn_lora_prepare(s->m->lora, rows)) return -1;
+    for (int done = 0; done < n;) {
+        int k = n - done < CHUNK ? n - done : CHUNK;
+        float *lg = done + k == n ? logits_last : NULL;
+        /* A small model's token is a few hundred thousand multiply-adds:
+         * waking a thread team (and OpenBLAS's) for each of its ~10 kernels
+         * per layer then costs more than the arithmetic, and on a busy
+         * machine a descheduled thread stalls every barrier (measured: 7x
+         * slower stories260K decoding on 2 cores). Run such chunks on the
+         * calling thread; the OpenMP thread count is restored after. */
+        int serial = (double)k * (double)s->m->numel < 4e6 && omp_get_max_threads() > 1;
+        int threads = omp_get_max_threads();
+        if (serial) omp_set_num_threads(1);
+        if (c->arch == TN_ARCH_GPT2)
+            gpt2_chunk(s, ids + done, k, lg);
+        else
+            llama_chunk(s, ids + done, k, lg);
+        if (serial) omp_set_num_threads(threads);
+        s->pos += k;
+        done += k;
+    }
+    return 0;
+}
+
+int tn_infer_step(tn_infer *s, int32_t id, float *logits) { return tn_infer_prefill(s, &id, 1, logits); }
+
+/* ---- RNG ---------------------------------------------------------------- */
+
+static double uniform01(tn_rng *r) { return (double)(tn_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+/* ---- sampling ----------------------------------------------------------- */
+
+int tn_sampler_init(tn_sampler *sp, int V, const tn_sampler_cfg *cfg, uint64_t seed) {
+    memset(sp, 0, sizeof *sp);
+    if (V <= 0) return tn_fail("sampler: vocabulary size %d must be positive", V);
+    if (!isfinite(cfg->temperature) || cfg->temperature < 0)
+        return tn_fail("sampler: temperature %g must be a finite number >= 0", (double)cfg->temperature);
+    if (!(cfg->top_p > 0 && cfg->top_p <= 1))
+        return tn_fail("sampler: top_p %g must be in (0, 1]", (double)cfg->top_p);
+    if (cfg->top_k < 0) return tn_fail("sampler: top_k %d must be >= 0 (0: off)", cfg->top_k);
+    sp->cfg = *cfg;
+    sp->V = V;
+    sp->prob = tn_malloc(sizeof(float) * (size_t)V);
+    sp->idx = tn_malloc(sizeof(int32_t) * (size_t)V);
+    tn_rng_seed(&sp->rng, seed);
+    return 0;
+}
+
+void tn_sampler_free(tn_sampler *sp) {
+    free(sp->prob);
+    free(sp->idx);
+    memset(sp, 0, sizeof *sp);
+}
+
+int32_t tn_argmax(const float *logits, int V) {
+    int32_t best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    return best;
+}
+
+/* Candidate order: larger logit first, then lower id, so that every ordering
+ * (heap, sort, argmax) agrees on ties and top-k=1 is exactly greedy. */
+static inline int before(const float *lg, int32_t a, int32_t b) {
+    return lg[a] > lg[b] || (lg[a] == lg[b] && a < b);
+}
+
+/* Min-heap (by `before`: the root is the worst kept candidate) of k ids. */
+static void sift_down(int32_t *h, int n, int i, const float *lg) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && before(lg, h[w], h[l])) w = l;
+        if (r < n && before(lg, h[w], h[r])) w = r;
+        if (w == i) return;
+        int32_t t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+/* qsort_r (glibc; _GNU_SOURCE) rather than a global, so that several
+ * samplers may run on different threads */
+static int cmp_cand(const void *a, const void *b, void *lg) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return before(lg, x, y) ? -1 : before(lg, y, x) ? 1 : 0;
+}
+
+int32_t tn_sampler_draw(tn_sampler *sp, const float *logits) {
+    const tn_sampler_cfg *c = &sp->cfg;
+    const int V = sp->V;
+    if (c->temperature <= 0) return tn_argmax(logits, V);
+    const int32_t best = tn_argmax(logits, V);
+    const float mx = logits[best], invT = 1.0f / c->temperature;
+    if (!isfinite(invT)) return best; /* a denormal temperature: the limit is greedy */
+    int32_t *cand = sp->idx;
+    float *e = sp->prob;
+    int n = 0;
+    if (c->top_k > 0 && c->top_k < V) {
+        /* O(V log k) selection: keep the k best in a heap whose root is the
+         * worst of them, replace the root whenever a better id comes by */
+        int k = c->top_k;
+        for (int i = 0; i < V; i++) {
+            if (n < k) {
+                cand[n++] = i;
+                if (n == k)
+                    for (int j = k / 2 - 1; j >= 0; j--) sift_down(cand, k, j, logits);
+            } else if (before(logits, i, cand[0])) {
+                cand[0] = i;
+                sift_down(cand, k, 0, logits);
+            }
+        }
+    } else if (c->top_p < 1) {
+        /* Only ids that can be in the nucleus need sorting (llama2.c's trick):
+         * an id with p < (1 - top_p) / (V - 1), other than the most likely,
+         * has less than 1 - top_p of mass at or below it, so the ids above
+         * it already reach top_p. */
+        double total = 0.0;
+        for (int i = 0; i < V; i++) total += expf((logits[i] - mx) * invT);
+        double cutoff = V > 1 ? (1.0 - c->top_p) / (V - 1) * total : 0.0;
+        for (int i = 0; i < V; i++)
+            if (i == best || expf((logits[i] - mx) * invT) >= cutoff) cand[n++] = i;
+    } else {
+        for (int i = 0; i < V; i++) cand[n++] = i;
+    }
+    if (c->top_p < 1 || n < V) {
+        qsort_r(cand, (size_t)n, sizeof *cand, cmp_cand, (void *)logits);
+    }
+    /* unnormalised probabilities of the candidates; renormalising over them
+     * is what applying top-k to logits and then softmax does */
+    double mass = 0.0;
+    for (int i = 0; i < n; i++) {
+        e[i] = expf((logits[cand[i]] - mx) * invT);
+        mass += e[i];
+    }
+    int keep = n;
+    if (c->top_p < 1) {
+        /* keep j while the mass strictly before it is below top_p */
+        double cum = 0.0, want = c->top_p * mass;
+        for (keep = 0; keep < n; keep++) {
+            if (keep > 0 && cum >= want) break;
+            cum += e[keep];
+        }
+        mass = cum;
+    }
+    double u = uniform01(&sp->rng) * mass, acc = 0.0;
+    for (int i = 0; i < keep; i++) {
+        acc += e[i];
+        if (u < acc) return cand[i];
+    }
+    return cand[keep - 1]; /* u within rounding of the total */
+}
+
+/* ---- generation loop ---------------------------------------------------- */
+
+int tn_generate(tn_infer *s, tn_sampler *sp, const int32_t *prompt, int n_prompt, int max_new, int32_t eos_id,
+                int32_t *out, int *n_out, tn_gen_cb cb, void *user) {
+    *n_out = 0;
+    if (n_prompt <= 0) return tn_fail("generate: empty prompt (no tokens)");
+    if (max_new < 0) return tn_fail("generate: max_new_tokens %d must be >= 0", max_new);
+    if (n_prompt >= s->max_T)
+        return tn_fail("generate: the prompt has %d tokens, which leaves no room to generate within %d positions%s",
+                       n_prompt, s->max_T, s->max_T == s->m->cfg.max_positions ? " (the model's max positions)" : "");
+    if (sp->V != s->m->cfg.vocab_size)
+        return tn_fail("generate: sampler vocabulary %d != model vocabulary %d", sp->V, s->m->cfg.vocab_size);
+    float *logits = tn_try_alloc_floats((size_t)sp->V, "logits");
+    if (!logits) return -1;
+    tn_infer_reset(s);
+    int rc = tn_infer_prefill(s, prompt, n_prompt, logits);
+    /* s->pos is the position the next sampled token will occupy */
+    while (rc == 0 && *n_out < max_new && s->pos < s->max_T) {
+        int32_t id = tn_sampler_draw(sp, logits);
+        out[(*n_out)++] = id;
+        if (cb && cb(id, user)) break;
+        if (id == eos_id || *n_out == max_new || s->pos + 1 >= s->max_T) break;
+        rc = tn_infer_step(s, id, logits);
+    }
+    tn_free_aligned(logits);
+    return rc;
+}

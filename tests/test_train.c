@@ -1,0 +1,404 @@
+/* test_train.c - tuna train / tuna eval end to end, as real processes, on the
+ * real stories260K model (converted with tuna convert) and the shared
+ * datasets. Checks:
+ *   - `tuna eval` (with and without a LoRA adapter) equals an independent
+ *     PyTorch recomputation (tools/eval_ref.py: PEFT's W + alpha/r B A, HF's
+ *     loss) on the exact ids and labels it dumped, to 1e-4;
+ *   - validation loss falls below the base model's, full and LoRA, on alpaca
+ *     and GSM8K, and loss.svg is written;
+ *   - --time ends and has written its output within the budget;
+ *   - SIGTERM writes a checkpoint and --resume continues from it;
+ *   - bad inputs fail with errors naming the file, row and field. */
+#include "harness.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "data/rows.h"
+#include "model/model.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *tuna(void) {
+    const char *b = getenv("TUNA_BIN");
+    return b ? b : "build/tuna";
+}
+
+static char g_model[512], g_alpaca[512], g_gsm[512];
+
+/* Runs a shell command with stderr captured into *err (may be NULL); returns
+ * the exit status (or 128 + signal). */
+static int run(const char *cmd, char **err) {
+    char *errf = tn_sprintf("%s/stderr.txt", tn_t_tmpdir());
+    char *full = tn_sprintf("%s 2> %s", cmd, errf);
+    int st = system(full);
+    if (err) *err = tn_read_file(errf, NULL);
+    free(errf);
+    free(full);
+    if (st == -1) return -1;
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    return 128 + WTERMSIG(st);
+}
+
+static int have_torch(void) {
+    return access("/usr/bin/python3", X_OK) == 0 && system("/usr/bin/python3 -c 'import torch' 2>/dev/null") == 0;
+}
+
+/* Writes the first n rows of a dataset as JSONL. */
+static void head_rows(const char *src, const char *dst, size_t n) {
+    json_t *all;
+    if (tn_rows_load_all(src, TN_ROWS_AUTO, &all)) {
+        fprintf(stderr, "  %s\n", tn_errmsg());
+        exit(2);
+    }
+    FILE *f = fopen(dst, "w");
+    for (size_t i = 0; i < n && i < json_array_size(all); i++) {
+        char *s = json_dumps(json_array_get(all, i), JSON_COMPACT);
+        fprintf(f, "%s\n", s);
+        free(s);
+    }
+    fclose(f);
+    json_decref(all);
+}
+
+static int setup(void) {
+    const char *data = tn_t_shared_data();
+    if (!data) return 0;
+    if (g_model[0]) return 1;
+    snprintf(g_model, sizeof g_model, "%s/stories260K", tn_t_tmpdir());
+    snprintf(g_alpaca, sizeof g_alpaca, "%s/alpaca80.jsonl", tn_t_tmpdir());
+    snprintf(g_gsm, sizeof g_gsm, "%s/gsm80.jsonl", tn_t_tmpdir());
+    char *cmd = tn_sprintf("%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s "
+                           "%s/models/stories260K/stories260K.bin",
+                           tuna(), data, g_model, data);
+    int rc = run(cmd, NULL);
+    free(cmd);
+    if (rc != 0) return -1;
+    char *a = tn_sprintf("%s/datasets/alpaca_en_demo.json", data), *g = tn_sprintf("%s/datasets/gsm8k_train.jsonl", data);
+    head_rows(a, g_alpaca, 80);
+    head_rows(g, g_gsm, 80);
+    free(a);
+    free(g);
+    return 1;
+}
+
+#define NEED_SETUP()                                                                            \
+    do {                                                                                        \
+        int s_ = setup();                                                                       \
+        if (s_ == 0) SKIP("../shared/data is missing (set TUNA_SHARED_DATA)");                 \
+        CHECKF(s_ == 1, "tuna convert of stories260K failed");                                  \
+        if (s_ != 1) return;                                                                    \
+    } while (0)
+
+static json_t *read_json(const char *dir, const char *name) {
+    char *p = tn_path_join(dir, name);
+    json_t *j = tn_json_load_file(p);
+    free(p);
+    return j;
+}
+
+static double json_num(const json_t *j, const char *key) {
+    json_t *v = json_object_get(j, key);
+    return v && json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* tuna eval --json --dump, then tools/eval_ref.py on the dump. */
+static void eval_vs_pytorch(const char *what, const char *adapter, const char *model) {
+    char *dump = tn_sprintf("%s/%s.dump.jsonl", tn_t_tmpdir(), what);
+    char *out = tn_sprintf("%s/%s.eval.json", tn_t_tmpdir(), what);
+    char *cmd = tn_sprintf("%s eval --model %s %s%s --data %s --seq-len 256 --json --dump %s > %s", tuna(), model,
+                           adapter ? "--adapter " : "", adapter ? adapter : "", g_alpaca, dump, out);
+    char *err = NULL;
+    CHECKF(run(cmd, &err) == 0, "%s: %s", cmd, err ? err : "");
+    free(err);
+    json_t *ours = tn_json_load_file(out);
+    CHECK(ours != NULL);
+    char *ref_out = tn_sprintf("%s/%s.ref.json", tn_t_tmpdir(), what);
+    char *ref = tn_sprintf("/usr/bin/python3 tools/eval_ref.py --model %s %s%s --dump %s > %s", model,
+                           adapter ? "--adapter " : "", adapter ? adapter : "", dump, ref_out);
+    CHECKF(run(ref, &err) == 0, "%s: %s", ref, err ? err : "");
+    free(err);
+    json_t *theirs = tn_json_load_file(ref_out);
+    CHECK(theirs != NULL);
+    if (ours && theirs) {
+        CHECK_NEAR(json_num(ours, "loss"), json_num(theirs, "loss"), 1e-4, 0);
+        CHECK(json_num(ours, "tokens") == json_num(theirs, "tokens") && json_num(ours, "tokens") > 100);
+        CHECK(json_num(ours, "rows") == json_num(theirs, "rows"));
+    }
+    json_decref(ours);
+    json_decref(theirs);
+    free(dump);
+    free(out);
+    free(cmd);
+    free(ref_out);
+    free(ref);
+}
+
+TEST(eval_matches_pytorch_lora_and_full) {
+    NEED_SETUP();
+    if (!have_torch()) SKIP("/usr/bin/python3 with torch is missing");
+    char *lora = tn_sprintf("%s/evl_lora", tn_t_tmpdir()), *full = tn_sprintf("%s/evl_full", tn_t_tmpdir());
+    char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --lora --lora-r 4 --lr 1e-2 --max-steps 6 "
+                           "--batch 4 --seq-len 256 --quiet",
+                           tuna(), g_model, g_alpaca, lora);
+    char *err = NULL;
+    CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
+    free(err);
+    free(cmd);
+    cmd = tn_sprintf("%s train --model %s --data %s --out %s --lr 1e-3 --max-steps 6 --batch 4 --seq-len 256 --quiet",
+                     tuna(), g_model, g_alpaca, full);
+    CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
+    free(err);
+    free(cmd);
+    eval_vs_pytorch("lora", lora, g_model);
+    eval_vs_pytorch("full", NULL, full);
+    eval_vs_pytorch("base", NULL, g_model);
+    free(lora);
+    free(full);
+}
+
+static void val_loss_falls(const char *what, const char *data, const char *extra) {
+    NEED_SETUP();
+    char *out = tn_sprintf("%s/vf_%s", tn_t_tmpdir(), what);
+    char *cmd = tn_sprintf("%s train --model %s --data %s --out %s %s --val-size 0.2 --epochs 0 --max-steps 24 --eval-every 8 "
+                           "--batch 4 --seq-len 256 --quiet",
+                           tuna(), g_model, data, out, extra);
+    char *err = NULL;
+    CHECKF(run(cmd, &err) == 0, "%s: %s", cmd, err ? err : "");
+    free(err);
+    json_t *sum = read_json(out, "train_summary.json");
+    CHECK(sum != NULL);
+    if (sum) {
+        double base = json_num(sum, "base_val_loss"), best = json_num(sum, "best_val_loss");
+        CHECKF(best < base - 0.05, "%s: validation loss %.4f -> best %.4f did not fall", what, base, best);
+        CHECK(json_num(sum, "steps") == 24);
+        printf("  %s: validation loss %.4f -> %.4f\n", what, base, best);
+    }
+    json_decref(sum);
+    char *svg = tn_path_join(out, "loss.svg");
+    char *text = tn_read_file(svg, NULL);
+    CHECK(text && strstr(text, "<svg") && strstr(text, "val"));
+    free(text);
+    free(svg);
+    free(out);
+    free(cmd);
+}
+
+TEST(val_loss_falls_alpaca_full) { val_loss_falls("alpaca_full", g_alpaca, "--lr 2e-3"); }
+TEST(val_loss_falls_alpaca_lora) { val_loss_falls("alpaca_lora", g_alpaca, "--lora --lr 1e-2"); }
+TEST(val_loss_falls_gsm8k_full) {
+    val_loss_falls("gsm8k_full", g_gsm, "--lr 2e-3 --field-instruction question --field-output answer");
+}
+TEST(val_loss_falls_gsm8k_lora) {
+    val_loss_falls("gsm8k_lora", g_gsm, "--lora --lr 1e-2 --field-instruction question --field-output answer");
+}
+
+TEST(time_budget_is_kept) {
+    NEED_SETUP();
+    char *out = tn_sprintf("%s/budget", tn_t_tmpdir());
+    char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --time 6s --val-size 0.1 --batch 4 --seq-len 256 "
+                           "--lr 1e-3 --quiet",
+                           tuna(), g_model, g_alpaca, out);
+    double t0 = tn_now();
+    char *err = NULL;
+    CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
+    double wall = tn_now() - t0;
+    free(err);
+    CHECKF(wall <= 6.0 + 0.5, "took %.2fs for a 6s budget", wall);
+    json_t *sum = read_json(out, "train_summary.json");
+    CHECK(sum && !strcmp(json_string_value(json_object_get(sum, "reason")), "time budget"));
+    CHECK(sum && json_num(sum, "steps") > 0);
+    json_decref(sum);
+    char *w = tn_path_join(out, "model.safetensors");
+    CHECK(tn_file_exists(w));
+    free(w);
+    free(out);
+    free(cmd);
+}
+
+/* Steps logged in metrics.jsonl (lines with "loss"). */
+static int count_steps(const char *path, int64_t *first, int64_t *last) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (j && json_object_get(j, "loss") && json_object_get(j, "step")) {
+            int64_t s = json_integer_value(json_object_get(j, "step"));
+            if (n == 0 && first) *first = s;
+            if (last) *last = s;
+            n++;
+        }
+        json_decref(j);
+    }
+    fclose(f);
+    return n;
+}
+
+TEST(sigterm_checkpoint_and_resume) {
+    NEED_SETUP();
+    char *out = tn_sprintf("%s/resume", tn_t_tmpdir());
+    char *metrics = tn_path_join(out, "metrics.jsonl");
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        char *args[] = {(char *)tuna(), "train", "--model", g_model, "--data", g_alpaca, "--out", out, "--max-steps",
+                        "400", "--batch", "2", "--seq-len", "128", "--lr", "1e-3", "--quiet", NULL};
+        execv(tuna(), args);
+        _exit(127);
+    }
+    /* wait for a few steps, then ask it to stop */
+    double t0 = tn_now();
+    while (count_steps(metrics, NULL, NULL) < 3 && tn_now() - t0 < 60) usleep(50000);
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 130, "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    int64_t last_before = 0;
+    count_steps(metrics, NULL, &last_before);
+    CHECK(last_before >= 3 && last_before < 400);
+    char *ckpt = tn_path_join(out, "checkpoint");
+    json_t *state = read_json(ckpt, "state.json");
+    CHECK(state && json_integer_value(json_object_get(state, "step")) == last_before);
+    json_decref(state);
+    /* resume to 10 steps past the interruption */
+    char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --max-steps %lld --batch 2 --seq-len 128 --lr 1e-3 "
+                           "--quiet --resume %s",
+                           tuna(), g_model, g_alpaca, out, (long long)last_before + 10, ckpt);
+    char *err = NULL;
+    CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
+    CHECKF(err && strstr(err, "resumed from"), "%s", err ? err : "");
+    free(err);
+    int64_t last_after = 0;
+    int n = count_steps(metrics, NULL, &last_after);
+    CHECKF(last_after == last_before + 10 && n == (int)last_after, "steps: %lld before, %lld after, %d lines",
+           (long long)last_before, (long long)last_after, n);
+    free(cmd);
+    free(ckpt);
+    free(metrics);
+    free(out);
+}
+
+static void write_text(const char *path, const char *text) { tn_write_file_atomic(path, text, strlen(text)); }
+
+TEST(bad_inputs_name_file_row_field) {
+    NEED_SETUP();
+    const char *tmp = tn_t_tmpdir();
+    char *bad = tn_sprintf("%s/bad.jsonl", tmp), *empty = tn_sprintf("%s/empty.jsonl", tmp),
+         *noresp = tn_sprintf("%s/noresp.jsonl", tmp), *out = tn_sprintf("%s/bad_out", tmp);
+    write_text(bad, "{\"instruction\": \"a\", \"output\": \"b\"}\n{\"instruction\": \"c\", \"output\": }\n");
+    write_text(empty, "");
+    /* an empty response still trains its EOS (the model must learn to stop),
+     * so "nothing to train on" is a prompt that fills the whole --seq-len */
+    write_text(noresp, "{\"instruction\": \"a long instruction that does not fit\", \"output\": \"x\"}\n");
+    struct {
+        const char *data, *extra, *needle;
+    } cases[] = {
+        {bad, "", "bad.jsonl"},
+        {bad, "", "row 2"},
+        {g_alpaca, "--field-instruction instruction --field-output answer_text", "answer_text"},
+        {empty, "--field-instruction instruction --field-output output", "empty.jsonl"},
+        {noresp, "--seq-len 8", "no row has a token to train on"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --max-steps 1 --quiet %s", tuna(), g_model,
+                               cases[i].data, out, cases[i].extra);
+        char *err = NULL;
+        int rc = run(cmd, &err);
+        CHECKF(rc == 1 && err && strstr(err, cases[i].needle), "case %zu: rc %d, stderr: %s", i, rc, err ? err : "");
+        free(err);
+        free(cmd);
+    }
+    /* an adapter trained for another model's shapes, applied through tuna eval */
+    char *other = tn_sprintf("%s/other_model", tmp), *adapter = tn_sprintf("%s/other_adapter", tmp);
+    tn_mkdir_p(other);
+    char *cfg = tn_path_join(other, "config.json");
+    write_text(cfg, "{\"model_type\": \"llama\", \"vocab_size\": 512, \"hidden_size\": 32, \"intermediate_size\": 64, "
+                    "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"max_position_embeddings\": 256}");
+    json_t *cj = tn_json_load_file(cfg);
+    tn_config c;
+    tn_model om;
+    CHECK(cj && tn_config_from_json(&c, cj, cfg) == 0 && tn_model_create(&om, &c) == 0);
+    json_decref(cj);
+    if (tn_t_failed_checks) return;
+    tn_config_free(&c);
+    tn_model_init_random(&om, 5);
+    CHECKF(tn_model_save(&om, other, g_model) == 0, "%s", tn_errmsg()); /* tokenizer files from stories260K */
+    tn_model_free(&om);
+    char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --lora --max-steps 1 --seq-len 64 --quiet", tuna(),
+                           other, g_alpaca, adapter);
+    char *err = NULL;
+    CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
+    free(err);
+    free(cmd);
+    cmd = tn_sprintf("%s eval --model %s --adapter %s --data %s --json", tuna(), g_model, adapter, g_alpaca);
+    int rc = run(cmd, &err);
+    CHECKF(rc == 1 && err && strstr(err, "an adapter for another model's shapes") && strstr(err, "adapter_model.safetensors"),
+           "rc %d, stderr: %s", rc, err ? err : "");
+    free(err);
+    free(cmd);
+    free(cfg);
+    free(other);
+    free(adapter);
+    free(bad);
+    free(empty);
+    free(noresp);
+    free(out);
+}
+
+TEST(yaml_config_runs) {
+    NEED_SETUP();
+    char *dir = tn_sprintf("%s/yaml", tn_t_tmpdir());
+    tn_mkdir_p(dir);
+    char *cfg = tn_path_join(dir, "config.yml");
+    char *text = tn_sprintf("base_model: %s\n"
+                            "datasets:\n"
+                            "  - path: %s\n"
+                            "    type:\n"
+                            "      field_instruction: question\n"
+                            "      field_output: answer\n"
+                            "sequence_len: 128\n"
+                            "micro_batch_size: 2\n"
+                            "max_steps: 3\n"
+                            "learning_rate: 0.001\n"
+                            "adapter: lora\n"
+                            "lora_r: 4\n"
+                            "lora_alpha: 8\n"
+                            "lora_target_linear: true\n"
+                            "bf16: auto\n"
+                            "output_dir: ./out\n",
+                            g_model, g_gsm);
+    write_text(cfg, text);
+    char *cmd = tn_sprintf("%s train %s --quiet", tuna(), cfg);
+    char *err = NULL;
+    CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
+    CHECKF(err && strstr(err, "bf16"), "no warning for the unknown key bf16: %s", err ? err : "");
+    free(err);
+    char *adapter = tn_sprintf("%s/out/adapter_config.json", dir);
+    CHECK(tn_file_exists(adapter));
+    free(adapter);
+    free(cmd);
+    free(text);
+    free(cfg);
+    free(dir);
+}
+
+int main(void) {
+    RUN(eval_matches_pytorch_lora_and_full);
+    RUN(val_loss_falls_alpaca_full);
+    RUN(val_loss_falls_alpaca_lora);
+    RUN(val_loss_falls_gsm8k_full);
+    RUN(val_loss_falls_gsm8k_lora);
+    RUN(time_budget_is_kept);
+    RUN(sigterm_checkpoint_and_resume);
+    RUN(bad_inputs_name_file_row_field);
+    RUN(yaml_config_runs);
+    return tn_test_summary("test_train");
+}
