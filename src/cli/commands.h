@@ -5,12 +5,10 @@
 #ifndef TN_COMMANDS_H
 #define TN_COMMANDS_H
 
-int cmd_check(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
-int cmd_keygen(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_train(int argc, char **argv);
