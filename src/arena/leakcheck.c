@@ -1,0 +1,46 @@
+/* leakcheck.c - test/synthetic gap outliers (see leakcheck.h). */
+#include "arena/leakcheck.h"
+#include "base/mem.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void tn_leak_rule_defaults(tn_leak_rule *r) {
+    r->min_excess = 0.15;
+    r->k = 3.0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n) {
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int tn_leak_check(const double *test, const double *synth, size_t n, double base_test, double base_synth,
+                  const tn_leak_rule *rule, int *flagged, double *excess, double *threshold) {
+    int count = 0;
+    double *ref = tn_malloc(sizeof(double) * (n + 1));
+    for (size_t i = 0; i < n; i++) {
+        /* reference: the base model and every OTHER submission, so a leaker
+         * cannot pull the median towards itself */
+        size_t m = 0;
+        ref[m++] = base_synth - base_test;
+        for (size_t j = 0; j < n; j++)
+            if (j != i && isfinite(test[j]) && isfinite(synth[j])) ref[m++] = synth[j] - test[j];
+        double med = median(ref, m);
+        for (size_t j = 0; j < m; j++) ref[j] = fabs(ref[j] - med);
+        double mad = median(ref, m);
+        double gap = synth[i] - test[i];
+        double thr = fmax(rule->min_excess, rule->k * mad);
+        excess[i] = gap - med;
+        threshold[i] = thr;
+        flagged[i] = isfinite(gap) && gap - med > thr;
+        count += flagged[i];
+    }
+    free(ref);
+    return count;
+}

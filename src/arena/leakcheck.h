@@ -1,0 +1,34 @@
+/* leakcheck.h - flag submissions whose test loss is anomalously low against
+ * their synthetic loss.
+ *
+ * A model that saw the test rows (test-set hunting) has a test loss well
+ * below what its synthetic loss predicts; an honest fine-tune does about as
+ * well on both, with a gap that is much the same for every honest miner
+ * (the synthetic set is a little harder or easier than the test set, by the
+ * same amount for all). For each submission the gap is
+ *     gap = synth_loss - test_loss
+ * and it is compared with a reference: the median gap of the base model and
+ * the task's other valid submissions. The submission is flagged when
+ *     gap - median > max(min_excess, k * MAD)
+ * (MAD: median absolute deviation of the reference gaps). The base model is
+ * always part of the reference, so a task with one miner is still checked.
+ */
+#ifndef TN_LEAKCHECK_H
+#define TN_LEAKCHECK_H
+
+#include <stddef.h>
+
+typedef struct {
+    double min_excess; /* nats; default 0.15 */
+    double k;          /* MADs; default 3 */
+} tn_leak_rule;
+
+void tn_leak_rule_defaults(tn_leak_rule *r);
+
+/* test[i], synth[i] for n submissions; base_test/base_synth for the base
+ * model. Fills flagged[i] (0/1) and excess[i] (gap - reference median) and
+ * threshold[i]; returns the number flagged. */
+int tn_leak_check(const double *test, const double *synth, size_t n, double base_test, double base_synth,
+                  const tn_leak_rule *rule, int *flagged, double *excess, double *threshold);
+
+#endif
