@@ -457,6 +457,31 @@ TEST(big_vocab_load_time) {
     tn_tok_free(t);
 }
 
+/* The CLI contract: one JSON array per input line, --decode the reverse. */
+TEST(cli_tokenize) {
+    const char *bin = getenv("TUNA_BIN") ? getenv("TUNA_BIN") : "build/tuna";
+    const char *g = gpt2_dir();
+    if (!g) SKIP("../shared/data/tokenizers/gpt2 missing");
+    if (!tn_file_exists(bin)) SKIP("%.200s not built", bin);
+    char cmd[2400], out[512] = {0};
+    snprintf(cmd, sizeof cmd,
+             "printf 'Hello world\\n<|endoftext|>x\\n' | %.200s tokenize --tokenizer %.400s | "
+             "%.200s tokenize --tokenizer %.400s --decode",
+             bin, g, bin, g);
+    FILE *f = popen(cmd, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    CHECK(pclose(f) == 0);
+    CHECKF(!strcmp(out, "\"Hello world\"\n\"<|endoftext|>x\"\n"), "got %s", out);
+    snprintf(cmd, sizeof cmd, "printf 'Hello world\\n' | %.200s tokenize --tokenizer %.400s", bin, g);
+    f = popen(cmd, "r");
+    n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    CHECK(pclose(f) == 0 && !strcmp(out, "[15496,995]\n"));
+}
+
 int main(void) {
     RUN(load_errors_name_the_feature);
     RUN(split_behaviours);
@@ -465,5 +490,6 @@ int main(void) {
     RUN(special_ids_and_bos);
     RUN(llama2c_tokenizer_matches_run_c);
     RUN(big_vocab_load_time);
+    RUN(cli_tokenize);
     return tn_test_summary("test_tok");
 }

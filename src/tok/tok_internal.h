@@ -86,6 +86,7 @@ typedef struct {
     size_t nslots;
     int32_t *id_entry; /* id -> entry index, -1 for holes */
     int32_t nids;      /* 1 + max id */
+    size_t ids_cap;
 } tn_vocab;
 void tn_vocab_init(tn_vocab *v, size_t expected);
 void tn_vocab_set(tn_vocab *v, const char *s, size_t n, int32_t id);

@@ -94,10 +94,15 @@ void tn_vocab_set(tn_vocab *v, const char *s, size_t n, int32_t id) {
         if (v->ne * 2 > v->nslots) vocab_rehash(v);
     }
     if (id >= v->nids) {
-        int32_t old = v->nids;
+        /* ids arrive in any order (JSON object order): grow geometrically */
+        if ((size_t)id >= v->ids_cap) {
+            size_t cap = v->ids_cap ? v->ids_cap : 1024;
+            while (cap <= (size_t)id) cap *= 2;
+            v->id_entry = tn_realloc(v->id_entry, cap * sizeof *v->id_entry);
+            v->ids_cap = cap;
+        }
+        for (int32_t i = v->nids; i <= id; i++) v->id_entry[i] = -1;
         v->nids = id + 1;
-        v->id_entry = tn_realloc(v->id_entry, (size_t)v->nids * sizeof *v->id_entry);
-        for (int32_t i = old; i < v->nids; i++) v->id_entry[i] = -1;
     }
     v->id_entry[id] = (int32_t)ei;
 }
