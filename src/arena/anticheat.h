@@ -1,0 +1,131 @@
+/* anticheat.h - is a submission a fine-tune of the requested base? (docs/anticheat.md)
+ *
+ * Rules, in the order tn_check applies them:
+ *   1. architecture: the config fields that define the parameter shapes (and,
+ *      with rules.strict_config, those that change the function: norm eps,
+ *      RoPE, sliding window) equal the base's         -> "not-a-fine-tune"
+ *   2. untouched: every tensor within untouched_rel_eps of the base (bit-identical
+ *      included)                                       -> "untouched-base"
+ *   3. provenance: per tensor, cos(W_sub, W_base) >= min_cosine and
+ *      ||W_sub - W_base|| / ||W_base|| <= max_rel_distance; another network of
+ *      the same shape (pretrained or random) has cosine ~0 -> "not-a-fine-tune"
+ *   4. duplicates, against earlier submissions: equal SHA-256 of the fp32
+ *      weights, or cosine of the delta sketches >= dup_similarity -> "duplicate"
+ *   otherwise                                         -> "fine-tune"
+ * A submission directory holds full weights (config.json + safetensors) or a
+ * PEFT adapter (adapter_config.json + adapter_model.safetensors); an adapter
+ * is merged into the REQUESTED base, whatever base_model_name_or_path it names.
+ *
+ * Delta sketch: s = P (W_sub - W_base) with P a k x N matrix of +-1 entries
+ * that is never stored: entry (j, i) is bit j%64 of splitmix64(seed, i, j/64),
+ * so nothing is stored, the cost is k multiply-adds and k/64 hashes per
+ * weight, and any machine reproduces it from (seed, k). Sums run in fixed chunks of the flat arena and
+ * are added in chunk order, so the sketch does not depend on the thread count.
+ * cos(s_a, s_b) estimates cos(delta_a, delta_b) with error ~ 1/sqrt(k).
+ */
+#ifndef TN_ANTICHEAT_H
+#define TN_ANTICHEAT_H
+
+#include "model/model.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    double min_cosine;        /* per-tensor cosine to the base at least this (default 0.5) */
+    double max_rel_distance;  /* per-tensor ||d|| / ||W_base|| at most this (default 1.0) */
+    double untouched_rel_eps; /* every tensor's rel distance <= this: untouched (default 1e-7) */
+    double dup_similarity;    /* sketch cosine >= this: near-duplicate (default 0.85) */
+    int sketch_k;             /* sketch length, a multiple of 64 (default 512) */
+    uint64_t sketch_seed;     /* same for every submission compared (default 0x74756e61) */
+    int strict_config;        /* also compare eps / RoPE / sliding window (default 1) */
+} tn_check_rules;
+
+void tn_check_rules_default(tn_check_rules *r);
+int tn_check_rules_valid(const tn_check_rules *r);
+
+typedef enum {
+    TN_VERDICT_FINE_TUNE = 0,
+    TN_VERDICT_NOT_A_FINE_TUNE = 1,
+    TN_VERDICT_UNTOUCHED_BASE = 2,
+    TN_VERDICT_DUPLICATE = 3,
+} tn_verdict;
+
+const char *tn_verdict_name(tn_verdict v); /* "fine-tune", "not-a-fine-tune", ... */
+
+/* What a validator keeps per submission to find duplicates later. */
+typedef struct {
+    unsigned char sha256[32]; /* of the fp32 weights as loaded (and merged) */
+    int k;
+    float *sketch;            /* [k], NULL when k == 0 */
+} tn_fingerprint;
+
+void tn_fingerprint_free(tn_fingerprint *fp);
+void tn_sha256_hex(const unsigned char sha[32], char hex[65]);
+
+/* Per-tensor provenance against the base. */
+typedef struct {
+    int n_tensors;
+    int n_changed;             /* tensors not bit-identical to the base */
+    int n_skipped;             /* tensors whose base norm is 0 (no cosine / rel distance) */
+    int n_skipped_changed;     /* of those, changed ones (they make it "touched") */
+    double min_cosine;         /* over tensors */
+    double max_rel_distance;
+    double median_rel_distance;
+    double global_cosine;      /* over the whole flat arena */
+    double global_rel_distance;
+    char min_cosine_tensor[96], max_rel_tensor[96];
+} tn_provenance;
+
+/* Architecture: 0 when base and sub have the same shapes (and, when strict,
+ * the same function); 1 with the first difference in why ("hidden_size 64 vs 128"). */
+int tn_arch_differs(const tn_config *base, const tn_config *sub, int strict, char *why, size_t cap);
+
+/* Needs equal configs (tn_arch_differs == 0); fails otherwise. */
+int tn_provenance_compute(const tn_model *base, const tn_model *sub, tn_provenance *out);
+
+/* SHA-256 of sub's weights and the sketch of sub - base. */
+int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int k, uint64_t seed, tn_fingerprint *fp);
+/* Cosine of two sketches (0 when either is zero or k differs). */
+double tn_sketch_similarity(const tn_fingerprint *a, const tn_fingerprint *b);
+/* Cosine of the exact deltas (sub_a - base) and (sub_b - base): what the sketch
+ * estimates; used by the calibration, too costly to keep per submission. */
+double tn_delta_cosine(const tn_model *base, const tn_model *a, const tn_model *b);
+
+typedef struct {
+    tn_verdict verdict;
+    char reason[512];
+    int is_adapter;
+    char arch_diff[160];          /* set when the architecture check failed */
+    tn_provenance prov;           /* valid when the architecture matched */
+    tn_fingerprint fp;            /* of the submission (caller frees with tn_check_result_free) */
+    double max_sketch_similarity; /* over the earlier submissions; 0 when none */
+    int most_similar;             /* index of that submission, -1 when none */
+    int duplicate_of;             /* index of the earlier submission it duplicates, -1 */
+    int exact_duplicate;          /* the duplicate has the same SHA-256 */
+    char duplicate_dir[512];      /* tn_check: that submission's directory */
+    int n_prior;
+    double *similarity;           /* [n_prior] sketch cosine with each earlier submission */
+    double *delta_cosine;         /* [n_prior] tn_check only: the exact delta cosine the
+                                     sketch estimates (NaN for another architecture) */
+} tn_check_result;
+
+void tn_check_result_free(tn_check_result *r);
+
+/* Loads a submission directory (full weights or a PEFT adapter merged into
+ * base) into *out. Non-finite weights are refused. *is_adapter tells which. */
+int tn_load_submission(const tn_model *base, const char *dir, tn_model *out, int *is_adapter);
+
+/* The rules on loaded models. prior: fingerprints of earlier submissions of the
+ * same base (the earliest upload keeps its score, so only earlier ones are
+ * passed). Fails only on bad arguments; the verdict is in out. */
+int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerprint *prior, int n_prior,
+                    const tn_check_rules *rules, tn_check_result *out);
+
+/* The whole check on directories (what `tuna check` runs). Returns -1 on I/O
+ * and format errors (missing dir, corrupt safetensors, NaN weights, an adapter
+ * that does not fit the base), 0 when a verdict was reached. */
+int tn_check(const char *base_dir, const char *submission_dir, const char *const *against_dirs, int n_against,
+             const tn_check_rules *rules, tn_check_result *out);
+
+#endif
