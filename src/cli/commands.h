@@ -5,13 +5,18 @@
 #ifndef TN_COMMANDS_H
 #define TN_COMMANDS_H
 
+int cmd_admin(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_eval_submission(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_validator(int argc, char **argv);
 
 /* Helpers shared by the subcommands (src/cli/cli_util.c). */
 int cli_wants_help(int argc, char **argv);

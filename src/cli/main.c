@@ -11,13 +11,18 @@ typedef struct {
 } command;
 
 static const command COMMANDS[] = {
+    {"admin", cmd_admin, "organiser's client for a validator (miners, models, datasets, tasks)"},
+    {"check", cmd_check, "is a submission a fine-tune of the base? (provenance, duplicates)"},
     {"convert", cmd_convert, "import a checkpoint (llama2.c) into an HF model directory"},
     {"eval", cmd_eval, "mean loss of a model (or model + adapter) on a dataset"},
+    {"eval-submission", cmd_eval_submission, "(validator internal) evaluate one submission in a sandbox"},
     {"generate", cmd_generate, "continue a prompt with a model (KV cache; greedy, top-k, top-p)"},
     {"info", cmd_info, "describe an HF model directory (config, parameter count)"},
+    {"keygen", cmd_keygen, "create an Ed25519 key pair for signing arena requests"},
     {"selfcheck", cmd_selfcheck, "build a tiny model, train a few steps, check the loss falls"},
     {"tokenize", cmd_tokenize, "encode lines of text to token ids (or --decode ids to text)"},
     {"train", cmd_train, "fine-tune a model (full or LoRA) on a dataset, within a time budget"},
+    {"validator", cmd_validator, "run the competition validator (API, scheduler, evaluation)"},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

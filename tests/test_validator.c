@@ -1,0 +1,448 @@
+/* test_validator.c - a whole task through a real validator process.
+ *
+ * The validator runs as a child process (the tuna binary); the miners are
+ * small in-process HTTP servers speaking the real signed protocol (arena/
+ * http_server.h, http_client.h), each playing one part:
+ *   fair1, fair2  real fine-tunes (tuna train, full and LoRA, other seeds)
+ *   copy          fair1's files, uploaded after fair1      -> duplicate
+ *   noisy         fair1's weights plus small noise          -> duplicate (sketch)
+ *   untouched     the base model as it was downloaded      -> untouched-base
+ *   swap          another network of the same shape        -> not-a-fine-tune
+ *   corrupt       a truncated safetensors file             -> invalid
+ *   late          uploads after the deadline               -> refused (410), flagged late
+ *   reject        rejects the offer                        -> costs nothing
+ * Then: scores average exactly 1 over the miners that accepted; the ranking
+ * is the product of floored scores; kill -9 and restart keep everything; a
+ * rescore gives the same scores. Needs ../shared/data (stories260K). */
+#include "harness.h"
+#include "arena/http_client.h"
+#include "arena/http_server.h"
+#include "arena/keys.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "data/rows.h"
+#include "model/model.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *tuna(void) {
+    const char *b = getenv("TUNA_BIN");
+    return b ? b : "build/tuna";
+}
+
+typedef enum { FAIR1, FAIR2, COPY, NOISY, UNTOUCHED, SWAP, CORRUPT, LATE, REJECT, NMINERS } role;
+static const char *NAMES[NMINERS] = {"fair1", "fair2", "copy", "noisy", "untouched", "swap", "corrupt", "late", "reject"};
+static const char *OWNERS[NMINERS] = {"alice", "bob", "carol", "carol", "dave", "dave", "erin", "erin", "frank"};
+
+typedef struct {
+    role r;
+    tn_keypair key;
+    tn_http_server *srv;
+    char dir[600];
+    char upload_url[512];
+    json_t *start;          /* the start_training body */
+    int64_t deadline_ms;
+    pthread_t th;
+    int started, done;
+    long final_status;      /* of the complete call */
+} miner;
+
+static miner M[NMINERS];
+static char g_tmp[400], g_vdir[512], g_url[256], g_admin_pub[65];
+static tn_keypair g_admin;
+static char *g_validator_pub;
+
+static int64_t now_ms(void) { return (int64_t)(tn_wall_now() * 1000.0); }
+
+/* ---- the miners' work ---- */
+
+static int download_all(miner *m, const char *model_dir, const char *data_path) {
+    tn_http_opts o = {0};
+    tn_mkdir_p(model_dir);
+    json_t *files = json_object_get(json_object_get(m->start, "model"), "files");
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+        char *dst = tn_path_join(model_dir, json_string_value(json_object_get(f, "name")));
+        char got[65];
+        int rc = tn_http_download(&o, json_string_value(json_object_get(f, "url")), dst, 1 << 30,
+                                  json_string_value(json_object_get(f, "sha256")), got);
+        free(dst);
+        if (rc) return -1;
+    }
+    json_t *ds = json_object_get(m->start, "dataset");
+    char got[65];
+    return tn_http_download(&o, json_string_value(json_object_get(ds, "url")), data_path, 1 << 30,
+                            json_string_value(json_object_get(ds, "sha256")), got);
+}
+
+static int upload_dir(miner *m, const char *dir, const char *kind) {
+    static const char *names[] = {"config.json", "model.safetensors", "adapter_config.json", "adapter_model.safetensors"};
+    tn_http_opts o = {0};
+    o.key = &m->key;
+    json_t *files = json_object();
+    for (size_t i = 0; i < 4; i++) {
+        char *p = tn_path_join(dir, names[i]);
+        if (tn_file_exists(p)) {
+            char url[700];
+            snprintf(url, sizeof url, "%s/files/%s", m->upload_url, names[i]);
+            tn_http_resp r;
+            memset(&r, 0, sizeof r);
+            if (tn_http_upload_file(&o, "PUT", url, p, &r) == 0 && r.status == 201 && r.json) {
+                json_object_set(files, names[i], json_object_get(r.json, "sha256"));
+            } else {
+                m->final_status = r.status;
+                if (m->r != LATE)
+                    fprintf(stderr, "  miner %s: upload %s: %ld %s %s\n", NAMES[m->r], names[i], r.status, r.body ? r.body : "",
+                            r.status ? "" : tn_errmsg());
+            }
+            tn_http_resp_free(&r);
+        }
+        free(p);
+    }
+    char url[700];
+    snprintf(url, sizeof url, "%s/complete", m->upload_url);
+    json_t *body = json_pack("{s:s, s:o, s:s, s:s}", "kind", kind, "files", files, "strategy", NAMES[m->r], "note",
+                             "test miner");
+    tn_http_resp r;
+    memset(&r, 0, sizeof r);
+    tn_http_json(&o, "POST", url, body, &r);
+    json_decref(body);
+    if (!m->final_status) m->final_status = r.status;
+    tn_http_resp_free(&r);
+    return 0;
+}
+
+static void perturb(const char *src, const char *dst, float scale, uint64_t seed, int replace) {
+    tn_model mdl;
+    if (tn_model_load(&mdl, src, 0)) return;
+    if (replace) tn_model_init_random(&mdl, seed);
+    uint64_t s = seed;
+    for (size_t i = 0; i < mdl.numel && scale > 0; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        mdl.w[i] += scale * (((float)(s >> 40) / (float)(1 << 24)) - 0.5f);
+    }
+    tn_model_save(&mdl, dst, src);
+    tn_model_free(&mdl);
+}
+
+static void *work(void *arg) {
+    miner *m = arg;
+    char base[700], data[700], out[700];
+    snprintf(base, sizeof base, "%s/base", m->dir);
+    snprintf(data, sizeof data, "%s/train.jsonl", m->dir);
+    snprintf(out, sizeof out, "%s/out", m->dir);
+    if (download_all(m, base, data)) {
+        fprintf(stderr, "  miner %s: download failed: %s\n", NAMES[m->r], tn_errmsg());
+        m->done = 1;
+        return NULL;
+    }
+    char cmd[2400];
+    switch (m->r) {
+    case FAIR1:
+    case FAIR2:
+        snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --out %s --max-steps 6 --batch 4 --seq-len 256 "
+                 "--lr %s --seed %d %s --quiet 2>/dev/null", tuna(), base, data, out, m->r == FAIR1 ? "2e-3" : "1e-2",
+                 m->r == FAIR1 ? 1 : 2, m->r == FAIR2 ? "--lora" : "");
+        if (system(cmd) == 0) upload_dir(m, out, m->r == FAIR2 ? "adapter" : "full");
+        break;
+    case COPY:
+    case NOISY: {
+        /* wait for fair1's result, then take it */
+        char src[700];
+        snprintf(src, sizeof src, "%s/out/model.safetensors", M[FAIR1].dir);
+        while (!M[FAIR1].done && !tn_file_exists(src)) usleep(100000);
+        while (!M[FAIR1].done) usleep(100000); /* fair1 uploads first */
+        snprintf(src, sizeof src, "%s/out", M[FAIR1].dir);
+        if (m->r == NOISY) perturb(src, out, 1e-4f, 77, 0);
+        upload_dir(m, m->r == COPY ? src : out, "full");
+        break;
+    }
+    case UNTOUCHED: upload_dir(m, base, "full"); break;
+    case SWAP: perturb(base, out, 0, 1234, 1); upload_dir(m, out, "full"); break;
+    case CORRUPT: {
+        tn_mkdir_p(out);
+        char *c1 = tn_path_join(base, "config.json"), *c2 = tn_path_join(out, "config.json");
+        tn_copy_file(c1, c2);
+        size_t n;
+        char *w = tn_path_join(base, "model.safetensors"), *w2 = tn_path_join(out, "model.safetensors");
+        char *buf = tn_read_file(w, &n);
+        tn_write_file_atomic(w2, buf, n / 2); /* truncated */
+        free(buf);
+        free(c1);
+        free(c2);
+        free(w);
+        free(w2);
+        upload_dir(m, out, "full");
+        break;
+    }
+    case LATE:
+        while (now_ms() < m->deadline_ms + 1500) usleep(100000);
+        upload_dir(m, base, "full");
+        break;
+    default: break;
+    }
+    m->done = 1;
+    return NULL;
+}
+
+static void h_offer(tn_http_req *r, void *ud) {
+    miner *m = ud;
+    if (m->r == REJECT)
+        tn_http_reply_json(r, 200, json_pack("{s:b, s:s}", "accepted", 0, "message", "busy"));
+    else
+        tn_http_reply_json(r, 200, json_pack("{s:b, s:s}", "accepted", 1, "message", "ok"));
+}
+
+static void h_start(tn_http_req *r, void *ud) {
+    miner *m = ud;
+    json_t *b = tn_http_body_json(r);
+    if (!b) return;
+    m->start = b;
+    snprintf(m->upload_url, sizeof m->upload_url, "%s", json_string_value(json_object_get(b, "upload_url")));
+    m->deadline_ms = json_integer_value(json_object_get(b, "deadline_ms"));
+    m->started = pthread_create(&m->th, NULL, work, m) == 0;
+    tn_http_reply_json(r, 202, json_pack("{s:b}", "accepted", 1));
+}
+
+static int start_miner(miner *m) {
+    tn_verifier *ver = tn_verifier_new(300, 1024);
+    tn_verifier_allow(ver, g_validator_pub);
+    tn_http_server_opts so = {0};
+    so.verifier = ver;
+    so.no_not_before = 1;
+    m->srv = tn_http_server_new(&so);
+    tn_http_route r1 = {"POST", "/task_offer", TN_ROUTE_EXACT | TN_ROUTE_SIGNED, 0, NULL, h_offer, m};
+    tn_http_route r2 = {"POST", "/start_training", TN_ROUTE_EXACT | TN_ROUTE_SIGNED, 0, NULL, h_start, m};
+    return tn_http_server_route(m->srv, &r1) || tn_http_server_route(m->srv, &r2) || tn_http_server_start(m->srv);
+}
+
+/* ---- the validator process ---- */
+
+static pid_t start_validator(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        char log[600];
+        snprintf(log, sizeof log, "%s/validator.log", g_tmp);
+        if (!freopen(log, "a", stderr)) _exit(126);
+        execl(tuna(), tuna(), "validator", "--data-dir", g_vdir, "--admin-key", g_admin_pub, "--offer-timeout", "2000",
+              "--seq-len", "256", (char *)NULL);
+        _exit(127);
+    }
+    /* wait for validator.json with a live URL */
+    char *info = tn_path_join(g_vdir, "validator.json");
+    for (int i = 0; i < 100; i++) {
+        json_t *j = tn_file_exists(info) ? json_load_file(info, 0, NULL) : NULL;
+        if (j && json_integer_value(json_object_get(j, "pid")) == pid) {
+            snprintf(g_url, sizeof g_url, "%s", json_string_value(json_object_get(j, "url")));
+            free(g_validator_pub);
+            g_validator_pub = tn_strdup(json_string_value(json_object_get(j, "public_key")));
+            json_decref(j);
+            break;
+        }
+        json_decref(j);
+        usleep(100000);
+    }
+    free(info);
+    return pid;
+}
+
+static json_t *get(const char *path) {
+    char url[600];
+    snprintf(url, sizeof url, "%s%s", g_url, path);
+    tn_http_opts o = {0};
+    tn_http_resp r;
+    memset(&r, 0, sizeof r);
+    json_t *j = NULL;
+    if (tn_http_request(&o, "GET", url, NULL, NULL, 0, &r) == 0 && r.status == 200) j = json_incref(r.json);
+    tn_http_resp_free(&r);
+    return j;
+}
+
+static long admin(const char *path, json_t *body) {
+    char url[600];
+    snprintf(url, sizeof url, "%s%s", g_url, path);
+    tn_http_opts o = {0};
+    o.key = &g_admin;
+    o.timeout_ms = 60000;
+    tn_http_resp r;
+    memset(&r, 0, sizeof r);
+    tn_http_json(&o, "POST", url, body, &r);
+    long st = r.status;
+    if (st >= 300) fprintf(stderr, "  admin %s: %ld %s\n", path, st, r.body);
+    tn_http_resp_free(&r);
+    json_decref(body);
+    return st;
+}
+
+static const char *task_state(int64_t id) {
+    static char st[32];
+    char p[64];
+    snprintf(p, sizeof p, "/v1/tasks/%lld", (long long)id);
+    json_t *j = get(p);
+    snprintf(st, sizeof st, "%s", j ? json_string_value(json_object_get(j, "state")) : "?");
+    json_decref(j);
+    return st;
+}
+
+static json_t *sub_of(json_t *task, const char *miner) {
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(task, "submissions"), i, s) if (!strcmp(json_string_value(json_object_get(s, "miner")), miner)) return s;
+    return NULL;
+}
+
+static int has_flag(json_t *s, const char *rule) {
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(s, "flags"), i, f) if (!strcmp(json_string_value(json_object_get(f, "rule")), rule)) return 1;
+    return 0;
+}
+
+TEST(whole_task_with_cheats) {
+    const char *data = tn_t_shared_data();
+    if (!data) SKIP("../shared/data is missing (set TUNA_SHARED_DATA)");
+    snprintf(g_tmp, sizeof g_tmp, "%s", tn_t_tmpdir());
+    snprintf(g_vdir, sizeof g_vdir, "%s/validator", g_tmp);
+    tn_crypto_init();
+    tn_keypair_generate(&g_admin);
+    snprintf(g_admin_pub, sizeof g_admin_pub, "%s", g_admin.id);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s/base "
+             "%s/models/stories260K/stories260K.bin 2>/dev/null", tuna(), data, g_tmp, data);
+    CHECK(system(cmd) == 0);
+    /* 120 alpaca rows */
+    json_t *all;
+    char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data), *ds = tn_sprintf("%s/alpaca120.jsonl", g_tmp);
+    CHECK(tn_rows_load_all(src, TN_ROWS_AUTO, &all) == 0);
+    FILE *f = fopen(ds, "w");
+    for (size_t i = 0; i < 120; i++) {
+        char *s = json_dumps(json_array_get(all, i), JSON_COMPACT);
+        fprintf(f, "%s\n", s);
+        free(s);
+    }
+    fclose(f);
+    json_decref(all);
+    pid_t vp = start_validator();
+    CHECKF(g_url[0], "the validator did not start (see %s/validator.log)", g_tmp);
+    if (!g_url[0]) return;
+    for (int i = 0; i < NMINERS; i++) {
+        M[i].r = (role)i;
+        tn_keypair_generate(&M[i].key);
+        snprintf(M[i].dir, sizeof M[i].dir, "%s/miner_%s", g_tmp, NAMES[i]);
+        tn_mkdir_p(M[i].dir);
+        CHECK(start_miner(&M[i]) == 0);
+        char ep[64];
+        snprintf(ep, sizeof ep, "http://127.0.0.1:%d", tn_http_server_port(M[i].srv));
+        CHECK(admin("/v1/admin/miners", json_pack("{s:s, s:s, s:s, s:s}", "name", NAMES[i], "owner", OWNERS[i],
+                                                  "endpoint", ep, "public_key", M[i].key.id)) == 201);
+    }
+    char *base = tn_sprintf("%s/base", g_tmp);
+    CHECK(admin("/v1/admin/models", json_pack("{s:s, s:s}", "name", "stories260K", "path", base)) == 201);
+    CHECK(admin("/v1/admin/datasets", json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "name", "alpaca", "path", ds,
+                                                "dataset_type", "kind", "instruct", "field_instruction", "instruction",
+                                                "field_input", "input", "field_output", "output")) == 201);
+    /* refused: an admin call signed by a miner's key */
+    char url[600];
+    snprintf(url, sizeof url, "%s/v1/admin/tasks", g_url);
+    tn_http_opts mo = {0};
+    mo.key = &M[0].key;
+    tn_http_resp rr;
+    memset(&rr, 0, sizeof rr);
+    json_t *tb = json_pack("{s:s, s:s, s:f}", "model", "stories260K", "dataset", "alpaca", "minutes", 0.5);
+    tn_http_json(&mo, "POST", url, tb, &rr);
+    CHECKF(rr.status == 403, "admin call signed by a miner: %ld", rr.status);
+    tn_http_resp_free(&rr);
+    CHECK(admin("/v1/admin/tasks", tb) == 201); /* tb is consumed here */
+
+    /* wait for scored */
+    double t0 = tn_now();
+    while (strcmp(task_state(1), "scored") && strcmp(task_state(1), "failed") && tn_now() - t0 < 240) usleep(250000);
+    CHECKF(!strcmp(task_state(1), "scored"), "task state %s (see %s/validator.log)", task_state(1), g_tmp);
+    json_t *task = get("/v1/tasks/1");
+    json_t *lb = get("/v1/leaderboard");
+    CHECK(task && lb);
+    if (!task || !lb) return;
+    struct { role r; const char *status, *flag; } want[] = {
+        {FAIR1, "valid", NULL},       {FAIR2, "valid", NULL},      {COPY, "invalid", "duplicate"},
+        {NOISY, "invalid", "duplicate"}, {UNTOUCHED, "invalid", "untouched-base"},
+        {SWAP, "invalid", "not-a-fine-tune"}, {CORRUPT, "invalid", "invalid"}, {LATE, "invalid", "late"},
+    };
+    double sum = 0;
+    int accepted = 0;
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        json_t *s = sub_of(task, NAMES[want[i].r]);
+        CHECKF(s != NULL, "no entry for %s", NAMES[want[i].r]);
+        if (!s) continue;
+        const char *st = json_string_value(json_object_get(s, "status"));
+        CHECKF(st && !strcmp(st, want[i].status), "%s: status %s, want %s (%s)", NAMES[want[i].r], st, want[i].status,
+               json_string_value(json_object_get(s, "reason")));
+        if (want[i].flag) CHECKF(has_flag(s, want[i].flag), "%s: no %s flag", NAMES[want[i].r], want[i].flag);
+        sum += json_number_value(json_object_get(s, "score"));
+        accepted++;
+    }
+    CHECKF(fabs(sum / accepted - 1.0) < 1e-9, "scores average %.12f over %d accepted", sum / accepted, accepted);
+    json_t *rej = sub_of(task, "reject");
+    CHECK(rej && !strcmp(json_string_value(json_object_get(rej, "offer")), "rejected") &&
+          json_is_null(json_object_get(rej, "score")));
+    CHECK(M[LATE].final_status == 410);
+    /* ranking: the product of floored scores, reject neutral */
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(lb, "leaderboard"), i, row) {
+        const char *name = json_string_value(json_object_get(row, "id"));
+        json_t *s = sub_of(task, name);
+        double p = json_number_value(json_object_get(row, "product"));
+        if (!strcmp(name, "reject"))
+            CHECK(p == 1.0);
+        else if (s)
+            CHECK_NEAR(p, fmax(json_number_value(json_object_get(s, "score")), 0.1), 1e-9, 1e-12);
+    }
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(lb, "leaderboard"), 0), "id")), "fair1") ||
+          !strcmp(json_string_value(json_object_get(json_array_get(json_object_get(lb, "leaderboard"), 0), "id")), "fair2"));
+
+    /* kill -9, restart: everything is still there; a rescore gives the same scores */
+    kill(vp, SIGKILL);
+    waitpid(vp, NULL, 0);
+    vp = start_validator();
+    json_t *task2 = get("/v1/tasks/1");
+    CHECK(task2 && !strcmp(json_string_value(json_object_get(task2, "state")), "scored"));
+    CHECK(admin("/v1/admin/rescore", json_pack("{s:i}", "task_id", 1)) == 200);
+    t0 = tn_now();
+    while (strcmp(task_state(1), "scored") && tn_now() - t0 < 120) usleep(250000);
+    json_t *task3 = get("/v1/tasks/1");
+    for (size_t k = 0; task3 && k < sizeof want / sizeof *want; k++) {
+        json_t *a = sub_of(task, NAMES[want[k].r]), *b = sub_of(task3, NAMES[want[k].r]);
+        CHECKF(a && b && json_equal(json_object_get(a, "score"), json_object_get(b, "score")),
+               "%s: score changed after restart + rescore", NAMES[want[k].r]);
+    }
+    json_decref(task);
+    json_decref(task2);
+    json_decref(task3);
+    json_decref(lb);
+    kill(vp, SIGTERM);
+    waitpid(vp, NULL, 0);
+    for (int k = 0; k < NMINERS; k++) {
+        if (M[k].started) pthread_join(M[k].th, NULL);
+        tn_http_server_free(M[k].srv);
+        json_decref(M[k].start);
+    }
+    free(base);
+    free(src);
+    free(ds);
+    free(g_validator_pub);
+}
+
+int main(void) {
+    RUN(whole_task_with_cheats);
+    return tn_test_summary("test_validator");
+}
