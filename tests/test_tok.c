@@ -453,7 +453,13 @@ TEST(big_vocab_load_time) {
     double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     CHECKF(t != NULL, "%s", tn_errmsg());
     printf("  qwen3 tokenizer.json (%d tokens) loaded in %.3f s\n", t ? (int)tn_tok_vocab_size(t) : 0, s);
-    CHECK(s < 5.0); /* generous: sanitizer builds are slow; the normal build is well under 1 s */
+#if defined(__SANITIZE_ADDRESS__)
+    /* sanitizer builds: the load is checked for correctness only; their
+     * timing says nothing (and bench/tok_bench measures load time) */
+    (void)s;
+#else
+    CHECK(s < 5.0); /* generous for a busy machine; well under 1 s when idle */
+#endif
     tn_tok_free(t);
 }
 
