@@ -11,6 +11,7 @@
  *   downloads  GET /blobs/{hash}?exp=..&sig=..  (URLs signed by the validator)
  * Errors are {"error": "..."} with the matching status.
  */
+#include "arena/validator/dashboard.h"
 #include "arena/validator/vstate.h"
 #include "base/err.h"
 #include "base/fs.h"
@@ -664,13 +665,6 @@ static void h_submission(tn_http_req *r, void *ud) {
         receipt(ud, r, token);
     else
         tn_http_reply_error(r, 404, "no such submission call");
-}
-
-/* Defined in dashboard.c when the web UI is built in; a stub reply otherwise. */
-void v_dashboard(tn_http_req *r, void *ud) __attribute__((weak));
-void v_dashboard(tn_http_req *r, void *ud) {
-    (void)ud;
-    tn_http_reply_error(r, 404, "no dashboard in this build");
 }
 
 int v_api_register(vstate *v) {
