@@ -6,6 +6,8 @@
 #define TN_COMMANDS_H
 
 int cmd_admin(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_arena(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -13,6 +15,8 @@ int cmd_generate(int argc, char **argv);
 int cmd_eval_submission(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_miner(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_train(int argc, char **argv);

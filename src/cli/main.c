@@ -12,6 +12,8 @@ typedef struct {
 
 static const command COMMANDS[] = {
     {"admin", cmd_admin, "organiser's client for a validator (miners, models, datasets, tasks)"},
+    {"bench", cmd_bench, "training and evaluation throughput on the benchmark models; sgemm peak"},
+    {"arena", cmd_arena, "run a whole competition on this machine (validator, miners, cheats, rankings)"},
     {"check", cmd_check, "is a submission a fine-tune of the base? (provenance, duplicates)"},
     {"convert", cmd_convert, "import a checkpoint (llama2.c) into an HF model directory"},
     {"eval", cmd_eval, "mean loss of a model (or model + adapter) on a dataset"},
@@ -19,6 +21,8 @@ static const command COMMANDS[] = {
     {"generate", cmd_generate, "continue a prompt with a model (KV cache; greedy, top-k, top-p)"},
     {"info", cmd_info, "describe an HF model directory (config, parameter count)"},
     {"keygen", cmd_keygen, "create an Ed25519 key pair for signing arena requests"},
+    {"miner", cmd_miner, "serve a validator's fine-tuning tasks (accept, train, upload); miner ledger"},
+    {"pretrain", cmd_pretrain, "make the built-in base model and task datasets from WordNet"},
     {"selfcheck", cmd_selfcheck, "build a tiny model, train a few steps, check the loss falls"},
     {"tokenize", cmd_tokenize, "encode lines of text to token ids (or --decode ids to text)"},
     {"train", cmd_train, "fine-tune a model (full or LoRA) on a dataset, within a time budget"},

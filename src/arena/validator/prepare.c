@@ -39,7 +39,7 @@ static int write_jsonl(const char *path, const json_t *rows, const size_t *idx, 
 }
 
 int tn_prepare_split(const char *dataset, const tn_data_spec *spec, uint64_t seed, const tn_prepare_opts *o,
-                     const char *train_out, const char *test_out, tn_prepare_stats *st) {
+                     const char *train_out, const char *test_out, const char *synth_src_out, tn_prepare_stats *st) {
     memset(st, 0, sizeof *st);
     json_t *rows;
     /* the validator keeps every dataset as a JSONL blob (no file extension) */
@@ -91,16 +91,29 @@ int tn_prepare_split(const char *dataset, const tn_data_spec *spec, uint64_t see
     if (rc == 0 && nu < o->min_rows)
         rc = tn_fail("%s: %zu usable rows (%zu read, %zu empty, %zu duplicates); a task needs at least %zu", dataset,
                      nu, n, st->empty, st->duplicates, o->min_rows);
-    if (rc == 0) rc = tn_data_split(nu, o->test_fraction, o->test_cap, seed, &tr, &ntr, &te, &nte);
+    /* held-out = test + synthetic source (twice the test share), then halved */
+    size_t *ho = NULL, *te2 = NULL, *sy = NULL, nho = 0, nsy = 0;
+    if (rc == 0) rc = tn_data_split(nu, 2 * o->test_fraction, 2 * o->test_cap, seed, &tr, &ntr, &ho, &nho);
+    if (rc == 0 && nho < 2) rc = tn_fail("%s: too few rows to hold out a test and a synthetic split", dataset);
+    if (rc == 0) rc = tn_data_split(nho, 0.5, o->test_cap, seed ^ 0x5eedull, &sy, &nsy, &te2, &nte);
     if (rc == 0) {
-        /* indices into `usable` -> indices into `rows` */
+        /* indices into `usable` (through `ho` for the held-out halves) -> rows */
+        te = tn_malloc(sizeof(size_t) * (nte ? nte : 1));
+        size_t *sr = tn_malloc(sizeof(size_t) * (nsy ? nsy : 1));
         for (size_t i = 0; i < ntr; i++) tr[i] = usable[tr[i]];
-        for (size_t i = 0; i < nte; i++) te[i] = usable[te[i]];
+        for (size_t i = 0; i < nte; i++) te[i] = usable[ho[te2[i]]];
+        for (size_t i = 0; i < nsy; i++) sr[i] = usable[ho[sy[i]]];
         st->train = ntr;
         st->test = nte;
+        st->synth = nsy;
         rc = write_jsonl(train_out, rows, tr, ntr);
         if (rc == 0) rc = write_jsonl(test_out, rows, te, nte);
+        if (rc == 0) rc = write_jsonl(synth_src_out, rows, sr, nsy);
+        free(sr);
     }
+    free(ho);
+    free(te2);
+    free(sy);
     free(tr);
     free(te);
     free(usable);

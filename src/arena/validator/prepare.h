@@ -27,11 +27,11 @@ typedef struct {
 } tn_prepare_opts;
 
 typedef struct {
-    size_t rows, empty, duplicates, train, test;
+    size_t rows, empty, duplicates, train, test, synth;
 } tn_prepare_stats;
 
 void tn_prepare_opts_default(tn_prepare_opts *o);
 int tn_prepare_split(const char *dataset, const tn_data_spec *spec, uint64_t seed, const tn_prepare_opts *o,
-                     const char *train_out, const char *test_out, tn_prepare_stats *st);
+                     const char *train_out, const char *test_out, const char *synth_src_out, tn_prepare_stats *st);
 
 #endif

@@ -84,6 +84,7 @@ static int step_prepare(vstate *v, const tn_task *t) {
     }
     char *dir = v_path(v, "tasks/%lld", (long long)t->id);
     char *train = tn_path_join(dir, "train.jsonl"), *test = tn_path_join(dir, "test.jsonl");
+    char *synsrc = tn_path_join(dir, "synth_source.jsonl");
     char *src = tn_blobs_path(v->blobs, d.blob_hash);
     tn_data_spec spec;
     json_t *holder = NULL;
@@ -92,7 +93,7 @@ static int step_prepare(vstate *v, const tn_task *t) {
     tn_prepare_stats st;
     char th[TN_HASH_HEX + 1], eh[TN_HASH_HEX + 1];
     if (tn_mkdir_p(dir) || v_spec_of(d.mapping_json, &spec, &holder) ||
-        tn_prepare_split(src, &spec, (uint64_t)t->split_seed, &po, train, test, &st) ||
+        tn_prepare_split(src, &spec, (uint64_t)t->split_seed, &po, train, test, synsrc, &st) ||
         tn_blobs_put_file(v->blobs, train, NULL, th) || tn_blobs_put_file(v->blobs, test, NULL, eh)) {
         char why[1024];
         snprintf(why, sizeof why, "preparation: %s", tn_errmsg());
@@ -102,14 +103,15 @@ static int step_prepare(vstate *v, const tn_task *t) {
         p.train_hash = th;
         p.test_hash = eh;
         char why[256];
-        snprintf(why, sizeof why, "%zu rows: %zu train, %zu test (%zu empty, %zu duplicates dropped)", st.rows,
-                 st.train, st.test, st.empty, st.duplicates);
+        snprintf(why, sizeof why, "%zu rows: %zu train, %zu test, %zu synthetic source (%zu empty, %zu duplicates "
+                 "dropped)", st.rows, st.train, st.test, st.synth, st.empty, st.duplicates);
         transition(v, t, TN_TASK_OFFERING, why, &p);
     }
     json_decref(holder);
     free(dir);
     free(train);
     free(test);
+    free(synsrc);
     free(src);
     tn_catalog_dataset_clear(&d);
     return 0;
@@ -369,8 +371,9 @@ static int step_offer(vstate *v, const tn_task *t) {
 
 static int step_training(vstate *v, const tn_task *t) {
     if (v_now_ms() <= t->deadline) return 0;
-    /* the synthetic set: made now, after training closed, from the test rows
-     * and a seed drawn now, so it did not exist while miners trained */
+    /* the synthetic set: made now, after training closed, from the held-out
+     * synthetic-source rows (never the test rows: see prepare.h) and a seed
+     * drawn now, so it did not exist while miners trained */
     tn_catalog_dataset d;
     memset(&d, 0, sizeof d);
     LOCK(v);
@@ -378,7 +381,7 @@ static int step_training(vstate *v, const tn_task *t) {
     UNLOCK(v);
     json_t *holder = NULL, *rows = NULL, *synth = NULL;
     tn_data_spec spec;
-    char *test = tn_blobs_path(v->blobs, t->test_hash);
+    char *test = v_path(v, "tasks/%lld/synth_source.jsonl", (long long)t->id);
     char *out = v_path(v, "tasks/%lld/synth.jsonl", (long long)t->id);
     char sh[TN_HASH_HEX + 1];
     uint64_t seed;
