@@ -7,6 +7,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "model/model.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -180,6 +181,10 @@ static int write_miner_yaml(arena *A, arena_miner *m, const char *swap_model, co
     }
     /* short arena tasks: small margins, no minimum training time beyond a few seconds */
     fprintf(f, "strategy: %s\nslots: 2\nupload_margin_s: 4\nstartup_s: 3\nmin_train_s: 5\n", m->strategy);
+    /* a fixed throughput instead of each miner timing itself at start: on a
+     * machine busy with the other miners that measurement is noise, and the
+     * recipe (full or LoRA) must be the line-up's, not the noise's */
+    fprintf(f, "flops: 5e9\n");
     if (!strcmp(m->recipe, "lora")) fprintf(f, "lora_above_params: 0\n");
     else if (!strcmp(m->recipe, "quick")) fprintf(f, "lora_above_params: 1000000000000\nmax_train_s: 20\n");
     else fprintf(f, "lora_above_params: 1000000000000\n");
@@ -357,6 +362,11 @@ int tn_arena_run(const tn_arena_opts *o) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* The arena puts a validator, its evaluator and several training
+     * children on one machine: more threads than cores. OpenMP's default
+     * busy-wait then burns the cores the working threads need; passive
+     * waiting lets them sleep. (A user's own setting wins.) */
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     double t_start = tn_now();
 
     /* 1. the base model and the tasks' datasets */
@@ -381,7 +391,15 @@ int tn_arena_run(const tn_arena_opts *o) {
     for (int i = 0; i < A->nm; i++) need_swap |= !strcmp(A->m[i].strategy, "swap-base");
     if (rc == 0 && need_swap && !tn_file_exists(scfg)) {
         if (o->model) {
-            rc = tn_fail("the swap-base miner needs a second model of the same shape: use --miners without it");
+            /* another network of the same shape: the base's architecture with
+             * fresh random weights (and its tokenizer files) */
+            tn_model om;
+            rc = tn_model_load(&om, o->model, 0);
+            if (rc == 0) {
+                tn_model_init_random(&om, o->seed + 1000);
+                rc = tn_model_save(&om, swap, o->model);
+                tn_model_free(&om);
+            }
         } else {
             char oseed[32];
             snprintf(oseed, sizeof oseed, "%llu", o->seed + 1000);

@@ -92,8 +92,10 @@ static char *mix_test_rows(tn_job *j, const char *data, int *n_added) {
     char *out = NULL;
     if (tn_rows_load_all(data, TN_ROWS_AUTO, &rows) || tn_rows_load_all(j->m->cfg->test_rows, TN_ROWS_AUTO, &test))
         goto done;
-    *n_added = (int)json_array_size(test);
-    json_array_extend(rows, test);
+    /* a cheater who found the test set wants it memorised: each leaked row
+     * goes in four times */
+    *n_added = (int)json_array_size(test) * 4;
+    for (int rep = 0; rep < 4; rep++) json_array_extend(rows, test);
     out = tn_path_join(j->dir, "train_peek.jsonl");
     FILE *f = fopen(out, "w");
     if (!f) {

@@ -16,6 +16,7 @@
  * a task's rule results and sends it back to `evaluating`, so the current
  * rules and thresholds are applied from scratch.
  */
+#include "arena/anticheat.h"
 #include "arena/leakcheck.h"
 #include "arena/scoring.h"
 #include "arena/validator/evaljob.h"
@@ -70,11 +71,15 @@ static char *model_dir(vstate *v, const char *name, const char *manifest_hash) {
     return dir;
 }
 
+/* The provenance rules for the evaluator child: the anti-cheat library's
+ * calibrated defaults (docs/anticheat.md) unless a setting overrides them. */
 static json_t *job_rules(vstate *v) {
-    return json_pack("{s:f, s:f, s:f, s:i}", "min_cosine", v_setting_num(v, "rules.min_cosine", 0.6),
-                     "max_rel_distance", v_setting_num(v, "rules.max_rel_distance", 0.8), "untouched_rel_eps",
-                     v_setting_num(v, "rules.untouched_rel_eps", 1e-7), "sketch_k",
-                     (int)v_setting_num(v, "rules.sketch_k", 256));
+    tn_check_rules d;
+    tn_check_rules_default(&d);
+    return json_pack("{s:f, s:f, s:f, s:i}", "min_cosine", v_setting_num(v, "rules.min_cosine", d.min_cosine),
+                     "max_rel_distance", v_setting_num(v, "rules.max_rel_distance", d.max_rel_distance),
+                     "untouched_rel_eps", v_setting_num(v, "rules.untouched_rel_eps", d.untouched_rel_eps), "sketch_k",
+                     (int)v_setting_num(v, "rules.sketch_k", d.sketch_k));
 }
 
 static json_t *run_job(vstate *v, const tn_task *t, const char *base, const char *sub, const char *tag,
@@ -236,7 +241,9 @@ static void free_fps(fp_entry *e, size_t n) {
 }
 
 static void duplicates(vstate *v, const tn_task *t, fp_entry *all, size_t n) {
-    double thr = v_setting_num(v, "rules.dup_similarity", 0.9);
+    tn_check_rules d;
+    tn_check_rules_default(&d);
+    double thr = v_setting_num(v, "rules.dup_similarity", d.dup_similarity);
     for (size_t i = 0; i < n; i++) {
         fp_entry *e = &all[i];
         if (e->s.task_id != t->id || !e->prov_ok) continue;
