@@ -2,7 +2,9 @@
  *
  * A miner that found the test set (or memorised its source) scores
  * suspiciously well on it; a synthetic set that did not exist when the miner
- * trained cannot have leaked. The built-in generator rewrites held-out rows
+ * trained cannot have leaked. The validator makes it from its own held-out
+ * rows, never the test rows (validator/prepare.h says why). The built-in
+ * generator rewrites those rows
  * so that the expected answer stays right: only the prompt side changes, in
  * ways that keep its meaning -
  *   - a lead-in phrase from a fixed list ("Please answer the following.",
