@@ -235,3 +235,26 @@ int tn_data_next(tn_rows *r, const tn_data_spec *spec, tn_sample *out) {
     if (rc < 0) tn_sample_free(out);
     return rc;
 }
+
+int tn_data_spec_from_json(const json_t *j, const char *what, tn_data_spec *spec) {
+    memset(spec, 0, sizeof *spec);
+    if (!json_is_object(j)) return tn_fail("%s: expected an object", what);
+    const char *kind = json_string_value(json_object_get(j, "kind"));
+    if (!kind || !strcmp(kind, "instruct")) {
+        spec->kind = TN_DS_INSTRUCT;
+        return tn_dataset_type_from_json(j, what, &spec->instruct);
+    }
+    if (!strcmp(kind, "text")) {
+        spec->kind = TN_DS_TEXT;
+        spec->text_field = json_string_value(json_object_get(j, "text_field"));
+        return 0;
+    }
+    if (!strcmp(kind, "chat")) {
+        spec->kind = TN_DS_CHAT;
+        spec->messages_field = json_string_value(json_object_get(j, "messages_field"));
+        const char *t = json_string_value(json_object_get(j, "chat_template"));
+        if (!t) return tn_fail("%s: a chat dataset needs chat_template", what);
+        return tn_chat_template_parse(t, &spec->chat_template);
+    }
+    return tn_fail("%s: kind \"%s\" is not instruct, text or chat", what, kind);
+}

@@ -70,6 +70,11 @@ typedef struct {
  * ignored; a non-string, non-null value for one of these is an error. Then
  * checks it with tn_dataset_type_check. `what` names the source. */
 int tn_dataset_type_from_json(const json_t *obj, const char *what, tn_dataset_type *out);
+/* A dataset type as the validator stores and sends it: {"kind": "instruct" |
+ * "text" | "chat", the G.O.D keys, "text_field", "messages_field",
+ * "chat_template"}; a missing kind is instruct. Strings borrow from `obj`,
+ * which must outlive the spec. `what` names the source in errors. */
+int tn_data_spec_from_json(const json_t *obj, const char *what, tn_data_spec *spec);
 /* field_instruction must be set; format strings must only use the names
  * available to them. Call once before formatting rows. */
 int tn_dataset_type_check(const tn_dataset_type *t, const char *what);

@@ -22,28 +22,6 @@
 
 /* ---- the child's side ------------------------------------------------------ */
 
-/* dataset_type JSON -> spec. Strings borrow from `j`, which outlives the spec. */
-static int spec_from_json(const json_t *j, tn_data_spec *spec) {
-    memset(spec, 0, sizeof *spec);
-    const char *kind = json_string_value(json_object_get(j, "kind"));
-    if (!kind || !strcmp(kind, "instruct")) {
-        spec->kind = TN_DS_INSTRUCT;
-        return tn_dataset_type_from_json(j, "job dataset_type", &spec->instruct);
-    }
-    if (!strcmp(kind, "text")) {
-        spec->kind = TN_DS_TEXT;
-        spec->text_field = json_string_value(json_object_get(j, "text_field"));
-        return 0;
-    }
-    if (!strcmp(kind, "chat")) {
-        spec->kind = TN_DS_CHAT;
-        spec->messages_field = json_string_value(json_object_get(j, "messages_field"));
-        const char *t = json_string_value(json_object_get(j, "chat_template"));
-        return t ? tn_chat_template_parse(t, &spec->chat_template) : tn_fail("job: chat without chat_template");
-    }
-    return tn_fail("job: dataset_type.kind \"%s\" unknown", kind);
-}
-
 static int eval_file(tn_model *m, const tn_tokenizer *tok, const char *path, const tn_data_spec *spec, int seq_len,
                      double *loss, int64_t *tokens) {
     tn_examples ex;
@@ -85,7 +63,7 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
     tn_check_rules rules;
     rules_from_json(json_object_get(job, "rules"), &rules);
     if (!base_dir || (!sub_dir && !base_only) || !test_file || !synth_file || seq_len <= 0 ||
-        spec_from_json(json_object_get(job, "dataset_type"), &spec)) {
+        tn_data_spec_from_json(json_object_get(job, "dataset_type"), "job dataset_type", &spec)) {
         json_decref(job);
         return tn_fail("%s: incomplete job (%s)", job_path, tn_errmsg());
     }

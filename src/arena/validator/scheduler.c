@@ -48,26 +48,8 @@ static void fail_task(vstate *v, const tn_task *t, const char *why) {
  * *holder, which the caller decrefs. */
 int v_spec_of(const char *mapping_json, tn_data_spec *spec, json_t **holder) {
     memset(spec, 0, sizeof *spec);
-    json_t *j = tn_json_loadb(mapping_json, strlen(mapping_json), "dataset_type");
-    *holder = j;
-    if (!j) return -1;
-    const char *kind = json_string_value(json_object_get(j, "kind"));
-    if (!kind || !strcmp(kind, "instruct")) {
-        spec->kind = TN_DS_INSTRUCT;
-        return tn_dataset_type_from_json(j, "dataset_type", &spec->instruct);
-    }
-    if (!strcmp(kind, "text")) {
-        spec->kind = TN_DS_TEXT;
-        spec->text_field = json_string_value(json_object_get(j, "text_field"));
-        return 0;
-    }
-    if (!strcmp(kind, "chat")) {
-        spec->kind = TN_DS_CHAT;
-        spec->messages_field = json_string_value(json_object_get(j, "messages_field"));
-        const char *tmpl = json_string_value(json_object_get(j, "chat_template"));
-        return tmpl ? tn_chat_template_parse(tmpl, &spec->chat_template) : tn_fail("chat datasets need chat_template");
-    }
-    return tn_fail("dataset_type.kind \"%s\" is not instruct, text or chat", kind);
+    *holder = tn_json_loadb(mapping_json, strlen(mapping_json), "dataset_type");
+    return *holder ? tn_data_spec_from_json(*holder, "dataset_type", spec) : -1;
 }
 
 /* ---- preparing ------------------------------------------------------------------ */
