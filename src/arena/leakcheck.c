@@ -28,12 +28,15 @@ int tn_leak_check(const double *test, const double *synth, size_t n, double base
     int count = 0;
     double *ref = tn_malloc(sizeof(double) * (n + 1));
     for (size_t i = 0; i < n; i++) {
-        /* reference: the base model and every OTHER submission, so a leaker
-         * cannot pull the median towards itself */
+        /* reference: every OTHER submission (so a leaker cannot pull the
+         * median towards itself). Fine-tuning shifts every honest model's gap
+         * the same way (they learn the exact prompt format; the synthetic
+         * prompts are reworded), so the base model is unlike them and only
+         * stands in when fewer than two others are there to compare with. */
         size_t m = 0;
-        ref[m++] = base_synth - base_test;
         for (size_t j = 0; j < n; j++)
             if (j != i && isfinite(test[j]) && isfinite(synth[j])) ref[m++] = synth[j] - test[j];
+        if (m < 2) ref[m++] = base_synth - base_test;
         double med = median(ref, m);
         for (size_t j = 0; j < m; j++) ref[j] = fabs(ref[j] - med);
         double mad = median(ref, m);

@@ -7,11 +7,14 @@
  * (the synthetic set is a little harder or easier than the test set, by the
  * same amount for all). For each submission the gap is
  *     gap = synth_loss - test_loss
- * and it is compared with a reference: the median gap of the base model and
- * the task's other valid submissions. The submission is flagged when
+ * and it is compared with a reference: the median gap of the task's other
+ * valid submissions (with the base model's gap added when there are fewer
+ * than two of them). The submission is flagged when
  *     gap - median > max(min_excess, k * MAD)
- * (MAD: median absolute deviation of the reference gaps). The base model is
- * always part of the reference, so a task with one miner is still checked.
+ * (MAD: median absolute deviation of the reference gaps). A task with one
+ * miner is still checked, against the base model. The base is not used
+ * otherwise: fine-tuning shifts every honest model's gap alike, which the
+ * base does not share (measured: base -0.77, honest -0.48..-0.52).
  * This only works because the synthetic set is made from rows that are not
  * the test rows (prepare.h): with shared answers a memoriser would do as
  * well on both and show no gap.
