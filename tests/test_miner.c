@@ -945,8 +945,8 @@ TEST(strategies) {
     CHECK(e && !strcmp(json_string_value(json_object_get(e, "strategy")), "test-peek"));
     char *peek = tn_sprintf("%s/jobs/14/train_peek.jsonl", g_work);
     json_t *rows = NULL;
-    /* 60 training rows + the 7 leaked rows, each repeated 4 times */
-    CHECK(tn_rows_load_all(peek, TN_ROWS_JSONL, &rows) == 0 && json_array_size(rows) == 60 + 4 * 7);
+    /* 60 training rows + the 7 leaked rows, each repeated 16 times */
+    CHECK(tn_rows_load_all(peek, TN_ROWS_JSONL, &rows) == 0 && json_array_size(rows) == 60 + 16 * 7);
     json_decref(rows);
     free(peek);
     json_decref(e);

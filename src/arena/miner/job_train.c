@@ -92,10 +92,11 @@ static char *mix_test_rows(tn_job *j, const char *data, int *n_added) {
     char *out = NULL;
     if (tn_rows_load_all(data, TN_ROWS_AUTO, &rows) || tn_rows_load_all(j->m->cfg->test_rows, TN_ROWS_AUTO, &test))
         goto done;
-    /* a cheater who found the test set wants it memorised: each leaked row
-     * goes in four times */
-    *n_added = (int)json_array_size(test) * 4;
-    for (int rep = 0; rep < 4; rep++) json_array_extend(rows, test);
+    /* a cheater who found the test set wants it memorised whatever the time
+     * budget: each leaked row goes in 16 times (with 4, a 45 s arena task on
+     * a slow build gave too few steps to tell the peeker from honest noise) */
+    *n_added = (int)json_array_size(test) * 16;
+    for (int rep = 0; rep < 16; rep++) json_array_extend(rows, test);
     out = tn_path_join(j->dir, "train_peek.jsonl");
     FILE *f = fopen(out, "w");
     if (!f) {
