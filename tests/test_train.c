@@ -190,12 +190,25 @@ static void val_loss_falls(const char *what, const char *data, const char *extra
     free(cmd);
 }
 
-TEST(val_loss_falls_alpaca_full) { val_loss_falls("alpaca_full", g_alpaca, "--lr 2e-3"); }
+/* Under the sanitizers one of the four runs (the same code paths) is enough:
+ * the others would add minutes of instrumented training. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_SKIP() SKIP("sanitizer build: val_loss_falls_alpaca_lora covers this code path")
+#else
+#define SANITIZER_SKIP() ((void)0)
+#endif
+
+TEST(val_loss_falls_alpaca_full) {
+    SANITIZER_SKIP();
+    val_loss_falls("alpaca_full", g_alpaca, "--lr 2e-3");
+}
 TEST(val_loss_falls_alpaca_lora) { val_loss_falls("alpaca_lora", g_alpaca, "--lora --lr 1e-2"); }
 TEST(val_loss_falls_gsm8k_full) {
+    SANITIZER_SKIP();
     val_loss_falls("gsm8k_full", g_gsm, "--lr 2e-3 --field-instruction question --field-output answer");
 }
 TEST(val_loss_falls_gsm8k_lora) {
+    SANITIZER_SKIP();
     val_loss_falls("gsm8k_lora", g_gsm, "--lora --lr 1e-2 --field-instruction question --field-output answer");
 }
 

@@ -416,7 +416,11 @@ int tn_arena_run(const tn_arena_opts *o) {
     if (rc == 0) rc = start_validator(A);
     for (int i = 0; rc == 0 && i < A->nm; i++) {
         arena_miner *m = &A->m[i];
-        snprintf(m->dir, sizeof m->dir, "%.250s/miners/%.63s", A->work, m->name);
+        /* through a local buffer: at -O1 GCC cannot tell that A->work and
+         * m->dir (both inside *A) do not overlap (-Werror=restrict) */
+        char dir[sizeof m->dir];
+        snprintf(dir, sizeof dir, "%.250s/miners/%.63s", A->work, m->name);
+        memcpy(m->dir, dir, sizeof m->dir);
         tn_mkdir_p(m->dir);
         tn_keypair_generate(&m->key);
         /* copy: the first fair miner's latest output */
