@@ -107,6 +107,7 @@ typedef struct {
     tn_miner miner;
     tn_offer offer;
     json_t *offer_body, *start_body;
+    int may_start; /* the task is in `training`: accepted offers get /start_training */
     int done;
 } offer_job;
 
@@ -149,7 +150,7 @@ static void *offer_thread(void *arg) {
                 msg[0] ? ": " : "", msg);
         st = to;
     }
-    if (st == TN_OFFER_ACCEPTED) {
+    if (st == TN_OFFER_ACCEPTED && j->may_start) {
         snprintf(url, sizeof url, "%s/start_training", j->miner.endpoint);
         char upload[256];
         snprintf(upload, sizeof upload, "%s/v1/submissions/%s", v->base_url, j->offer.token);
@@ -271,7 +272,8 @@ static int step_offer(vstate *v, const tn_task *t) {
         return 0;
     }
     double hours = (double)t->minutes / 3600000.0;
-    int64_t deadline = v_now_ms() + t->minutes;
+    int training = t->state == TN_TASK_TRAINING;
+    int64_t deadline = training ? t->deadline : v_now_ms() + t->minutes;
     json_t *dtj = dataset_type_json(&cd);
     const char *kind = json_string_value(json_object_get(dtj, "kind"));
     json_t *offer_body = json_pack("{s:I, s:s, s:O, s:O, s:I, s:f, s:s}", "task_id", (json_int_t)t->id, "model",
@@ -313,8 +315,9 @@ static int step_offer(vstate *v, const tn_task *t) {
         LOCK(v);
         int mrc = tn_store_miner_get(v->store, offers[i].miner_id, &jobs[i].miner);
         UNLOCK(v);
-        if (mrc >= 0 && (offers[i].status == TN_OFFER_OFFERED || offers[i].status == TN_OFFER_ACCEPTED))
-            jobs[i].done = pthread_create(&th[i], NULL, offer_thread, &jobs[i]) == 0;
+        jobs[i].may_start = training;
+        int owed = training ? offers[i].status == TN_OFFER_ACCEPTED : offers[i].status == TN_OFFER_OFFERED;
+        if (mrc >= 0 && owed) jobs[i].done = pthread_create(&th[i], NULL, offer_thread, &jobs[i]) == 0;
     }
     for (size_t i = 0; i < n; i++) {
         if (jobs[i].done) pthread_join(th[i], NULL);
@@ -330,29 +333,44 @@ static int step_offer(vstate *v, const tn_task *t) {
     tn_catalog_model_clear(&cm);
     tn_catalog_dataset_clear(&cd);
     tn_offers_free(offers, n);
-    /* who is training now? */
+    if (training) return 0; /* the starts were sent; step_training watches the deadline */
+    /* The task moves to `training` (with its deadline) BEFORE any
+     * /start_training goes out: a miner that uploads the moment it is started
+     * must find the upload window open. The starts follow from
+     * step_training, which also retries them after a crash. */
     LOCK(v);
     rc = tn_store_offers_for_task(v->store, t->id, &offers, &n);
     UNLOCK(v);
     if (rc < 0) return -1;
-    size_t started = 0;
-    for (size_t i = 0; i < n; i++) started += offers[i].status == TN_OFFER_STARTED;
+    size_t accepted = 0;
+    for (size_t i = 0; i < n; i++) accepted += offers[i].status == TN_OFFER_ACCEPTED;
     tn_offers_free(offers, n);
-    if (started == 0) {
+    if (accepted == 0) {
         fail_task(v, t, "no miner accepted the task");
         return 0;
     }
     tn_task_patch p = {0};
     p.deadline = deadline;
     char why[128];
-    snprintf(why, sizeof why, "%zu miner(s) training, deadline in %.1f min", started, (double)t->minutes / 60000.0);
-    return transition(v, t, TN_TASK_TRAINING, why, &p) < 0 && tn_store_task_get(v->store, t->id, &(tn_task){0}) < 0 ? -1 : 0;
+    snprintf(why, sizeof why, "%zu miner(s) accepted, deadline in %.1f min", accepted, (double)t->minutes / 60000.0);
+    transition(v, t, TN_TASK_TRAINING, why, &p);
+    return 0;
 }
 
 /* ---- training -> evaluating -------------------------------------------------------- */
 
 static int step_training(vstate *v, const tn_task *t) {
-    if (v_now_ms() <= t->deadline) return 0;
+    if (v_now_ms() <= t->deadline) {
+        /* accepted offers not started yet (just now, or before a crash) */
+        tn_offer *os = NULL;
+        size_t n = 0, owed = 0;
+        LOCK(v);
+        int rc = tn_store_offers_for_task(v->store, t->id, &os, &n);
+        UNLOCK(v);
+        for (size_t i = 0; rc >= 0 && i < n; i++) owed += os[i].status == TN_OFFER_ACCEPTED;
+        tn_offers_free(os, n);
+        return owed ? step_offer(v, t) : 0;
+    }
     /* the synthetic set: made now, after training closed, from the held-out
      * synthetic-source rows (never the test rows: see prepare.h) and a seed
      * drawn now, so it did not exist while miners trained */
