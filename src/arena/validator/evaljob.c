@@ -148,10 +148,14 @@ json_t *tn_evaljob_spawn(const json_t *job, const char *job_path, const char *re
     }
     if (pid == 0) {
         /* child: limits, stderr to a log, then the evaluator binary */
+#if !defined(__SANITIZE_ADDRESS__)
+        /* (sanitizer builds reserve terabytes of shadow address space at
+         * start: an address-space limit would stop the child before main) */
         if (lim->mem_mb > 0) {
             struct rlimit rl = {(rlim_t)lim->mem_mb << 20, (rlim_t)lim->mem_mb << 20};
             setrlimit(RLIMIT_AS, &rl);
         }
+#endif
         if (lim->cpu_s > 0) {
             struct rlimit rl = {(rlim_t)lim->cpu_s, (rlim_t)lim->cpu_s + 5};
             setrlimit(RLIMIT_CPU, &rl);
