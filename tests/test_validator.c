@@ -47,6 +47,7 @@ typedef struct {
     role r;
     tn_keypair key;
     tn_http_server *srv;
+    tn_verifier *ver;
     char dir[600];
     char upload_url[512];
     json_t *start;          /* the start_training body */
@@ -215,10 +216,10 @@ static void h_start(tn_http_req *r, void *ud) {
 }
 
 static int start_miner(miner *m) {
-    tn_verifier *ver = tn_verifier_new(300, 1024);
-    tn_verifier_allow(ver, g_validator_pub);
+    m->ver = tn_verifier_new(300, 1024);
+    tn_verifier_allow(m->ver, g_validator_pub);
     tn_http_server_opts so = {0};
-    so.verifier = ver;
+    so.verifier = m->ver;
     so.no_not_before = 1;
     m->srv = tn_http_server_new(&so);
     tn_http_route r1 = {"POST", "/task_offer", TN_ROUTE_EXACT | TN_ROUTE_SIGNED, 0, NULL, h_offer, m};
@@ -441,7 +442,8 @@ TEST(whole_task_with_cheats) {
     waitpid(vp, NULL, 0);
     for (int k = 0; k < NMINERS; k++) {
         if (M[k].started) pthread_join(M[k].th, NULL);
-        tn_http_server_free(M[k].srv);
+        tn_http_server_free(M[k].srv); /* stops it first: then its verifier can go */
+        tn_verifier_free(M[k].ver);
         json_decref(M[k].start);
     }
     free(base);
