@@ -6,6 +6,7 @@
 #define TN_COMMANDS_H
 
 int cmd_admin(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_arena(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_convert(int argc, char **argv);

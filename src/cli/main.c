@@ -12,6 +12,7 @@ typedef struct {
 
 static const command COMMANDS[] = {
     {"admin", cmd_admin, "organiser's client for a validator (miners, models, datasets, tasks)"},
+    {"bench", cmd_bench, "training and evaluation throughput on the benchmark models; sgemm peak"},
     {"arena", cmd_arena, "run a whole competition on this machine (validator, miners, cheats, rankings)"},
     {"check", cmd_check, "is a submission a fine-tune of the base? (provenance, duplicates)"},
     {"convert", cmd_convert, "import a checkpoint (llama2.c) into an HF model directory"},

@@ -1,5 +1,6 @@
 /* activation.c - SwiGLU (llama family) and tanh-GELU (GPT-2), forward and backward. */
 #include "nn/nn.h"
+#include "nn/simd.h"
 
 #include <math.h>
 
@@ -7,10 +8,21 @@
 
 void tn_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        float sg = 1.0f / (1.0f + expf(-g));
-        h[i] = g * sg * up[i];
+    for (size_t c = 0; c < n; c += 4096) {
+        size_t e = c + 4096 < n ? c + 4096 : n, i = c;
+#ifdef __AVX512F__
+        const __m512 one = _mm512_set1_ps(1.0f);
+        for (; i + 16 <= e; i += 16) {
+            __m512 g = _mm512_loadu_ps(gate + i);
+            __m512 sg = _mm512_div_ps(one, _mm512_add_ps(one, tn_exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+            _mm512_storeu_ps(h + i, _mm512_mul_ps(_mm512_mul_ps(g, sg), _mm512_loadu_ps(up + i)));
+        }
+#endif
+        for (; i < e; i++) {
+            float g = gate[i];
+            float sg = 1.0f / (1.0f + tn_exp1(-g));
+            h[i] = g * sg * up[i];
+        }
     }
 }
 
@@ -18,12 +30,25 @@ void tn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *
                         size_t n) {
     /* d silu(g)/dg = sig(g) * (1 + g * (1 - sig(g))) */
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        float sg = 1.0f / (1.0f + expf(-g));
-        float d = dh[i]; /* read first: dup may alias dh */
-        dup[i] = d * g * sg;
-        dgate[i] = d * up[i] * sg * (1.0f + g * (1.0f - sg));
+    for (size_t c = 0; c < n; c += 4096) {
+        size_t e = c + 4096 < n ? c + 4096 : n, i = c;
+#ifdef __AVX512F__
+        const __m512 one = _mm512_set1_ps(1.0f);
+        for (; i + 16 <= e; i += 16) {
+            __m512 g = _mm512_loadu_ps(gate + i), u = _mm512_loadu_ps(up + i), d = _mm512_loadu_ps(dh + i);
+            __m512 sg = _mm512_div_ps(one, _mm512_add_ps(one, tn_exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+            __m512 dsilu = _mm512_mul_ps(sg, _mm512_fmadd_ps(g, _mm512_sub_ps(one, sg), one));
+            _mm512_storeu_ps(dup + i, _mm512_mul_ps(d, _mm512_mul_ps(g, sg))); /* dup may alias dh */
+            _mm512_storeu_ps(dgate + i, _mm512_mul_ps(_mm512_mul_ps(d, u), dsilu));
+        }
+#endif
+        for (; i < e; i++) {
+            float g = gate[i];
+            float sg = 1.0f / (1.0f + tn_exp1(-g));
+            float d = dh[i]; /* read first: dup may alias dh */
+            dup[i] = d * g * sg;
+            dgate[i] = d * up[i] * sg * (1.0f + g * (1.0f - sg));
+        }
     }
 }
 

@@ -79,9 +79,12 @@ typedef struct {
     int window;
 } tn_attn_shape;
 
-/* The T x T score matrix is never stored: the forward keeps only the
- * log-sum-exp of each query row (lse [B, H, T]) and the backward recomputes the
- * probabilities from it, as flash attention does. */
+/* The T x T score matrix is never stored: the work runs in tiles of 64 query
+ * rows of one (b, h) against the keys up to the tile's diagonal (S = Q K^T and
+ * O = P V as sgemms into a 64 x T per-thread scratch). The forward keeps only
+ * the log-sum-exp of each query row (lse [B, H, T]) and the backward recomputes
+ * each tile's probabilities from it, as flash attention does; it also reads
+ * the forward's output (rowsum(dout * out) is the softmax correction). */
 void tn_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                           const tn_attn_shape *s);
 /* dq, dk, dv are written (=), with the same strides as q, k, v. */

@@ -1,5 +1,10 @@
-/* xent.c - causal-LM cross-entropy with HF's label shift, fused with its gradient. */
+/* xent.c - causal-LM cross-entropy with HF's label shift, fused with its gradient.
+ *
+ * One row is three vectorised passes over V logits: max, sum of exp (float
+ * lanes, flushed into a double every 1024 terms), and, for the gradient,
+ * softmax - onehot scaled by 1/n written in place. */
 #include "nn/nn.h"
+#include "nn/simd.h"
 
 #include <math.h>
 
@@ -24,14 +29,12 @@ double tn_xent_forward_backward(float *dlogits, const float *logits, const int32
                 for (int v = 0; v < V; v++) drow[v] = 0.0f;
             continue;
         }
-        float mx = -INFINITY;
-        for (int v = 0; v < V; v++) mx = row[v] > mx ? row[v] : mx;
-        double sum = 0.0;
-        for (int v = 0; v < V; v++) sum += exp((double)(row[v] - mx));
-        double lse = mx + log(sum);
-        total += lse - row[target];
+        float mx = tn_row_max(row, V);
+        double lse = mx + log(tn_row_exp(NULL, row, V, mx, 1.0f));
+        float xt = row[target];
+        total += lse - xt;
         if (drow) {
-            for (int v = 0; v < V; v++) drow[v] = (float)exp((double)row[v] - lse) * inv_n;
+            tn_row_exp(drow, row, V, (float)lse, inv_n);
             drow[target] -= inv_n;
         }
     }
