@@ -124,11 +124,95 @@ TEST(attention_exactly_one_tile) { attention_case("attention_one_tile_t64.safete
 TEST(attention_mha_one_row_past_two_tiles) { attention_case("attention_mha_t129.safetensors"); }
 TEST(attention_small_window) { attention_case("attention_window_small_t100.safetensors"); }
 
+/* The fused classifier + loss at several chunk sizes: 7 rows (many chunks,
+ * the last one partial), 64, and all rows at once. */
+static void head_xent_case(const char *file) {
+    tn_st_file f;
+    if (!open_fixture(&f, file)) {
+        fprintf(stderr, "  %s: %s (run make fixtures)\n", file, tn_errmsg());
+        tn_t_skipped = 1;
+        snprintf(tn_t_skip_reason, sizeof tn_t_skip_reason, "kernel fixtures missing (make fixtures)");
+        return;
+    }
+    const int B = meta_int(&f, "B"), T = meta_int(&f, "T"), D = meta_int(&f, "D"), V = meta_int(&f, "V");
+    const int N = B * T;
+    const tn_st_tensor *lt = tn_st_find(&f, "labels");
+    size_t nl = lt && lt->dtype == TN_DT_I32 ? lt->numel : 0;
+    float *x = read_tensor(&f, "x", NULL), *w = read_tensor(&f, "w", NULL);
+    float *want_loss = read_tensor(&f, "loss", NULL), *want_dx = read_tensor(&f, "dx", NULL);
+    float *want_dw = read_tensor(&f, "dw", NULL);
+    CHECK(x && w && want_loss && want_dx && want_dw && nl == (size_t)N);
+    if (x && w && want_loss && want_dx && want_dw && nl == (size_t)N) {
+        int32_t *labels = tn_malloc(sizeof(int32_t) * N), *targets = tn_malloc(sizeof(int32_t) * N);
+        memcpy(labels, lt->data, sizeof(int32_t) * N);
+        int64_t scored = tn_causal_targets(targets, labels, B, T), count = -1;
+        float *dw = tn_malloc(sizeof(float) * (size_t)V * D), *dx = tn_malloc(sizeof(float) * (size_t)N * D);
+        tn_linear head = {.w = w, .dw = dw, .in = D, .out = V};
+        const int chunks[] = {7, 64, N};
+        for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
+            float *scratch = tn_malloc(sizeof(float) * tn_head_xent_scratch(chunks[c], D, V));
+            memset(dw, 0, sizeof(float) * (size_t)V * D);
+            for (size_t i = 0; i < (size_t)N * D; i++) dx[i] = NAN; /* must be written, zero rows too */
+            double loss = tn_head_xent(&head, x, targets, N, dx, scratch, chunks[c], &count);
+            char what[160];
+            snprintf(what, sizeof what, "%s chunk %d loss", file, chunks[c]);
+            float l = (float)loss;
+            CHECK(tn_t_allclose(what, &l, want_loss, 1, 1e-5));
+            CHECK(count == scored);
+            snprintf(what, sizeof what, "%s chunk %d dx", file, chunks[c]);
+            CHECK(tn_t_allclose(what, dx, want_dx, (size_t)N * D, 1e-5));
+            snprintf(what, sizeof what, "%s chunk %d dw", file, chunks[c]);
+            CHECK(tn_t_allclose(what, dw, want_dw, (size_t)V * D, 1e-5));
+            /* evaluation: the same loss, no gradient touched */
+            memset(dw, 0, sizeof(float) * (size_t)V * D);
+            head.dw = NULL;
+            double eval = tn_head_xent(&head, x, targets, N, NULL, scratch, chunks[c], NULL);
+            head.dw = dw;
+            CHECK(eval == loss);
+            free(scratch);
+        }
+        free(labels);
+        free(targets);
+        free(dw);
+        free(dx);
+    }
+    free(x);
+    free(w);
+    free(want_loss);
+    free(want_dx);
+    free(want_dw);
+    tn_st_close(&f);
+}
+
+TEST(head_xent_ignored_labels) { head_xent_case("head_xent_v1000.safetensors"); }
+TEST(head_xent_odd_vocab_long_rows) { head_xent_case("head_xent_v3001_t300.safetensors"); }
+
+TEST(head_xent_nothing_scored) {
+    enum { N = 5, D = 4, V = 9 };
+    float x[N * D], w[V * D], dw[V * D], dx[N * D];
+    for (int i = 0; i < N * D; i++) x[i] = (float)i;
+    for (int i = 0; i < V * D; i++) w[i] = 0.1f * (float)i;
+    memset(dw, 0, sizeof dw);
+    for (int i = 0; i < N * D; i++) dx[i] = NAN;
+    int32_t targets[N] = {-100, -100, -100, -100, -100};
+    float scratch[64 * (V + 2 * D) + 64];
+    CHECK(tn_head_xent_scratch(64, D, V) <= sizeof scratch / sizeof *scratch);
+    tn_linear head = {.w = w, .dw = dw, .in = D, .out = V};
+    int64_t count = -1;
+    CHECK(tn_head_xent(&head, x, targets, N, dx, scratch, 64, &count) == 0.0);
+    CHECK(count == 0);
+    for (int i = 0; i < N * D; i++) CHECK(dx[i] == 0.0f);
+    for (int i = 0; i < V * D; i++) CHECK(dw[i] == 0.0f);
+}
+
 int main(void) {
     RUN(attention_gqa_several_tiles);
     RUN(attention_window_across_tiles);
     RUN(attention_exactly_one_tile);
     RUN(attention_mha_one_row_past_two_tiles);
     RUN(attention_small_window);
+    RUN(head_xent_ignored_labels);
+    RUN(head_xent_odd_vocab_long_rows);
+    RUN(head_xent_nothing_scored);
     return tn_test_summary("kernels");
 }

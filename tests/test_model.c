@@ -114,21 +114,27 @@ static void check_case(const char *name) {
     CHECKF(tn_model_load(&m, model_dir, 1) == 0, "%s", tn_errmsg());
     if (tn_t_failed_checks) goto out_early;
 
-    /* forward: logits and loss */
+    /* forward: logits (without labels), then the loss through the fused
+     * classifier + cross-entropy (with labels: no logits kept) */
     float loss = 0;
-    CHECKF(tn_model_forward(&m, r.ids, r.labels, r.B, r.T, &loss) == 0, "%s", tn_errmsg());
+    CHECKF(tn_model_forward(&m, r.ids, NULL, r.B, r.T, NULL) == 0, "%s", tn_errmsg());
     size_t n;
     float *ref_logits = ref_f32(&r, "logits", &n);
     float *ref_loss = ref_f32(&r, "loss", NULL);
     CHECK(ref_logits && n == (size_t)r.B * r.T * m.cfg.vocab_size);
     if (ref_logits && n == (size_t)r.B * r.T * m.cfg.vocab_size) CHECK(tn_t_allclose("logits", m.acts.logits, ref_logits, n, 1e-5));
+    CHECKF(tn_model_forward(&m, r.ids, r.labels, r.B, r.T, &loss) == 0, "%s", tn_errmsg());
     if (ref_loss) CHECK_NEAR(loss, ref_loss[0], 1e-5, 0);
-    free(ref_logits);
-    free(ref_loss);
 
-    /* backward: every parameter's gradient */
+    /* backward: every parameter's gradient (the training forward does the
+     * classifier's backward on the way) */
     CHECKF(tn_model_enable_grads(&m) == 0, "%s", tn_errmsg());
     tn_model_zero_grads(&m);
+    float train_loss = 0;
+    CHECKF(tn_model_forward_train(&m, r.ids, r.labels, r.B, r.T, &train_loss) == 0, "%s", tn_errmsg());
+    if (ref_loss) CHECK_NEAR(train_loss, ref_loss[0], 1e-5, 0);
+    free(ref_logits);
+    free(ref_loss);
     CHECKF(tn_model_backward(&m) == 0, "%s", tn_errmsg());
     for (int i = 0; i < m.nparams; i++) {
         const tn_param *p = &m.params[i];
@@ -169,12 +175,12 @@ static void check_case(const char *name) {
         CHECK(tn_adamw_init(&opt, &m, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd) == 0);
         for (int s = 0; s <= steps; s++) {
             float l;
-            CHECK(tn_model_forward(&m, r.ids, r.labels, r.B, r.T, &l) == 0);
+            tn_model_zero_grads(&m);
+            CHECK(tn_model_forward_train(&m, r.ids, r.labels, r.B, r.T, &l) == 0);
             char what[32];
             snprintf(what, sizeof what, "adam loss %d", s);
             CHECK(tn_t_allclose(what, &l, &ref_losses[s], 1, 1e-5));
             if (s == steps) break;
-            tn_model_zero_grads(&m);
             CHECK(tn_model_backward(&m) == 0);
             if (clip > 0) tn_clip_grad_norm(m.g, m.numel, clip);
             tn_adamw_step(&opt, m.w, m.g, (float)lr);

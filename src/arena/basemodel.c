@@ -519,7 +519,7 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
         float lr = lr_at(o.lr, step, warmup, progress), loss;
         fill_batch(ids, stream, train_span, B, T, &rng);
         tn_model_zero_grads(&m);
-        if (tn_model_forward(&m, ids, ids, B, T, &loss) || tn_model_backward(&m)) {
+        if (tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m)) {
             free(val);
             goto done;
         }

@@ -154,7 +154,7 @@ static int bench_train(const bench_cfg *bc, int B, int T, int steps, int lora_r,
             tn_lora_zero_grads(&lo);
         else
             tn_model_zero_grads(&m);
-        rc = tn_model_forward(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
+        rc = tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
         if (rc) break;
         tn_clip_grad_norm(pg, pn, 1.0);
         tn_adamw_step(&opt, pw, pg, have_lora ? 1e-4f : 1e-5f);

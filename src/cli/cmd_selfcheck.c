@@ -40,7 +40,7 @@ static int run_one(const char *name, json_t *cfg_json, int steps) {
     double t0 = tn_now();
     for (int s = 0; s < steps && rc == 0; s++) {
         tn_model_zero_grads(&m);
-        rc = tn_model_forward(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
+        rc = tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
         if (s == 0) first = loss;
         tn_clip_grad_norm(m.g, m.numel, 1.0);
         tn_adamw_step(&opt, m.w, m.g, 3e-3f);

@@ -8,7 +8,8 @@
  *   ln2  = layernorm(res2)
  *   h    = gelu_tanh(ln2 Wfc + b)            [N, I]
  *   out  = res2 + h Wproj2 + b
- * input: x0 = wte[ids] + wpe[t]; logits = layernorm(out_L) wte^T (tied).
+ * input: x0 = wte[ids] + wpe[t]; lnf = layernorm(out_L), whose classifier
+ * (wte^T, tied) and loss live in model.c.
  */
 #include "model/model.h"
 
@@ -54,7 +55,6 @@ void tn_gpt2_forward(tn_model *m) {
         tn_add_inplace(out, a->res2[l], (size_t)N * D);
     }
     tn_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res_final, m->lnf_w, m->lnf_b, N, D, c->norm_eps);
-    tn_linear_forward(&m->head, a->lnf, a->logits, N);
 }
 
 void tn_gpt2_backward(tn_model *m) {
@@ -63,7 +63,7 @@ void tn_gpt2_backward(tn_model *m) {
     const int T = a->T, N = a->B * T, D = c->hidden_size, I = c->intermediate_size;
     tn_attn_shape as = attn_shape(m);
 
-    tn_linear_backward(&m->head, a->lnf, a->logits, a->dln, N, 0);
+    /* a->dln holds dloss/dlnf [N, D], from the training forward's fused head */
     tn_layernorm_backward(a->dres, m->dlnf_w, m->dlnf_b, a->dln, a->res_final, m->lnf_w, a->lnf_mean, a->lnf_rstd,
                           N, D, 0);
     for (int l = c->n_layers - 1; l >= 0; l--) {

@@ -9,7 +9,8 @@
  *   ln2  = rmsnorm(res2)
  *   mlp  = silu(ln2 Wgate) * (ln2 Wup)       [N, I]
  *   out  = res2 + mlp Wdown                  [N, D]
- * then logits = rmsnorm(out_L) Whead^T      [N, V]
+ * then lnf = rmsnorm(out_L); the classifier and the loss (model.c,
+ * tn_head_xent) take it from there, and the backward starts from their dlnf.
  */
 #include "model/model.h"
 
@@ -60,7 +61,6 @@ void tn_llama_forward(tn_model *m) {
         tn_add_inplace(out, a->res2[l], (size_t)N * D);
     }
     tn_rmsnorm_forward(a->lnf, a->lnf_rstd, a->res_final, m->lnf_w, N, D, c->norm_eps);
-    tn_linear_forward(&m->head, a->lnf, a->logits, N);
 }
 
 void tn_llama_backward(tn_model *m) {
@@ -71,8 +71,7 @@ void tn_llama_backward(tn_model *m) {
     const size_t qd = (size_t)H * hd, kvd = (size_t)KV * hd;
     tn_attn_shape as = attn_shape(m);
 
-    /* a->logits holds dloss/dlogits [N, V] */
-    tn_linear_backward(&m->head, a->lnf, a->logits, a->dln, N, 0);
+    /* a->dln holds dloss/dlnf [N, D], from the training forward's fused head */
     tn_rmsnorm_backward(a->dres, m->dlnf_w, a->dln, a->res_final, m->lnf_w, a->lnf_rstd, N, D, 0);
 
     for (int l = c->n_layers - 1; l >= 0; l--) {

@@ -198,6 +198,7 @@ const tn_param *tn_model_find_param(const tn_model *m, const char *name) {
 
 static void free_acts(tn_acts *a) {
     tn_free_aligned(a->buf);
+    tn_free_aligned(a->logits);
     free(a->res);
     free(a->ids);
     memset(a, 0, sizeof *a);
@@ -397,7 +398,11 @@ static int alloc_acts(tn_model *m, int B, int T) {
     size_t big = I > qkvw ? I : qkvw;
     size_t per_layer = N * D * 4 /* res ln1 res2 ln2 */ + N * 4 /* means, rstds */ + N * qkvw + N * qd +
                        B * H * T + N * I * 3;
-    size_t total = L * per_layer + N * D * 2 + N * 2 + N * V /* final */ +
+    /* classifier chunks of ~8 M floats of logits (32 MB), at least 16 rows */
+    size_t chunk = (8u << 20) / V;
+    chunk = chunk < 16 ? 16 : chunk > N ? N : chunk;
+    size_t head = tn_head_xent_scratch((int)chunk, (int)D, (int)V);
+    size_t total = L * per_layer + N * D * 2 + N * 2 + head /* final */ +
                    N * D * 2 + N * qkvw + N * qd + N * big * 2 /* scratch */;
     /* Batches of varying length reuse one allocation: grow only, re-slice
      * whenever the shape changes. */
@@ -415,7 +420,7 @@ static int alloc_acts(tn_model *m, int B, int T) {
         a->ids = tn_malloc(sizeof(int32_t) * N * 2);
         a->ids_cap = N;
     }
-    a->labels = a->ids + a->ids_cap;
+    a->targets = a->ids + a->ids_cap;
     a->B = B;
     a->T = T;
     if (!a->res) {
@@ -447,7 +452,8 @@ static int alloc_acts(tn_model *m, int B, int T) {
     a->lnf = TAKE(N * D);
     a->lnf_mean = TAKE(N);
     a->lnf_rstd = TAKE(N);
-    a->logits = TAKE(N * V);
+    a->head_scratch = TAKE(head);
+    a->head_chunk = (int)chunk;
     a->dres = TAKE(N * D);
     a->dln = TAKE(N * D);
     a->dqkv = TAKE(N * qkvw);
@@ -469,8 +475,10 @@ static int ensure_rope(tn_model *m, int T) {
     return 0;
 }
 
-int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss) {
+/* The forward of every entry point; train: also the classifier's backward. */
+static int forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss, int train) {
     const tn_config *c = &m->cfg;
+    m->acts.train_ready = 0;
     if (B <= 0 || T <= 0) return tn_fail("forward: empty batch (B=%d, T=%d)", B, T);
     if (c->arch == TN_ARCH_GPT2 && T > c->max_positions)
         return tn_fail("forward: sequence length %d exceeds the model's n_positions %d", T, c->max_positions);
@@ -483,34 +491,51 @@ int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int
             return tn_fail("forward: label %d at position %zu is outside the vocabulary (%d) and not -100",
                            labels[i], i, c->vocab_size);
     }
+    if (train && !m->g && !m->frozen && tn_model_enable_grads(m)) return -1;
     if (alloc_acts(m, B, T) || ensure_rope(m, T)) return -1;
     if (m->lora && tn_lora_prepare(m->lora, B * T)) return -1;
     tn_acts *a = &m->acts;
+    if (!labels && N * c->vocab_size > a->logits_cap) {
+        tn_free_aligned(a->logits);
+        a->logits = tn_try_alloc_floats(N * c->vocab_size, "logits");
+        a->logits_cap = a->logits ? N * c->vocab_size : 0;
+        if (!a->logits) return -1;
+    }
     memcpy(a->ids, ids, sizeof(int32_t) * N);
-    a->has_labels = labels != NULL;
-    if (labels) memcpy(a->labels, labels, sizeof(int32_t) * N);
     if (c->arch == TN_ARCH_GPT2)
         tn_gpt2_forward(m);
     else
         tn_llama_forward(m);
-    if (labels) {
-        double l = tn_xent_forward_backward(NULL, a->logits, a->labels, B, T, c->vocab_size, &a->n_scored);
-        if (loss) *loss = (float)l;
+    if (!labels) {
+        tn_linear_forward(&m->head, a->lnf, a->logits, (int)N);
+        return 0;
     }
+    tn_causal_targets(a->targets, labels, B, T);
+    double l = tn_head_xent(&m->head, a->lnf, a->targets, (int)N, train ? a->dln : NULL, a->head_scratch,
+                            a->head_chunk, &a->n_scored);
+    if (loss) *loss = (float)l;
+    a->train_ready = train;
     return 0;
+}
+
+int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss) {
+    return forward(m, ids, labels, B, T, loss, 0);
+}
+
+int tn_model_forward_train(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss) {
+    if (!labels) return tn_fail("forward: a training forward needs labels");
+    return forward(m, ids, labels, B, T, loss, 1);
 }
 
 int tn_model_backward(tn_model *m) {
     tn_acts *a = &m->acts;
-    if (!a->buf || !a->has_labels) return tn_fail("backward: no forward with labels to differentiate");
-    if (!m->g && !m->frozen && tn_model_enable_grads(m)) return -1;
-    /* dlogits overwrite the logits in place: the forward's logits are not
-     * needed again, and this saves B*T*V floats. */
-    tn_xent_forward_backward(a->logits, a->logits, a->labels, a->B, a->T, m->cfg.vocab_size, NULL);
+    if (!a->buf || !a->train_ready)
+        return tn_fail("backward: no forward with labels to differentiate (call tn_model_forward_train first)");
+    /* the classifier's backward ran in the training forward: a->dln = dloss/dlnf */
     if (m->cfg.arch == TN_ARCH_GPT2)
         tn_gpt2_backward(m);
     else
         tn_llama_backward(m);
-    a->has_labels = 0; /* the logits now hold gradients */
+    a->train_ready = 0;
     return 0;
 }

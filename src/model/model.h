@@ -55,13 +55,16 @@ typedef struct {
     /* final */
     float *res_final;          /* [N, D] */
     float *lnf, *lnf_mean, *lnf_rstd;
-    float *logits;             /* [N, V] (holds dlogits after backward) */
+    float *logits;             /* [N, V] after a forward without labels (own allocation) */
+    size_t logits_cap;         /* its capacity in floats */
+    float *head_scratch;       /* classifier + loss chunk (tn_head_xent_scratch) */
+    int head_chunk;            /* rows per classifier chunk */
     /* backward scratch */
     float *dres, *dln, *dqkv, *datt, *dbig1, *dbig2;
     /* inputs of the last forward (room for ids_cap tokens each) */
-    int32_t *ids, *labels;
+    int32_t *ids, *targets;    /* targets: labels shifted (tn_causal_targets) */
     size_t ids_cap;
-    int has_labels;
+    int train_ready;           /* a training forward awaits its backward */
     int64_t n_scored;
 } tn_acts;
 
@@ -107,12 +110,18 @@ int tn_model_enable_grads(tn_model *m);
 void tn_model_zero_grads(tn_model *m);
 const tn_param *tn_model_find_param(const tn_model *m, const char *name);
 
-/* Forward over ids [B, T]; with labels (HF convention, -100 = ignore) it also
- * computes the mean loss into *loss. Logits are left in m->acts.logits.
+/* Forward over ids [B, T]. Without labels the logits [B*T, V] are left in
+ * m->acts.logits. With labels (HF convention, -100 = ignore) it computes the
+ * mean loss into *loss (count in m->acts.n_scored) through the fused
+ * classifier + cross-entropy, and no logits are kept.
  * Fails (-1) on ids or labels outside the vocabulary or T beyond the model. */
 int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss);
-/* Backward of the last forward (which must have had labels); gradients are
- * ACCUMULATED into m->g. */
+/* The training forward: tn_model_forward with labels, plus the classifier's
+ * backward done chunk by chunk on the way (so [N, V] logits never exist): the
+ * head's weight gradient is ACCUMULATED now. tn_model_backward continues. */
+int tn_model_forward_train(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss);
+/* Backward of the last tn_model_forward_train; gradients are ACCUMULATED
+ * into m->g (and the LoRA adapter's, when attached). */
 int tn_model_backward(tn_model *m);
 
 /* Every linear layer of the blocks (not the head) with its module name, the

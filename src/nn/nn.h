@@ -102,16 +102,28 @@ void tn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *
 void tn_gelu_forward(float *y, const float *x, size_t n);
 void tn_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
 
-/* ---- cross-entropy ------------------------------------------------------ */
+/* ---- classifier + cross-entropy (xent.c) -------------------------------- */
 
-/* HF causal-LM loss. logits [B, T, V]; labels [B, T] aligned with the input
- * ids; position t of row b is scored against labels[b, t+1] unless that is
- * -100 (or t is the last position). Returns the mean loss over scored
- * positions (0 when none) and their count in *count. With dlogits != NULL it
- * also writes d(mean loss)/d(logits) (zero rows for unscored positions);
- * dlogits may alias logits. */
-double tn_xent_forward_backward(float *dlogits, const float *logits, const int32_t *labels, int B,
-                                int T, int V, int64_t *count);
+/* HF's causal-LM label shift: targets[b, t] = labels[b, t + 1], and -100 (not
+ * scored) at t = T - 1. Returns the number of scored positions. */
+int64_t tn_causal_targets(int32_t *targets, const int32_t *labels, int B, int T);
+
+/* Cross-entropy of n rows of logits [n, V] against targets[n] (all in
+ * [0, V)): returns the SUM of the row losses; with dlogits != NULL also writes
+ * grad_scale * (softmax - onehot) (dlogits may alias logits). */
+double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets, int n, int V, float grad_scale);
+
+/* The classifier `head` (x [N, D] -> logits [N, V]) fused with the mean
+ * cross-entropy over the rows whose target is not -100, in chunks of `chunk`
+ * scored rows, so that [N, V] logits are never held. Returns the mean loss (0
+ * when nothing is scored) and the scored count in *count. With dx != NULL it
+ * is also the head's backward: dx [N, D] = d(mean loss)/dx is written (zero
+ * rows where not scored) and the head's weight gradients accumulate (+=), as
+ * tn_linear_backward does. scratch holds tn_head_xent_scratch(chunk, D, V)
+ * floats. */
+size_t tn_head_xent_scratch(int chunk, int D, int V);
+double tn_head_xent(const tn_linear *head, const float *x, const int32_t *targets, int N, float *dx,
+                    float *scratch, int chunk, int64_t *count);
 
 /* ---- small helpers ------------------------------------------------------ */
 void tn_add_inplace(float *y, const float *x, size_t n); /* y += x */

@@ -167,7 +167,7 @@ static int train_step(trainer *t, double lr, double *loss_out, int64_t *tokens_o
         if (cnt == 0) break;
         tn_batch_make(&t->batch, &t->ex, sel, cnt, cnt, o->seq_len, t->pad_id);
         float loss;
-        if (tn_model_forward(&t->m, t->batch.ids, t->batch.labels, t->batch.B, t->batch.T, &loss) ||
+        if (tn_model_forward_train(&t->m, t->batch.ids, t->batch.labels, t->batch.B, t->batch.T, &loss) ||
             tn_model_backward(&t->m))
             return -1;
         loss_sum += loss;

@@ -44,7 +44,7 @@ int tn_profile_measure(int threads, double seconds, double *flops) {
     for (int s = -1; rc == 0 && (s < 3 || elapsed < seconds); s++) {
         if (s == 0) t0 = tn_now();
         tn_model_zero_grads(&m);
-        rc = tn_model_forward(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
+        rc = tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
         if (rc) break;
         tn_adamw_step(&opt, m.w, m.g, 1e-4f);
         if (s >= 0) {
