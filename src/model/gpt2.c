@@ -78,9 +78,13 @@ void tn_gpt2_backward(tn_model *m) {
         float *qkv = a->qkv[l], *dqkv = a->dqkv;
         tn_attention_backward(dqkv, dqkv + D, dqkv + 2 * D, a->datt, a->att[l], a->lse[l], qkv, qkv + D,
                               qkv + 2 * D, &as);
-        tn_linear_backward(&bk->qkv, a->ln1[l], dqkv, a->dln, N, 0);
-        tn_layernorm_backward(a->dres, bk->dln1_w, bk->dln1_b, a->dln, a->res[l], bk->ln1_w, a->ln1_mean[l],
-                              a->ln1_rstd[l], N, D, 1);
+        /* the first block's input gradient only feeds the embeddings: skip
+         * it when they are frozen (LoRA) */
+        float *dln = l == 0 && !m->dembed ? NULL : a->dln;
+        tn_linear_backward(&bk->qkv, a->ln1[l], dqkv, dln, N, 0);
+        if (dln)
+            tn_layernorm_backward(a->dres, bk->dln1_w, bk->dln1_b, dln, a->res[l], bk->ln1_w, a->ln1_mean[l],
+                                  a->ln1_rstd[l], N, D, 1);
     }
     for (int i = 0; i < N && m->dembed; i++) {
         float *te = m->dembed + (size_t)a->ids[i] * D, *pe = m->dpos + (size_t)(i % T) * D;

@@ -90,10 +90,13 @@ void tn_llama_backward(tn_model *m) {
         tn_attention_backward(dq, dk, dv, a->datt, a->att[l], a->lse[l], q, k, v, &as);
         tn_rope_backward(dq, m->rope_cos, m->rope_sin, B, T, H, hd, (int)qd);
         tn_rope_backward(dk, m->rope_cos, m->rope_sin, B, T, KV, hd, (int)kvd);
-        tn_linear_backward(&bk->q, a->ln1[l], dq, a->dln, N, 0);
-        tn_linear_backward(&bk->k, a->ln1[l], dk, a->dln, N, 1);
-        tn_linear_backward(&bk->v, a->ln1[l], dv, a->dln, N, 1);
-        tn_rmsnorm_backward(a->dres, bk->dln1_w, a->dln, a->res[l], bk->ln1_w, a->ln1_rstd[l], N, D, 1);
+        /* the first block's input gradient only feeds the embedding: skip it
+         * when that is frozen (LoRA) */
+        float *dln = l == 0 && !m->dembed ? NULL : a->dln;
+        tn_linear_backward(&bk->q, a->ln1[l], dq, dln, N, 0);
+        tn_linear_backward(&bk->k, a->ln1[l], dk, dln, N, 1);
+        tn_linear_backward(&bk->v, a->ln1[l], dv, dln, N, 1);
+        if (dln) tn_rmsnorm_backward(a->dres, bk->dln1_w, dln, a->res[l], bk->ln1_w, a->ln1_rstd[l], N, D, 1);
         /* dres = d(block input) */
     }
     /* embedding: rows of the same token add up, so this stays serial */

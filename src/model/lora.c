@@ -156,8 +156,9 @@ int tn_lora_prepare(tn_lora *lo, int N) {
     tn_free_aligned(lo->scratch_buf);
     lo->scratch_buf = NULL;
     lo->prepared_N = 0;
-    lo->xa_buf = tn_try_alloc_floats((size_t)N * lo->r * lo->nslots, "LoRA activations");
+    lo->xa_buf = tn_try_alloc_floats((size_t)N * lo->r * (lo->nslots + 1), "LoRA activations");
     if (!lo->xa_buf) return -1;
+    lo->dxa = lo->xa_buf + (size_t)N * lo->r * lo->nslots;
     int max_in = 0;
     for (int i = 0; i < lo->nslots; i++)
         if (lo->linears[i]->in > max_in) max_in = lo->linears[i]->in;
@@ -205,7 +206,7 @@ void tn_lora_backward(tn_lora_slot *s, const float *x, const float *dy, float *d
     /* dB[out,r] += scale * dy^T xa ;  dxa[N,r] = scale * dy B
      * dA[r,in]  += dxa^T drop(x)    ;  dx += drop'(dxa A)                  */
     if (!s->dA && !dx) return;
-    float *dxa = tn_malloc(sizeof(float) * (size_t)N * s->r);
+    float *dxa = s->owner->dxa;
     if (s->dB)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, s->r, N, s->scale, dy, out, s->xa, s->r, 1.0f,
                     s->dB, s->r);
@@ -228,7 +229,6 @@ void tn_lora_backward(tn_lora_slot *s, const float *x, const float *dy, float *d
             for (size_t i = 0; i < n; i++) dx[i] += t[i] * keep_factor(s, i);
         }
     }
-    free(dxa);
 }
 
 void tn_lora_merge(tn_model *m, tn_lora *lo) {

@@ -44,6 +44,7 @@ typedef struct tn_lora {
     size_t numel;
     float *w, *g;
     float *xa_buf, *scratch_buf;
+    float *dxa; /* [N, r] backward scratch, a slice of xa_buf: slots run one at a time */
     size_t prepared_N;
     int training;           /* dropout on (train) or off (eval) */
     uint64_t seed, step;
