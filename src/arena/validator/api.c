@@ -26,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOCK(v) pthread_mutex_lock(&(v)->db)
-#define UNLOCK(v) pthread_mutex_unlock(&(v)->db)
 
 /* ---- signed download URLs --------------------------------------------------- */
 

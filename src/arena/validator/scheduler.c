@@ -27,8 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOCK(v) pthread_mutex_lock(&(v)->db)
-#define UNLOCK(v) pthread_mutex_unlock(&(v)->db)
 
 static int transition(vstate *v, const tn_task *t, tn_task_state to, const char *reason, const tn_task_patch *p) {
     LOCK(v);

@@ -31,8 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOCK(v) pthread_mutex_lock(&(v)->db)
-#define UNLOCK(v) pthread_mutex_unlock(&(v)->db)
 
 static const char *RULES[] = {"provenance", "losses", "duplicate", "leak"};
 

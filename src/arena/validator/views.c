@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOCK(v) pthread_mutex_lock(&(v)->db)
-#define UNLOCK(v) pthread_mutex_unlock(&(v)->db)
 
 static json_t *num_or_null(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 

@@ -31,6 +31,12 @@ typedef struct {
     volatile sig_atomic_t stop;
 } vstate;
 
+/* v->db makes a group of store calls one consistent view (read a task, then
+ * its submissions; check, then write) between the API threads and the
+ * scheduler; the store's own mutex only covers one call at a time. */
+#define LOCK(v) pthread_mutex_lock(&(v)->db)
+#define UNLOCK(v) pthread_mutex_unlock(&(v)->db)
+
 /* time on the validator's clock, unix milliseconds */
 int64_t v_now_ms(void);
 /* data_dir/<a>/<b> etc. (heap) */
