@@ -2,7 +2,7 @@
  * on the benchmark models with random weights, and the machine's sgemm peak.
  *
  *   tuna bench train --config NAME --batch B --seq T --steps N [--lora R] [--eval-only] [--json]
- *   tuna bench sgemm [--json]
+ *   tuna bench sgemm [--shape M,N,K[,op] | --model-shapes] [--json]
  *
  * `bench train` times N steps after one untimed warm-up step. A step is what
  * the trainer does: zero the gradients, forward with labels, backward, clip
@@ -14,12 +14,19 @@
  * attention: QK^T and PV over T/2 keys on average, forward + 2x backward),
  * 2 N_mm + 2 L T D for evaluation. LoRA counts like full training (the
  * PyTorch reference script reports the same formula).
+ * `bench sgemm` times OpenBLAS's cblas_sgemm ("sgemm_gflops", the machine's
+ * rate as the linked BLAS sees it) and our tn_sgemm ("tn_sgemm_gflops") on
+ * the same products, alternating, best of 3 rounds each: by default the best
+ * over a few square and transformer shapes, with --shape one product (op:
+ * nn, nt, tn or tt, row-major as cblas), with --model-shapes each of the
+ * training products of stories42M and smollm135M at batch 4 x seq 256.
  * bench/run calls this next to bench/train_bench.py; see docs/performance.md. */
 #include "base/err.h"
 #include "base/log.h"
 #include "cli/commands.h"
 #include "model/lora.h"
 #include "model/model.h"
+#include "nn/gemm.h"
 #include "train/optim.h"
 
 #include <cblas.h>
@@ -41,10 +48,11 @@ static const bench_cfg CONFIGS[] = {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tuna bench train --config NAME --batch B --seq T --steps N [--lora R] [--eval-only] [--json]\n"
-               "       tuna bench sgemm [--json]\n\n"
+               "       tuna bench sgemm [--shape M,N,K[,op] | --model-shapes] [--json]\n\n"
                "train: tokens/s of training steps (or forward + loss with --eval-only) on a\n"
                "       random-weight model; NAME is stories15M, stories42M or smollm135M.\n"
-               "sgemm: the machine's fp32 matmul rate through the linked BLAS (GFLOP/s).\n");
+               "sgemm: fp32 matmul rate (GFLOP/s) of the linked BLAS and of tuna's own\n"
+               "       kernel, on one product (op = nn, nt, tn, tt) or the model's.\n");
 }
 
 static double peak_rss_mb(void) {
@@ -53,35 +61,101 @@ static double peak_rss_mb(void) {
     return (double)ru.ru_maxrss / 1024.0;
 }
 
-static int bench_sgemm(int json) {
-    /* The best of a few square and transformer-shaped products. */
-    static const int shapes[][3] = {{1024, 1024, 1024}, {2048, 2048, 2048}, {1024, 1376, 512}, {1024, 512, 1376}};
-    double best = 0.0;
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
-        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        float *a = malloc(sizeof(float) * (size_t)M * K), *b = malloc(sizeof(float) * (size_t)K * N),
-              *c = malloc(sizeof(float) * (size_t)M * N);
-        if (!a || !b || !c) return tn_fail("out of memory");
-        for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
-        for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)(i % 5) * 0.1f;
-        double flop = 2.0 * M * N * K;
-        int reps = (int)(2e10 / flop) + 1;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
-        for (int round = 0; round < 3; round++) {
-            double t0 = tn_now();
-            for (int r = 0; r < reps; r++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
-            double g = flop * reps / (tn_now() - t0) / 1e9;
-            if (g > best) best = g;
-        }
+typedef struct {
+    int M, N, K, ta, tb;
+} gemm_shape;
+
+/* Training products at batch 4 x seq 256 = 1024 rows: forward y = x W^T
+ * (nt), backward dx = dy W (nn) and dW = dy^T x (tn), for stories42M (dim
+ * 512, hidden 1376, vocab 32000) and smollm135M (576, 1536, 49152), and the
+ * rank-16 LoRA products. */
+static const gemm_shape MODEL_SHAPES[] = {
+    {1024, 512, 512, 0, 1},  {1024, 1376, 512, 0, 1}, {1024, 32000, 512, 0, 1}, {1024, 512, 1376, 0, 0},
+    {1024, 512, 32000, 0, 0}, {512, 512, 1024, 1, 0},  {1376, 512, 1024, 1, 0},   {32000, 512, 1024, 1, 0},
+    {1024, 576, 576, 0, 1},  {1024, 1536, 576, 0, 1}, {1024, 49152, 576, 0, 1}, {1024, 576, 1536, 0, 0},
+    {1024, 576, 49152, 0, 0}, {576, 576, 1024, 1, 0},  {1536, 576, 1024, 1, 0},   {49152, 576, 1024, 1, 0},
+    {1024, 16, 512, 0, 1},   {16, 512, 1024, 1, 0},   {1024, 512, 16, 0, 0},
+};
+
+static void run_gemm(int ours, const gemm_shape *s, const float *a, const float *b, float *c) {
+    int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
+    if (ours)
+        tn_sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, a, lda, b, ldb, 0.0f, c, s->N);
+    else
+        cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, s->M, s->N,
+                    s->K, 1.0f, a, lda, b, ldb, 0.0f, c, s->N);
+}
+
+/* rate[0] = OpenBLAS, rate[1] = tn_sgemm, GFLOP/s: 3 rounds of ~0.1 s
+ * each, the two alternating (the machine is shared: both see the same
+ * neighbours), best round of each. */
+static int time_shape(const gemm_shape *s, double rate[2]) {
+    size_t na = (size_t)s->M * s->K, nb = (size_t)s->K * s->N;
+    float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * nb),
+          *c = malloc(sizeof(float) * (size_t)s->M * s->N);
+    if (!a || !b || !c) {
         free(a);
         free(b);
         free(c);
+        return tn_fail("out of memory");
     }
-    if (json)
-        printf("{\"sgemm_gflops\": %.1f}\n", best);
-    else
-        printf("sgemm: %.1f GFLOP/s\n", best);
+    for (size_t i = 0; i < na; i++) a[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < nb; i++) b[i] = (float)(i % 5) * 0.1f;
+    double flop = 2.0 * s->M * s->N * s->K;
+    int reps[2];
+    for (int w = 0; w < 2; w++) { /* warm-up, and how many calls make 0.1 s */
+        double t0 = tn_now();
+        run_gemm(w, s, a, b, c);
+        double t = tn_now() - t0;
+        reps[w] = t >= 0.1 ? 1 : t <= 1e-6 ? 100000 : (int)(0.1 / t) + 1;
+        rate[w] = 0.0;
+    }
+    for (int round = 0; round < 3; round++)
+        for (int w = 0; w < 2; w++) {
+            double t0 = tn_now();
+            for (int r = 0; r < reps[w]; r++) run_gemm(w, s, a, b, c);
+            double g = flop * reps[w] / (tn_now() - t0) / 1e9;
+            if (g > rate[w]) rate[w] = g;
+        }
+    free(a);
+    free(b);
+    free(c);
+    return 0;
+}
+
+static const char *op_name(const gemm_shape *s) { return s->ta ? (s->tb ? "tt" : "tn") : (s->tb ? "nt" : "nn"); }
+
+/* one: a single --shape, or NULL; model: the MODEL_SHAPES table. */
+static int bench_sgemm(const gemm_shape *one, int model, int json) {
+    /* default: the best of a few square and transformer-shaped products */
+    static const gemm_shape dflt[] = {
+        {1024, 1024, 1024, 0, 0}, {2048, 2048, 2048, 0, 0}, {1024, 1376, 512, 0, 0}, {1024, 512, 1376, 0, 0}};
+    const gemm_shape *list = one ? one : model ? MODEL_SHAPES : dflt;
+    size_t n = one ? 1 : model ? sizeof MODEL_SHAPES / sizeof *MODEL_SHAPES : sizeof dflt / sizeof *dflt;
+    double best[2] = {0.0, 0.0};
+    int per_shape = one || model;
+    if (json && model) printf("{\"shapes\": [");
+    for (size_t i = 0; i < n; i++) {
+        const gemm_shape *s = &list[i];
+        double r[2];
+        if (time_shape(s, r)) return -1;
+        for (int w = 0; w < 2; w++)
+            if (r[w] > best[w]) best[w] = r[w];
+        if (json && model)
+            printf("%s\n {\"M\": %d, \"N\": %d, \"K\": %d, \"op\": \"%s\", \"sgemm_gflops\": %.1f, "
+                   "\"tn_sgemm_gflops\": %.1f}",
+                   i ? "," : "", s->M, s->N, s->K, op_name(s), r[0], r[1]);
+        else if (!json && per_shape)
+            printf("%-2s M=%-5d N=%-5d K=%-5d  OpenBLAS %6.1f  tn_sgemm %6.1f GFLOP/s  (x%.2f)\n", op_name(s), s->M,
+                   s->N, s->K, r[0], r[1], r[1] / r[0]);
+        fflush(stdout);
+    }
+    if (json && model)
+        printf("],\n \"sgemm_gflops\": %.1f, \"tn_sgemm_gflops\": %.1f}\n", best[0], best[1]);
+    else if (json)
+        printf("{\"sgemm_gflops\": %.1f, \"tn_sgemm_gflops\": %.1f}\n", best[0], best[1]);
+    else if (!per_shape)
+        printf("sgemm: OpenBLAS %.1f GFLOP/s, tn_sgemm %.1f GFLOP/s\n", best[0], best[1]);
     return 0;
 }
 
@@ -191,7 +265,8 @@ int cmd_bench(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *what = argv[1], *name = NULL;
-    int B = 4, T = 256, steps = 5, lora_r = 0, eval_only = 0, json = 0;
+    int B = 4, T = 256, steps = 5, lora_r = 0, eval_only = 0, json = 0, model_shapes = 0, have_shape = 0;
+    gemm_shape shape = {0, 0, 0, 0, 0};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int *dst = !strcmp(a, "--batch") ? &B : !strcmp(a, "--seq") ? &T : !strcmp(a, "--steps") ? &steps
@@ -206,6 +281,18 @@ int cmd_bench(int argc, char **argv) {
             *dst = (int)v;
         } else if (!strcmp(a, "--config") && i + 1 < argc) {
             name = argv[++i];
+        } else if (!strcmp(a, "--shape") && i + 1 < argc) {
+            char op[3] = "nn", extra;
+            int got = sscanf(argv[++i], "%d,%d,%d,%2[nt]%c", &shape.M, &shape.N, &shape.K, op, &extra);
+            if ((got != 3 && got != 4) || shape.M <= 0 || shape.N <= 0 || shape.K <= 0 || strlen(op) != 2) {
+                fprintf(stderr, "tuna bench: --shape wants M,N,K or M,N,K,op with op nn, nt, tn or tt\n");
+                return 2;
+            }
+            shape.ta = op[0] == 't';
+            shape.tb = op[1] == 't';
+            have_shape = 1;
+        } else if (!strcmp(a, "--model-shapes")) {
+            model_shapes = 1;
         } else if (!strcmp(a, "--eval-only")) {
             eval_only = 1;
         } else if (!strcmp(a, "--json")) {
@@ -215,7 +302,8 @@ int cmd_bench(int argc, char **argv) {
             return 2;
         }
     }
-    if (!strcmp(what, "sgemm")) return bench_sgemm(json) ? cli_fail("bench") : 0;
+    if (!strcmp(what, "sgemm"))
+        return bench_sgemm(have_shape ? &shape : NULL, model_shapes, json) ? cli_fail("bench") : 0;
     if (strcmp(what, "train") != 0) {
         usage(stderr);
         return 2;

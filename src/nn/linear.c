@@ -1,4 +1,4 @@
-/* linear.c - fully connected layer through cblas_sgemm, forward and backward.
+/* linear.c - fully connected layer through tn_sgemm (src/nn/gemm.c), forward and backward.
  *
  * Both of HF's layouts are served without copying weights:
  *   nn.Linear: W [out, in],  y = x W^T     (llama family, lm_head)
@@ -8,15 +8,15 @@
 #include "nn/nn.h"
 #include "model/lora.h"
 
-#include <cblas.h>
+#include "nn/gemm.h"
 
 void tn_linear_forward(const tn_linear *L, const float *x, float *y, int N) {
     /* y[N,out] = x[N,in] @ (W^T or W) */
     if (L->in_out_layout)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, L->out, L->in, 1.0f, x, L->in, L->w,
+        tn_sgemm(0, 0, N, L->out, L->in, 1.0f, x, L->in, L->w,
                     L->out, 0.0f, y, L->out);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, L->out, L->in, 1.0f, x, L->in, L->w,
+        tn_sgemm(0, 1, N, L->out, L->in, 1.0f, x, L->in, L->w,
                     L->in, 0.0f, y, L->out);
     if (L->b) {
         const float *b = L->b;
@@ -34,10 +34,10 @@ void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, flo
                         int accumulate_dx) {
     if (L->dw) {
         if (L->in_out_layout) /* dW[in,out] += x^T[in,N] @ dy[N,out] */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->in, L->out, N, 1.0f, x, L->in, dy,
+            tn_sgemm(1, 0, L->in, L->out, N, 1.0f, x, L->in, dy,
                         L->out, 1.0f, L->dw, L->out);
         else /* dW[out,in] += dy^T[out,N] @ x[N,in] */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->out, L->in, N, 1.0f, dy, L->out, x,
+            tn_sgemm(1, 0, L->out, L->in, N, 1.0f, dy, L->out, x,
                         L->in, 1.0f, L->dw, L->in);
     }
     if (L->db) {
@@ -55,10 +55,10 @@ void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, flo
     if (dx) {
         float beta = accumulate_dx ? 1.0f : 0.0f;
         if (L->in_out_layout) /* dx[N,in] = dy[N,out] @ W^T[out,in] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, L->in, L->out, 1.0f, dy, L->out, L->w,
+            tn_sgemm(0, 1, N, L->in, L->out, 1.0f, dy, L->out, L->w,
                         L->out, beta, dx, L->in);
         else /* dx[N,in] = dy[N,out] @ W[out,in] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, L->in, L->out, 1.0f, dy, L->out,
+            tn_sgemm(0, 0, N, L->in, L->out, 1.0f, dy, L->out,
                         L->w, L->in, beta, dx, L->in);
     }
     if (L->lora) tn_lora_backward(L->lora, x, dy, dx, L->in, L->out, N);

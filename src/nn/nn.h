@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- linear (matmul through cblas_sgemm) -------------------------------- */
+/* ---- linear (matmul through tn_sgemm, gemm.h) --------------------------- */
 
 /* A linear map y = x W^T + b (HF nn.Linear, W is [out, in]) or, with
  * in_out_layout, y = x W + b (HF GPT-2 Conv1D, W is [in, out]). The pointers

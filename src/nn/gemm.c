@@ -1,0 +1,391 @@
+/* gemm.c - fp32 GEMM: a packed AVX-512 kernel, OpenBLAS for the rest.
+ *
+ * tn_sgemm has cblas_sgemm's row-major semantics (see gemm.h). It exists
+ * because the OpenBLAS we link picks its kernel at run time from
+ * OPENBLAS_CORETYPE, and the environment sets Haswell: AVX2 kernels. On our
+ * 2 cores (AMD family 1Ah, two 512-bit FMAs a cycle) that is ~190 GFLOP/s on
+ * a quiet machine (~82 on a busy one) against ~330 for its AVX-512 kernels;
+ * this file gets ~340-370 whatever that variable says (`tuna bench sgemm
+ * --model-shapes`: every training product of stories42M / smollm135M at
+ * 1024 rows).
+ *
+ * Dispatch:
+ *   - no AVX-512 at compile time             -> cblas_sgemm
+ *   - 2*M*N*K < 4096 (smaller than 8 x 8 x 32) -> cblas_sgemm: call overhead
+ *     only; from 16 x 16 x 16 up the packed kernel is already faster
+ *     (35 vs 27 GFLOP/s there, 160 vs 95 at 64^3)
+ *   - everything else, the skinny LoRA products (M, N or K = 16) included
+ *     -> the packed kernel below (1024 x 16 x 512 nt: 205 vs 118; 16 x 512 x
+ *     1024 tn: 195 vs 105; 1024 x 512 x 16 nn: 320 vs 60)
+ *
+ * The kernel is GotoBLAS/BLIS-shaped. For each NC-wide column block of C and
+ * each KC-deep slice of K, B is packed into NR-wide panels (KC x NR, k-major)
+ * and, per MC-tall row block, A into MR-tall panels (MR x KC, k-major). The
+ * packing absorbs the transposes: a transposed operand is read 16 x 16 at a
+ * time and transposed in registers, so all four cases run one micro-kernel.
+ * Edge panels are zero-padded with masked loads (nothing past the matrix is
+ * read); edge tiles of C are stored with masks. alpha and beta are applied
+ * when a tile is stored: beta on the first K slice (never reading C when it
+ * is 0), 1 on the following ones.
+ *
+ *   micro-kernel  MR x NR = 14 x 32: 28 zmm accumulators, 2 zmm of B, A
+ *                 broadcast from memory into the FMA; per k 28 FMAs, 2 vector
+ *                 loads, 14 broadcasts. ~190 GFLOP/s on one core, as
+ *                 OpenBLAS's AVX-512 kernel. 12x32, 8x48 and 6x64 measured
+ *                 the same or up to 10% slower. Edge tiles at most 16 wide
+ *                 or 4 tall get their own instances (skinny products).
+ *   KC = 576      the model's K = 512 and 576 in one slice: C is written
+ *                 once. 256 and 384 measured 3-8% slower, 512 5-10% slower
+ *                 on the K = 576 products, 768 no better. Slices of a larger
+ *                 K are made even (K = 1376: 3 x 459).
+ *   MC = 9 x 14   packed A block 126 x 576 x 4 B = 290 KB, in the 1 MB L2.
+ *   NC = 2048     packed B block 576 x 2048 x 4 B = 4.5 MB per thread, in L3.
+ *
+ * Threads: outside a parallel region, products of 2 MFLOP and more (96^3
+ * runs faster on one thread, 128^3 on two) are cut into
+ * omp_get_max_threads() independent pieces, along M when M >= N (every
+ * thread then packs all of B: the extra packing is K*N) and along N
+ * otherwise (extra K*M), on MR / NR boundaries. One fork, one join. Sharing
+ * one packed B between the threads (dynamic row blocks, two barriers per B
+ * block) measured 5-15% slower. Inside a parallel region (the attention
+ * code calls us from its own loop over heads) it runs in the calling
+ * thread. Packing buffers are per thread, 64-byte aligned, grown as needed,
+ * kept for the next call and freed when the thread exits.
+ */
+#include "nn/gemm.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+static void blas_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                       int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+                lda, B, ldb, beta, C, ldc);
+}
+
+/* C = beta * C, for K == 0 or alpha == 0 (cblas semantics: A, B unread). */
+static void scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+    }
+}
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#include <pthread.h>
+
+#ifndef TN_GEMM_MR
+#define TN_GEMM_MR 14
+#endif
+#ifndef TN_GEMM_NV
+#define TN_GEMM_NV 2
+#endif
+#ifndef TN_GEMM_KC
+#define TN_GEMM_KC 576
+#endif
+#ifndef TN_GEMM_MCP
+#define TN_GEMM_MCP 9
+#endif
+#ifndef TN_GEMM_MT_FLOP
+#define TN_GEMM_MT_FLOP 2000000
+#endif
+#ifndef TN_GEMM_NC
+#define TN_GEMM_NC 2048
+#endif
+enum {
+    MR = TN_GEMM_MR,         /* rows of a C tile */
+    NV = TN_GEMM_NV,         /* zmm vectors per row of a C tile */
+    NR = 16 * NV,            /* columns of a C tile */
+    KC = TN_GEMM_KC,         /* depth of a packed slice */
+    MC = TN_GEMM_MCP * MR,   /* rows of a packed A block */
+    NC = TN_GEMM_NC,         /* columns of a packed B block (multiple of NR) */
+    SMALL_FLOP = 4096,       /* below this, OpenBLAS */
+    MT_FLOP = TN_GEMM_MT_FLOP, /* below this, one thread */
+};
+_Static_assert(MR <= 16 && NC % NR == 0, "a panel row of A is one masked zmm; B blocks hold whole panels");
+
+typedef struct {
+    int ta, tb, K;
+    const float *A, *B;
+    float *C;
+    ptrdiff_t lda, ldb, ldc;
+    float alpha, beta;
+} job;
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/* Loads rows [0, rows) x columns [0, cols) of src (row stride ld; missing
+ * rows and columns read as 0), transposes the 16 x 16 tile in registers and
+ * writes its first `cols` rows to dst, dst + dld, ..., the lanes in wmask. */
+static inline void tr16(const float *src, ptrdiff_t ld, int rows, int cols, float *dst, ptrdiff_t dld,
+                        __mmask16 wmask) {
+    __m512 r[16], t[16];
+    __mmask16 lm = lanes(cols);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_maskz_loadu_ps(lm, src + i * ld) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* r[4g + j], 128-bit lane L: rows 4g..4g+3 of column 4L + j */
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    /* 4 x 4 transpose of 128-bit lanes across r[j], r[4+j], r[8+j], r[12+j] */
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+        __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88),
+               u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+        t[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        t[8 + j] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        t[4 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        t[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
+    for (int c = 0; c < cols; c++) _mm512_mask_storeu_ps(dst + c * dld, wmask, t[c]);
+}
+
+/* Rows [m0, m0 + mc) x k in [k0, k0 + kc) of op(A) -> MR-row panels, each
+ * kc x MR floats (k-major), the rows past mc zero. */
+static void pack_a(const job *j, int m0, int mc, int k0, int kc, float *pa) {
+    for (int p = 0; p < mc; p += MR) {
+        int mr = imin(MR, mc - p);
+        float *dst = pa + (size_t)p * kc;
+        if (!j->ta) { /* A is M x K: rows of op(A) are contiguous in k */
+            const float *src = j->A + (ptrdiff_t)(m0 + p) * j->lda + k0;
+            for (int k = 0; k < kc; k += 16)
+                tr16(src + k, j->lda, mr, imin(16, kc - k), dst + (size_t)k * MR, MR, lanes(MR));
+        } else { /* A is K x M: a panel's column k is contiguous */
+            const float *src = j->A + (ptrdiff_t)k0 * j->lda + m0 + p;
+            __mmask16 lm = lanes(mr);
+            for (int k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(dst + (size_t)k * MR, lanes(MR), _mm512_maskz_loadu_ps(lm, src + k * j->lda));
+        }
+    }
+}
+
+/* Columns [n0, n0 + nc) x k in [k0, k0 + kc) of op(B) -> NR-column panels,
+ * each kc x NR floats (k-major), the columns past nc zero. */
+static void pack_b(const job *j, int n0, int nc, int k0, int kc, float *pb) {
+    for (int q = 0; q < nc; q += NR) {
+        int nr = imin(NR, nc - q);
+        float *dst = pb + (size_t)q * kc;
+        if (!j->tb) { /* B is K x N: a panel row is contiguous */
+            const float *src = j->B + (ptrdiff_t)k0 * j->ldb + n0 + q;
+            for (int k = 0; k < kc; k++)
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++)
+                    _mm512_store_ps(dst + (size_t)k * NR + 16 * v,
+                                    _mm512_maskz_loadu_ps(lanes(nr - 16 * v), src + k * j->ldb + 16 * v));
+        } else { /* B is N x K: columns of op(B) are contiguous in k */
+            for (int v = 0; v < NV; v++) {
+                int rows = imin(16, nr - 16 * v);
+                if (rows <= 0) {
+                    for (int k = 0; k < kc; k++) _mm512_store_ps(dst + (size_t)k * NR + 16 * v, _mm512_setzero_ps());
+                    continue;
+                }
+                const float *src = j->B + (ptrdiff_t)(n0 + q + 16 * v) * j->ldb + k0;
+                for (int k = 0; k < kc; k += 16)
+                    tr16(src + k, j->ldb, rows, imin(16, kc - k), dst + (size_t)k * NR + 16 * v, NR, 0xffff);
+            }
+        }
+    }
+}
+
+/* C tile (mr x nr of rows x 16 nv) = alpha * pa @ pb + beta * C. Packed
+ * rows are MR and NR floats apart; the kernel reads the first `rows` of A's
+ * and `nv` vectors of B's. */
+static inline __attribute__((always_inline)) void kernel_nv(int rows, int nv, int kc, const float *restrict pa,
+                                                            const float *restrict pb, float *c, ptrdiff_t ldc,
+                                                            int mr, int nr, float alpha, float beta) {
+    __m512 acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < rows; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) b[v] = _mm512_load_ps(pb + 16 * v);
+#pragma GCC unroll 16
+        for (int i = 0; i < rows; i++) {
+            __m512 a = _mm512_set1_ps(pa[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+        }
+        pa += MR;
+        pb += NR;
+    }
+    __mmask16 m[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) m[v] = lanes(nr - 16 * v);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < rows; i++) {
+        if (i >= mr) break;
+        float *row = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) {
+            __m512 x = _mm512_mul_ps(va, acc[i][v]);
+            if (beta != 0.0f) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[v], row + 16 * v), x);
+            _mm512_mask_storeu_ps(row + 16 * v, m[v], x);
+        }
+    }
+}
+
+/* Full tiles, and edge tiles at most 16 wide (N % 32 <= 16, and all of
+ * the N = 16 LoRA products) or at most 4 tall (M % 14 <= 4, M = 16): the
+ * edges of skinny products are most of them. */
+typedef void (*kernel_fn)(int, const float *, const float *, float *, ptrdiff_t, int, int, float, float);
+#define KERNEL(name, rows, nv)                                                                                \
+    static void name(int kc, const float *pa, const float *pb, float *c, ptrdiff_t ldc, int mr, int nr,      \
+                     float alpha, float beta) {                                                               \
+        kernel_nv(rows, nv, kc, pa, pb, c, ldc, mr, nr, alpha, beta);                                         \
+    }
+KERNEL(kernel_full, MR, NV)
+KERNEL(kernel_n16, MR, 1)
+KERNEL(kernel_m4, 4, NV)
+KERNEL(kernel_m4n16, 4, 1)
+static const kernel_fn KERNELS[2][2] = {{kernel_full, kernel_n16}, {kernel_m4, kernel_m4n16}};
+
+/* Per-thread packing scratch: grown as needed, freed at thread exit. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static _Thread_local float *scratch_buf;
+static _Thread_local size_t scratch_cap;
+static void scratch_key_init(void) { pthread_key_create(&scratch_key, free); }
+static float *scratch(size_t n) {
+    if (n <= scratch_cap) return scratch_buf;
+    pthread_once(&scratch_once, scratch_key_init);
+    free(scratch_buf);
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    scratch_buf = aligned_alloc(64, bytes);
+    scratch_cap = scratch_buf ? n : 0;
+    pthread_setspecific(scratch_key, scratch_buf);
+    return scratch_buf;
+}
+
+/* Splits n into pieces of about `want` (at least 1), returns the piece size
+ * (pieces as even as possible, rounded up to a multiple of `unit`). */
+static int even_block(int n, int want, int unit) {
+    int pieces = (n + want - 1) / want;
+    int b = (n + pieces - 1) / pieces;
+    return (b + unit - 1) / unit * unit;
+}
+
+/* Floats of a packed A block, rounded up to keep the B block after it
+ * 64-byte aligned. */
+static size_t a_floats(int K, int m) {
+    return ((size_t)even_block(K, KC, 1) * even_block(m, MC, MR) + 15) & ~(size_t)15;
+}
+
+/* Packing floats gemm_part needs for an m x n part. */
+static size_t part_scratch(const job *j, int m, int n) {
+    return a_floats(j->K, m) + (size_t)even_block(j->K, KC, 1) * even_block(n, NC, NR);
+}
+
+/* The part rows [m0, m1) x columns [n0, n1) of C, in the calling thread,
+ * with pa = scratch(part_scratch(...)). */
+static void gemm_part(const job *j, int m0, int m1, int n0, int n1, float *pa) {
+    int M = m1 - m0, N = n1 - n0, K = j->K;
+    int kcb = even_block(K, KC, 1), mcb = even_block(M, MC, MR), ncb = even_block(N, NC, NR);
+    float *pb = pa + a_floats(K, M);
+    for (int jc = n0; jc < n1; jc += ncb) {
+        int nc = imin(ncb, n1 - jc);
+        for (int pc = 0; pc < K; pc += kcb) {
+            int kc = imin(kcb, K - pc);
+            float beta = pc == 0 ? j->beta : 1.0f;
+            pack_b(j, jc, nc, pc, kc, pb);
+            for (int ic = m0; ic < m1; ic += mcb) {
+                int mc = imin(mcb, m1 - ic);
+                pack_a(j, ic, mc, pc, kc, pa);
+                for (int q = 0; q < nc; q += NR) /* B panel in L1, A panels from L2 */
+                    for (int p = 0; p < mc; p += MR) {
+                        int mr = imin(MR, mc - p), nr = imin(NR, nc - q);
+                        float *c = j->C + (ptrdiff_t)(ic + p) * j->ldc + jc + q;
+                        KERNELS[mr <= 4][nr <= 16](kc, pa + (size_t)p * kc, pb + (size_t)q * kc, c, j->ldc, mr, nr,
+                                                   j->alpha, beta);
+                    }
+            }
+        }
+    }
+}
+
+void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    double flop = 2.0 * M * N * K;
+    job j = {trans_a, trans_b, K, A, B, C, lda, ldb, ldc, alpha, beta};
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    /* M >= N: split rows (each thread packs all of B), else columns */
+    int split_m = M >= N, units = split_m ? (M + MR - 1) / MR : (N + NR - 1) / NR;
+    if (nt > units) nt = units;
+    if (nt > 1 && flop < MT_FLOP) nt = 1; /* a parallel region costs a few us */
+    /* Every thread gets its packing buffers before any writes to C, so that
+     * out of memory (a few MB) can still hand the whole product to OpenBLAS. */
+    int failed = 0;
+    if (nt <= 1) {
+        float *pa = scratch(part_scratch(&j, M, N));
+        if (pa) gemm_part(&j, 0, M, 0, N, pa);
+        failed = !pa;
+    } else {
+#pragma omp parallel num_threads(nt) shared(failed)
+        {
+            int t = omp_get_thread_num(), n = omp_get_num_threads();
+            int u0 = (int)((long)units * t / n), u1 = (int)((long)units * (t + 1) / n);
+            int m0 = split_m ? u0 * MR : 0, m1 = split_m ? imin(M, u1 * MR) : M;
+            int n0 = split_m ? 0 : u0 * NR, n1 = split_m ? N : imin(N, u1 * NR);
+            float *pa = scratch(part_scratch(&j, m1 - m0, n1 - n0));
+            if (!pa) {
+#pragma omp atomic write
+                failed = 1;
+            }
+#pragma omp barrier
+            int f;
+#pragma omp atomic read
+            f = failed;
+            if (!f) gemm_part(&j, m0, m1, n0, n1, pa);
+        }
+    }
+    if (failed) blas_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void tn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc) {
+    if (M > 0 && N > 0 && K > 0 && alpha != 0.0f && 2.0 * M * N * K < SMALL_FLOP)
+        blas_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        tn_sgemm_packed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+#else /* no AVX-512: OpenBLAS */
+
+void tn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    blas_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    tn_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+#endif

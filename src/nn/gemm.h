@@ -1,0 +1,23 @@
+/* gemm.h - fp32 matrix product with cblas_sgemm's row-major semantics.
+ *
+ *   C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C
+ *
+ * op(X) is X^T when its flag is nonzero. lda, ldb, ldc are the row strides of
+ * the matrices as stored (A is M x K, or K x M when transposed; likewise B).
+ * beta == 0 does not read C. K == 0 (or alpha == 0) gives beta * C; M or
+ * N == 0 does nothing. Called outside an OpenMP parallel region it uses
+ * omp_get_max_threads() threads; inside one it runs in the calling thread.
+ * See gemm.c for the kernel and when it hands a product to OpenBLAS. */
+#ifndef TN_NN_GEMM_H
+#define TN_NN_GEMM_H
+
+void tn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc);
+
+/* tn_sgemm that never hands small products to OpenBLAS, so that tests reach
+ * the packed kernel's edge tiles with tiny matrices. Same as tn_sgemm
+ * without AVX-512. */
+void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
+
+#endif
