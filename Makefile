@@ -72,9 +72,10 @@ test: all fixtures
 	BUILD=$(BUILD) tests/run
 
 # ASan + UBSan: same tests, separate build tree. Fixtures are shared with the
-# normal build (they do not depend on how tuna is compiled).
+# normal build (they do not depend on how tuna is compiled). -march=native as
+# in the normal build, so that the AVX-512 kernels are the ones checked.
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	$(MAKE) BUILD=build-asan OPT="-O1 -march=native -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fopenmp -fsanitize=address,undefined" all
 	BUILD=build-asan FIXTURES=build/fixtures ASAN_OPTIONS=detect_leaks=1 tests/run
 
