@@ -85,10 +85,12 @@ TEST(god_instruct) {
     CHECK(o.adam_beta1 == 0.9 && o.adam_beta2 == 0.95 && o.adam_eps == 1e-8);
     CHECK(o.seed == 1234 && o.max_steps == 0);
     /* model_type tokenizer_type trust_remote_code pad_to_sequence_len
-     * wandb_project optimizer group_by_length bf16 tf32
+     * wandb_project optimizer group_by_length tf32
      * gradient_checkpointing logging_steps flash_attention evals_per_epoch
-     * special_tokens; the empty ones (fp16:, wandb_entity:) say nothing */
-    CHECKF(nw == 14, "%d warnings", nw);
+     * special_tokens; the empty ones (fp16:, wandb_entity:) say nothing;
+     * bf16: auto is known (fp32) */
+    CHECKF(nw == 13, "%d warnings", nw);
+    CHECK(o.bf16 == 0);
     tn_train_opts_free(&o);
 }
 
@@ -263,6 +265,27 @@ TEST(type_errors) {
     CHECK_ERR(parse_str("[a]: 1\n"), "keys must be strings");
 }
 
+/* bf16: any YAML boolean, or auto (= fp32); anything else names file, line, key. */
+TEST(bf16_key) {
+    static const struct { const char *text; int want; } ok[] = {
+        {"bf16: true\n", 1}, {"bf16: True\n", 1}, {"bf16: yes\n", 1}, {"bf16: 1\n", 1},   {"bf16: false\n", 0},
+        {"bf16: off\n", 0},  {"bf16: auto\n", 0}, {"bf16: AUTO\n", 0}, {"bf16:\n", 0},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        char *p = tmp_yaml("b.yml", ok[i].text);
+        tn_train_opts o;
+        tn_train_opts_defaults(&o);
+        CHECK(o.bf16 == 0);
+        int nw = -1;
+        CHECKF(tn_train_opts_from_yaml_w(&o, p, &nw) == 0, "%s: %s", ok[i].text, tn_errmsg());
+        CHECKF(o.bf16 == ok[i].want && nw == 0, "%s: bf16 = %d, %d warnings", ok[i].text, o.bf16, nw);
+        tn_train_opts_free(&o);
+        free(p);
+    }
+    CHECK_ERR(parse_str("seed: 1\nbf16: maybe\n"), "cfg.yml:2: bf16: expected true, false or auto, got \"maybe\"");
+    CHECK_ERR(parse_str("bf16: [true]\n"), "cfg.yml:1: bf16: expected true, false or auto, got a list");
+}
+
 TEST(refused_values) {
     CHECK_ERR(parse_str("base_model: m\nadapter: qlora\nload_in_4bit: true\n"), "cfg.yml:2: adapter: qlora is not supported");
     CHECK(strstr(tn_errmsg(), "quantis") != NULL);
@@ -307,8 +330,9 @@ TEST(duplicates_and_warnings) {
     int nw = -1;
     CHECKF(tn_train_opts_from_yaml_w(&o, p, &nw) == 0, "%s", tn_errmsg());
     CHECK(o.lora_r == 32);
-    /* lora_r dup, bf16 dup, bf16, wandb_project, load_in_8bit, foo */
-    CHECKF(nw == 6, "%d warnings", nw);
+    CHECK(o.bf16 == 0); /* the last bf16 */
+    /* lora_r dup, bf16 dup, wandb_project, load_in_8bit, foo */
+    CHECKF(nw == 5, "%d warnings", nw);
     tn_train_opts_free(&o);
     free(p);
 }
@@ -322,6 +346,7 @@ int main(void) {
     RUN(relative_paths);
     RUN(malformed_yaml);
     RUN(type_errors);
+    RUN(bf16_key);
     RUN(refused_values);
     RUN(dataset_errors);
     RUN(duplicates_and_warnings);

@@ -1,8 +1,8 @@
 /* cmd_bench.c - `tuna bench`: training / evaluation throughput of the engine
  * on the benchmark models with random weights, and the machine's sgemm peak.
  *
- *   tuna bench train --config NAME --batch B --seq T --steps N [--lora R] [--eval-only] [--json]
- *   tuna bench sgemm [--shape M,N,K[,op] | --model-shapes] [--json]
+ *   tuna bench train --config NAME --batch B --seq T --steps N [--lora R] [--eval-only] [--bf16] [--json]
+ *   tuna bench sgemm [--shape M,N,K[,op] | --model-shapes] [--bf16] [--json]
  *
  * `bench train` times N steps after one untimed warm-up step. A step is what
  * the trainer does: zero the gradients, forward with labels, backward, clip
@@ -20,6 +20,12 @@
  * over a few square and transformer shapes, with --shape one product (op:
  * nn, nt, tn or tt, row-major as cblas), with --model-shapes each of the
  * training products of stories42M and smollm135M at batch 4 x seq 256.
+ * --bf16 runs the matmuls in tn_sgemm's bf16 mode (gemm.h: bf16 inputs, fp32
+ * accumulation): `bench train` for the whole run; `bench sgemm` times the
+ * fp32 and the bf16 tn_sgemm alternating, "tn_sgemm_gflops" is then the bf16
+ * one and "tn_sgemm_fp32_gflops" the fp32 one beside it. Every JSON object
+ * ends with "bf16": true or false. Without AVX512_BF16 in the build, --bf16
+ * is an error.
  * bench/run calls this next to bench/train_bench.py; see docs/performance.md. */
 #include "base/err.h"
 #include "base/log.h"
@@ -47,12 +53,14 @@ static const bench_cfg CONFIGS[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: tuna bench train --config NAME --batch B --seq T --steps N [--lora R] [--eval-only] [--json]\n"
-               "       tuna bench sgemm [--shape M,N,K[,op] | --model-shapes] [--json]\n\n"
+    fprintf(f, "usage: tuna bench train --config NAME --batch B --seq T --steps N [--lora R] [--eval-only] [--bf16] [--json]\n"
+               "       tuna bench sgemm [--shape M,N,K[,op] | --model-shapes] [--bf16] [--json]\n\n"
                "train: tokens/s of training steps (or forward + loss with --eval-only) on a\n"
                "       random-weight model; NAME is stories15M, stories42M or smollm135M.\n"
                "sgemm: fp32 matmul rate (GFLOP/s) of the linked BLAS and of tuna's own\n"
-               "       kernel, on one product (op = nn, nt, tn, tt) or the model's.\n");
+               "       kernel, on one product (op = nn, nt, tn, tt) or the model's.\n"
+               "--bf16: matmuls with bf16 inputs and fp32 accumulation (AVX512_BF16);\n"
+               "       sgemm then times tuna's fp32 and bf16 kernels side by side.\n");
 }
 
 static double peak_rss_mb(void) {
@@ -77,19 +85,22 @@ static const gemm_shape MODEL_SHAPES[] = {
     {1024, 16, 512, 0, 1},   {16, 512, 1024, 1, 0},   {1024, 512, 16, 0, 0},
 };
 
-static void run_gemm(int ours, const gemm_shape *s, const float *a, const float *b, float *c) {
+/* who: 0 OpenBLAS, 1 tn_sgemm fp32, 2 tn_sgemm in bf16 mode. */
+static void run_gemm(int who, const gemm_shape *s, const float *a, const float *b, float *c) {
     int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
-    if (ours)
+    if (who) {
+        tn_gemm_set_bf16(who == 2);
         tn_sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, a, lda, b, ldb, 0.0f, c, s->N);
-    else
+        tn_gemm_set_bf16(0);
+    } else
         cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, s->M, s->N,
                     s->K, 1.0f, a, lda, b, ldb, 0.0f, c, s->N);
 }
 
-/* rate[0] = OpenBLAS, rate[1] = tn_sgemm, GFLOP/s: 3 rounds of ~0.1 s
- * each, the two alternating (the machine is shared: both see the same
- * neighbours), best round of each. */
-static int time_shape(const gemm_shape *s, double rate[2]) {
+/* rate[0] = OpenBLAS, rate[1] = tn_sgemm, rate[2] (nw == 3) = tn_sgemm in
+ * bf16 mode, GFLOP/s: 3 rounds of ~0.1 s each, the nw alternating (the
+ * machine is shared: all see the same neighbours), best round of each. */
+static int time_shape(const gemm_shape *s, int nw, double rate[3]) {
     size_t na = (size_t)s->M * s->K, nb = (size_t)s->K * s->N;
     float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * nb),
           *c = malloc(sizeof(float) * (size_t)s->M * s->N);
@@ -102,8 +113,8 @@ static int time_shape(const gemm_shape *s, double rate[2]) {
     for (size_t i = 0; i < na; i++) a[i] = (float)(i % 7) * 0.1f;
     for (size_t i = 0; i < nb; i++) b[i] = (float)(i % 5) * 0.1f;
     double flop = 2.0 * s->M * s->N * s->K;
-    int reps[2];
-    for (int w = 0; w < 2; w++) { /* warm-up, and how many calls make 0.1 s */
+    int reps[3];
+    for (int w = 0; w < nw; w++) { /* warm-up, and how many calls make 0.1 s */
         double t0 = tn_now();
         run_gemm(w, s, a, b, c);
         double t = tn_now() - t0;
@@ -111,7 +122,7 @@ static int time_shape(const gemm_shape *s, double rate[2]) {
         rate[w] = 0.0;
     }
     for (int round = 0; round < 3; round++)
-        for (int w = 0; w < 2; w++) {
+        for (int w = 0; w < nw; w++) {
             double t0 = tn_now();
             for (int r = 0; r < reps[w]; r++) run_gemm(w, s, a, b, c);
             double g = flop * reps[w] / (tn_now() - t0) / 1e9;
@@ -125,35 +136,47 @@ static int time_shape(const gemm_shape *s, double rate[2]) {
 
 static const char *op_name(const gemm_shape *s) { return s->ta ? (s->tb ? "tt" : "tn") : (s->tb ? "nt" : "nn"); }
 
-/* one: a single --shape, or NULL; model: the MODEL_SHAPES table. */
-static int bench_sgemm(const gemm_shape *one, int model, int json) {
+/* one: a single --shape, or NULL; model: the MODEL_SHAPES table; bf16:
+ * "tn_sgemm" is the bf16 mode, and the fp32 one is timed beside it. */
+static int bench_sgemm(const gemm_shape *one, int model, int json, int bf16) {
     /* default: the best of a few square and transformer-shaped products */
     static const gemm_shape dflt[] = {
         {1024, 1024, 1024, 0, 0}, {2048, 2048, 2048, 0, 0}, {1024, 1376, 512, 0, 0}, {1024, 512, 1376, 0, 0}};
     const gemm_shape *list = one ? one : model ? MODEL_SHAPES : dflt;
     size_t n = one ? 1 : model ? sizeof MODEL_SHAPES / sizeof *MODEL_SHAPES : sizeof dflt / sizeof *dflt;
-    double best[2] = {0.0, 0.0};
-    int per_shape = one || model;
+    double best[3] = {0.0, 0.0, 0.0};
+    int per_shape = one || model, nw = bf16 ? 3 : 2, t = bf16 ? 2 : 1; /* t: the "tn_sgemm" column */
+    char fp32_json[64] = "", bf16_json[32];
+    snprintf(bf16_json, sizeof bf16_json, ", \"bf16\": %s", bf16 ? "true" : "false");
     if (json && model) printf("{\"shapes\": [");
     for (size_t i = 0; i < n; i++) {
         const gemm_shape *s = &list[i];
-        double r[2];
-        if (time_shape(s, r)) return -1;
-        for (int w = 0; w < 2; w++)
+        double r[3];
+        if (time_shape(s, nw, r)) return -1;
+        for (int w = 0; w < nw; w++)
             if (r[w] > best[w]) best[w] = r[w];
+        if (bf16) snprintf(fp32_json, sizeof fp32_json, ", \"tn_sgemm_fp32_gflops\": %.1f", r[1]);
         if (json && model)
             printf("%s\n {\"M\": %d, \"N\": %d, \"K\": %d, \"op\": \"%s\", \"sgemm_gflops\": %.1f, "
-                   "\"tn_sgemm_gflops\": %.1f}",
-                   i ? "," : "", s->M, s->N, s->K, op_name(s), r[0], r[1]);
+                   "\"tn_sgemm_gflops\": %.1f%s}",
+                   i ? "," : "", s->M, s->N, s->K, op_name(s), r[0], r[t], fp32_json);
+        else if (!json && per_shape && bf16)
+            printf("%-2s M=%-5d N=%-5d K=%-5d  OpenBLAS %6.1f  tn_sgemm fp32 %6.1f  bf16 %6.1f GFLOP/s  (x%.2f)\n",
+                   op_name(s), s->M, s->N, s->K, r[0], r[1], r[2], r[2] / r[1]);
         else if (!json && per_shape)
             printf("%-2s M=%-5d N=%-5d K=%-5d  OpenBLAS %6.1f  tn_sgemm %6.1f GFLOP/s  (x%.2f)\n", op_name(s), s->M,
                    s->N, s->K, r[0], r[1], r[1] / r[0]);
         fflush(stdout);
     }
+    if (bf16) snprintf(fp32_json, sizeof fp32_json, ", \"tn_sgemm_fp32_gflops\": %.1f", best[1]);
     if (json && model)
-        printf("],\n \"sgemm_gflops\": %.1f, \"tn_sgemm_gflops\": %.1f}\n", best[0], best[1]);
+        printf("],\n \"sgemm_gflops\": %.1f, \"tn_sgemm_gflops\": %.1f%s%s}\n", best[0], best[t], fp32_json,
+               bf16_json);
     else if (json)
-        printf("{\"sgemm_gflops\": %.1f, \"tn_sgemm_gflops\": %.1f}\n", best[0], best[1]);
+        printf("{\"sgemm_gflops\": %.1f, \"tn_sgemm_gflops\": %.1f%s%s}\n", best[0], best[t], fp32_json, bf16_json);
+    else if (!per_shape && bf16)
+        printf("sgemm: OpenBLAS %.1f GFLOP/s, tn_sgemm fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", best[0], best[1],
+               best[2]);
     else if (!per_shape)
         printf("sgemm: OpenBLAS %.1f GFLOP/s, tn_sgemm %.1f GFLOP/s\n", best[0], best[1]);
     return 0;
@@ -243,11 +266,12 @@ static int bench_train(const bench_cfg *bc, int B, int T, int steps, int lora_r,
         double per_tok = eval_only ? 2 * n_mm + 2 * L * T * qd : 6 * n_mm + 6 * L * T * qd;
         double tps = (double)N * steps / dt;
         if (json)
-            printf("{\"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, \"gflops\": %.2f, \"loss\": %.4f}\n", tps,
-                   peak_rss_mb(), per_tok * tps / 1e9, loss);
+            printf("{\"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, \"gflops\": %.2f, \"loss\": %.4f, \"bf16\": %s}\n",
+                   tps, peak_rss_mb(), per_tok * tps / 1e9, loss, tn_gemm_bf16() ? "true" : "false");
         else
-            printf("%s B=%d T=%d %s: %.1f tokens/s, %.2f GFLOP/s, peak RSS %.1f MB, loss %.4f\n", bc->name, B, T,
-                   eval_only ? "eval" : have_lora ? "lora" : "full", tps, per_tok * tps / 1e9, peak_rss_mb(), loss);
+            printf("%s B=%d T=%d %s%s: %.1f tokens/s, %.2f GFLOP/s, peak RSS %.1f MB, loss %.4f\n", bc->name, B, T,
+                   eval_only ? "eval" : have_lora ? "lora" : "full", tn_gemm_bf16() ? " bf16" : "", tps,
+                   per_tok * tps / 1e9, peak_rss_mb(), loss);
     }
 out:
     if (have_opt) tn_adamw_free(&opt);
@@ -265,7 +289,7 @@ int cmd_bench(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *what = argv[1], *name = NULL;
-    int B = 4, T = 256, steps = 5, lora_r = 0, eval_only = 0, json = 0, model_shapes = 0, have_shape = 0;
+    int B = 4, T = 256, steps = 5, lora_r = 0, eval_only = 0, json = 0, model_shapes = 0, have_shape = 0, bf16 = 0;
     gemm_shape shape = {0, 0, 0, 0, 0};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -297,13 +321,21 @@ int cmd_bench(int argc, char **argv) {
             eval_only = 1;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--bf16")) {
+            bf16 = 1;
         } else {
             usage(stderr);
             return 2;
         }
     }
-    if (!strcmp(what, "sgemm"))
-        return bench_sgemm(have_shape ? &shape : NULL, model_shapes, json) ? cli_fail("bench") : 0;
+    if (bf16 && (tn_gemm_set_bf16(1), !tn_gemm_bf16())) {
+        fprintf(stderr, "tuna bench: --bf16: this build has no AVX512_BF16 (see docs/performance.md)\n");
+        return 2;
+    }
+    if (!strcmp(what, "sgemm")) {
+        tn_gemm_set_bf16(0); /* run_gemm sets it per call */
+        return bench_sgemm(have_shape ? &shape : NULL, model_shapes, json, bf16) ? cli_fail("bench") : 0;
+    }
     if (strcmp(what, "train") != 0) {
         usage(stderr);
         return 2;

@@ -20,4 +20,18 @@ void tn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
 void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
 
+/* bf16 mode (mixed precision), process-wide, off by default. When on, every
+ * tn_sgemm / tn_sgemm_packed product (small ones included: none goes to
+ * OpenBLAS) rounds its INPUTS op(A) and op(B) to bf16 (round to nearest
+ * even) and multiplies them with VDPBF16PS, accumulating in fp32; alpha,
+ * beta and C stay fp32, as do the callers' weights, gradients and optimizer.
+ * Needs a build with AVX512_BF16 (__AVX512BF16__, e.g. -march=native on
+ * Zen 4/5, Sapphire Rapids): elsewhere the switch is accepted and ignored,
+ * and tn_gemm_bf16() returns 0. Set it between products, not during one
+ * (each product reads it once). Turning it off gives the fp32 path back
+ * bit for bit. */
+void tn_gemm_set_bf16(int on);
+/* 1 when products run in bf16 (switch on and the build supports it). */
+int tn_gemm_bf16(void);
+
 #endif

@@ -533,6 +533,22 @@ static int set_quant(cfg *c, unsigned line, const char *key, const yaml_node_t *
     return 0;
 }
 
+/* bf16: true / false (any YAML boolean) or "auto". auto means fp32: bf16
+ * matmuls are a choice, never a default (docs/training.md). */
+static int set_bf16(cfg *c, unsigned line, const yaml_node_t *v) {
+    if (is_null(v)) return 0;
+    if (v->type == YAML_SCALAR_NODE && !strcasecmp(sval(v), "auto")) {
+        c->o->bf16 = 0;
+        return 0;
+    }
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; v->type == YAML_SCALAR_NODE && i < 4; i++) {
+        if (!strcasecmp(sval(v), yes[i])) return c->o->bf16 = 1, 0;
+        if (!strcasecmp(sval(v), no[i])) return c->o->bf16 = 0, 0;
+    }
+    return type_err(c, line, "bf16", "true, false or auto", v);
+}
+
 static int top_level(cfg *c, const yaml_node_t *root) {
     if (root->type != YAML_MAPPING_NODE)
         return type_err(c, line_of(root), "config", "a mapping of keys (base_model: ..., datasets: ...)", root);
@@ -565,6 +581,8 @@ static int top_level(cfg *c, const yaml_node_t *root) {
             rc = set_adapter(c, line, v);
         else if (!strcmp(key, "lr_scheduler"))
             rc = set_sched(c, line, v);
+        else if (!strcmp(key, "bf16"))
+            rc = set_bf16(c, line, v);
         else if (!strcmp(key, "lora_target_modules"))
             rc = set_targets(c, line, v);
         else if (!strcmp(key, "chat_template")) {

@@ -32,6 +32,8 @@ typedef struct {
     double time_budget_s;        /* --time (0 = none) */
     int train_on_inputs;         /* train_on_inputs (default false) */
     int packing;                 /* sample_packing (default false) */
+    int bf16;                    /* bf16: matmuls with bf16 inputs, fp32 accumulation (tn_gemm_set_bf16);
+                                  * default false, "auto" = false */
     /* optimizer and schedule */
     double lr;                   /* learning_rate (default 2e-4 LoRA / 2e-5 full) */
     tn_sched_kind sched;         /* lr_scheduler: cosine | linear | constant */

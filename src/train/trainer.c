@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "data/hygiene.h"
+#include "nn/gemm.h"
 
 #include <math.h>
 #include <signal.h>
@@ -305,8 +306,16 @@ int tn_train_run(tn_train_opts *o) {
         free(cfg);
         if (bad) return tn_err_prefix("chat dataset: give --chat-template");
     }
+    /* bf16 matmuls for this run only; the switch is put back at `out` */
+    int bf16_before = tn_gemm_bf16();
+    tn_gemm_set_bf16(o->bf16);
+    if (o->bf16 && !tn_gemm_bf16()) tn_warn("bf16: this build has no AVX512_BF16; training in fp32");
+    else if (o->bf16 && !o->quiet) tn_info("bf16 matmuls (bf16 inputs, fp32 accumulation and weights)");
     t->tok = tn_tok_load(o->base_model);
-    if (!t->tok) return -1;
+    if (!t->tok) {
+        tn_gemm_set_bf16(bf16_before);
+        return -1;
+    }
     t->pad_id = tn_tok_pad_id(t->tok) >= 0 ? tn_tok_pad_id(t->tok) : (tn_tok_eos_id(t->tok) >= 0 ? tn_tok_eos_id(t->tok) : 0);
     if (tn_mkdir_p(o->output_dir) || load_data(t) || setup_model(t)) goto out;
     if (tn_tok_vocab_size(t->tok) > t->m.cfg.vocab_size) {
@@ -407,6 +416,7 @@ int tn_train_run(tn_train_opts *o) {
         if (!t->nh) json_object_set_new(sum, "last_loss", json_null());
         if (!t->nv) json_object_set_new(sum, "base_val_loss", json_null());
         if (!t->nv || !isfinite(t->best_val)) json_object_set_new(sum, "best_val_loss", json_null());
+        json_object_set_new(sum, "bf16", json_boolean(tn_gemm_bf16()));
         tn_metrics_write_json(t->metrics, sum);
         char *spath = tn_path_join(o->output_dir, "train_summary.json");
         tn_json_save_file(sum, spath);
@@ -443,5 +453,6 @@ out:
     free(t->hloss);
     free(t->vsteps);
     free(t->vloss);
+    tn_gemm_set_bf16(bf16_before);
     return rc;
 }
