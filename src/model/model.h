@@ -39,6 +39,7 @@ typedef struct {
     int B, T;
     float *buf;      /* one allocation; the pointers below are slices */
     size_t nfloats;  /* its capacity: kept across shapes, grown when needed */
+    int keep;        /* sliced for training (every layer kept) or not (layers share) */
     /* per layer l (arrays of L pointers) */
     float **res;     /* [N, D] block input (residual stream) */
     float **ln1;     /* [N, D] */
