@@ -70,9 +70,32 @@ TEST(leak_flags_only_the_outlier) {
     CHECK(tn_leak_check(t2, s2, 1, 2.6, 2.7, &rule, flagged, excess, thr) == 0);
 }
 
+/* The numbers of the arena run that motivated leak_rel (faster engine): an
+ * honest miner that trained harder than the others sits 0.072 nats above
+ * them on a gain of ~0.96 nats; it must pass, and a peeker must not. */
+TEST(leak_threshold_grows_with_gain) {
+    tn_leak_rule rule;
+    tn_leak_rule_defaults(&rule);
+    const double base_test = 3.87, base_synth = 3.50;
+    /* fair-a (strong), three other honest miners, a peeker */
+    double test[] = {2.9128, 3.05, 3.08, 3.10, 1.8109};
+    double synth[] = {2.6013, 2.666, 2.70, 2.72, 3.1361};
+    int flagged[5];
+    double excess[5], thr[5];
+    int n = tn_leak_check(test, synth, 5, base_test, base_synth, &rule, flagged, excess, thr);
+    CHECKF(!flagged[0], "strong honest miner flagged: excess %.3f > %.3f", excess[0], thr[0]);
+    CHECK(excess[0] > 0.06 && excess[0] > rule.min_excess); /* min_excess alone would flag it */
+    CHECK(thr[0] > 0.14 && thr[0] < 0.15);                  /* 0.15 * (3.87 - 2.9128) */
+    CHECK(flagged[4] && n == 1);
+    /* without the relative term the same honest miner is flagged */
+    rule.rel = 0.0;
+    CHECK(tn_leak_check(test, synth, 5, base_test, base_synth, &rule, flagged, excess, thr) == 2 && flagged[0]);
+}
+
 int main(void) {
     RUN(rewrite_keeps_meaning_markers);
     RUN(synth_rows_touch_prompts_only);
     RUN(leak_flags_only_the_outlier);
+    RUN(leak_threshold_grows_with_gain);
     return tn_test_summary("test_leakcheck");
 }

@@ -6,11 +6,15 @@
 #include <stdlib.h>
 
 /* Calibrated on arena runs (docs/anticheat.md, "Leak"): honest miners'
- * excess stayed within 0.03 nats of the reference median, a miner that
- * trained on the leaked test rows showed 0.10-0.15. */
+ * excess stayed within 0.03 nats of the reference median with the first
+ * engine, a miner that trained on the leaked test rows showed 0.10-0.36.
+ * With the engine 1.7x faster (more steps in the same budget) an honest
+ * miner reached 0.072 on a gain of about 1 nat and a peeker 1.47 on a gain
+ * of about 2: rel = 0.15 sits between 0.07 and 0.7 per nat of gain. */
 void tn_leak_rule_defaults(tn_leak_rule *r) {
     r->min_excess = 0.05;
     r->k = 4.0;
+    r->rel = 0.15;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -42,6 +46,8 @@ int tn_leak_check(const double *test, const double *synth, size_t n, double base
         double mad = median(ref, m);
         double gap = synth[i] - test[i];
         double thr = fmax(rule->min_excess, rule->k * mad);
+        double gain = base_test - test[i];
+        if (isfinite(gain) && gain > 0) thr = fmax(thr, rule->rel * gain);
         excess[i] = gap - med;
         threshold[i] = thr;
         flagged[i] = isfinite(gap) && gap - med > thr;

@@ -10,8 +10,13 @@
  * and it is compared with a reference: the median gap of the task's other
  * valid submissions (with the base model's gap added when there are fewer
  * than two of them). The submission is flagged when
- *     gap - median > max(min_excess, k * MAD)
- * (MAD: median absolute deviation of the reference gaps). A task with one
+ *     gap - median > max(min_excess, k * MAD, rel * (base_test - test_loss))
+ * (MAD: median absolute deviation of the reference gaps). The last term
+ * lets an honest gap grow with how much the model learned: a miner that
+ * trains harder than the others fits the task's exact prompt format better
+ * than the reworded synthetic prompts, and its excess grows with its gain
+ * (measured with the faster engine: an honest miner 0.072 nats above the
+ * others, against a test-set peeker's 1.47). A task with one
  * miner is still checked, against the base model. The base is not used
  * otherwise: fine-tuning shifts every honest model's gap alike, which the
  * base does not share (measured: base -0.77, honest -0.48..-0.52).
@@ -27,6 +32,7 @@
 typedef struct {
     double min_excess; /* nats; default 0.05 */
     double k;          /* MADs; default 4 */
+    double rel;        /* fraction of the test-loss gain over the base; default 0.15 */
 } tn_leak_rule;
 
 void tn_leak_rule_defaults(tn_leak_rule *r);

@@ -352,6 +352,7 @@ static void finalize(vstate *v, const tn_task *t, const json_t *base_res) {
     tn_leak_rule_defaults(&lr);
     lr.min_excess = v_setting_num(v, "rules.leak_min_excess", lr.min_excess);
     lr.k = v_setting_num(v, "rules.leak_k", lr.k);
+    lr.rel = v_setting_num(v, "rules.leak_rel", lr.rel);
     int leak_invalidates = v_setting_num(v, "rules.leak_invalidates", 1) != 0;
     double *tl = tn_calloc(ne + 1, sizeof(double)), *sl = tn_calloc(ne + 1, sizeof(double));
     double *ex = tn_calloc(ne + 1, sizeof(double)), *th = tn_calloc(ne + 1, sizeof(double));
