@@ -27,11 +27,16 @@ static const char *fixtures(void) {
     return f ? f : "build/fixtures";
 }
 
-/* Opens FIXTURES/kernels/<file>; 0 when missing (the caller skips). */
+/* Opens FIXTURES/kernels/<file>; when it is missing, marks the test skipped
+ * and returns 0 (the caller returns). */
 static int open_fixture(tn_st_file *f, const char *file) {
     char path[1024];
     snprintf(path, sizeof path, "%s/kernels/%s", fixtures(), file);
-    return tn_st_open(f, path) == 0;
+    if (tn_st_open(f, path) == 0) return 1;
+    fprintf(stderr, "  %s: %s (run make fixtures)\n", file, tn_errmsg());
+    tn_t_skipped = 1;
+    snprintf(tn_t_skip_reason, sizeof tn_t_skip_reason, "kernel fixtures missing (make fixtures)");
+    return 0;
 }
 
 static int meta_int(const tn_st_file *f, const char *key) {
@@ -61,12 +66,7 @@ static void gather(float *dst, const float *src, int stride, int col, size_t row
 
 static void attention_case(const char *file) {
     tn_st_file f;
-    if (!open_fixture(&f, file)) {
-        fprintf(stderr, "  %s: %s (run make fixtures)\n", file, tn_errmsg());
-        tn_t_skipped = 1;
-        snprintf(tn_t_skip_reason, sizeof tn_t_skip_reason, "kernel fixtures missing (make fixtures)");
-        return;
-    }
+    if (!open_fixture(&f, file)) return;
     const int B = meta_int(&f, "B"), T = meta_int(&f, "T"), H = meta_int(&f, "H"), KV = meta_int(&f, "KV"),
               hd = meta_int(&f, "hd"), window = meta_int(&f, "window");
     CHECK(B > 0 && T > 0 && H > 0 && KV > 0 && hd > 0 && window >= 0);
@@ -128,12 +128,7 @@ TEST(attention_small_window) { attention_case("attention_window_small_t100.safet
  * the last one partial), 64, and all rows at once. */
 static void head_xent_case(const char *file) {
     tn_st_file f;
-    if (!open_fixture(&f, file)) {
-        fprintf(stderr, "  %s: %s (run make fixtures)\n", file, tn_errmsg());
-        tn_t_skipped = 1;
-        snprintf(tn_t_skip_reason, sizeof tn_t_skip_reason, "kernel fixtures missing (make fixtures)");
-        return;
-    }
+    if (!open_fixture(&f, file)) return;
     const int B = meta_int(&f, "B"), T = meta_int(&f, "T"), D = meta_int(&f, "D"), V = meta_int(&f, "V");
     const int N = B * T;
     const tn_st_tensor *lt = tn_st_find(&f, "labels");
@@ -195,7 +190,7 @@ TEST(head_xent_nothing_scored) {
     memset(dw, 0, sizeof dw);
     for (int i = 0; i < N * D; i++) dx[i] = NAN;
     int32_t targets[N] = {-100, -100, -100, -100, -100};
-    float scratch[64 * (V + 2 * D) + 64];
+    float scratch[64 * (V + 2 * D + 2)];
     CHECK(tn_head_xent_scratch(64, D, V) <= sizeof scratch / sizeof *scratch);
     tn_linear head = {.w = w, .dw = dw, .in = D, .out = V};
     int64_t count = -1;

@@ -22,7 +22,6 @@
 #include "nn/simd.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 int64_t tn_causal_targets(int32_t *targets, const int32_t *labels, int B, int T) {
@@ -57,14 +56,14 @@ double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets,
 }
 
 size_t tn_head_xent_scratch(int chunk, int D, int V) {
-    return (size_t)chunk * ((size_t)V + 2 * (size_t)D) + (size_t)chunk; /* logits, xg, dxg, targets */
+    return (size_t)chunk * ((size_t)V + 2 * (size_t)D + 2); /* logits, xg, dxg, targets, row indices */
 }
 
 double tn_head_xent(const tn_linear *head, const float *x, const int32_t *targets, int N, float *dx,
                     float *scratch, int chunk, int64_t *count) {
     const int D = head->in, V = head->out;
     float *logits = scratch, *xg = logits + (size_t)chunk * V, *dxg = xg + (size_t)chunk * D;
-    int32_t *tg = (int32_t *)(dxg + (size_t)chunk * D);
+    int32_t *tg = (int32_t *)(dxg + (size_t)chunk * D), *rows = tg + chunk;
     int64_t n_scored = 0;
     for (int i = 0; i < N; i++) n_scored += targets[i] != -100;
     if (count) *count = n_scored;
@@ -72,7 +71,6 @@ double tn_head_xent(const tn_linear *head, const float *x, const int32_t *target
     if (n_scored == 0) return 0.0;
     const float scale = 1.0f / (float)n_scored;
     double total = 0.0;
-    int *rows = malloc(sizeof(int) * (size_t)chunk);
     for (int i = 0; i < N;) {
         int n = 0;
         for (; i < N && n < chunk; i++)
@@ -91,6 +89,5 @@ double tn_head_xent(const tn_linear *head, const float *x, const int32_t *target
             for (int r = 0; r < n; r++) memcpy(dx + (size_t)rows[r] * D, dxg + (size_t)r * D, sizeof(float) * D);
         }
     }
-    free(rows);
     return total / (double)n_scored;
 }
