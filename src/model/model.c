@@ -439,10 +439,8 @@ static int alloc_acts(tn_model *m, int B, int T, int keep) {
     float *p = a->buf;
 #define TAKE(n) (p += (n), p - (n))
     for (size_t l = 0; l < L; l++) {
-        if (!keep && l > 0) {
-            float ***arrays[] = {&a->res, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att, &a->lse,
-                                 &a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->gate, &a->up, &a->mlp};
-            for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) (*arrays[i])[l] = (*arrays[i])[0];
+        if (!keep && l > 0) { /* every per-layer array (a->res + L * i, above) points at layer 0 */
+            for (size_t i = 0; i < 14; i++) a->res[L * i + l] = a->res[L * i];
             continue;
         }
         a->res[l] = TAKE(N * D);
