@@ -198,8 +198,7 @@ void tn_lora_forward(tn_lora_slot *s, const float *x, float *y, int in, int out,
     /* xa[N,r] = drop(x)[N,in] A^T ;  y[N,out] += scale * xa B^T */
     const float *xd = dropped_input(s, x, in, N);
     tn_sgemm(0, 1, N, s->r, in, 1.0f, xd, in, s->A, in, 0.0f, s->xa, s->r);
-    tn_sgemm(0, 1, N, out, s->r, s->scale, s->xa, s->r, s->B, s->r, 1.0f, y,
-                out);
+    tn_sgemm(0, 1, N, out, s->r, s->scale, s->xa, s->r, s->B, s->r, 1.0f, y, out);
 }
 
 void tn_lora_backward(tn_lora_slot *s, const float *x, const float *dy, float *dx, int in, int out, int N) {
@@ -208,22 +207,18 @@ void tn_lora_backward(tn_lora_slot *s, const float *x, const float *dy, float *d
     if (!s->dA && !dx) return;
     float *dxa = s->owner->dxa;
     if (s->dB)
-        tn_sgemm(1, 0, out, s->r, N, s->scale, dy, out, s->xa, s->r, 1.0f,
-                    s->dB, s->r);
-    tn_sgemm(0, 0, N, s->r, out, s->scale, dy, out, s->B, s->r, 0.0f, dxa,
-                s->r);
+        tn_sgemm(1, 0, out, s->r, N, s->scale, dy, out, s->xa, s->r, 1.0f, s->dB, s->r);
+    tn_sgemm(0, 0, N, s->r, out, s->scale, dy, out, s->B, s->r, 0.0f, dxa, s->r);
     if (s->dA) {
         const float *xd = dropped_input(s, x, in, N);
         tn_sgemm(1, 0, s->r, in, N, 1.0f, dxa, s->r, xd, in, 1.0f, s->dA, in);
     }
     if (dx) {
         if (!dropout_on(s)) {
-            tn_sgemm(0, 0, N, in, s->r, 1.0f, dxa, s->r, s->A, in, 1.0f, dx,
-                        in);
+            tn_sgemm(0, 0, N, in, s->r, 1.0f, dxa, s->r, s->A, in, 1.0f, dx, in);
         } else {
             float *t = s->scratch;
-            tn_sgemm(0, 0, N, in, s->r, 1.0f, dxa, s->r, s->A, in, 0.0f, t,
-                        in);
+            tn_sgemm(0, 0, N, in, s->r, 1.0f, dxa, s->r, s->A, in, 0.0f, t, in);
             size_t n = (size_t)N * in;
 #pragma omp parallel for schedule(static)
             for (size_t i = 0; i < n; i++) dx[i] += t[i] * keep_factor(s, i);
@@ -236,11 +231,9 @@ void tn_lora_merge(tn_model *m, tn_lora *lo) {
         tn_lora_slot *s = &lo->slots[i];
         tn_linear *L = lo->linears[i];
         if (L->in_out_layout) /* W[in,out] += scale * A^T[in,r] B^T[r,out] */
-            tn_sgemm(1, 1, L->in, L->out, s->r, s->scale, s->A, L->in, s->B, s->r,
-                        1.0f, L->w, L->out);
+            tn_sgemm(1, 1, L->in, L->out, s->r, s->scale, s->A, L->in, s->B, s->r, 1.0f, L->w, L->out);
         else /* W[out,in] += scale * B[out,r] A[r,in] */
-            tn_sgemm(0, 0, L->out, L->in, s->r, s->scale, s->B, s->r, s->A,
-                        L->in, 1.0f, L->w, L->in);
+            tn_sgemm(0, 0, L->out, L->in, s->r, s->scale, s->B, s->r, s->A, L->in, 1.0f, L->w, L->in);
     }
     tn_lora_detach(m, lo);
 }

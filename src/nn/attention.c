@@ -75,12 +75,11 @@ void tn_attention_forward(float *out, float *lse, const float *q, const float *k
             const float *kt = k + ((size_t)b * T + j0) * s->k_stride + (size_t)g * hd;
             const float *vt = v + ((size_t)b * T + j0) * s->v_stride + (size_t)g * hd;
             /* S[nq, nk] = Q K^T (scaled inside tile_probs) */
-            tn_sgemm(0, 1, nq, nk, hd, 1.0f, qt, s->q_stride, kt, s->k_stride,
-                        0.0f, S, nk);
+            tn_sgemm(0, 1, nq, nk, hd, 1.0f, qt, s->q_stride, kt, s->k_stride, 0.0f, S, nk);
             tile_probs(S, nq, nk, t0, j0, scale, s, NULL, lse + ((size_t)b * H + h) * T + t0);
             /* O[nq, hd] = P V */
             tn_sgemm(0, 0, nq, hd, nk, 1.0f, S, nk, vt, s->v_stride, 0.0f,
-                        out + ((size_t)b * T + t0) * ld_o + (size_t)h * hd, ld_o);
+                     out + ((size_t)b * T + t0) * ld_o + (size_t)h * hd, ld_o);
         }
         free(S);
     }
@@ -121,11 +120,9 @@ void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                     float *dqt = dq + row0 * s->q_stride + (size_t)h * hd;
                     float *dkt = dk + ((size_t)b * T + j0) * s->k_stride + (size_t)g * hd;
                     float *dvt = dv + ((size_t)b * T + j0) * s->v_stride + (size_t)g * hd;
-                    tn_sgemm(0, 1, nq, nk, hd, 1.0f, qt, s->q_stride, kt,
-                                s->k_stride, 0.0f, S, nk);
+                    tn_sgemm(0, 1, nq, nk, hd, 1.0f, qt, s->q_stride, kt, s->k_stride, 0.0f, S, nk);
                     tile_probs(S, nq, nk, t0, j0, scale, s, lse + ((size_t)b * H + h) * T + t0, NULL);
-                    tn_sgemm(0, 1, nq, nk, hd, 1.0f, dot, ld_o, vt,
-                                s->v_stride, 0.0f, dP, nk);
+                    tn_sgemm(0, 1, nq, nk, hd, 1.0f, dot, ld_o, vt, s->v_stride, 0.0f, dP, nk);
                     for (int r = 0; r < nq; r++) {
                         const float *o = ot + (size_t)r * ld_o, *d = dot + (size_t)r * ld_o;
                         float acc = 0.0f;
@@ -137,12 +134,9 @@ void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                         for (int j = 0; j < nk; j++) dp[j] = p[j] * (dp[j] - di) * scale;
                     }
                     /* dV[nk, hd] += P^T dO ; dK += dS^T Q ; dQ = dS K */
-                    tn_sgemm(1, 0, nk, hd, nq, 1.0f, S, nk, dot, ld_o, 1.0f,
-                                dvt, s->v_stride);
-                    tn_sgemm(1, 0, nk, hd, nq, 1.0f, dP, nk, qt, s->q_stride,
-                                1.0f, dkt, s->k_stride);
-                    tn_sgemm(0, 0, nq, hd, nk, 1.0f, dP, nk, kt, s->k_stride,
-                                0.0f, dqt, s->q_stride);
+                    tn_sgemm(1, 0, nk, hd, nq, 1.0f, S, nk, dot, ld_o, 1.0f, dvt, s->v_stride);
+                    tn_sgemm(1, 0, nk, hd, nq, 1.0f, dP, nk, qt, s->q_stride, 1.0f, dkt, s->k_stride);
+                    tn_sgemm(0, 0, nq, hd, nk, 1.0f, dP, nk, kt, s->k_stride, 0.0f, dqt, s->q_stride);
                 }
             }
         }

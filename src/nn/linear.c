@@ -13,11 +13,9 @@
 void tn_linear_forward(const tn_linear *L, const float *x, float *y, int N) {
     /* y[N,out] = x[N,in] @ (W^T or W) */
     if (L->in_out_layout)
-        tn_sgemm(0, 0, N, L->out, L->in, 1.0f, x, L->in, L->w,
-                    L->out, 0.0f, y, L->out);
+        tn_sgemm(0, 0, N, L->out, L->in, 1.0f, x, L->in, L->w, L->out, 0.0f, y, L->out);
     else
-        tn_sgemm(0, 1, N, L->out, L->in, 1.0f, x, L->in, L->w,
-                    L->in, 0.0f, y, L->out);
+        tn_sgemm(0, 1, N, L->out, L->in, 1.0f, x, L->in, L->w, L->in, 0.0f, y, L->out);
     if (L->b) {
         const float *b = L->b;
         int out = L->out;
@@ -34,11 +32,9 @@ void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, flo
                         int accumulate_dx) {
     if (L->dw) {
         if (L->in_out_layout) /* dW[in,out] += x^T[in,N] @ dy[N,out] */
-            tn_sgemm(1, 0, L->in, L->out, N, 1.0f, x, L->in, dy,
-                        L->out, 1.0f, L->dw, L->out);
+            tn_sgemm(1, 0, L->in, L->out, N, 1.0f, x, L->in, dy, L->out, 1.0f, L->dw, L->out);
         else /* dW[out,in] += dy^T[out,N] @ x[N,in] */
-            tn_sgemm(1, 0, L->out, L->in, N, 1.0f, dy, L->out, x,
-                        L->in, 1.0f, L->dw, L->in);
+            tn_sgemm(1, 0, L->out, L->in, N, 1.0f, dy, L->out, x, L->in, 1.0f, L->dw, L->in);
     }
     if (L->db) {
         /* db[out] += sum over rows of dy: parallel over output columns so that
@@ -55,11 +51,9 @@ void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, flo
     if (dx) {
         float beta = accumulate_dx ? 1.0f : 0.0f;
         if (L->in_out_layout) /* dx[N,in] = dy[N,out] @ W^T[out,in] */
-            tn_sgemm(0, 1, N, L->in, L->out, 1.0f, dy, L->out, L->w,
-                        L->out, beta, dx, L->in);
+            tn_sgemm(0, 1, N, L->in, L->out, 1.0f, dy, L->out, L->w, L->out, beta, dx, L->in);
         else /* dx[N,in] = dy[N,out] @ W[out,in] */
-            tn_sgemm(0, 0, N, L->in, L->out, 1.0f, dy, L->out,
-                        L->w, L->in, beta, dx, L->in);
+            tn_sgemm(0, 0, N, L->in, L->out, 1.0f, dy, L->out, L->w, L->in, beta, dx, L->in);
     }
     if (L->lora) tn_lora_backward(L->lora, x, dy, dx, L->in, L->out, N);
 }
