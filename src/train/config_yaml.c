@@ -131,16 +131,20 @@ static int get_num(cfg *c, unsigned line, const char *key, const yaml_node_t *v,
     return 1;
 }
 
-/* YAML 1.1 booleans as PyYAML reads them, plus 0/1 (pydantic). */
+/* YAML 1.1 booleans as PyYAML reads them, plus 0/1 (pydantic): 1 and *out
+ * set when the scalar is one, else 0. */
+static int parse_bool(const yaml_node_t *v, int *out) {
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; v->type == YAML_SCALAR_NODE && i < 4; i++) {
+        if (!strcasecmp(sval(v), yes[i])) return *out = 1, 1;
+        if (!strcasecmp(sval(v), no[i])) return *out = 0, 1;
+    }
+    return 0;
+}
+
 static int get_bool(cfg *c, unsigned line, const char *key, const yaml_node_t *v, int *out) {
     if (is_null(v)) return 0;
-    if (v->type == YAML_SCALAR_NODE) {
-        static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
-        for (size_t i = 0; i < 4; i++) {
-            if (!strcasecmp(sval(v), yes[i])) return *out = 1, 1;
-            if (!strcasecmp(sval(v), no[i])) return *out = 0, 1;
-        }
-    }
+    if (parse_bool(v, out)) return 1;
     return type_err(c, line, key, "a boolean (true or false)", v);
 }
 
@@ -541,11 +545,7 @@ static int set_bf16(cfg *c, unsigned line, const yaml_node_t *v) {
         c->o->bf16 = 0;
         return 0;
     }
-    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; v->type == YAML_SCALAR_NODE && i < 4; i++) {
-        if (!strcasecmp(sval(v), yes[i])) return c->o->bf16 = 1, 0;
-        if (!strcasecmp(sval(v), no[i])) return c->o->bf16 = 0, 0;
-    }
+    if (parse_bool(v, &c->o->bf16)) return 0;
     return type_err(c, line, "bf16", "true, false or auto", v);
 }
 
