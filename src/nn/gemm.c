@@ -181,7 +181,8 @@ static inline void tr16(const float *src, ptrdiff_t ld, int rows, int cols, floa
 
 /* Rows [m0, m0 + mc) x k in [k0, k0 + kc) of op(A) -> MR-row panels, each
  * kc x MR floats (k-major), the rows past mc zero. */
-static void pack_a(const job *j, int m0, int mc, int k0, int kc, float *pa) {
+static void pack_a(const job *j, int m0, int mc, int k0, int kc, void *out) {
+    float *pa = out;
     for (int p = 0; p < mc; p += MR) {
         int mr = imin(MR, mc - p);
         float *dst = pa + (size_t)p * kc;
@@ -200,7 +201,8 @@ static void pack_a(const job *j, int m0, int mc, int k0, int kc, float *pa) {
 
 /* Columns [n0, n0 + nc) x k in [k0, k0 + kc) of op(B) -> NR-column panels,
  * each kc x NR floats (k-major), the columns past nc zero. */
-static void pack_b(const job *j, int n0, int nc, int k0, int kc, float *pb) {
+static void pack_b(const job *j, int n0, int nc, int k0, int kc, void *out) {
+    float *pb = out;
     for (int q = 0; q < nc; q += NR) {
         int nr = imin(NR, nc - q);
         float *dst = pb + (size_t)q * kc;
@@ -280,9 +282,9 @@ static inline __attribute__((always_inline)) void kernel_nv(int rows, int nv, in
 /* Full tiles, and edge tiles at most 16 wide (N % 32 <= 16, and all of
  * the N = 16 LoRA products) or at most 4 tall (M % 14 <= 4, M = 16): the
  * edges of skinny products are most of them. */
-typedef void (*kernel_fn)(int, const float *, const float *, float *, ptrdiff_t, int, int, float, float);
+typedef void (*kernel_fn)(int, const void *, const void *, float *, ptrdiff_t, int, int, float, float);
 #define KERNEL(name, rows, nv)                                                                                \
-    static void name(int kc, const float *pa, const float *pb, float *c, ptrdiff_t ldc, int mr, int nr,      \
+    static void name(int kc, const void *pa, const void *pb, float *c, ptrdiff_t ldc, int mr, int nr,        \
                      float alpha, float beta) {                                                               \
         kernel_nv(rows, nv, kc, pa, pb, c, ldc, mr, nr, alpha, beta);                                         \
     }
@@ -290,7 +292,19 @@ KERNEL(kernel_full, MR, NV)
 KERNEL(kernel_n16, MR, 1)
 KERNEL(kernel_m4, 4, NV)
 KERNEL(kernel_m4n16, 4, 1)
-static const kernel_fn KERNELS[2][2] = {{kernel_full, kernel_n16}, {kernel_m4, kernel_m4n16}};
+
+/* A packing format: blocking, packers and micro-kernels. Packed panels are
+ * 32-bit words, each holding kpack consecutive k of one row of op(A) or
+ * column of op(B): one float here, a pair of bf16 in bf16 mode. A kc-deep
+ * slice is kw = kc / kpack (rounded up) words deep. */
+typedef void (*pack_fn)(const job *j, int start, int len, int k0, int kc, void *panels);
+typedef struct {
+    int mr, nr, kc, mc, nc, kpack; /* tile, slice depth, A / B block sizes */
+    pack_fn pack_a, pack_b;
+    kernel_fn kernel[2][2]; /* [mr <= 4][nr <= 16] */
+} panel_fmt;
+static const panel_fmt FP32 = {MR, NR, KC, MC, NC, 1, pack_a, pack_b,
+                               {{kernel_full, kernel_n16}, {kernel_m4, kernel_m4n16}}};
 
 /* Per-thread packing scratch: grown as needed, freed at thread exit. */
 static pthread_key_t scratch_key;
@@ -317,38 +331,38 @@ static int even_block(int n, int want, int unit) {
     return (b + unit - 1) / unit * unit;
 }
 
-/* Floats of a packed A block, rounded up to keep the B block after it
+/* Words of a packed A block, rounded up to keep the B block after it
  * 64-byte aligned. */
-static size_t a_floats(int K, int m) {
-    return ((size_t)even_block(K, KC, 1) * even_block(m, MC, MR) + 15) & ~(size_t)15;
+static size_t a_words(const panel_fmt *f, int K, int m) {
+    return ((size_t)(even_block(K, f->kc, f->kpack) / f->kpack) * even_block(m, f->mc, f->mr) + 15) & ~(size_t)15;
 }
 
-/* Packing floats gemm_part needs for an m x n part. */
-static size_t part_scratch(const job *j, int m, int n) {
-    return a_floats(j->K, m) + (size_t)even_block(j->K, KC, 1) * even_block(n, NC, NR);
+/* Packing words gemm_part needs for an m x n part. */
+static size_t part_words(const panel_fmt *f, const job *j, int m, int n) {
+    return a_words(f, j->K, m) + (size_t)(even_block(j->K, f->kc, f->kpack) / f->kpack) * even_block(n, f->nc, f->nr);
 }
 
 /* The part rows [m0, m1) x columns [n0, n1) of C, in the calling thread,
- * with pa = scratch(part_scratch(...)). */
-static void gemm_part(const job *j, int m0, int m1, int n0, int n1, float *pa) {
+ * with scr = scratch(part_words(...)). */
+static void gemm_part(const panel_fmt *f, const job *j, int m0, int m1, int n0, int n1, float *scr) {
     int M = m1 - m0, N = n1 - n0, K = j->K;
-    int kcb = even_block(K, KC, 1), mcb = even_block(M, MC, MR), ncb = even_block(N, NC, NR);
-    float *pb = pa + a_floats(K, M);
+    int kcb = even_block(K, f->kc, f->kpack), mcb = even_block(M, f->mc, f->mr), ncb = even_block(N, f->nc, f->nr);
+    float *pa = scr, *pb = scr + a_words(f, K, M); /* 32-bit words, whatever they hold */
     for (int jc = n0; jc < n1; jc += ncb) {
         int nc = imin(ncb, n1 - jc);
         for (int pc = 0; pc < K; pc += kcb) {
-            int kc = imin(kcb, K - pc);
+            int kc = imin(kcb, K - pc), kw = (kc + f->kpack - 1) / f->kpack;
             float beta = pc == 0 ? j->beta : 1.0f;
-            pack_b(j, jc, nc, pc, kc, pb);
+            f->pack_b(j, jc, nc, pc, kc, pb);
             for (int ic = m0; ic < m1; ic += mcb) {
                 int mc = imin(mcb, m1 - ic);
-                pack_a(j, ic, mc, pc, kc, pa);
-                for (int q = 0; q < nc; q += NR) /* B panel in L1, A panels from L2 */
-                    for (int p = 0; p < mc; p += MR) {
-                        int mr = imin(MR, mc - p), nr = imin(NR, nc - q);
+                f->pack_a(j, ic, mc, pc, kc, pa);
+                for (int q = 0; q < nc; q += f->nr) /* B panel in L1, A panels from L2 */
+                    for (int p = 0; p < mc; p += f->mr) {
+                        int mr = imin(f->mr, mc - p), nr = imin(f->nr, nc - q);
                         float *c = j->C + (ptrdiff_t)(ic + p) * j->ldc + jc + q;
-                        KERNELS[mr <= 4][nr <= 16](kc, pa + (size_t)p * kc, pb + (size_t)q * kc, c, j->ldc, mr, nr,
-                                                   j->alpha, beta);
+                        f->kernel[mr <= 4][nr <= 16](kw, pa + (size_t)p * kw, pb + (size_t)q * kw, c, j->ldc, mr, nr,
+                                                     j->alpha, beta);
                     }
             }
         }
@@ -417,7 +431,8 @@ static void pack_runs_bf16(const float *src, ptrdiff_t ld, int rows, int kc, uin
     }
 }
 
-static void pack_a_bf16(const job *j, int m0, int mc, int k0, int kc, uint32_t *pa) {
+static void pack_a_bf16(const job *j, int m0, int mc, int k0, int kc, void *out) {
+    uint32_t *pa = out;
     int kc2 = (kc + 1) / 2;
     for (int p = 0; p < mc; p += BMR) {
         int mr = imin(BMR, mc - p);
@@ -434,7 +449,8 @@ static void pack_a_bf16(const job *j, int m0, int mc, int k0, int kc, uint32_t *
     }
 }
 
-static void pack_b_bf16(const job *j, int n0, int nc, int k0, int kc, uint32_t *pb) {
+static void pack_b_bf16(const job *j, int n0, int nc, int k0, int kc, void *out) {
+    uint32_t *pb = out;
     int kc2 = (kc + 1) / 2;
     for (int q = 0; q < nc; q += BNR) {
         int nr = imin(BNR, nc - q);
@@ -489,9 +505,8 @@ static inline __attribute__((always_inline)) void kernel_bf16_nv(int rows, int n
     store_tile(rows, nv, acc, c, ldc, mr, nr, alpha, beta);
 }
 
-typedef void (*kernel_bf16_fn)(int, const uint32_t *, const uint32_t *, float *, ptrdiff_t, int, int, float, float);
 #define KERNEL_BF16(name, rows, nv)                                                                           \
-    static void name(int kc2, const uint32_t *pa, const uint32_t *pb, float *c, ptrdiff_t ldc, int mr, int nr, \
+    static void name(int kc2, const void *pa, const void *pb, float *c, ptrdiff_t ldc, int mr, int nr,       \
                      float alpha, float beta) {                                                               \
         kernel_bf16_nv(rows, nv, kc2, pa, pb, c, ldc, mr, nr, alpha, beta);                                   \
     }
@@ -499,43 +514,8 @@ KERNEL_BF16(kernel_bf16_full, BMR, BNV)
 KERNEL_BF16(kernel_bf16_n16, BMR, 1)
 KERNEL_BF16(kernel_bf16_m4, 4, BNV)
 KERNEL_BF16(kernel_bf16_m4n16, 4, 1)
-static const kernel_bf16_fn KERNELS_BF16[2][2] = {{kernel_bf16_full, kernel_bf16_n16},
-                                                  {kernel_bf16_m4, kernel_bf16_m4n16}};
-
-/* Words of a packed bf16 A block (a multiple of 16: B's block after it stays
- * 64-byte aligned), and of the scratch gemm_part_bf16 needs. */
-static size_t a_words_bf16(int K, int m) {
-    return ((size_t)(even_block(K, BKC, 2) / 2) * even_block(m, BMC, BMR) + 15) & ~(size_t)15;
-}
-static size_t part_scratch_bf16(const job *j, int m, int n) {
-    return a_words_bf16(j->K, m) + (size_t)(even_block(j->K, BKC, 2) / 2) * even_block(n, BNC, BNR);
-}
-
-/* gemm_part with bf16 panels; pa = scratch(part_scratch_bf16(...)). */
-static void gemm_part_bf16(const job *j, int m0, int m1, int n0, int n1, float *scr) {
-    int M = m1 - m0, N = n1 - n0, K = j->K;
-    int kcb = even_block(K, BKC, 2), mcb = even_block(M, BMC, BMR), ncb = even_block(N, BNC, BNR);
-    uint32_t *pa = (uint32_t *)scr, *pb = pa + a_words_bf16(K, M);
-    for (int jc = n0; jc < n1; jc += ncb) {
-        int nc = imin(ncb, n1 - jc);
-        for (int pc = 0; pc < K; pc += kcb) {
-            int kc = imin(kcb, K - pc), kc2 = (kc + 1) / 2;
-            float beta = pc == 0 ? j->beta : 1.0f;
-            pack_b_bf16(j, jc, nc, pc, kc, pb);
-            for (int ic = m0; ic < m1; ic += mcb) {
-                int mc = imin(mcb, m1 - ic);
-                pack_a_bf16(j, ic, mc, pc, kc, pa);
-                for (int q = 0; q < nc; q += BNR)
-                    for (int p = 0; p < mc; p += BMR) {
-                        int mr = imin(BMR, mc - p), nr = imin(BNR, nc - q);
-                        float *c = j->C + (ptrdiff_t)(ic + p) * j->ldc + jc + q;
-                        KERNELS_BF16[mr <= 4][nr <= 16](kc2, pa + (size_t)p * kc2, pb + (size_t)q * kc2, c, j->ldc,
-                                                        mr, nr, j->alpha, beta);
-                    }
-            }
-        }
-    }
-}
+static const panel_fmt BF16 = {BMR, BNR, BKC, BMC, BNC, 2, pack_a_bf16, pack_b_bf16,
+                               {{kernel_bf16_full, kernel_bf16_n16}, {kernel_bf16_m4, kernel_bf16_m4n16}}};
 #endif /* __AVX512BF16__ */
 
 void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
@@ -548,18 +528,11 @@ void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha,
     double flop = 2.0 * M * N * K;
     job j = {trans_a, trans_b, K, A, B, C, lda, ldb, ldc, alpha, beta};
     /* read once: every thread of this call takes the same path */
-    int bf = tn_gemm_bf16(), mr_u = MR, nr_u = NR;
-    void (*part)(const job *, int, int, int, int, float *) = gemm_part;
-    size_t (*part_size)(const job *, int, int) = part_scratch;
+    const panel_fmt *fmt = &FP32;
 #ifdef __AVX512BF16__
-    if (bf) {
-        mr_u = BMR;
-        nr_u = BNR;
-        part = gemm_part_bf16;
-        part_size = part_scratch_bf16;
-    }
+    if (tn_gemm_bf16()) fmt = &BF16;
 #endif
-    (void)bf;
+    int mr_u = fmt->mr, nr_u = fmt->nr;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     /* M >= N: split rows (each thread packs all of B), else columns */
     int split_m = M >= N, units = split_m ? (M + mr_u - 1) / mr_u : (N + nr_u - 1) / nr_u;
@@ -569,8 +542,8 @@ void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha,
      * out of memory (a few MB) can still hand the whole product to OpenBLAS. */
     int failed = 0;
     if (nt <= 1) {
-        float *pa = scratch(part_size(&j, M, N));
-        if (pa) part(&j, 0, M, 0, N, pa);
+        float *pa = scratch(part_words(fmt, &j, M, N));
+        if (pa) gemm_part(fmt, &j, 0, M, 0, N, pa);
         failed = !pa;
     } else {
 #pragma omp parallel num_threads(nt) shared(failed)
@@ -579,7 +552,7 @@ void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha,
             int u0 = (int)((long)units * t / n), u1 = (int)((long)units * (t + 1) / n);
             int m0 = split_m ? u0 * mr_u : 0, m1 = split_m ? imin(M, u1 * mr_u) : M;
             int n0 = split_m ? 0 : u0 * nr_u, n1 = split_m ? N : imin(N, u1 * nr_u);
-            float *pa = scratch(part_size(&j, m1 - m0, n1 - n0));
+            float *pa = scratch(part_words(fmt, &j, m1 - m0, n1 - n0));
             if (!pa) {
 #pragma omp atomic write
                 failed = 1;
@@ -588,7 +561,7 @@ void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha,
             int f;
 #pragma omp atomic read
             f = failed;
-            if (!f) part(&j, m0, m1, n0, n1, pa);
+            if (!f) gemm_part(fmt, &j, m0, m1, n0, n1, pa);
         }
     }
     if (failed) blas_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
