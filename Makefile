@@ -4,6 +4,7 @@
 #   make test       reference fixtures + every test program (tests/run)
 #   make asan       the same tests built with AddressSanitizer + UBSan
 #   make bench      side-by-side benchmarks (long; not part of test)
+#   make pack-bench tn_sgemm's packers on uncached operands, prefetch on and off
 #
 # Sources are found by pattern, so adding a module is adding a file:
 #   src/<component>/*.c   -> libtuna.a (everything but src/cli)
@@ -44,7 +45,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test asan fixtures bench clean
+.PHONY: all test asan fixtures bench pack-bench clean
 # object files of tests are inputs of two rules; keep them between builds
 .SECONDARY:
 all: $(BUILD)/tuna $(TEST_BIN)
@@ -81,6 +82,15 @@ asan:
 
 bench: $(BUILD)/tuna
 	BUILD=$(BUILD) bench/run
+
+# bench/pack_bench.c includes src/nn/gemm.c; built with and without prefetch
+$(BUILD)/bench/pack_bench $(BUILD)/bench/pack_bench_nopf: bench/pack_bench.c src/nn/gemm.c src/nn/gemm.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(if $(findstring nopf,$@),-DTN_GEMM_PF_K=0 -DTN_GEMM_PF_ROWS=0) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+pack-bench: $(BUILD)/bench/pack_bench $(BUILD)/bench/pack_bench_nopf
+	$(BUILD)/bench/pack_bench_nopf
+	$(BUILD)/bench/pack_bench
 
 clean:
 	rm -rf build build-asan
