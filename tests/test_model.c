@@ -182,8 +182,9 @@ static void check_case(const char *name) {
             CHECK(tn_t_allclose(what, &l, &ref_losses[s], 1, 1e-5));
             if (s == steps) break;
             CHECK(tn_model_backward(&m) == 0);
-            if (clip > 0) tn_clip_grad_norm(m.g, m.numel, clip);
-            tn_adamw_step(&opt, m.w, m.g, (float)lr);
+            /* the trainer's path: the clipping factor folded into the update */
+            float c = clip > 0 ? tn_clip_coef(tn_grad_norm(m.g, m.numel), clip) : 1.0f;
+            tn_adamw_step_scaled(&opt, m.w, m.g, c, (float)lr);
         }
         double gmax = 0.0;
         for (int i = 0; i < m.nparams; i++) {
@@ -222,7 +223,53 @@ TEST(mistral_f16) { check_case("mistral"); }
 TEST(qwen2_bias_tied) { check_case("qwen2"); }
 TEST(gpt2) { check_case("gpt2"); }
 
+/* The folded step (tn_adamw_step_scaled with the clipping factor) is
+ * bit-for-bit clip-then-step, in the vector body and in the scalar tail
+ * (n = 16 k + 7), with and without weight decay, over several steps. */
+TEST(adamw_scaled_is_clip_then_step) {
+    enum { N = 16 * 40 + 7, STEPS = 4 };
+    tn_adamw a, b;
+    memset(&a, 0, sizeof a);
+    a.lr = 1e-2f, a.beta1 = 0.9f, a.beta2 = 0.99f, a.eps = 1e-8f, a.weight_decay = 0.1f, a.n = N;
+    b = a;
+    float *buf = calloc((size_t)N * 8, sizeof(float));
+    uint8_t *decay = malloc(N);
+    if (!buf || !decay) {
+        CHECK(0);
+        free(buf);
+        free(decay);
+        return;
+    }
+    float *wa = buf, *wb = buf + N, *ga = buf + 2 * N, *gb = buf + 3 * N;
+    a.m = buf + 4 * N, a.v = buf + 5 * N, b.m = buf + 6 * N, b.v = buf + 7 * N;
+    a.decay = b.decay = decay;
+    uint64_t st = 42;
+    for (int i = 0; i < N; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        wa[i] = wb[i] = (float)((int)(st >> 40) % 2001 - 1000) / 1000.0f;
+        decay[i] = (uint8_t)(i % 3 != 0);
+    }
+    int same = 1;
+    for (int s = 0; s < STEPS; s++) {
+        for (int i = 0; i < N; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            ga[i] = gb[i] = (float)((int)(st >> 40) % 2001 - 1000) / 100.0f; /* norm ~ 150: clipped */
+        }
+        double norm = tn_clip_grad_norm(ga, N, 1.0);
+        tn_adamw_step(&a, wa, ga, 1e-2f);
+        float c = tn_clip_coef(tn_grad_norm(gb, N), 1.0);
+        CHECK(c < 0.1f && fabs(tn_grad_norm(gb, N) - norm) < 1e-9 * norm);
+        tn_adamw_step_scaled(&b, wb, gb, c, 1e-2f);
+        same &= memcmp(wa, wb, sizeof(float) * N) == 0 && memcmp(a.m, b.m, sizeof(float) * N) == 0 &&
+                memcmp(a.v, b.v, sizeof(float) * N) == 0;
+    }
+    CHECKF(same, "weights or moments differ\n");
+    free(buf);
+    free(decay);
+}
+
 int main(void) {
+    RUN(adamw_scaled_is_clip_then_step);
     RUN(llama_gqa);
     RUN(llama_tied_rope3_bf16);
     RUN(mistral_f16);

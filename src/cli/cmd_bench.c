@@ -253,8 +253,9 @@ static int bench_train(const bench_cfg *bc, int B, int T, int steps, int lora_r,
             tn_model_zero_grads(&m);
         rc = tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
         if (rc) break;
-        tn_clip_grad_norm(pg, pn, 1.0);
-        tn_adamw_step(&opt, pw, pg, have_lora ? 1e-4f : 1e-5f);
+        /* as the trainer does: the clipping factor folded into AdamW */
+        float clip = tn_clip_coef(tn_grad_norm(pg, pn), 1.0);
+        tn_adamw_step_scaled(&opt, pw, pg, clip, have_lora ? 1e-4f : 1e-5f);
     }
     double dt = tn_now() - t0;
     free(ids);

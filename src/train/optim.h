@@ -26,10 +26,17 @@ int tn_adamw_init(tn_adamw *o, const tn_model *model, float lr, float beta1, flo
 void tn_adamw_free(tn_adamw *o);
 /* One step over the whole arena with learning rate lr (the schedule's value). */
 void tn_adamw_step(tn_adamw *o, float *w, const float *g, float lr);
+/* The same step with the gradient g * gscale (g itself is not written): the
+ * clipping factor and the average over micro-batches folded into the update,
+ * instead of one more pass over the gradient each. */
+void tn_adamw_step_scaled(tn_adamw *o, float *w, const float *g, float gscale, float lr);
 
 /* Global L2 norm of g (computed in double). */
 double tn_grad_norm(const float *g, size_t n);
-/* torch.nn.utils.clip_grad_norm_: scales g by min(1, max_norm / (norm + 1e-6)).
+/* torch.nn.utils.clip_grad_norm_'s factor for a gradient of that norm:
+ * min(1, max_norm / (norm + 1e-6)). */
+float tn_clip_coef(double norm, double max_norm);
+/* torch.nn.utils.clip_grad_norm_: scales g by tn_clip_coef(norm, max_norm).
  * Returns the norm before clipping. */
 double tn_clip_grad_norm(float *g, size_t n, double max_norm);
 

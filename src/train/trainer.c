@@ -176,17 +176,17 @@ static int train_step(trainer *t, double lr, double *loss_out, int64_t *tokens_o
         done++;
     }
     if (done == 0) return 0;
-    /* each micro-batch gradient is of its own mean loss: average them */
-    if (done > 1) {
-        float inv = 1.0f / (float)done;
-        for (size_t i = 0; i < t->pn; i++) t->pg[i] *= inv;
-    }
-    t->last_grad_norm = o->max_grad_norm > 0 ? tn_clip_grad_norm(t->pg, t->pn, o->max_grad_norm)
-                                             : tn_grad_norm(t->pg, t->pn);
+    /* Each micro-batch gradient is of its own mean loss: the step's gradient
+     * is their average, clipped to max_grad_norm. Both factors go into the
+     * update as one scale (one pass over the gradient for its norm, one for
+     * AdamW) rather than two more passes that rewrite it. */
+    float inv = 1.0f / (float)done;
+    t->last_grad_norm = tn_grad_norm(t->pg, t->pn) * inv;
     if (!isfinite(t->last_grad_norm))
         return tn_fail("step %lld: the gradient is not finite (loss %g): lower the learning rate",
                        (long long)t->step + 1, loss_sum / done);
-    tn_adamw_step(&t->opt, t->pw, t->pg, (float)lr);
+    float clip = o->max_grad_norm > 0 ? tn_clip_coef(t->last_grad_norm, o->max_grad_norm) : 1.0f;
+    tn_adamw_step_scaled(&t->opt, t->pw, t->pg, inv * clip, (float)lr);
     t->step++;
     if (t->o->lora) t->lora.step++; /* a new dropout mask for the next step */
     *loss_out = loss_sum / done;
