@@ -7,8 +7,9 @@
  *      (evaljob.c): provenance verdict, fingerprint, losses;
  *   3. then, in this process, the rules that compare submissions:
  *      duplicates (same content hash as any earlier submission of any task,
- *      or a delta sketch too similar to an earlier one on the same base: the
- *      earliest upload keeps its score) and the leak check;
+ *      or a delta sketch too similar to an earlier one on the same base, not
+ *      counting the same miner's own runs on tasks of the same base and
+ *      dataset: the earliest upload keeps its score) and the leak check;
  *   4. scores (scoring.c) over the miners that accepted the task, flags for
  *      every rule that failed, then `scored`.
  * Every rule's decision is stored with its numbers and reason (upserted, so
@@ -164,7 +165,7 @@ static void evaluate_submission(vstate *v, const tn_task *t, const char *base, c
 
 typedef struct {
     tn_submission s;
-    char model[128];
+    char model[128], dataset[128]; /* the task's catalog names */
     char sha[65];
     float *sketch;
     int k;
@@ -209,6 +210,7 @@ static fp_entry *all_fingerprints(vstate *v, size_t *n_out) {
             e->s = ss[k];
             memset(&ss[k], 0, sizeof ss[k]);
             snprintf(e->model, sizeof e->model, "%s", ts[i].model);
+            snprintf(e->dataset, sizeof e->dataset, "%s", ts[i].dataset ? ts[i].dataset : "");
             const char *sha = json_string_value(json_object_get(p, "sha256"));
             snprintf(e->sha, sizeof e->sha, "%s", sha ? sha : "");
             json_t *sk = json_object_get(p, "sketch");
@@ -261,6 +263,15 @@ static void duplicates(vstate *v, const tn_task *t, fp_entry *all, size_t n) {
                 break;
             }
             if (!o->prov_ok || strcmp(o->model, e->model)) continue; /* sketches compare deltas from one base */
+            /* The same miner's own run on another task with the same base and
+             * dataset: an honest retrain of the same data converges to nearly
+             * the same delta (two fair full fine-tunes of one arena task
+             * reached the 0.85 threshold once training got faster), and a
+             * resubmission there is still a fine-tune of this very task, so
+             * the sketch rule (meant for "train once, submit many" across
+             * different tasks, and for copies between miners) does not
+             * apply. An exact copy (above) is still one. */
+            if (o->s.miner_id == e->s.miner_id && !strcmp(o->dataset, e->dataset)) continue;
             double c = sketch_cos(e, o);
             if (c > best) {
                 best = c;
