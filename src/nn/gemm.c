@@ -148,9 +148,9 @@ static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : n <=
  * weight is 113 MB for smollm135M), 14-16 rows side by side or down a column
  * of rows, and the hardware prefetchers leave that at ~2.3-3 Gfloat/s.
  * Fetching PF_K floats ahead along each row, or PF_ROWS rows ahead down a
- * column, makes it 4.5-4.9 Gfloat/s (`make pack-bench`: 49152 x 576
+ * column, makes it 4.8-5.2 Gfloat/s (`make pack-bench`: 49152 x 576
  * operands, with and without); the transposed-A copy (dy^T of the weight
- * gradients) stays at ~3. Cache-resident packing is unchanged. 0 turns one
+ * gradients) stays at ~3.2. Cache-resident packing is unchanged. 0 turns one
  * off. */
 #ifndef TN_GEMM_PF_K
 #define TN_GEMM_PF_K 64
@@ -164,6 +164,10 @@ static inline void prefetch(const float *p) { _mm_prefetch((const char *)p, _MM_
 static inline void prefetch_run(const float *p, int n) {
     prefetch(p);
     prefetch(p + n - 1);
+}
+/* element `at` of each of `rows` rows src + i * ld */
+static inline void prefetch_rows(const float *src, ptrdiff_t ld, int rows, int at) {
+    for (int i = 0; i < rows; i++) prefetch(src + i * ld + at);
 }
 
 /* Loads rows [0, rows) x columns [0, cols) of src (row stride ld; missing
@@ -202,6 +206,16 @@ static inline void tr16(const float *src, ptrdiff_t ld, int rows, int cols, floa
     for (int c = 0; c < cols; c++) _mm512_mask_storeu_ps(dst + c * dld, wmask, t[c]);
 }
 
+/* `rows` (<= 16) runs of kc floats, src + i * ld, contiguous in k -> dst +
+ * k * dld, lane i, the lanes in wmask, the rows past `rows` zero: a panel of
+ * A (M x K) or of B^T (N x K), transposed 16 x 16 at a time. */
+static void pack_runs(const float *src, ptrdiff_t ld, int rows, int kc, float *dst, ptrdiff_t dld, __mmask16 wmask) {
+    for (int k = 0; k < kc; k += 16) {
+        if (PF_K && k + PF_K < kc) prefetch_rows(src, ld, rows, k + PF_K);
+        tr16(src + k, ld, rows, imin(16, kc - k), dst + (size_t)k * dld, dld, wmask);
+    }
+}
+
 /* Rows [m0, m0 + mc) x k in [k0, k0 + kc) of op(A) -> MR-row panels, each
  * kc x MR floats (k-major), the rows past mc zero. */
 static void pack_a(const job *j, int m0, int mc, int k0, int kc, void *out) {
@@ -210,12 +224,7 @@ static void pack_a(const job *j, int m0, int mc, int k0, int kc, void *out) {
         int mr = imin(MR, mc - p);
         float *dst = pa + (size_t)p * kc;
         if (!j->ta) { /* A is M x K: rows of op(A) are contiguous in k */
-            const float *src = j->A + (ptrdiff_t)(m0 + p) * j->lda + k0;
-            for (int k = 0; k < kc; k += 16) {
-                if (PF_K && k + PF_K < kc)
-                    for (int i = 0; i < mr; i++) prefetch(src + i * j->lda + k + PF_K);
-                tr16(src + k, j->lda, mr, imin(16, kc - k), dst + (size_t)k * MR, MR, lanes(MR));
-            }
+            pack_runs(j->A + (ptrdiff_t)(m0 + p) * j->lda + k0, j->lda, mr, kc, dst, MR, lanes(MR));
         } else { /* A is K x M: a panel's column k is contiguous */
             const float *src = j->A + (ptrdiff_t)k0 * j->lda + m0 + p;
             __mmask16 lm = lanes(mr);
@@ -250,12 +259,8 @@ static void pack_b(const job *j, int n0, int nc, int k0, int kc, void *out) {
                     for (int k = 0; k < kc; k++) _mm512_store_ps(dst + (size_t)k * NR + 16 * v, _mm512_setzero_ps());
                     continue;
                 }
-                const float *src = j->B + (ptrdiff_t)(n0 + q + 16 * v) * j->ldb + k0;
-                for (int k = 0; k < kc; k += 16) {
-                    if (PF_K && k + PF_K < kc)
-                        for (int i = 0; i < rows; i++) prefetch(src + i * j->ldb + k + PF_K);
-                    tr16(src + k, j->ldb, rows, imin(16, kc - k), dst + (size_t)k * NR + 16 * v, NR, 0xffff);
-                }
+                pack_runs(j->B + (ptrdiff_t)(n0 + q + 16 * v) * j->ldb + k0, j->ldb, rows, kc, dst + 16 * v, NR,
+                          0xffff);
             }
         }
     }
@@ -364,15 +369,18 @@ static int even_block(int n, int want, int unit) {
     return (b + unit - 1) / unit * unit;
 }
 
+/* Words deep of the deepest K slice. */
+static size_t slice_words(const panel_fmt *f, int K) { return (size_t)(even_block(K, f->kc, f->kpack) / f->kpack); }
+
 /* Words of a packed A block, rounded up to keep the B block after it
  * 64-byte aligned. */
 static size_t a_words(const panel_fmt *f, int K, int m) {
-    return ((size_t)(even_block(K, f->kc, f->kpack) / f->kpack) * even_block(m, f->mc, f->mr) + 15) & ~(size_t)15;
+    return (slice_words(f, K) * even_block(m, f->mc, f->mr) + 15) & ~(size_t)15;
 }
 
 /* Packing words gemm_part needs for an m x n part. */
 static size_t part_words(const panel_fmt *f, const job *j, int m, int n) {
-    return a_words(f, j->K, m) + (size_t)(even_block(j->K, f->kc, f->kpack) / f->kpack) * even_block(n, f->nc, f->nr);
+    return a_words(f, j->K, m) + slice_words(f, j->K) * even_block(n, f->nc, f->nr);
 }
 
 /* The part rows [m0, m1) x columns [n0, n1) of C, in the calling thread,
@@ -459,11 +467,10 @@ static void pack_runs_bf16(const float *src, ptrdiff_t ld, int rows, int kc, uin
     float tmp[16 * 16] __attribute__((aligned(64)));
     for (int k = 0; k < kc; k += 32) {
         int n = imin(32, kc - k);
-        if (PF_K && k + PF_K < kc)
-            for (int i = 0; i < rows; i++) {
-                prefetch(src + i * ld + k + PF_K);
-                prefetch(src + i * ld + k + PF_K + 16);
-            }
+        if (PF_K && k + PF_K < kc) { /* 32 floats a row per step: two lines */
+            prefetch_rows(src, ld, rows, k + PF_K);
+            prefetch_rows(src, ld, rows, k + PF_K + 16);
+        }
         for (int i = 0; i < rows; i++) _mm512_store_si512(tmp + 16 * i, cvt_pairs(src + i * ld + k, n));
         tr16(tmp, 16, rows, (n + 1) / 2, (float *)(dst + (size_t)(k / 2) * dld), dld, wmask);
     }
