@@ -6,10 +6,11 @@
  *   2. each submission without a result is evaluated in a sandboxed child
  *      (evaljob.c): provenance verdict, fingerprint, losses;
  *   3. then, in this process, the rules that compare submissions:
- *      duplicates (same content hash as any earlier submission of any task,
- *      or a delta sketch too similar to an earlier one on the same base, not
- *      counting the same miner's own runs on tasks of the same base and
- *      dataset: the earliest upload keeps its score) and the leak check;
+ *      duplicates (arena/dupes.h: same content hash as any earlier
+ *      submission of any task, or a delta sketch too similar to an earlier
+ *      one on the same base, not counting work that originates from the
+ *      same miner on the same base and dataset: the earliest upload keeps
+ *      its score) and the leak check;
  *   4. scores (scoring.c) over the miners that accepted the task, flags for
  *      every rule that failed, then `scored`.
  * Every rule's decision is stored with its numbers and reason (upserted, so
@@ -18,6 +19,7 @@
  * rules and thresholds are applied from scratch.
  */
 #include "arena/anticheat.h"
+#include "arena/dupes.h"
 #include "arena/leakcheck.h"
 #include "arena/scoring.h"
 #include "arena/validator/evaljob.h"
@@ -172,17 +174,6 @@ typedef struct {
     int prov_ok;
 } fp_entry;
 
-static double sketch_cos(const fp_entry *a, const fp_entry *b) {
-    if (!a->sketch || !b->sketch || a->k != b->k) return 0.0;
-    double ab = 0, aa = 0, bb = 0;
-    for (int i = 0; i < a->k; i++) {
-        ab += (double)a->sketch[i] * b->sketch[i];
-        aa += (double)a->sketch[i] * a->sketch[i];
-        bb += (double)b->sketch[i] * b->sketch[i];
-    }
-    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0.0;
-}
-
 /* Every evaluated submission of every task, with its fingerprint. */
 static fp_entry *all_fingerprints(vstate *v, size_t *n_out) {
     tn_task *ts = NULL;
@@ -240,54 +231,37 @@ static void free_fps(fp_entry *e, size_t n) {
     free(e);
 }
 
+/* The duplicate rule (arena/dupes.c) over every evaluated submission, so
+ * that an earlier submission that is itself a copy stands for its original;
+ * the decisions of this task's submissions are stored. */
 static void duplicates(vstate *v, const tn_task *t, fp_entry *all, size_t n) {
     tn_check_rules d;
     tn_check_rules_default(&d);
     double thr = v_setting_num(v, "rules.dup_similarity", d.dup_similarity);
+    tn_dup_item *items = tn_calloc(n + 1, sizeof *items);
+    tn_dup_result *res = tn_calloc(n + 1, sizeof *res);
+    for (size_t i = 0; i < n; i++)
+        items[i] = (tn_dup_item){.id = all[i].s.id, .miner_id = all[i].s.miner_id, .task_id = all[i].s.task_id,
+                                 .received_at = all[i].s.received_at, .model = all[i].model,
+                                 .dataset = all[i].dataset, .sha256 = all[i].sha, .sketch = all[i].sketch,
+                                 .k = all[i].k, .fine_tune = all[i].prov_ok};
+    tn_find_duplicates(items, n, thr, res);
     for (size_t i = 0; i < n; i++) {
-        fp_entry *e = &all[i];
-        if (e->s.task_id != t->id || !e->prov_ok) continue;
-        double best = 0.0;
-        const fp_entry *dup = NULL;
-        int exact = 0;
-        for (size_t j = 0; j < n; j++) {
-            const fp_entry *o = &all[j];
-            if (j == i || (o->s.miner_id == e->s.miner_id && o->s.task_id == e->s.task_id)) continue;
-            /* only an earlier upload can be the original */
-            if (o->s.received_at > e->s.received_at || (o->s.received_at == e->s.received_at && o->s.id > e->s.id))
-                continue;
-            if (e->sha[0] && !strcmp(e->sha, o->sha)) {
-                dup = o;
-                exact = 1;
-                best = 1.0;
-                break;
-            }
-            if (!o->prov_ok || strcmp(o->model, e->model)) continue; /* sketches compare deltas from one base */
-            /* The same miner's own run on another task with the same base and
-             * dataset: an honest retrain of the same data converges to nearly
-             * the same delta (two fair full fine-tunes of one arena task
-             * reached the 0.85 threshold once training got faster), and a
-             * resubmission there is still a fine-tune of this very task, so
-             * the sketch rule (meant for "train once, submit many" across
-             * different tasks, and for copies between miners) does not
-             * apply. An exact copy (above) is still one. */
-            if (o->s.miner_id == e->s.miner_id && !strcmp(o->dataset, e->dataset)) continue;
-            double c = sketch_cos(e, o);
-            if (c > best) {
-                best = c;
-                if (c >= thr) dup = o;
-            }
-        }
+        const fp_entry *e = &all[i];
+        if (e->s.task_id != t->id || !e->prov_ok) continue; /* provenance already failed it */
+        const fp_entry *dup = res[i].dup_of >= 0 ? &all[res[i].dup_of] : NULL;
         char reason[256] = "";
         if (dup)
             snprintf(reason, sizeof reason, "%s of submission %lld (task %lld, miner %lld, uploaded earlier)%s",
-                     exact ? "exact copy" : "near-duplicate", (long long)dup->s.id, (long long)dup->s.task_id,
-                     (long long)dup->s.miner_id, exact ? "" : " by delta sketch");
+                     res[i].exact ? "exact copy" : "near-duplicate", (long long)dup->s.id, (long long)dup->s.task_id,
+                     (long long)dup->s.miner_id, res[i].exact ? "" : " by delta sketch");
         put_rule(v, e->s.id, "duplicate", dup ? TN_DECISION_FAIL : TN_DECISION_PASS,
-                 json_pack("{s:f, s:f, s:I, s:b}", "max_similarity", best, "threshold", thr, "duplicate_of",
-                           (json_int_t)(dup ? dup->s.id : 0), "exact", exact),
+                 json_pack("{s:f, s:f, s:I, s:b}", "max_similarity", res[i].max_similarity, "threshold", thr,
+                           "duplicate_of", (json_int_t)(dup ? dup->s.id : 0), "exact", res[i].exact),
                  dup ? reason : NULL);
     }
+    free(items);
+    free(res);
 }
 
 /* ---- scores ------------------------------------------------------------------------ */
