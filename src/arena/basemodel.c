@@ -30,7 +30,7 @@ void tn_base_opts_init(tn_base_opts *o) {
     o->hidden = 256;
     o->seq_len = 128;
     o->batch = 8;
-    o->lr = 5e-3f;
+    o->lr = 2e-3f;
     o->corpus_bytes = 8u << 20;
     o->threads = 1; /* see basemodel.h */
 }

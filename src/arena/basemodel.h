@@ -32,7 +32,7 @@ typedef struct {
     int hidden;           /* MLP intermediate size [256] */
     int seq_len;          /* training window and max_position_embeddings [128] */
     int batch;            /* windows per step [8] */
-    float lr;             /* peak learning rate [5e-3]; 10 warmup steps, then cosine to 10% */
+    float lr;             /* peak learning rate [2e-3]; 10 warmup steps, then cosine to 10% */
     size_t corpus_bytes;  /* corpus text cap [8 MB] */
     int threads;          /* OpenMP threads while pretraining [1]; 0: leave the caller's setting.
                            * One, because on a machine shared with other work two threads

@@ -35,7 +35,7 @@ static void usage(FILE *f) {
             "                   5x faster than 2; on an idle one, 0 = OMP_NUM_THREADS/all cores wins)\n"
             "  --quiet          no progress lines on stderr\n"
             "Architecture defaults: vocab 1024, dim 96, 3 layers, 4 heads, hidden 256, seq-len 128,\n"
-            "batch 8 windows, peak lr 5e-3 (warmup, cosine to 10%%).\n");
+            "batch 8 windows, peak lr 2e-3 (warmup, cosine to 10%%).\n");
 }
 
 static int parse_num(const char *s, double lo, double hi, double *out) {
