@@ -17,7 +17,20 @@
  * in a fraction of the memory (stories42M at 4 x 256 tokens: 33 MB instead
  * of 131; smollm135M at 4 x 1024: 50 MB instead of 805), and prompt rows that
  * are not scored cost nothing.
+ *
+ * Evaluation (dx NULL) turns the loops around: vocabulary outer, rows inner.
+ * Row-chunked, each chunk's product packs the whole of W again (smollm135M:
+ * 28 M floats, 6 times per forward at 4 x 256 tokens); vocabulary-sliced, W
+ * is packed once and only the gathered rows are packed once per slice. Each
+ * row keeps a running max and sum of exp (the online logsumexp) and picks
+ * its target's logit from the slice that holds it:
+ *   for each slice W[v0:v0+S]:  logits[G, S] = xg W[v0:v0+S]^T
+ *     per row: m' = max(m, max_slice);  s = s e^(m - m') + sum_slice e^(l - m')
+ *   loss_r = m + log s - logit_target
+ * The same loss up to rounding (the slices' sums are added in double).
  */
+#include "base/mem.h"
+#include "nn/gemm.h"
 #include "nn/nn.h"
 #include "nn/simd.h"
 
@@ -55,6 +68,62 @@ double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets,
     return total;
 }
 
+/* Evaluation, vocabulary outer (see the top of the file). logits: the
+ * scratch's chunk x V floats, cap of them. Rows go in groups of G, the
+ * vocabulary in slices of S columns, G x S <= cap, S at least min(V, 1024)
+ * so that the slices stay wide enough for the matmul to run at speed.
+ * W is [V, D] (no bias, no adapter: tn_head_xent checks). */
+static double head_xent_eval(const tn_linear *head, const float *x, const int32_t *targets, int N, float *logits,
+                             size_t cap, int64_t n_scored) {
+    const int D = head->in, V = head->out;
+    const size_t s_min = V < 1024 ? (size_t)V : 1024;
+    int G = (int)(cap / s_min < (size_t)n_scored ? cap / s_min : (size_t)n_scored);
+    int S = (int)(cap / (size_t)G < (size_t)V ? cap / (size_t)G : (size_t)V);
+    if (S < V && S > 16) S -= S % 16; /* whole 16-float vectors for the row passes */
+    float *xg = tn_malloc(sizeof(float) * (size_t)G * D), *zt = tn_malloc(sizeof(float) * (size_t)G);
+    float *mx = tn_malloc(sizeof(float) * (size_t)G);
+    double *sum = tn_malloc(sizeof(double) * (size_t)G);
+    int32_t *tg = tn_malloc(sizeof(int32_t) * (size_t)G);
+    double total = 0.0;
+    for (int i = 0; i < N;) {
+        int n = 0;
+        for (; i < N && n < G; i++)
+            if (targets[i] != -100) {
+                memcpy(xg + (size_t)n * D, x + (size_t)i * D, sizeof(float) * D);
+                tg[n] = targets[i];
+                mx[n] = -INFINITY;
+                sum[n] = 0.0;
+                zt[n++] = 0.0f;
+            }
+        if (n == 0) break;
+        for (int v0 = 0; v0 < V; v0 += S) {
+            const int w = V - v0 < S ? V - v0 : S;
+            /* W[out, in]: the slice is rows v0.. */
+            tn_sgemm(0, 1, n, w, D, 1.0f, xg, D, head->w + (size_t)v0 * D, D, 0.0f, logits, w);
+#pragma omp parallel for schedule(static)
+            for (int r = 0; r < n; r++) {
+                float *row = logits + (size_t)r * w;
+                float ms = tn_row_max(row, w);
+                double ss = tn_row_exp(NULL, row, w, ms, 1.0f);
+                if (sum[r] == 0.0 || ms > mx[r]) { /* the first slice, or a new maximum */
+                    sum[r] = sum[r] * exp((double)mx[r] - ms) + ss;
+                    mx[r] = ms;
+                } else {
+                    sum[r] += ss * exp((double)ms - mx[r]);
+                }
+                if (tg[r] >= v0 && tg[r] < v0 + w) zt[r] = row[tg[r] - v0];
+            }
+        }
+        for (int r = 0; r < n; r++) total += (double)mx[r] + log(sum[r]) - zt[r];
+    }
+    free(xg);
+    free(zt);
+    free(mx);
+    free(sum);
+    free(tg);
+    return total / (double)n_scored;
+}
+
 size_t tn_head_xent_scratch(int chunk, int D, int V) {
     return (size_t)chunk * ((size_t)V + 2 * (size_t)D + 2); /* logits, xg, dxg, targets, row indices */
 }
@@ -69,6 +138,10 @@ double tn_head_xent(const tn_linear *head, const float *x, const int32_t *target
     if (count) *count = n_scored;
     if (dx) memset(dx, 0, sizeof(float) * (size_t)N * D);
     if (n_scored == 0) return 0.0;
+    /* every model's head is a plain [V, D] matrix (HF's lm_head, or the tied
+     * embedding); anything else takes the general path below */
+    if (!dx && !head->lora && !head->b && !head->in_out_layout)
+        return head_xent_eval(head, x, targets, N, logits, (size_t)chunk * V, n_scored);
     const float scale = 1.0f / (float)n_scored;
     double total = 0.0;
     for (int i = 0; i < N;) {
