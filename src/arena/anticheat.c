@@ -276,15 +276,19 @@ int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int k, uin
     return 0;
 }
 
-double tn_sketch_similarity(const tn_fingerprint *a, const tn_fingerprint *b) {
-    if (!a->sketch || !b->sketch || a->k != b->k) return 0;
+double tn_sketch_cos(const float *a, const float *b, int k) {
+    if (!a || !b) return 0;
     double dot = 0, aa = 0, bb = 0;
-    for (int j = 0; j < a->k; j++) {
-        dot += (double)a->sketch[j] * b->sketch[j];
-        aa += (double)a->sketch[j] * a->sketch[j];
-        bb += (double)b->sketch[j] * b->sketch[j];
+    for (int j = 0; j < k; j++) {
+        dot += (double)a[j] * b[j];
+        aa += (double)a[j] * a[j];
+        bb += (double)b[j] * b[j];
     }
     return aa > 0 && bb > 0 ? dot / sqrt(aa * bb) : 0;
+}
+
+double tn_sketch_similarity(const tn_fingerprint *a, const tn_fingerprint *b) {
+    return a->k == b->k ? tn_sketch_cos(a->sketch, b->sketch, a->k) : 0;
 }
 
 double tn_delta_cosine(const tn_model *base, const tn_model *a, const tn_model *b) {

@@ -88,6 +88,8 @@ int tn_provenance_compute(const tn_model *base, const tn_model *sub, tn_provenan
 int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int k, uint64_t seed, tn_fingerprint *fp);
 /* Cosine of two sketches (0 when either is zero or k differs). */
 double tn_sketch_similarity(const tn_fingerprint *a, const tn_fingerprint *b);
+/* The same on bare sketch arrays of k floats each (0 when either is NULL or zero). */
+double tn_sketch_cos(const float *a, const float *b, int k);
 /* Cosine of the exact deltas (sub_a - base) and (sub_b - base): what the sketch
  * estimates; used by the calibration, too costly to keep per submission. */
 double tn_delta_cosine(const tn_model *base, const tn_model *a, const tn_model *b);

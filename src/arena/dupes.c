@@ -1,21 +1,14 @@
 /* dupes.c - the duplicate rule over stored fingerprints (see dupes.h). */
 #include "arena/dupes.h"
 
+#include "arena/anticheat.h"
 #include "base/mem.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 double tn_dup_sketch_cos(const tn_dup_item *a, const tn_dup_item *b) {
-    if (!a->sketch || !b->sketch || a->k != b->k || a->k <= 0) return 0.0;
-    double ab = 0, aa = 0, bb = 0;
-    for (int i = 0; i < a->k; i++) {
-        ab += (double)a->sketch[i] * b->sketch[i];
-        aa += (double)a->sketch[i] * a->sketch[i];
-        bb += (double)b->sketch[i] * b->sketch[i];
-    }
-    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0.0;
+    return a->k == b->k ? tn_sketch_cos(a->sketch, b->sketch, a->k) : 0.0;
 }
 
 /* sort keys copied out of the items: C11's qsort has no context argument,
