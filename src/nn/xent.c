@@ -68,6 +68,22 @@ double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets,
     return total;
 }
 
+/* The next scored rows from *i on, at most cap of them: their indices into
+ * rows, their targets into tg, their inputs gathered into xg[n, D]; *i moves
+ * past them. Returns n (0 when no scored row is left). */
+static int gather_scored(const float *x, const int32_t *targets, int N, int D, int *i, int cap, int32_t *rows,
+                         int32_t *tg, float *xg) {
+    int n = 0;
+    for (; *i < N && n < cap; (*i)++)
+        if (targets[*i] != -100) {
+            rows[n] = *i;
+            tg[n++] = targets[*i];
+        }
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < n; r++) memcpy(xg + (size_t)r * D, x + (size_t)rows[r] * D, sizeof(float) * D);
+    return n;
+}
+
 /* Evaluation, vocabulary outer (see the top of the file). logits: the
  * scratch's chunk x V floats, cap of them. Rows go in groups of G, the
  * vocabulary in slices of S columns, G x S <= cap, S at least min(V, 1024)
@@ -83,19 +99,14 @@ static double head_xent_eval(const tn_linear *head, const float *x, const int32_
     float *xg = tn_malloc(sizeof(float) * (size_t)G * D), *zt = tn_malloc(sizeof(float) * (size_t)G);
     float *mx = tn_malloc(sizeof(float) * (size_t)G);
     double *sum = tn_malloc(sizeof(double) * (size_t)G);
-    int32_t *tg = tn_malloc(sizeof(int32_t) * (size_t)G);
+    int32_t *tg = tn_malloc(sizeof(int32_t) * (size_t)G), *rows = tn_malloc(sizeof(int32_t) * (size_t)G);
     double total = 0.0;
-    for (int i = 0; i < N;) {
-        int n = 0;
-        for (; i < N && n < G; i++)
-            if (targets[i] != -100) {
-                memcpy(xg + (size_t)n * D, x + (size_t)i * D, sizeof(float) * D);
-                tg[n] = targets[i];
-                mx[n] = -INFINITY;
-                sum[n] = 0.0;
-                zt[n++] = 0.0f;
-            }
-        if (n == 0) break;
+    for (int i = 0, n; (n = gather_scored(x, targets, N, D, &i, G, rows, tg, xg)) > 0;) {
+        for (int r = 0; r < n; r++) {
+            mx[r] = -INFINITY;
+            sum[r] = 0.0;
+            zt[r] = 0.0f;
+        }
         for (int v0 = 0; v0 < V; v0 += S) {
             const int w = V - v0 < S ? V - v0 : S;
             /* W[out, in]: the slice is rows v0.. */
@@ -121,6 +132,7 @@ static double head_xent_eval(const tn_linear *head, const float *x, const int32_
     free(mx);
     free(sum);
     free(tg);
+    free(rows);
     return total / (double)n_scored;
 }
 
@@ -144,16 +156,7 @@ double tn_head_xent(const tn_linear *head, const float *x, const int32_t *target
         return head_xent_eval(head, x, targets, N, logits, (size_t)chunk * V, n_scored);
     const float scale = 1.0f / (float)n_scored;
     double total = 0.0;
-    for (int i = 0; i < N;) {
-        int n = 0;
-        for (; i < N && n < chunk; i++)
-            if (targets[i] != -100) {
-                rows[n] = i;
-                tg[n++] = targets[i];
-            }
-        if (n == 0) break;
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < n; r++) memcpy(xg + (size_t)r * D, x + (size_t)rows[r] * D, sizeof(float) * D);
+    for (int i = 0, n; (n = gather_scored(x, targets, N, D, &i, chunk, rows, tg, xg)) > 0;) {
         tn_linear_forward(head, xg, logits, n);
         total += tn_xent_rows(dx ? logits : NULL, logits, tg, n, V, scale);
         if (dx) {
