@@ -35,6 +35,7 @@
 #include "nn/simd.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int64_t tn_causal_targets(int32_t *targets, const int32_t *labels, int B, int T) {
