@@ -4,7 +4,7 @@
  * copies, noisy copies, another random network, the untouched base, a LoRA
  * adapter naming another base; then `tuna check` and bad inputs; then real
  * fine-tunes of stories260K when ../shared/data is there. */
-#include "arena/anticheat.h"
+#include "judge/provenance.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"

@@ -1,5 +1,5 @@
 /* test_basemodel.c - the built-in base model and its WordNet data
- * (src/arena/corpus.c, src/arena/basemodel.c). Checks:
+ * (src/data/wordnet.c, src/train/pretrain.c). Checks:
  *   - WordNet parsing on small data files written here (so it runs without
  *     the Debian package): words cleaned, glosses split into definition and
  *     examples, satellites folded into adjectives, errors naming file:line;
@@ -10,8 +10,8 @@
  *     loads with tn_model_load and tn_tok_load (BOS added, text round-trips),
  *     evaluates, is the same for the same seed, and is read by `tuna eval`. */
 #include "harness.h"
-#include "arena/basemodel.h"
-#include "arena/corpus.h"
+#include "train/pretrain.h"
+#include "data/wordnet.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"

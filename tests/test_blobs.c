@@ -1,7 +1,7 @@
-/* test_blobs.c - content-addressed blob store and directory manifests (src/arena/blobs.c). */
+/* test_blobs.c - content-addressed blob store and directory manifests (src/store/blobs.c). */
 #include "harness.h"
 
-#include "arena/blobs.h"
+#include "store/blobs.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"

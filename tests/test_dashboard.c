@@ -14,8 +14,8 @@
  */
 #include "harness.h"
 
-#include "arena/http_server.h"
-#include "arena/validator/dashboard.h"
+#include "net/http_server.h"
+#include "validator/dashboard.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"

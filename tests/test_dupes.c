@@ -7,7 +7,7 @@
  * miner's honest retrain of the same data, a copy of a fair miner's earlier
  * output uploaded before that miner's retrain (the CI failure that made this
  * rule follow copies to their origin), another base, a failed provenance. */
-#include "arena/dupes.h"
+#include "judge/duplicates.h"
 #include "harness.h"
 
 #include <string.h>

@@ -18,7 +18,7 @@
 #include "base/fs.h"
 #include "base/mem.h"
 #include "infer/generate.h"
-#include "io/llama2c.h"
+#include "model/llama2c.h"
 #include "io/safetensors.h"
 #include "model/lora.h"
 #include "model/model.h"

@@ -4,10 +4,10 @@
  * another process. */
 #include "harness.h"
 
-#include "arena/http_client.h"
-#include "arena/http_server.h"
-#include "arena/keys.h"
-#include "arena/sign.h"
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "net/keys.h"
+#include "net/sign.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"

@@ -1,7 +1,7 @@
 /* test_leakcheck.c - the synthetic-set generator and the test/synth leak check. */
 #include "harness.h"
-#include "arena/leakcheck.h"
-#include "arena/synth.h"
+#include "judge/leak.h"
+#include "judge/synth.h"
 #include "base/err.h"
 
 #include <stdlib.h>

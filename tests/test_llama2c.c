@@ -8,7 +8,7 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
-#include "io/llama2c.h"
+#include "model/llama2c.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 

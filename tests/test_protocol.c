@@ -2,8 +2,8 @@
  * cache, and the `tuna keygen` command. (HTTP transport: test_http.c.) */
 #include "harness.h"
 
-#include "arena/keys.h"
-#include "arena/sign.h"
+#include "net/keys.h"
+#include "net/sign.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"

@@ -1,6 +1,6 @@
 /* test_scoring.c - task scores and rankings: the worked example of
  * docs/scoring.md number by number, averages, and edge cases. */
-#include "arena/scoring.h"
+#include "judge/scoring.h"
 #include "base/err.h"
 #include "harness.h"
 

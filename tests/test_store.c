@@ -1,11 +1,11 @@
-/* test_store.c - the validator's persistent state (src/arena/store/).
+/* test_store.c - the validator's persistent state (src/store/).
  *
  * Besides the operations, these tests kill processes in the middle of
  * transactions and check that the reopened database is at the state before
  * the transaction: the validator must survive kill -9 at any moment. */
 #include "harness.h"
 
-#include "arena/store/store.h"
+#include "store/store.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"

@@ -15,9 +15,9 @@
  * is the product of floored scores; kill -9 and restart keep everything; a
  * rescore gives the same scores. Needs ../shared/data (stories260K). */
 #include "harness.h"
-#include "arena/http_client.h"
-#include "arena/http_server.h"
-#include "arena/keys.h"
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "net/keys.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"

@@ -1,7 +1,7 @@
 /* arena.c - a whole competition on one machine (see arena.h, docs/arena.md). */
 #include "arena/arena.h"
-#include "arena/http_client.h"
-#include "arena/keys.h"
+#include "net/http_client.h"
+#include "net/keys.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"

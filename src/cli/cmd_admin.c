@@ -1,7 +1,7 @@
 /* cmd_admin.c - `tuna admin`: the organiser's shell client for the validator's API.
  * Every call is signed with the organiser's key (--key); reads are public. */
-#include "arena/http_client.h"
-#include "arena/keys.h"
+#include "net/http_client.h"
+#include "net/keys.h"
 #include "base/err.h"
 #include "base/json.h"
 #include "cli/cli_data.h"

@@ -4,7 +4,7 @@
  * Exit status: 0 when the check ran (whatever the verdict: read it from the
  * output), 1 when an input could not be read (missing dir, corrupt file, NaN
  * weights, an adapter that does not fit the base), 2 on usage errors. */
-#include "arena/anticheat.h"
+#include "judge/provenance.h"
 #include "base/err.h"
 #include "cli/commands.h"
 

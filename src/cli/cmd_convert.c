@@ -2,7 +2,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "cli/commands.h"
-#include "io/llama2c.h"
+#include "model/llama2c.h"
 
 #include <getopt.h>
 #include <stdio.h>

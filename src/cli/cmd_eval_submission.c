@@ -1,7 +1,7 @@
 /* cmd_eval_submission.c - `tuna eval-submission --job FILE --out FILE`: the
- * validator's sandboxed evaluator (see src/arena/validator/evaljob.h). Not
+ * validator's sandboxed evaluator (see src/validator/evaljob.h). Not
  * meant to be run by hand, but it can be, to replay an evaluation. */
-#include "arena/validator/evaljob.h"
+#include "validator/evaljob.h"
 #include "cli/commands.h"
 
 #include <stdio.h>

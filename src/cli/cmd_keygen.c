@@ -2,7 +2,7 @@
  * Writes the key file (mode 0600) and prints the public key (the key id) on
  * stdout, so that `tuna keygen --out k.json > k.pub` captures what others
  * must be told. */
-#include "arena/keys.h"
+#include "net/keys.h"
 #include "base/err.h"
 #include "cli/commands.h"
 

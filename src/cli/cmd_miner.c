@@ -1,5 +1,5 @@
 /* cmd_miner.c - `tuna miner`: serve a validator's tasks; `tuna miner ledger`. */
-#include "arena/miner/miner.h"
+#include "miner/miner.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cli/commands.h"

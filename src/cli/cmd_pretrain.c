@@ -1,9 +1,9 @@
 /* cmd_pretrain.c - `tuna pretrain`: make the built-in base model (a small
  * Llama pretrained on WordNet's English) and, optionally, the arena's task
- * datasets from the same data. See src/arena/basemodel.h, corpus.h and
+ * datasets from the same data. See src/train/pretrain.h, src/data/wordnet.h and
  * docs/arena-data.md. */
-#include "arena/basemodel.h"
-#include "arena/corpus.h"
+#include "train/pretrain.h"
+#include "data/wordnet.h"
 #include "base/err.h"
 #include "cli/commands.h"
 

@@ -1,5 +1,5 @@
 /* cmd_validator.c - `tuna validator`: run the organiser's server. */
-#include "arena/validator/validator.h"
+#include "validator/validator.h"
 #include "base/err.h"
 #include "cli/commands.h"
 

@@ -4,7 +4,7 @@
  *   out[i]        = x[i] cos - x[i + hd/2] sin
  *   out[i + hd/2] = x[i + hd/2] cos + x[i] sin
  * (llama2.c and Meta's original code rotate interleaved pairs (2i, 2i+1); the
- * importer permutes q/k rows so that the HF form applies, see io/llama2c.c).
+ * importer permutes q/k rows so that the HF form applies, see model/llama2c.c).
  */
 #include "nn/nn.h"
 

@@ -1,0 +1,485 @@
+/* anticheat.c - architecture, provenance, untouched-base and duplicate rules
+ * (anticheat.h, docs/anticheat.md). Everything runs on fp32 arenas with one
+ * flat layout per config, so "tensor i" of two models of the same config is
+ * the same range of floats. */
+#include "judge/provenance.h"
+
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/mem.h"
+#include "model/lora.h"
+
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tn_check_rules_default(tn_check_rules *r) {
+    /* Calibrated on real stories260K runs (docs/anticheat.md): fine-tunes
+     * measured min cosine >= 0.868 and max rel distance <= 0.59, other
+     * networks cosine <= 0 and distance >= 1.08; independent runs' delta
+     * cosine <= 0.69, copies + noise that costs < 0.01 in loss >= 0.89. */
+    r->min_cosine = 0.5;
+    r->max_rel_distance = 1.0;
+    r->untouched_rel_eps = 1e-7;
+    r->dup_similarity = 0.85;
+    r->sketch_k = 512;
+    r->sketch_seed = 0x74756e61; /* "tuna" */
+    r->strict_config = 1;
+}
+
+int tn_check_rules_valid(const tn_check_rules *r) {
+    if (!(r->min_cosine >= -1 && r->min_cosine <= 1)) return tn_fail("check rules: min_cosine %g not in [-1, 1]", r->min_cosine);
+    if (!(r->max_rel_distance > 0)) return tn_fail("check rules: max_rel_distance %g must be > 0", r->max_rel_distance);
+    if (!(r->untouched_rel_eps >= 0 && r->untouched_rel_eps < r->max_rel_distance))
+        return tn_fail("check rules: untouched_rel_eps %g must be in [0, max_rel_distance)", r->untouched_rel_eps);
+    if (!(r->dup_similarity > 0 && r->dup_similarity <= 1))
+        return tn_fail("check rules: dup_similarity %g not in (0, 1]", r->dup_similarity);
+    if (r->sketch_k < 64 || r->sketch_k > 65536 || r->sketch_k % 64)
+        return tn_fail("check rules: sketch_k %d must be a multiple of 64 in [64, 65536]", r->sketch_k);
+    return 0;
+}
+
+const char *tn_verdict_name(tn_verdict v) {
+    switch (v) {
+    case TN_VERDICT_FINE_TUNE: return "fine-tune";
+    case TN_VERDICT_NOT_A_FINE_TUNE: return "not-a-fine-tune";
+    case TN_VERDICT_UNTOUCHED_BASE: return "untouched-base";
+    case TN_VERDICT_DUPLICATE: return "duplicate";
+    }
+    return "?";
+}
+
+void tn_fingerprint_free(tn_fingerprint *fp) {
+    free(fp->sketch);
+    fp->sketch = NULL;
+    fp->k = 0;
+}
+
+void tn_check_result_free(tn_check_result *r) {
+    tn_fingerprint_free(&r->fp);
+    free(r->similarity);
+    free(r->delta_cosine);
+    r->similarity = r->delta_cosine = NULL;
+    r->n_prior = 0;
+}
+
+void tn_sha256_hex(const unsigned char sha[32], char hex[65]) {
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", sha[i]);
+}
+
+/* ---- 1. architecture ---------------------------------------------------- */
+
+#define DIFF_INT(field, name)                                                                     \
+    if (a->field != b->field) {                                                                   \
+        snprintf(why, cap, "%s %lld vs %lld", name, (long long)a->field, (long long)b->field);   \
+        return 1;                                                                                 \
+    }
+#define DIFF_NUM(field, name)                                                                     \
+    if (a->field != b->field) {                                                                   \
+        snprintf(why, cap, "%s %g vs %g", name, (double)a->field, (double)b->field);             \
+        return 1;                                                                                 \
+    }
+
+int tn_arch_differs(const tn_config *a, const tn_config *b, int strict, char *why, size_t cap) {
+    if (a->arch != b->arch) {
+        snprintf(why, cap, "model family %s vs %s", a->model_type, b->model_type);
+        return 1;
+    }
+    /* The fields every parameter shape is computed from. */
+    DIFF_INT(vocab_size, "vocab_size");
+    DIFF_INT(hidden_size, "hidden_size");
+    DIFF_INT(n_layers, "num_hidden_layers");
+    DIFF_INT(n_heads, "num_attention_heads");
+    DIFF_INT(n_kv_heads, "num_key_value_heads");
+    DIFF_INT(head_dim, "head_dim");
+    DIFF_INT(intermediate_size, "intermediate_size");
+    DIFF_INT(tie_embeddings, "tie_word_embeddings");
+    DIFF_INT(qkv_bias, "qkv bias");
+    DIFF_INT(o_bias, "o_proj bias");
+    DIFF_INT(mlp_bias, "mlp_bias");
+    if (a->arch == TN_ARCH_GPT2) DIFF_INT(max_positions, "n_positions"); /* wpe's shape */
+    if (!strict) return 0;
+    /* Same shapes but another function: a submission may not retune the
+     * architecture, only the weights (the validator evaluates its config). */
+    if (strcmp(a->model_type, b->model_type) != 0) {
+        snprintf(why, cap, "model_type %s vs %s", a->model_type, b->model_type);
+        return 1;
+    }
+    DIFF_NUM(norm_eps, "norm eps");
+    DIFF_INT(sliding_window, "sliding_window");
+    if (a->arch == TN_ARCH_LLAMA) {
+        DIFF_NUM(rope_theta, "rope_theta");
+        DIFF_INT(rope_llama3, "rope_scaling llama3");
+        if (a->rope_llama3) {
+            DIFF_NUM(rope_factor, "rope_scaling factor");
+            DIFF_NUM(rope_low_freq_factor, "rope_scaling low_freq_factor");
+            DIFF_NUM(rope_high_freq_factor, "rope_scaling high_freq_factor");
+            DIFF_INT(rope_original_max_positions, "rope_scaling original_max_position_embeddings");
+        }
+    }
+    return 0;
+}
+
+static int same_layout(const tn_model *a, const tn_model *b) {
+    char why[160];
+    return a->numel == b->numel && a->nparams == b->nparams && !tn_arch_differs(&a->cfg, &b->cfg, 0, why, sizeof why);
+}
+
+/* ---- 2, 3. provenance --------------------------------------------------- */
+
+static int cmp_double(const void *pa, const void *pb) {
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+int tn_provenance_compute(const tn_model *base, const tn_model *sub, tn_provenance *out) {
+    memset(out, 0, sizeof *out);
+    if (!same_layout(base, sub)) return tn_fail("provenance: the models have different architectures");
+    double *rels = tn_calloc((size_t)base->nparams + 1, sizeof *rels);
+    int nrel = 0;
+    double gdot = 0, gbb = 0, gss = 0, gdd = 0;
+    out->min_cosine = 1;
+    out->n_tensors = base->nparams;
+    for (int t = 0; t < base->nparams; t++) {
+        const tn_param *p = &base->params[t];
+        const float *b = base->w + p->offset, *s = sub->w + p->offset;
+        int changed = memcmp(b, s, p->numel * sizeof(float)) != 0;
+        out->n_changed += changed;
+        /* Double sums: a tensor of 10^8 floats summed in float loses the
+         * 1e-7 relative differences the untouched rule looks for. */
+        double dot = 0, bb = 0, ss = 0, dd = 0;
+        for (size_t i = 0; i < p->numel; i++) {
+            double x = b[i], y = s[i], d = (double)s[i] - (double)b[i];
+            dot += x * y;
+            bb += x * x;
+            ss += y * y;
+            dd += d * d;
+        }
+        gdot += dot;
+        gbb += bb;
+        gss += ss;
+        gdd += dd;
+        if (bb == 0) {
+            /* A zero tensor in the base (a bias at init) has no direction to
+             * compare with; it still counts for "untouched". */
+            out->n_skipped++;
+            if (changed) out->n_skipped_changed++;
+            continue;
+        }
+        double cosv = ss > 0 ? dot / sqrt(bb * ss) : 0;
+        double rel = sqrt(dd / bb);
+        if (cosv < out->min_cosine || nrel == 0) {
+            out->min_cosine = cosv;
+            snprintf(out->min_cosine_tensor, sizeof out->min_cosine_tensor, "%s", p->name);
+        }
+        if (rel > out->max_rel_distance || nrel == 0) {
+            out->max_rel_distance = rel;
+            snprintf(out->max_rel_tensor, sizeof out->max_rel_tensor, "%s", p->name);
+        }
+        rels[nrel++] = rel;
+    }
+    if (nrel) {
+        qsort(rels, (size_t)nrel, sizeof *rels, cmp_double);
+        out->median_rel_distance = nrel % 2 ? rels[nrel / 2] : 0.5 * (rels[nrel / 2 - 1] + rels[nrel / 2]);
+    }
+    out->global_cosine = gbb > 0 && gss > 0 ? gdot / sqrt(gbb * gss) : 0;
+    out->global_rel_distance = gbb > 0 ? sqrt(gdd / gbb) : 0;
+    free(rels);
+    return 0;
+}
+
+/* ---- 4. fingerprints ---------------------------------------------------- */
+
+static inline uint64_t mix64(uint64_t x) {
+    /* splitmix64's finaliser: a counter-based generator, so entry (j, i) of
+     * the projection is a pure function of (seed, i, j / 64). */
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* +-1 for each bit pattern of a byte: 8 contiguous signs per table row, so the
+ * inner loop is 8-wide multiply-adds into the accumulator (one AVX op). */
+static float g_signs[256][8];
+static void init_signs(void) {
+    for (int b = 0; b < 256; b++)
+        for (int j = 0; j < 8; j++) g_signs[b][j] = (b >> j) & 1 ? -1.0f : 1.0f;
+}
+
+/* Adds P[:, i0..i1) d[i0..i1) to acc[k]. */
+static void sketch_range(const float *base, const float *sub, size_t i0, size_t i1, int k, uint64_t seedh,
+                         float *acc) {
+    int words = k / 64;
+    for (size_t i = i0; i < i1; i++) {
+        float d = sub[i] - base[i];
+        if (d == 0) continue; /* untouched entries (frozen layers, LoRA) add nothing */
+        for (int w = 0; w < words; w++) {
+            uint64_t bits = mix64(seedh ^ ((uint64_t)i * (uint64_t)words + (uint64_t)w));
+            float *a = acc + 64 * w;
+            for (int byte = 0; byte < 8; byte++) {
+                const float *sg = g_signs[(bits >> (8 * byte)) & 0xff];
+                float *ab = a + 8 * byte;
+                for (int j = 0; j < 8; j++) ab[j] += d * sg[j];
+            }
+        }
+    }
+}
+
+static void weights_sha256(const tn_model *m, unsigned char out[32]) {
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    /* in 64 MiB pieces: the length argument is unsigned long long anyway, but
+     * smaller updates keep the pages streaming */
+    const unsigned char *p = (const unsigned char *)m->w;
+    size_t left = m->numel * sizeof(float);
+    while (left) {
+        size_t n = left < ((size_t)64 << 20) ? left : ((size_t)64 << 20);
+        crypto_hash_sha256_update(&st, p, n);
+        p += n;
+        left -= n;
+    }
+    crypto_hash_sha256_final(&st, out);
+}
+
+int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int k, uint64_t seed, tn_fingerprint *fp) {
+    memset(fp, 0, sizeof *fp);
+    if (k < 64 || k % 64) return tn_fail("sketch: k = %d must be a positive multiple of 64", k);
+    if (!same_layout(base, sub)) return tn_fail("sketch: the models have different architectures");
+    if (sodium_init() < 0) return tn_fail("libsodium: initialisation failed");
+    weights_sha256(sub, fp->sha256);
+#pragma omp critical(tn_sketch_signs)
+    if (g_signs[0][0] == 0) init_signs();
+    /* Fixed chunks (a function of N only) summed in order: the same sketch
+     * with 1 or 64 threads. At most 4096 chunks bound the partials' memory. */
+    size_t N = base->numel, chunk = 16384;
+    if ((N + chunk - 1) / chunk > 4096) chunk = (N + 4095) / 4096;
+    size_t nchunks = (N + chunk - 1) / chunk;
+    float *part = tn_try_alloc_floats(nchunks * (size_t)k + 1, "sketch partial sums");
+    if (!part) return -1;
+    uint64_t seedh = mix64(seed);
+#pragma omp parallel for schedule(dynamic, 4)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t i1 = (c + 1) * chunk < N ? (c + 1) * chunk : N;
+        sketch_range(base->w, sub->w, c * chunk, i1, k, seedh, part + c * (size_t)k);
+    }
+    double *sum = tn_calloc((size_t)k, sizeof *sum);
+    for (size_t c = 0; c < nchunks; c++)
+        for (int j = 0; j < k; j++) sum[j] += part[c * (size_t)k + j];
+    fp->k = k;
+    fp->sketch = tn_malloc((size_t)k * sizeof *fp->sketch);
+    for (int j = 0; j < k; j++) fp->sketch[j] = (float)sum[j];
+    free(sum);
+    tn_free_aligned(part);
+    return 0;
+}
+
+double tn_sketch_cos(const float *a, const float *b, int k) {
+    if (!a || !b) return 0;
+    double dot = 0, aa = 0, bb = 0;
+    for (int j = 0; j < k; j++) {
+        dot += (double)a[j] * b[j];
+        aa += (double)a[j] * a[j];
+        bb += (double)b[j] * b[j];
+    }
+    return aa > 0 && bb > 0 ? dot / sqrt(aa * bb) : 0;
+}
+
+double tn_sketch_similarity(const tn_fingerprint *a, const tn_fingerprint *b) {
+    return a->k == b->k ? tn_sketch_cos(a->sketch, b->sketch, a->k) : 0;
+}
+
+double tn_delta_cosine(const tn_model *base, const tn_model *a, const tn_model *b) {
+    if (!same_layout(base, a) || !same_layout(base, b)) return 0;
+    double dot = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < base->numel; i++) {
+        double da = (double)a->w[i] - base->w[i], db = (double)b->w[i] - base->w[i];
+        dot += da * db;
+        aa += da * da;
+        bb += db * db;
+    }
+    return aa > 0 && bb > 0 ? dot / sqrt(aa * bb) : 0;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+int tn_load_submission(const tn_model *base, const char *dir, tn_model *out, int *is_adapter) {
+    memset(out, 0, sizeof *out);
+    *is_adapter = 0;
+    if (!tn_dir_exists(dir)) return tn_fail("%s: no such directory", dir);
+    char *acfg = tn_path_join(dir, "adapter_config.json");
+    char *mcfg = tn_path_join(dir, "config.json");
+    int adapter = tn_file_exists(acfg), full = tn_file_exists(mcfg);
+    free(acfg);
+    free(mcfg);
+    if (!adapter && !full)
+        return tn_fail("%s: neither config.json (full weights) nor adapter_config.json (PEFT adapter)", dir);
+    if (!adapter) return tn_model_load(out, dir, 1); /* refuses NaN/Inf, naming the tensor */
+    /* An adapter is merged into the REQUESTED base, whatever base it names:
+     * training a LoRA on another model and naming it here gets no benefit. */
+    *is_adapter = 1;
+    if (tn_model_create(out, &base->cfg)) return -1;
+    memcpy(out->w, base->w, base->numel * sizeof(float));
+    tn_lora lo;
+    if (tn_lora_load(out, &lo, dir)) {
+        tn_model_free(out);
+        return tn_err_prefix("%s: the adapter does not apply to the requested base", dir);
+    }
+    tn_lora_merge(out, &lo);
+    tn_lora_free(&lo);
+    for (int t = 0; t < out->nparams; t++) {
+        const tn_param *p = &out->params[t];
+        for (size_t i = 0; i < p->numel; i++)
+            if (!isfinite(out->w[p->offset + i])) {
+                tn_model_free(out);
+                return tn_fail("%s: tensor %s is not finite after merging the adapter (NaN/Inf in lora_A/lora_B)",
+                               dir, p->name);
+            }
+    }
+    return 0;
+}
+
+/* ---- the verdict -------------------------------------------------------- */
+
+int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerprint *prior, int n_prior,
+                    const tn_check_rules *rules, tn_check_result *out) {
+    memset(out, 0, sizeof *out);
+    out->most_similar = -1;
+    out->duplicate_of = -1;
+    if (tn_check_rules_valid(rules)) return -1;
+    for (int i = 0; i < n_prior; i++)
+        if (prior[i].sketch && prior[i].k != rules->sketch_k)
+            return tn_fail("earlier submission #%d has a sketch of k = %d, the rules use k = %d (recompute it)", i,
+                           prior[i].k, rules->sketch_k);
+    if (tn_arch_differs(&base->cfg, &sub->cfg, rules->strict_config, out->arch_diff, sizeof out->arch_diff) ||
+        !same_layout(base, sub)) {
+        if (!out->arch_diff[0]) snprintf(out->arch_diff, sizeof out->arch_diff, "parameter layout");
+        out->verdict = TN_VERDICT_NOT_A_FINE_TUNE;
+        snprintf(out->reason, sizeof out->reason, "architecture differs (%s)", out->arch_diff);
+        return 0;
+    }
+    if (tn_provenance_compute(base, sub, &out->prov)) return -1;
+    if (tn_fingerprint_compute(base, sub, rules->sketch_k, rules->sketch_seed, &out->fp)) return -1;
+    const tn_provenance *pv = &out->prov;
+    out->n_prior = n_prior;
+    out->similarity = tn_calloc((size_t)n_prior + 1, sizeof *out->similarity);
+    for (int i = 0; i < n_prior; i++) {
+        double sim = memcmp(prior[i].sha256, out->fp.sha256, 32) == 0 ? 1.0 : tn_sketch_similarity(&prior[i], &out->fp);
+        out->similarity[i] = sim;
+        if (out->most_similar < 0 || sim > out->max_sketch_similarity) {
+            out->max_sketch_similarity = sim;
+            out->most_similar = i;
+        }
+        if (memcmp(prior[i].sha256, out->fp.sha256, 32) == 0 && !out->exact_duplicate) {
+            out->exact_duplicate = 1;
+            out->duplicate_of = i;
+        }
+    }
+    if (pv->n_skipped_changed == 0 && (pv->n_changed == 0 || pv->max_rel_distance <= rules->untouched_rel_eps)) {
+        out->verdict = TN_VERDICT_UNTOUCHED_BASE;
+        if (pv->n_changed == 0)
+            snprintf(out->reason, sizeof out->reason, "every tensor is bit-identical to the base");
+        else
+            snprintf(out->reason, sizeof out->reason,
+                     "every tensor is within %.3g of the base (max relative distance %.3g in %s)",
+                     rules->untouched_rel_eps, pv->max_rel_distance, pv->max_rel_tensor);
+        return 0;
+    }
+    if (pv->min_cosine < rules->min_cosine) {
+        out->verdict = TN_VERDICT_NOT_A_FINE_TUNE;
+        snprintf(out->reason, sizeof out->reason,
+                 "weights not derived from the base: %s has cosine %.4f to the base (minimum %.4g)",
+                 pv->min_cosine_tensor, pv->min_cosine, rules->min_cosine);
+        return 0;
+    }
+    if (pv->max_rel_distance > rules->max_rel_distance) {
+        out->verdict = TN_VERDICT_NOT_A_FINE_TUNE;
+        snprintf(out->reason, sizeof out->reason,
+                 "weights too far from the base: %s moved %.4f of its norm (maximum %.4g)", pv->max_rel_tensor,
+                 pv->max_rel_distance, rules->max_rel_distance);
+        return 0;
+    }
+    if (out->exact_duplicate) {
+        char hex[65];
+        tn_sha256_hex(out->fp.sha256, hex);
+        out->verdict = TN_VERDICT_DUPLICATE;
+        out->max_sketch_similarity = 1.0;
+        out->most_similar = out->duplicate_of;
+        snprintf(out->reason, sizeof out->reason, "identical weights to earlier submission #%d (sha256 %.16s...)",
+                 out->duplicate_of, hex);
+        return 0;
+    }
+    if (out->most_similar >= 0 && out->max_sketch_similarity >= rules->dup_similarity) {
+        out->verdict = TN_VERDICT_DUPLICATE;
+        out->duplicate_of = out->most_similar;
+        snprintf(out->reason, sizeof out->reason,
+                 "delta sketch similarity %.4f with earlier submission #%d (threshold %.4g): the same training run",
+                 out->max_sketch_similarity, out->most_similar, rules->dup_similarity);
+        return 0;
+    }
+    out->verdict = TN_VERDICT_FINE_TUNE;
+    snprintf(out->reason, sizeof out->reason,
+             "derived from the base (min cosine %.4f >= %.4g, max relative distance %.4g <= %.4g), %d of %d tensors "
+             "changed, max sketch similarity %.4f < %.4g",
+             pv->min_cosine, rules->min_cosine, pv->max_rel_distance, rules->max_rel_distance, pv->n_changed,
+             pv->n_tensors, out->max_sketch_similarity, rules->dup_similarity);
+    return 0;
+}
+
+int tn_check(const char *base_dir, const char *submission_dir, const char *const *against_dirs, int n_against,
+             const tn_check_rules *rules, tn_check_result *out) {
+    memset(out, 0, sizeof *out);
+    out->most_similar = out->duplicate_of = -1;
+    if (tn_check_rules_valid(rules)) return -1;
+    tn_model base, sub;
+    if (!tn_dir_exists(base_dir)) return tn_fail("base %s: no such directory", base_dir);
+    if (tn_model_load(&base, base_dir, 1)) return tn_err_prefix("base %s", base_dir);
+    int is_adapter = 0, rc = -1;
+    if (tn_load_submission(&base, submission_dir, &sub, &is_adapter)) {
+        tn_err_prefix("submission");
+        tn_model_free(&base);
+        return -1;
+    }
+    tn_fingerprint *prior = tn_calloc((size_t)n_against + 1, sizeof *prior);
+    double *dcos = tn_calloc((size_t)n_against + 1, sizeof *dcos);
+    for (int i = 0; i < n_against; i++) {
+        tn_model a;
+        int ad;
+        if (tn_load_submission(&base, against_dirs[i], &a, &ad)) {
+            tn_err_prefix("against");
+            goto out;
+        }
+        /* Another architecture cannot duplicate a submission that passes rule 1. */
+        int ok = 0;
+        /* O(N), against the O(kN) sketch: worth reporting what it estimates. */
+        dcos[i] = same_layout(&base, &a) && same_layout(&base, &sub) ? tn_delta_cosine(&base, &sub, &a) : NAN;
+        if (same_layout(&base, &a))
+            ok = tn_fingerprint_compute(&base, &a, rules->sketch_k, rules->sketch_seed, &prior[i]);
+        else if (sodium_init() < 0)
+            ok = tn_fail("libsodium: initialisation failed");
+        else
+            weights_sha256(&a, prior[i].sha256);
+        tn_model_free(&a);
+        if (ok) {
+            tn_err_prefix("against %s", against_dirs[i]);
+            goto out;
+        }
+    }
+    rc = tn_check_models(&base, &sub, prior, n_against, rules, out);
+    out->is_adapter = is_adapter;
+    if (rc == 0 && out->similarity) {
+        out->delta_cosine = dcos;
+        dcos = NULL;
+    }
+    if (rc == 0 && out->duplicate_of >= 0)
+        snprintf(out->duplicate_dir, sizeof out->duplicate_dir, "%s", against_dirs[out->duplicate_of]);
+out:
+    for (int i = 0; i < n_against; i++) tn_fingerprint_free(&prior[i]);
+    free(prior);
+    free(dcos);
+    tn_model_free(&sub);
+    tn_model_free(&base);
+    return rc;
+}

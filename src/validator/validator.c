@@ -1,0 +1,159 @@
+/* validator.c - start-up, the scheduler loop and shutdown (see validator.h). */
+#include "validator/vstate.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void tn_validator_opts_default(tn_validator_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->bind = "127.0.0.1";
+    o->offer_timeout_ms = 3000;
+    o->max_upload_bytes = (uint64_t)4 << 30;
+    o->seq_len = 512;
+    o->eval_mem_mb = 8192;
+    o->eval_cpu_s = 3600;
+    o->eval_wall_s = 1800;
+    o->tick_s = 0.25;
+    o->max_miners = 20;
+}
+
+int64_t v_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *v_path(const vstate *v, const char *fmt, ...) {
+    char rel[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rel, sizeof rel, fmt, ap);
+    va_end(ap);
+    return tn_path_join(v->o.data_dir, rel);
+}
+
+static vstate *g_v;
+static void on_signal(int sig) {
+    if (g_v) g_v->stop = sig;
+}
+
+/* The verifier asks whether a key may sign: the admin key, or an enabled
+ * registered miner's. */
+static int key_known(void *ud, const char *key_id) {
+    vstate *v = ud;
+    if (!strcmp(key_id, v->o.admin_key)) return 1;
+    tn_miner m;
+    memset(&m, 0, sizeof m);
+    pthread_mutex_lock(&v->db);
+    int rc = tn_store_miner_by_key(v->store, key_id, &m);
+    pthread_mutex_unlock(&v->db);
+    int ok = rc == 0 && m.enabled;
+    tn_miner_clear(&m);
+    return ok;
+}
+
+/* The URL-signing secret: random once, kept in data_dir so download URLs
+ * handed out before a restart stay valid after it. */
+static int load_secret(vstate *v) {
+    char *p = v_path(v, "url.secret");
+    size_t n = 0;
+    char *s = tn_file_exists(p) ? tn_read_file(p, &n) : NULL;
+    int rc = 0;
+    if (s && n == sizeof v->url_secret) {
+        memcpy(v->url_secret, s, n);
+    } else {
+        randombytes_buf(v->url_secret, sizeof v->url_secret);
+        rc = tn_write_file_atomic(p, v->url_secret, sizeof v->url_secret);
+    }
+    free(s);
+    free(p);
+    return rc;
+}
+
+static int load_key(vstate *v) {
+    char *def = v_path(v, "validator.key");
+    const char *path = v->o.key_path ? v->o.key_path : def;
+    int rc;
+    if (tn_file_exists(path)) {
+        rc = tn_keypair_load(&v->key, path);
+    } else {
+        rc = tn_keypair_generate(&v->key);
+        if (rc == 0) rc = tn_keypair_save(&v->key, path, 0);
+        if (rc == 0) tn_info("created the validator's key %s", path);
+    }
+    free(def);
+    return rc;
+}
+
+static int write_info(vstate *v) {
+    json_t *j = json_pack("{s:s, s:s, s:I}", "url", v->base_url, "public_key", v->key.id, "pid", (json_int_t)getpid());
+    char *p = v_path(v, "validator.json");
+    int rc = tn_json_save_file(j, p);
+    free(p);
+    json_decref(j);
+    return rc;
+}
+
+int tn_validator_main(const tn_validator_opts *opts) {
+    vstate V;
+    memset(&V, 0, sizeof V);
+    vstate *v = &V;
+    v->o = *opts;
+    if (!v->o.data_dir) return tn_fail("validator: no data directory");
+    if (!v->o.admin_key || tn_key_id_parse(v->o.admin_key, (unsigned char[TN_KEY_PUB_BYTES]){0}))
+        return tn_fail("validator: --admin-key must be the organiser's public key (64 hex characters)");
+    pthread_mutex_init(&v->db, NULL);
+    int rc = -1;
+    char *dbpath = NULL, *blobdir = NULL;
+    if (tn_crypto_init() || tn_mkdir_p(v->o.data_dir) || load_key(v) || load_secret(v)) goto out;
+    dbpath = v_path(v, "store.sqlite");
+    blobdir = v_path(v, "blobs");
+    tn_store_opts so = {0};
+    so.max_miners_total = v->o.max_miners;
+    if (!(v->store = tn_store_open(dbpath, &so))) goto out;
+    if (!(v->blobs = tn_blobs_open(blobdir))) goto out;
+    if (!(v->verifier = tn_verifier_new(TN_SIGN_DEFAULT_SKEW_S, TN_REPLAY_DEFAULT_CAPACITY))) goto out;
+    tn_verifier_set_lookup(v->verifier, key_known, v);
+    tn_http_server_opts ho = {0};
+    ho.bind = v->o.bind;
+    ho.port = v->o.port;
+    ho.verifier = v->verifier;
+    if (!(v->http = tn_http_server_new(&ho)) || v_api_register(v) || tn_http_server_start(v->http)) goto out;
+    snprintf(v->base_url, sizeof v->base_url, "http://%s:%d", v->o.bind, tn_http_server_port(v->http));
+    if (write_info(v)) goto out;
+    tn_info("validator listening on %s (key %.16s..., data in %s)", v->base_url, v->key.id, v->o.data_dir);
+    g_v = v;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    while (!v->stop) {
+        if (v_schedule_tick(v)) tn_warn("scheduler: %s", tn_errmsg());
+        usleep((useconds_t)(v->o.tick_s * 1e6));
+    }
+    tn_info("validator stopping (signal %d)", (int)v->stop);
+    rc = 0;
+out:
+    g_v = NULL;
+    if (v->http) tn_http_server_free(v->http);
+    if (v->verifier) tn_verifier_free(v->verifier);
+    if (v->blobs) tn_blobs_close(v->blobs);
+    if (v->store) tn_store_close(v->store);
+    tn_keypair_wipe(&v->key);
+    pthread_mutex_destroy(&v->db);
+    free(dbpath);
+    free(blobdir);
+    return rc;
+}

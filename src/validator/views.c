@@ -1,0 +1,152 @@
+/* views.c - JSON views of tasks and rankings (the API, the dashboard, and
+ * `tuna arena --json` read these). The dataset's name is shown only once a
+ * task is scored or failed: miners can read the public API too. */
+#include "judge/scoring.h"
+#include "validator/vstate.h"
+#include "base/err.h"
+#include "base/mem.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static json_t *num_or_null(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+/* "valid", or the rule that made the submission invalid (the flags say why) */
+static const char *status_of(const tn_score *sc) {
+    if (sc->valid) return "valid";
+    return "invalid";
+}
+
+json_t *v_task_json(vstate *v, const tn_task *t, int detail) {
+    int public_dataset = t->state == TN_TASK_SCORED || t->state == TN_TASK_FAILED;
+    json_t *j = json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I, s:f}", "id", (json_int_t)t->id, "model", t->model,
+                          "dataset", public_dataset ? t->dataset : NULL, "state", tn_task_state_name(t->state),
+                          "failure_reason", t->failure_reason, "created_at", (json_int_t)t->created_at, "deadline",
+                          (json_int_t)t->deadline, "minutes", (double)t->minutes / 60000.0);
+    if (!detail) return j;
+    tn_offer *os = NULL;
+    size_t no = 0;
+    tn_score *ss = NULL;
+    size_t ns = 0;
+    json_t *subs = json_array();
+    LOCK(v);
+    tn_store_offers_for_task(v->store, t->id, &os, &no);
+    tn_store_scores_for_task(v->store, t->id, &ss, &ns);
+    for (size_t i = 0; i < no; i++) {
+        tn_miner m;
+        memset(&m, 0, sizeof m);
+        tn_store_miner_get(v->store, os[i].miner_id, &m);
+        tn_submission s;
+        memset(&s, 0, sizeof s);
+        int have = tn_store_submission_for(v->store, t->id, os[i].miner_id, &s) >= 0;
+        const tn_score *sc = NULL;
+        for (size_t k = 0; k < ns; k++)
+            if (ss[k].miner_id == os[i].miner_id) sc = &ss[k];
+        tn_flag *fs = NULL;
+        size_t nf = 0;
+        tn_store_flag_list(v->store, t->id, os[i].miner_id, &fs, &nf);
+        json_t *flags = json_array();
+        for (size_t k = 0; k < nf; k++)
+            json_array_append_new(flags, json_pack("{s:s, s:s}", "rule", fs[k].rule, "reason", fs[k].reason));
+        tn_flags_free(fs, nf);
+        const char *status = sc ? status_of(sc) : tn_offer_status_name(os[i].status);
+        json_t *e = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:o, s:o, s:o, s:o, s:o}", "miner", m.name, "owner",
+                              m.owner, "strategy", have ? s.strategy : NULL, "status", status, "offer",
+                              tn_offer_status_name(os[i].status), "message", os[i].message, "test_loss",
+                              num_or_null(sc ? sc->test_loss : NAN), "synth_loss", num_or_null(sc ? sc->synth_loss : NAN),
+                              "score", sc ? json_real(sc->score) : json_null(), "quality",
+                              sc ? json_real(sc->quality) : json_null(), "flags", flags);
+        if (sc && !sc->valid && sc->invalid_reason) json_object_set_new(e, "reason", json_string(sc->invalid_reason));
+        if (have) json_object_set_new(e, "received_at", json_integer(s.received_at));
+        json_array_append_new(subs, e);
+        tn_submission_clear(&s);
+        tn_miner_clear(&m);
+    }
+    UNLOCK(v);
+    tn_offers_free(os, no);
+    tn_scores_free(ss, ns);
+    json_object_set_new(j, "submissions", subs);
+    return j;
+}
+
+static json_t *rows_json(const tn_rank_row *rows, int n) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:i, s:f, s:i, s:i, s:i, s:i, s:i}", "id", rows[i].id, "rank",
+                                           rows[i].rank, "product", rows[i].product, "offers", rows[i].offers,
+                                           "accepted", rows[i].accepted, "rejected", rows[i].rejected, "valid",
+                                           rows[i].valid, "invalid", rows[i].invalid));
+    return a;
+}
+
+json_t *v_leaderboard_json(vstate *v) {
+    tn_score_params sp;
+    tn_score_params_default(&sp);
+    sp.alpha = v_setting_num(v, "score.alpha", sp.alpha);
+    sp.R = v_setting_num(v, "score.R", sp.R);
+    sp.floor = v_setting_num(v, "score.floor", sp.floor);
+    tn_miner *ms = NULL;
+    size_t nm = 0;
+    LOCK(v);
+    int rc = tn_store_miner_list(v->store, 0, &ms, &nm);
+    UNLOCK(v);
+    if (rc < 0) return NULL;
+    /* one record per (miner, scored task offer) */
+    tn_score_record *rec = NULL;
+    size_t nr = 0, cap = 0;
+    for (size_t i = 0; i < nm; i++) {
+        tn_offer *os = NULL;
+        size_t no = 0;
+        tn_score *ss = NULL;
+        size_t ns = 0;
+        LOCK(v);
+        tn_store_offers_for_miner(v->store, ms[i].id, &os, &no);
+        tn_store_scores_for_miner(v->store, ms[i].id, &ss, &ns);
+        for (size_t k = 0; k < no; k++) {
+            tn_task t;
+            memset(&t, 0, sizeof t);
+            int scored = tn_store_task_get(v->store, os[k].task_id, &t) >= 0 && t.state == TN_TASK_SCORED;
+            tn_task_clear(&t);
+            if (!scored) continue;
+            if (nr == cap) rec = tn_realloc(rec, sizeof *rec * (cap = cap ? cap * 2 : 32));
+            tn_score_record *r = &rec[nr];
+            memset(r, 0, sizeof *r);
+            r->miner = ms[i].name;
+            r->owner = ms[i].owner;
+            const tn_score *sc = NULL;
+            for (size_t q = 0; q < ns; q++)
+                if (ss[q].task_id == os[k].task_id) sc = &ss[q];
+            if (!sc) {
+                r->status = TN_SCORE_REJECTED; /* rejected or never answered: neutral */
+            } else {
+                r->status = TN_SCORE_ACCEPTED;
+                r->valid = sc->valid;
+                r->score = sc->score;
+            }
+            nr++;
+        }
+        UNLOCK(v);
+        tn_offers_free(os, no);
+        tn_scores_free(ss, ns);
+    }
+    tn_rank_row *by_miner = NULL, *by_owner = NULL;
+    int nbm = 0, nbo = 0;
+    json_t *out = NULL;
+    if (tn_rank(&sp, rec, (int)nr, TN_RANK_MINER, &by_miner, &nbm) == 0 &&
+        tn_rank(&sp, rec, (int)nr, TN_RANK_OWNER, &by_owner, &nbo) == 0) {
+        json_t *lm = rows_json(by_miner, nbm);
+        /* the miner rows also carry their owner */
+        for (int i = 0; i < nbm; i++)
+            for (size_t k = 0; k < nm; k++)
+                if (!strcmp(ms[k].name, by_miner[i].id))
+                    json_object_set_new(json_array_get(lm, (size_t)i), "owner", json_string(ms[k].owner));
+        out = json_pack("{s:o, s:o}", "leaderboard", lm, "owners", rows_json(by_owner, nbo));
+    }
+    free(by_miner);
+    free(by_owner);
+    free(rec);
+    tn_miners_free(ms, nm);
+    return out;
+}

@@ -1,0 +1,64 @@
+/* vstate.h - the validator's shared state (validator.c, api.c, scheduler.c,
+ * scorer.c). Not a public interface.
+ *
+ * Locking: one mutex, `db`, around every store call. HTTP handlers run on
+ * libmicrohttpd's threads and the scheduler on the main thread; SQLite would
+ * serialise writers anyway, and holding the lock only for the store calls
+ * (never across network I/O or an evaluation) keeps it short. */
+#ifndef TN_VSTATE_H
+#define TN_VSTATE_H
+
+#include "store/blobs.h"
+#include "net/http_server.h"
+#include "net/keys.h"
+#include "net/sign.h"
+#include "store/store.h"
+#include "validator/validator.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+typedef struct {
+    tn_validator_opts o;
+    tn_store *store;
+    tn_blobs *blobs;
+    tn_keypair key;
+    unsigned char url_secret[32]; /* signs download URLs (HMAC-SHA256) */
+    tn_verifier *verifier;
+    tn_http_server *http;
+    char base_url[128];           /* http://127.0.0.1:PORT */
+    pthread_mutex_t db;
+    volatile sig_atomic_t stop;
+} vstate;
+
+/* v->db makes a group of store calls one consistent view (read a task, then
+ * its submissions; check, then write) between the API threads and the
+ * scheduler; the store's own mutex only covers one call at a time. */
+#define LOCK(v) pthread_mutex_lock(&(v)->db)
+#define UNLOCK(v) pthread_mutex_unlock(&(v)->db)
+
+/* time on the validator's clock, unix milliseconds */
+int64_t v_now_ms(void);
+/* data_dir/<a>/<b> etc. (heap) */
+char *v_path(const vstate *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* api.c */
+int v_api_register(vstate *v);
+/* A download URL for a blob valid for `ttl_s` seconds (heap). */
+char *v_blob_url(const vstate *v, const char *hash, int64_t ttl_s);
+
+/* scheduler.c: one pass over the tasks; returns -1 only on a store failure */
+int v_schedule_tick(vstate *v);
+
+/* scorer.c: evaluate a task's submissions, apply the rules, score */
+int v_evaluate_task(vstate *v, int64_t task_id);
+/* re-applies the current rules to a scored task (results of the evaluator
+ * children are reused; only missing ones are computed) */
+int v_rescore_task(vstate *v, int64_t task_id);
+/* settings with defaults */
+double v_setting_num(vstate *v, const char *key, double def);
+
+/* JSON views used by the API and the dashboard (scorer.c) */
+json_t *v_leaderboard_json(vstate *v);
+
+#endif
