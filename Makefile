@@ -1,7 +1,8 @@
 # tuna - build, test, sanitize.
 #
 #   make            build/tuna and build/libtuna.a
-#   make test       reference fixtures + every test program (tests/run)
+#   make test       the layer check, reference fixtures, every test program (tests/run)
+#   make layers     no source file includes a layer above its own (tools/check_layers.py)
 #   make asan       the same tests built with AddressSanitizer + UBSan
 #   make bench      side-by-side benchmarks (long; not part of test)
 #   make pack-bench tn_sgemm's packers on uncached operands, prefetch on and off
@@ -51,7 +52,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test asan fixtures bench pack-bench clean
+.PHONY: all test asan fixtures layers bench pack-bench clean
 # object files of tests are inputs of two rules; keep them between builds
 .SECONDARY:
 all: $(BUILD)/tuna $(TEST_BIN)
@@ -75,7 +76,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/harness.o $(BUILD)/l
 fixtures: $(BUILD)/tuna
 	BUILD=$(BUILD) tools/make_fixtures
 
-test: all fixtures
+# The layers are declared once, in tools/check_layers.py; --selftest plants an
+# upward include in a copy of src/ to show the check can fail.
+layers:
+	tools/check_layers.py
+	tools/check_layers.py --selftest
+
+test: layers all fixtures
 	BUILD=$(BUILD) tests/run
 
 # ASan + UBSan: same tests, separate build tree. Fixtures are shared with the

@@ -595,7 +595,7 @@ TEST(cli) {
         CHECK(tn_infer_init(&s, &m, 17) == 0);
         CHECK(tn_generate(&s, &sp, prompt, 5, 12, 2, base, &nb, NULL, NULL) == 0);
         m.lora = &lo; /* re-attach the same slots for the merge */
-        for (int i = 0; i < lo.nslots; i++) lo.linears[i]->lora = &lo.slots[i];
+        for (int i = 0; i < lo.nslots; i++) lo.linears[i]->adapter = &lo.slots[i].hook;
         tn_lora_merge(&m, &lo);
         CHECK(tn_generate(&s, &sp, prompt, 5, 12, 2, merged, &nm, NULL, NULL) == 0);
         CHECKF(nb != nm || memcmp(base, merged, sizeof(int32_t) * (size_t)nm) != 0,

@@ -31,6 +31,9 @@ static int module_matches(const char *module, const char *target) {
 
 /* Builds slots for the chosen layers, the parameter table and the arenas
  * (shared with lora_io.c through lora.h). */
+static void slot_forward(tn_linear_adapter *a, const float *x, float *y, int in, int out, int N);
+static void slot_backward(tn_linear_adapter *a, const float *x, const float *dy, float *dx, int in, int out, int N);
+
 int tn_lora_build(tn_model *m, tn_lora *lo, int r, float alpha, int rslora, tn_linear **lins, char (*names)[96],
                  const int *chosen, int n) {
     lo->r = r;
@@ -75,7 +78,9 @@ int tn_lora_build(tn_model *m, tn_lora *lo, int r, float alpha, int rslora, tn_l
         s->B = lo->w + lo->params[2 * i + 1].offset;
         s->owner = lo;
         s->index = i;
-        lo->linears[i]->lora = s;
+        s->hook.forward = slot_forward;
+        s->hook.backward = slot_backward;
+        lo->linears[i]->adapter = &s->hook;
     }
     m->lora = lo;
     return 0;
@@ -226,6 +231,15 @@ void tn_lora_backward(tn_lora_slot *s, const float *x, const float *dy, float *d
     }
 }
 
+/* The hook is the slot's first member, so the layer's pointer is the slot's. */
+static void slot_forward(tn_linear_adapter *a, const float *x, float *y, int in, int out, int N) {
+    tn_lora_forward((tn_lora_slot *)a, x, y, in, out, N);
+}
+
+static void slot_backward(tn_linear_adapter *a, const float *x, const float *dy, float *dx, int in, int out, int N) {
+    tn_lora_backward((tn_lora_slot *)a, x, dy, dx, in, out, N);
+}
+
 void tn_lora_merge(tn_model *m, tn_lora *lo) {
     for (int i = 0; i < lo->nslots; i++) {
         tn_lora_slot *s = &lo->slots[i];
@@ -240,7 +254,7 @@ void tn_lora_merge(tn_model *m, tn_lora *lo) {
 
 void tn_lora_detach(tn_model *m, tn_lora *lo) {
     for (int i = 0; i < lo->nslots; i++)
-        if (lo->linears[i]) lo->linears[i]->lora = NULL;
+        if (lo->linears[i]) lo->linears[i]->adapter = NULL;
     if (m && m->lora == lo) m->lora = NULL;
 }
 

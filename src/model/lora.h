@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 typedef struct tn_lora_slot {
+    tn_linear_adapter hook; /* first member: what the linear layer calls (nn.h) */
     int r;
     float scale, dropout;
     float *A, *B, *dA, *dB; /* views into the adapter's arenas */
@@ -75,7 +76,8 @@ int tn_lora_build(tn_model *m, tn_lora *lo, int r, float alpha, int rslora, tn_l
 
 /* Called by the model before a forward over N rows. */
 int tn_lora_prepare(tn_lora *lo, int N);
-/* Called by tn_linear_forward/backward for a layer with a slot. */
+/* The slot's forward and backward (tn_linear_forward/backward reach them
+ * through the slot's hook). */
 void tn_lora_forward(tn_lora_slot *s, const float *x, float *y, int in, int out, int N);
 void tn_lora_backward(tn_lora_slot *s, const float *x, const float *dy, float *dx, int in, int out, int N);
 

@@ -6,7 +6,6 @@
  * so checkpoints load and save as plain memcpy.
  */
 #include "nn/nn.h"
-#include "model/lora.h"
 
 #include "nn/gemm.h"
 
@@ -25,7 +24,7 @@ void tn_linear_forward(const tn_linear *L, const float *x, float *y, int N) {
             for (int j = 0; j < out; j++) row[j] += b[j];
         }
     }
-    if (L->lora) tn_lora_forward(L->lora, x, y, L->in, L->out, N);
+    if (L->adapter) L->adapter->forward(L->adapter, x, y, L->in, L->out, N);
 }
 
 void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, float *dx, int N,
@@ -55,7 +54,7 @@ void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, flo
         else /* dx[N,in] = dy[N,out] @ W[out,in] */
             tn_sgemm(0, 0, N, L->in, L->out, 1.0f, dy, L->out, L->w, L->in, beta, dx, L->in);
     }
-    if (L->lora) tn_lora_backward(L->lora, x, dy, dx, L->in, L->out, N);
+    if (L->adapter) L->adapter->backward(L->adapter, x, dy, dx, L->in, L->out, N);
 }
 
 void tn_add_inplace(float *y, const float *x, size_t n) {

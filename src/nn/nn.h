@@ -21,21 +21,30 @@
 /* A linear map y = x W^T + b (HF nn.Linear, W is [out, in]) or, with
  * in_out_layout, y = x W + b (HF GPT-2 Conv1D, W is [in, out]). The pointers
  * are views into the model's parameter and gradient arenas; b/db may be NULL. */
-struct tn_lora_slot; /* src/model/lora.h: a LoRA adapter on this layer */
+/* An adapter on one linear layer: a LoRA slot (src/model/lora.c) is one.
+ * nn knows only these two calls, so the kernels stay below the model layer.
+ * forward runs after the layer's own y = x W (+ b) and adds its part to y;
+ * backward runs after the layer's own gradients and adds its part to dx
+ * (dx may be NULL), accumulating its own parameters' gradients. */
+typedef struct tn_linear_adapter tn_linear_adapter;
+struct tn_linear_adapter {
+    void (*forward)(tn_linear_adapter *a, const float *x, float *y, int in, int out, int N);
+    void (*backward)(tn_linear_adapter *a, const float *x, const float *dy, float *dx, int in, int out, int N);
+};
 
 typedef struct {
     float *w, *b;    /* weights and bias */
     float *dw, *db;  /* their gradients (NULL when frozen or not training) */
     int in, out;
     int in_out_layout;
-    struct tn_lora_slot *lora; /* NULL, or y += scale * dropout(x) A^T B^T */
+    tn_linear_adapter *adapter; /* NULL, or e.g. LoRA: y += scale * dropout(x) A^T B^T */
 } tn_linear;
 
 /* y[N,out] = x[N,in] . W (+ b) */
 void tn_linear_forward(const tn_linear *L, const float *x, float *y, int N);
 /* dW += dy^T x, db += sum_rows dy, and dx[N,in] = dy W (accumulate_dx: +=).
  * dx may be NULL when the input needs no gradient; dw/db NULL are skipped
- * (frozen weights). A LoRA slot gets its dA, dB and adds its part of dx. */
+ * (frozen weights). An adapter gets its own gradients and adds its part of dx. */
 void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, float *dx, int N,
                         int accumulate_dx);
 

@@ -153,7 +153,7 @@ double tn_head_xent(const tn_linear *head, const float *x, const int32_t *target
     if (n_scored == 0) return 0.0;
     /* every model's head is a plain [V, D] matrix (HF's lm_head, or the tied
      * embedding); anything else takes the general path below */
-    if (!dx && !head->lora && !head->b && !head->in_out_layout)
+    if (!dx && !head->adapter && !head->b && !head->in_out_layout)
         return head_xent_eval(head, x, targets, N, logits, (size_t)chunk * V, n_scored);
     const float scale = 1.0f / (float)n_scored;
     double total = 0.0;
