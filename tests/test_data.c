@@ -151,6 +151,24 @@ TEST(csv_bad_inputs) {
               "data_header_only.csv: no data rows after the header");
     CHECK_ERR(read_until_error(FIX("data_dup_header.csv"), TN_ROWS_AUTO),
               "data_dup_header.csv: header (line 1): column 3 repeats the name 'a' of column 1");
+    /* A first field that is empty is "", not the uninitialised bytes of a
+     * fresh buffer: "*," read past its buffer (ASan), and ",b" was taken as
+     * a header whose first column silently vanished from every row. */
+    char *p = tmp_file("empty_first.csv", "*,", 2);
+    CHECK_ERR(read_until_error(p, TN_ROWS_AUTO), "header (line 1): column 2 has an empty name");
+    free(p);
+    p = tmp_file("empty_name.csv", ",b\n1,2\n", 8);
+    CHECK_ERR(read_until_error(p, TN_ROWS_AUTO), "header (line 1): column 1 has an empty name");
+    free(p);
+    p = tmp_file("empty_value.csv", "a,b\n,2\n", 8);
+    tn_rows *er = tn_rows_open(p, TN_ROWS_AUTO);
+    json_t *erow = NULL;
+    CHECK(er && tn_rows_next(er, &erow) == 1);
+    CHECK(erow && json_string_value(json_object_get(erow, "a")) &&
+          !strcmp(json_string_value(json_object_get(erow, "a")), ""));
+    json_decref(erow);
+    tn_rows_close(er);
+    free(p);
     /* An error is sticky: the reader does not resynchronise mid-record. */
     tn_rows *r = tn_rows_open(FIX("data_wrong_cols.csv"), TN_ROWS_AUTO);
     json_t *row;

@@ -26,8 +26,10 @@ static tn_sbuf *new_field(tn_csv *c) {
         c->capfields = cap;
     }
     tn_sbuf *b = &c->fields[c->nfields++];
+    /* Reserve before the reset: a fresh buffer's first allocation holds no
+     * NUL until the reset writes one, and an empty field must read as "". */
+    tn_sbuf_reserve(b, 0);
     tn_sbuf_reset(b);
-    tn_sbuf_reserve(b, 0); /* so an empty field is "" rather than NULL */
     return b;
 }
 
