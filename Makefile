@@ -89,8 +89,8 @@ test: layers all fixtures
 # normal build (they do not depend on how tuna is compiled). -march=native as
 # in the normal build, so that the AVX-512 kernels are the ones checked.
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -march=native -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	    LDFLAGS="-fopenmp -fsanitize=address,undefined" all
+	$(MAKE) BUILD=build-asan OPT="-O1 -march=native -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow" \
+	    LDFLAGS="-fopenmp -fsanitize=address,undefined,float-cast-overflow" all
 	BUILD=build-asan FIXTURES=build/fixtures ASAN_OPTIONS=detect_leaks=1 tests/run
 
 bench: $(BUILD)/tuna

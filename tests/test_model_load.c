@@ -145,6 +145,14 @@ TEST(config_errors) {
     json_object_set_new(j, "model_type", json_string("llama"));
     json_object_set_new(j, "num_attention_heads", json_string("4"));
     CHECK_ERR(tn_config_from_json(&c, j, "x/config.json"), "x/config.json: field num_attention_heads: expected an integer, got a string");
+    /* a real beyond int64 is refused, not cast (that cast is undefined behaviour) */
+    json_object_set_new(j, "num_attention_heads", json_real(1e300));
+    CHECK_ERR(tn_config_from_json(&c, j, "x/config.json"), "field num_attention_heads: expected an integer, got a real number");
+    json_object_set_new(j, "num_attention_heads", json_real(9223372036854775808.0));
+    CHECK_ERR(tn_config_from_json(&c, j, "x/config.json"), "field num_attention_heads: expected an integer, got a real number");
+    json_object_set_new(j, "num_attention_heads", json_real(4.0)); /* an exporter's 4.0 is 4 */
+    CHECK(tn_config_from_json(&c, j, "x/config.json") == 0);
+    tn_config_free(&c);
     json_object_set_new(j, "num_attention_heads", json_integer(5));
     CHECK_ERR(tn_config_from_json(&c, j, "x/config.json"), "not a multiple of num_attention_heads");
     json_object_set_new(j, "num_attention_heads", json_integer(4));

@@ -58,7 +58,10 @@ int tn_json_int_opt(const json_t *obj, const char *key, const char *what, int64_
     /* 4.0 is accepted as 4: some exporters write every number as a real. */
     if (json_is_real(v)) {
         double d = json_real_value(v);
-        if (d == (double)(int64_t)d) {
+        /* Range first: casting a real outside int64's range (1e300, from a
+         * submission's config.json) is undefined behaviour. 2^63 itself is
+         * out of range; -2^63 is in. */
+        if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d) {
             *out = (int64_t)d;
             return 0;
         }
