@@ -36,43 +36,93 @@ fail:
     return NULL;
 }
 
-int tn_write_file_atomic(const char *path, const void *data, size_t len) {
-    char *tmp = tn_sprintf("%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        tn_fail_errno("%s: cannot create", tmp);
-        free(tmp);
-        return -1;
-    }
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
+int tn_write_all(int fd, const void *buf, size_t n, const char *what) {
+    const char *p = buf;
+    while (n > 0) {
+        size_t chunk = n < (1u << 30) ? n : (1u << 30);
+        ssize_t w = write(fd, p, chunk);
         if (w < 0) {
             if (errno == EINTR) continue;
-            tn_fail_errno("%s: write failed", tmp);
-            goto fail;
+            return tn_fail_errno("%s: write failed", what);
         }
         p += w;
-        left -= (size_t)w;
+        n -= (size_t)w;
     }
-    if (fsync(fd) != 0) {
-        tn_fail_errno("%s: fsync failed", tmp);
+    return 0;
+}
+
+int tn_atomic_open(tn_atomic_file *af, const char *path, unsigned mode) {
+    static _Atomic unsigned long counter;
+    af->path = tn_strdup(path);
+    af->fd = -1;
+    /* A name left by a crashed process with the same pid is taken over by
+     * the next counter value rather than written through. */
+    for (int tries = 0; tries < 100; tries++) {
+        af->tmp = tn_sprintf("%s.part.%ld.%lu", path, (long)getpid(), ++counter);
+        af->fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+        if (af->fd >= 0) return 0;
+        if (errno != EEXIST) break;
+        free(af->tmp);
+        af->tmp = NULL;
+    }
+    tn_fail_errno("%s: cannot create a temporary file beside it", path);
+    free(af->tmp);
+    free(af->path);
+    af->tmp = af->path = NULL;
+    return -1;
+}
+
+int tn_atomic_commit(tn_atomic_file *af, int replace) {
+    if (fsync(af->fd) != 0) {
+        tn_fail_errno("%s: fsync failed", af->tmp);
         goto fail;
     }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        tn_fail_errno("%s: cannot rename to %s", tmp, path);
+    int fd = af->fd;
+    af->fd = -1;
+    if (close(fd) != 0) {
+        tn_fail_errno("%s: close failed", af->tmp);
         goto fail;
     }
-    free(tmp);
+    if (replace) {
+        if (rename(af->tmp, af->path) != 0) {
+            tn_fail_errno("%s: cannot rename to %s", af->tmp, af->path);
+            goto fail;
+        }
+    } else {
+        if (link(af->tmp, af->path) != 0) {
+            tn_fail_errno("%s: cannot create", af->path);
+            goto fail;
+        }
+        unlink(af->tmp);
+    }
+    free(af->tmp);
+    free(af->path);
+    af->tmp = af->path = NULL;
     return 0;
 fail:
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    free(tmp);
+    tn_atomic_abort(af);
     return -1;
+}
+
+void tn_atomic_abort(tn_atomic_file *af) {
+    int saved = errno; /* callers may still read errno (EEXIST) after aborting */
+    if (af->fd >= 0) close(af->fd);
+    af->fd = -1;
+    if (af->tmp) unlink(af->tmp);
+    free(af->tmp);
+    free(af->path);
+    af->tmp = af->path = NULL;
+    errno = saved;
+}
+
+int tn_write_file_atomic(const char *path, const void *data, size_t len) {
+    tn_atomic_file af;
+    if (tn_atomic_open(&af, path, 0644)) return -1;
+    if (tn_write_all(af.fd, data, len, af.tmp) || tn_atomic_commit(&af, 1)) {
+        tn_atomic_abort(&af);
+        return -1;
+    }
+    return 0;
 }
 
 int tn_copy_file(const char *src, const char *dst) {

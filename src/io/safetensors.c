@@ -8,6 +8,7 @@
  */
 #include "io/safetensors.h"
 #include "base/err.h"
+#include "base/fs.h"
 #include "base/half.h"
 #include "base/json.h"
 #include "base/mem.h"
@@ -356,22 +357,6 @@ int tn_st_read_f32(const tn_st_tensor *t, float *dst, size_t count, int check_fi
 
 /* ---- writer ------------------------------------------------------------ */
 
-static int write_all(int fd, const void *buf, size_t len, const char *what) {
-    const char *p = buf;
-    while (len > 0) {
-        /* Linux writes at most ~2 GiB per call; ask for 1 GiB at a time. */
-        size_t chunk = len < (1u << 30) ? len : (1u << 30);
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return tn_fail_errno("%s: write failed", what);
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Builds the header JSON (compact, entries in order, offsets contiguous). */
 static json_t *build_header(const char *path, const tn_st_entry *e, int n, const json_t *metadata) {
     json_t *root = json_object();
@@ -455,42 +440,20 @@ int tn_st_write(const char *path, const tn_st_entry *entries, int n, const json_
     memset(hdr + 8 + jlen, ' ', hlen - jlen);
     free(js);
 
-    char *tmp = tn_sprintf("%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        tn_fail_errno("%s: cannot create", tmp);
+    tn_atomic_file af;
+    if (tn_atomic_open(&af, path, 0644)) {
         free(hdr);
-        free(tmp);
         return -1;
     }
     /* Stream header then each tensor: no copy of the whole model in memory. */
-    if (write_all(fd, hdr, 8 + hlen, tmp) != 0) goto fail;
-    for (int i = 0; i < n; i++) {
+    int rc = tn_write_all(af.fd, hdr, 8 + hlen, af.tmp);
+    for (int i = 0; rc == 0 && i < n; i++) {
         size_t numel, nbytes;
         shape_bytes(entries[i].shape, entries[i].ndim, entries[i].dtype, &numel, &nbytes);
-        if (nbytes && write_all(fd, entries[i].data, nbytes, tmp) != 0) goto fail;
+        if (nbytes) rc = tn_write_all(af.fd, entries[i].data, nbytes, af.tmp);
     }
-    if (fsync(fd) != 0) {
-        tn_fail_errno("%s: fsync failed", tmp);
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        tn_fail_errno("%s: close failed", tmp);
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        tn_fail_errno("%s: cannot rename to %s", tmp, path);
-        goto fail;
-    }
+    if (rc == 0) rc = tn_atomic_commit(&af, 1);
+    if (rc) tn_atomic_abort(&af);
     free(hdr);
-    free(tmp);
-    return 0;
-fail:
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    free(hdr);
-    free(tmp);
-    return -1;
+    return rc;
 }

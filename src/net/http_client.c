@@ -1,6 +1,7 @@
 /* http_client.c - libcurl wrapper with request signing (see http_client.h). */
 #include "net/http_client.h"
 #include "base/err.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -324,8 +325,7 @@ int tn_http_upload_file(const tn_http_opts *o, const char *method, const char *u
 
 typedef struct {
     CURL *h;
-    int fd;
-    const char *tmp;
+    tn_atomic_file af; /* the download, beside dest until it is whole and checked */
     crypto_hash_sha256_state sha;
     uint64_t n, max;
     int over, werr, is_error;
@@ -350,17 +350,9 @@ static size_t file_write(char *data, size_t size, size_t nmemb, void *ud) {
         return 0;
     }
     crypto_hash_sha256_update(&s->sha, (const unsigned char *)data, n);
-    const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(s->fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            s->werr = errno;
-            return 0;
-        }
-        p += w;
-        left -= (size_t)w;
+    if (tn_write_all(s->af.fd, data, n, s->af.tmp)) {
+        s->werr = errno ? errno : EIO;
+        return 0;
     }
     s->n += n;
     return n;
@@ -377,15 +369,13 @@ int tn_http_download(const tn_http_opts *o, const char *url, const char *dest, u
     xfer x;
     if (xfer_init(&x, o, "GET", url, empty, NULL)) return -1;
     /* the temporary file sits next to dest so the final rename is atomic */
-    char *tmp = tn_sprintf("%s.part.XXXXXX", dest);
-    filesink s = {.h = x.h, .max = max_bytes, .tmp = tmp, .err = {.max = MAX_ERROR_BODY}};
-    s.fd = mkstemp(tmp);
-    if (s.fd < 0) {
-        tn_fail_errno("GET %s: cannot create %s", url, tmp);
-        free(tmp);
+    filesink s = {.h = x.h, .max = max_bytes, .err = {.max = MAX_ERROR_BODY}};
+    if (tn_atomic_open(&s.af, dest, 0600)) {
+        tn_err_prefix("GET %s", url);
         xfer_free(&x);
         return -1;
     }
+    const char *tmp = s.af.tmp;
     crypto_hash_sha256_init(&s.sha);
     curl_easy_setopt(x.h, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(x.h, CURLOPT_WRITEFUNCTION, file_write);
@@ -420,10 +410,7 @@ int tn_http_download(const tn_http_opts *o, const char *url, const char *dest, u
             rc = tn_fail("GET %s: sha256 mismatch: got %s, expected %s (%llu bytes)", url, hex, expect_sha256_hex,
                          (unsigned long long)s.n);
     }
-    if (!rc && fsync(s.fd) != 0) rc = tn_fail_errno("GET %s: fsync %s", url, tmp);
-    if (close(s.fd) != 0 && !rc) rc = tn_fail_errno("GET %s: close %s", url, tmp);
-    if (!rc && rename(tmp, dest) != 0) rc = tn_fail_errno("GET %s: cannot rename %s to %s", url, tmp, dest);
-    if (rc) unlink(tmp);
-    free(tmp);
+    if (!rc && tn_atomic_commit(&s.af, 1)) rc = tn_err_prefix("GET %s", url);
+    if (rc) tn_atomic_abort(&s.af);
     return rc;
 }

@@ -10,6 +10,7 @@
  */
 #include "net/http_server.h"
 #include "base/err.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -299,19 +300,6 @@ static enum MHD_Result on_headers(tn_http_conn *c, const char *url, const char *
     return MHD_YES;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* A piece of body. Returns MHD_NO to close the connection. */
 static enum MHD_Result on_body(tn_http_conn *c, const char *data, size_t n) {
     if (c->refused || c->overflow || c->write_failed) {
@@ -329,8 +317,8 @@ static enum MHD_Result on_body(tn_http_conn *c, const char *data, size_t n) {
     c->received += n;
     if (c->fd >= 0) {
         crypto_hash_sha256_update(&c->sha, (const unsigned char *)data, n);
-        if (write_all(c->fd, data, n)) {
-            tn_warn("%s %s: writing %s: %s", c->req.method, c->req.path, c->tmp, strerror(errno));
+        if (tn_write_all(c->fd, data, n, c->tmp)) {
+            tn_warn("%s %s: %s", c->req.method, c->req.path, tn_errmsg());
             drop_upload(c);
             c->write_failed = 1; /* reply 500 at the end */
         }

@@ -1,6 +1,7 @@
 /* keys.c - Ed25519 key pairs and key files (see keys.h). */
 #include "net/keys.h"
 #include "base/err.h"
+#include "base/fs.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -67,74 +68,37 @@ int tn_keypair_generate(tn_keypair *kp) {
 
 void tn_keypair_wipe(tn_keypair *kp) { sodium_memzero(kp, sizeof *kp); }
 
-/* Writes all of buf to fd (retrying short writes). */
-static int write_all(int fd, const char *buf, size_t n, const char *what) {
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return tn_fail_errno("%s: write failed", what);
-        }
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int tn_keypair_save(const tn_keypair *kp, const char *path, int force) {
     char sec_hex[2 * TN_KEY_SEC_BYTES + 1];
     tn_hex_encode(kp->sec, TN_KEY_SEC_BYTES, sec_hex);
     char *text = tn_sprintf("{\n  \"public\": \"%s\",\n  \"secret\": \"%s\"\n}\n", kp->id, sec_hex);
     sodium_memzero(sec_hex, sizeof sec_hex);
-    /* The secret never exists on disk with wider permissions: mkstemp creates
-     * the temporary file 0600 in the target's directory, and it reaches its
-     * name by link() (fails if the name exists: no check-then-write race) or,
-     * with --force, by rename() (atomic replacement). */
-    char *tmp = tn_sprintf("%s.tmp.XXXXXX", path);
-    int rc = -1, fd = mkstemp(tmp);
-    if (fd < 0) {
-        tn_fail_errno("%s: cannot create a temporary file next to it", path);
+    /* The secret never exists on disk with wider permissions: the temporary
+     * file is created 0600 beside the target, and it reaches its name by
+     * link() (fails if the name exists: no check-then-write race) or, with
+     * --force, by rename() (atomic replacement). fchmod: the umask could
+     * only narrow 0600, but the file must be exactly owner read-write. */
+    tn_atomic_file af;
+    int rc = -1;
+    if (tn_atomic_open(&af, path, 0600)) goto out;
+    if (fchmod(af.fd, 0600) != 0) {
+        tn_fail_errno("%s: chmod 0600", af.tmp);
+        tn_atomic_abort(&af);
         goto out;
     }
-    if (fchmod(fd, 0600) != 0) {
-        tn_fail_errno("%s: chmod 0600", tmp);
-        goto out_unlink;
+    if (tn_write_all(af.fd, text, strlen(text), af.tmp)) {
+        tn_atomic_abort(&af);
+        goto out;
     }
-    if (write_all(fd, text, strlen(text), tmp)) goto out_unlink;
-    if (fsync(fd) != 0) {
-        tn_fail_errno("%s: fsync failed", tmp);
-        goto out_unlink;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        tn_fail_errno("%s: close failed", tmp);
-        goto out_unlink;
-    }
-    fd = -1;
-    if (force) {
-        if (rename(tmp, path) != 0) {
-            tn_fail_errno("%s: cannot replace", path);
-            goto out_unlink;
-        }
-    } else {
-        if (link(tmp, path) != 0) {
-            if (errno == EEXIST)
-                tn_fail("%s: already exists; refusing to overwrite a key (use --force)", path);
-            else
-                tn_fail_errno("%s: cannot create", path);
-            goto out_unlink;
-        }
-        unlink(tmp);
+    if (tn_atomic_commit(&af, force)) {
+        if (!force && errno == EEXIST)
+            tn_fail("%s: already exists; refusing to overwrite a key (use --force)", path);
+        goto out;
     }
     rc = 0;
-    goto out;
-out_unlink:
-    if (fd >= 0) close(fd);
-    unlink(tmp);
 out:
     sodium_memzero(text, strlen(text));
     free(text);
-    free(tmp);
     return rc;
 }
 
