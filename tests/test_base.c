@@ -1,9 +1,12 @@
 /* test_base.c - src/base's shared helpers: the atomic file writer and the
- * write-all loop (fs.h). */
+ * write-all loop (fs.h), the counter-based mixer (rng.h; the stateful
+ * generator's known answers are in test_data), FNV-1a (hash.h). */
 #include "harness.h"
 
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/hash.h"
+#include "base/rng.h"
 #include "base/mem.h"
 
 #include <dirent.h>
@@ -105,8 +108,24 @@ TEST(write_all_errors) {
     free(buf);
 }
 
+TEST(mix_and_hash) {
+    /* tn_mix64(x) is splitmix64's output from state x (reference value for
+     * state 0 from the published splitmix64.c) */
+    uint64_t st = 0;
+    CHECK(tn_mix64(0) == 0xe220a8397b1dcdafULL);
+    CHECK(tn_splitmix64(&st) == tn_mix64(0) && st == TN_GOLDEN64);
+    CHECK(tn_splitmix64(&st) == tn_mix64(TN_GOLDEN64));
+    CHECK(tn_unit_double(0) == 0.0 && tn_unit_double(UINT64_MAX) < 1.0);
+    /* FNV-1a 64 test vectors (Fowler, Noll, Vo: the FNV reference suite) */
+    CHECK(tn_fnv1a_str("") == 0xcbf29ce484222325ULL);
+    CHECK(tn_fnv1a_str("a") == 0xaf63dc4c8601ec8cULL);
+    CHECK(tn_fnv1a_str("foobar") == 0x85944171f73967e8ULL);
+    CHECK(tn_fnv1a(tn_fnv1a(TN_FNV_OFFSET, "foo", 3), "bar", 3) == tn_fnv1a_str("foobar"));
+}
+
 int main(void) {
     RUN(atomic_replace_and_refuse);
     RUN(write_all_errors);
+    RUN(mix_and_hash);
     return tn_test_summary("base");
 }

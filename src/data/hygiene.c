@@ -1,59 +1,13 @@
-/* hygiene.c - PRNG, shuffle, split, empty-response and duplicate checks
+/* hygiene.c - split, empty-response and duplicate checks
  * (see hygiene.h). */
 #include "data/hygiene.h"
 #include "base/err.h"
+#include "base/hash.h"
 #include "base/mem.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-uint64_t tn_splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void tn_rng_seed(tn_rng *r, uint64_t seed) {
-    uint64_t st = seed;
-    for (int i = 0; i < 4; i++) r->s[i] = tn_splitmix64(&st);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t tn_rng_next(tn_rng *r) {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-uint64_t tn_rng_below(tn_rng *r, uint64_t n) {
-    /* Reject the top partial block of 2^64 so every residue is equally likely. */
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do x = tn_rng_next(r);
-    while (x >= limit);
-    return x % n;
-}
-
-void tn_shuffle(size_t *idx, size_t n, uint64_t seed) {
-    tn_rng r;
-    tn_rng_seed(&r, seed);
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)tn_rng_below(&r, i);
-        size_t t = idx[i - 1];
-        idx[i - 1] = idx[j];
-        idx[j] = t;
-    }
-}
 
 int tn_data_split(size_t n_rows, double test_fraction, size_t test_cap, uint64_t seed, size_t **train,
                   size_t *n_train, size_t **test, size_t *n_test) {
@@ -90,26 +44,17 @@ int tn_sample_has_response(const tn_sample *s) {
     return 0;
 }
 
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * FNV_PRIME;
-    return h;
-}
-
 uint64_t tn_sample_hash(const tn_sample *s) {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = TN_FNV_OFFSET;
     unsigned char b = (unsigned char)(s->add_bos ? 1 : 0);
-    h = fnv(h, &b, 1);
+    h = tn_fnv1a(h, &b, 1);
     for (size_t i = 0; i < s->n; i++) {
         /* Flags and the length go in too, so segment boundaries count. */
         unsigned char f[9] = {(unsigned char)(s->seg[i].trainable | s->seg[i].bos << 1 | s->seg[i].eos << 2)};
         uint64_t len = s->seg[i].len;
         for (int k = 0; k < 8; k++) f[1 + k] = (unsigned char)(len >> (8 * k));
-        h = fnv(h, f, sizeof f);
-        h = fnv(h, s->seg[i].text, s->seg[i].len);
+        h = tn_fnv1a(h, f, sizeof f);
+        h = tn_fnv1a(h, s->seg[i].text, s->seg[i].len);
     }
     return h;
 }

@@ -1,32 +1,16 @@
-/* hygiene.h - row checks and reproducible shuffles/splits.
+/* hygiene.h - row checks and reproducible splits.
  *
- * Randomness is xoshiro256** (Blackman & Vigna, 2018) seeded through
- * splitmix64, both fully specified by their reference C code and using only
- * 64-bit integer arithmetic, so a seed gives the same shuffle and the same
- * split on every machine and compiler. Bounded draws use rejection (no
- * modulo bias), so they are exact as well.
+ * Splits shuffle with base/rng.h (xoshiro256** seeded by splitmix64), so a
+ * seed gives the same split on every machine and compiler.
  */
 #ifndef TN_DATA_HYGIENE_H
 #define TN_DATA_HYGIENE_H
 
+#include "base/rng.h"
 #include "data/sample.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-typedef struct {
-    uint64_t s[4];
-} tn_rng;
-
-/* splitmix64 step: advances *state and returns the next output. */
-uint64_t tn_splitmix64(uint64_t *state);
-void tn_rng_seed(tn_rng *r, uint64_t seed);
-uint64_t tn_rng_next(tn_rng *r);
-/* Uniform in [0, n); n > 0. */
-uint64_t tn_rng_below(tn_rng *r, uint64_t n);
-/* Fisher-Yates shuffle of idx[0..n): for i = n-1 down to 1, swap idx[i]
- * with idx[below(i+1)]. */
-void tn_shuffle(size_t *idx, size_t n, uint64_t seed);
 
 /* Shuffles 0..n_rows-1 with `seed`, then takes the first n_test as the test
  * split and the rest, in shuffled order, as training rows:

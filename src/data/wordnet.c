@@ -3,6 +3,7 @@
 #include "data/wordnet.h"
 
 #include "base/err.h"
+#include "base/hash.h"
 #include "base/fs.h"
 #include "data/hygiene.h"
 
@@ -60,12 +61,6 @@ static char *xstrndup(const char *s, size_t n) {
     memcpy(r, s, n);
     r[n] = 0;
     return r;
-}
-
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
 }
 
 /* An insert-only set of 64-bit hashes (open addressing). Used to drop
@@ -333,7 +328,7 @@ char *tn_wordnet_corpus(const tn_wordnet *wn, uint64_t seed, size_t max_bytes, s
     if (!out) goto oom;
     for (size_t i = 0; i < nlines; i++) {
         const char *l = lines[idx[i]];
-        if (!hset_add(&seen, fnv1a(l))) continue;
+        if (!hset_add(&seen, tn_fnv1a_str(l))) continue;
         size_t n = strlen(l);
         if (max_bytes && total + n + 1 > max_bytes) break;
         if (total + n + 2 > cap) {
@@ -440,7 +435,7 @@ int tn_wordnet_tasks(const tn_wordnet *wn, uint64_t seed, size_t rows, json_t *o
                 if (json_array_size(out[k]) >= rows) continue;
                 json_t *row = make_row(s, (tn_task_kind)k);
                 if (!row) continue;
-                if (!hset_add(&seen[k], fnv1a(json_string_value(json_object_get(row, "instruction"))))) {
+                if (!hset_add(&seen[k], tn_fnv1a_str(json_string_value(json_object_get(row, "instruction"))))) {
                     json_decref(row);
                     continue;
                 }
