@@ -1,5 +1,5 @@
-/* corpus.c - WordNet 3.0 database files -> pretraining text and task datasets.
- * See corpus.h for what is produced and docs/arena-data.md for why. */
+/* wordnet.c - WordNet 3.0 database files -> pretraining text and task datasets.
+ * See wordnet.h for what is produced and docs/arena-data.md for why. */
 #include "data/wordnet.h"
 
 #include "base/err.h"

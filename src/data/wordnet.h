@@ -1,4 +1,4 @@
-/* corpus.h - real English text and instruction datasets from WordNet 3.0.
+/* wordnet.h - real English text and instruction datasets from WordNet 3.0.
  *
  * `tuna arena` needs a base model and task datasets without downloading
  * anything: Debian's wordnet-base package (scripts/setup installs it) holds
@@ -12,8 +12,8 @@
  * data/hygiene.h's xoshiro256**), so a seed gives the same bytes everywhere.
  * docs/arena-data.md describes the data, its license and the columns.
  */
-#ifndef TN_ARENA_CORPUS_H
-#define TN_ARENA_CORPUS_H
+#ifndef TN_DATA_WORDNET_H
+#define TN_DATA_WORDNET_H
 
 #include <jansson.h>
 #include <stddef.h>

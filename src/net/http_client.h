@@ -10,8 +10,8 @@
  * Requests are signed (sign.h) when opts->key is set: the signed target is
  * the path and query exactly as curl puts them on the request line.
  */
-#ifndef TN_ARENA_HTTP_CLIENT_H
-#define TN_ARENA_HTTP_CLIENT_H
+#ifndef TN_NET_HTTP_CLIENT_H
+#define TN_NET_HTTP_CLIENT_H
 
 #include "net/keys.h"
 #include "net/sign.h"

@@ -16,8 +16,8 @@
  * so they may block; they must be thread-safe with respect to each other.
  * Error replies are {"error": "message"}.
  */
-#ifndef TN_ARENA_HTTP_SERVER_H
-#define TN_ARENA_HTTP_SERVER_H
+#ifndef TN_NET_HTTP_SERVER_H
+#define TN_NET_HTTP_SERVER_H
 
 #include "net/sign.h"
 #include "base/err.h"

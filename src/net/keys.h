@@ -7,8 +7,8 @@
  * libsodium's 64-byte secret key holds the seed and the public key; loading
  * checks that the two halves of the file agree.
  */
-#ifndef TN_ARENA_KEYS_H
-#define TN_ARENA_KEYS_H
+#ifndef TN_NET_KEYS_H
+#define TN_NET_KEYS_H
 
 #include <stddef.h>
 

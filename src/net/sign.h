@@ -13,8 +13,8 @@
  * before its not-before time), a bad signature, and a nonce it has seen in the
  * last 2*skew seconds from the same key.
  */
-#ifndef TN_ARENA_SIGN_H
-#define TN_ARENA_SIGN_H
+#ifndef TN_NET_SIGN_H
+#define TN_NET_SIGN_H
 
 #include "net/keys.h"
 
