@@ -9,6 +9,7 @@
  * end; a client that keeps sending far past the limit is cut off instead.
  */
 #include "net/http_server.h"
+#include "net/conn_guard.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -43,6 +44,8 @@ struct tn_http_server {
     int port;
     char start_error[256]; /* MHD's last log line while starting, for the error message */
     int starting;
+    tn_conn_guard *guard;  /* deadlines for slow clients; from start to stop */
+    uint64_t slow_closed;  /* the guard's count, kept across a stop */
 };
 
 struct tn_http_conn {
@@ -56,6 +59,7 @@ struct tn_http_conn {
     int write_failed;      /* the upload file could not be written */
     uint64_t received, discarded, limit;
     int64_t t_headers;     /* unix time the headers arrived: signatures are judged then */
+    tn_guarded *guarded;   /* the connection's deadlines (NULL: unguarded) */
     char key_id[TN_KEY_ID_LEN + 1]; /* the verified signer, lower-case */
     /* in-memory body */
     char *buf;
@@ -315,6 +319,7 @@ static enum MHD_Result on_body(tn_http_conn *c, const char *data, size_t n) {
         return MHD_YES;
     }
     c->received += n;
+    tn_conn_guard_bytes(c->srv->guard, c->guarded, n);
     if (c->fd >= 0) {
         crypto_hash_sha256_update(&c->sha, (const unsigned char *)data, n);
         if (tn_write_all(c->fd, data, n, c->tmp)) {
@@ -401,6 +406,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
     c->req.conn = c;
     if (!c->started) {
         c->started = 1;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        c->guarded = ci ? ci->socket_context : NULL;
+        tn_conn_guard_phase(s->guard, c->guarded, TN_CONN_BODY);
         return on_headers(c, url, method);
     }
     if (*upload_data_size > 0) {
@@ -408,6 +416,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
         *upload_data_size = 0;
         return on_body(c, upload_data, n);
     }
+    tn_conn_guard_phase(s->guard, c->guarded, TN_CONN_BUSY);
     if (c->refused) return MHD_YES; /* already answered */
     return on_complete(c);
 }
@@ -428,12 +437,27 @@ static void completed_cb(void *cls, struct MHD_Connection *mhd, void **con_cls, 
     (void)toe;
     tn_http_conn *c = *con_cls;
     if (!c) return;
+    /* a kept-alive connection now waits for its next request's headers */
+    tn_conn_guard_phase(c->srv ? c->srv->guard : NULL, c->guarded, TN_CONN_HEADERS);
     drop_upload(c);
     if (c->resp) MHD_destroy_response(c->resp);
     free(c->buf);
     free(c->target);
     free(c);
     *con_cls = NULL;
+}
+
+/* Connection start and end: the guard's bookkeeping. */
+static void notify_cb(void *cls, struct MHD_Connection *mhd, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code) {
+    tn_http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? tn_conn_guard_add(s->guard, ci->connect_fd) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        tn_conn_guard_remove(s->guard, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void log_cb(void *cls, const char *fmt, va_list ap) {
@@ -457,8 +481,11 @@ tn_http_server *tn_http_server_new(const tn_http_server_opts *opts) {
     if (opts) s->opts = *opts;
     s->bind = tn_strdup(s->opts.bind ? s->opts.bind : "127.0.0.1");
     s->opts.bind = s->bind;
-    if (!s->opts.max_conns) s->opts.max_conns = 64;
+    if (!s->opts.max_conns) s->opts.max_conns = 256;
+    if (!s->opts.max_conns_per_addr) s->opts.max_conns_per_addr = 16;
     if (!s->opts.idle_timeout_s) s->opts.idle_timeout_s = 60;
+    if (!(s->opts.header_timeout_s > 0)) s->opts.header_timeout_s = 10;
+    if (!(s->opts.min_body_rate > 0)) s->opts.min_body_rate = 16384;
     return s;
 }
 
@@ -500,6 +527,8 @@ int tn_http_server_start(tn_http_server *s) {
     } else {
         return tn_fail("http server: bind address \"%s\" is not an IPv4 or IPv6 address", s->bind);
     }
+    s->guard = tn_conn_guard_new(s->opts.header_timeout_s, s->opts.min_body_rate);
+    if (!s->guard) return -1;
     s->starting = 1;
     s->start_error[0] = 0;
     /* requests older than our start cannot be in the (empty) replay cache:
@@ -509,14 +538,19 @@ int tn_http_server_start(tn_http_server *s) {
                                  MHD_OPTION_SOCK_ADDR, addr,
                                  MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s,
                                  MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
+                                 MHD_OPTION_NOTIFY_CONNECTION, notify_cb, s,
                                  MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_conns_per_addr,
                                  MHD_OPTION_CONNECTION_TIMEOUT, s->opts.idle_timeout_s,
                                  MHD_OPTION_EXTERNAL_LOGGER, log_cb, s,
                                  MHD_OPTION_END);
     s->starting = 0;
-    if (!s->daemon)
+    if (!s->daemon) {
+        tn_conn_guard_free(s->guard);
+        s->guard = NULL;
         return tn_fail("http server: cannot listen on %s port %d%s%s", s->bind, s->opts.port,
                        s->start_error[0] ? ": " : "", s->start_error);
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : s->opts.port;
     return 0;
@@ -528,6 +562,13 @@ void tn_http_server_stop(tn_http_server *s) {
     if (!s || !s->daemon) return;
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    s->slow_closed = tn_conn_guard_closed(s->guard);
+    tn_conn_guard_free(s->guard);
+    s->guard = NULL;
+}
+
+uint64_t tn_http_server_slow_closed(const tn_http_server *s) {
+    return s->guard ? tn_conn_guard_closed(s->guard) : s->slow_closed;
 }
 
 void tn_http_server_free(tn_http_server *s) {

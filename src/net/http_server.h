@@ -68,12 +68,19 @@ typedef struct {
 typedef struct {
     const char *bind;        /* IPv4 or IPv6 literal; NULL = "127.0.0.1" */
     int port;                /* 0 = any free port (see tn_http_server_port) */
-    unsigned max_conns;      /* 0 = 64 */
+    unsigned max_conns;      /* 0 = 256 */
+    unsigned max_conns_per_addr; /* connections from one client address; 0 = 16 */
     unsigned idle_timeout_s; /* a connection idle this long is closed; 0 = 60 */
+    double header_timeout_s; /* a request's headers must arrive within this; 0 = 10 */
+    double min_body_rate;    /* bytes/s a body must average after header_timeout_s of grace; 0 = 16 KiB/s */
     tn_verifier *verifier;   /* borrowed; required by signed routes */
     int no_not_before;       /* 1: do not refuse requests timestamped before start (tests) */
 } tn_http_server_opts;
 
+/* Slow and greedy clients (net/conn_guard.h): one address holds at most
+ * max_conns_per_addr connections (more are refused at accept), and a
+ * connection that sends its headers or its body too slowly is closed, so a
+ * few hundred slow connections cannot take every thread of the server. */
 tn_http_server *tn_http_server_new(const tn_http_server_opts *opts);
 /* Copies the route (strings included). Only before tn_http_server_start. */
 int tn_http_server_route(tn_http_server *s, const tn_http_route *route);
@@ -85,6 +92,8 @@ int tn_http_server_port(const tn_http_server *s);
 /* Stops accepting, waits for running handlers, joins the threads. Idempotent. */
 void tn_http_server_stop(tn_http_server *s);
 void tn_http_server_free(tn_http_server *s); /* stops first */
+/* Connections closed for being too slow since the start (tests, logs). */
+uint64_t tn_http_server_slow_closed(const tn_http_server *s);
 
 /* Request accessors: NULL when absent. Header names are case-insensitive;
  * query values are URL-decoded. */
