@@ -11,6 +11,7 @@
 #include "net/http_server.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 

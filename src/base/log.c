@@ -1,9 +1,8 @@
-/* log.c - leveled logging and clocks (see log.h). */
+/* log.c - leveled logging (see log.h). */
 #include "base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 
 static tn_log_level g_level = TN_LOG_INFO;
 
@@ -23,16 +22,4 @@ void tn_log(tn_log_level lvl, const char *fmt, ...) {
         fprintf(stderr, "tuna: %s\n", msg);
     else
         fprintf(stderr, "tuna: %s: %s\n", names[lvl], msg);
-}
-
-double tn_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-double tn_wall_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

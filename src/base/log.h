@@ -1,4 +1,4 @@
-/* log.h - leveled logging to stderr, and a monotonic clock. */
+/* log.h - leveled logging to stderr. */
 #ifndef TN_LOG_H
 #define TN_LOG_H
 
@@ -13,9 +13,8 @@ void tn_log(tn_log_level lvl, const char *fmt, ...) TN_PRINTF(2, 3);
 #define tn_info(...) tn_log(TN_LOG_INFO, __VA_ARGS__)
 #define tn_warn(...) tn_log(TN_LOG_WARN, __VA_ARGS__)
 
-/* Seconds from an arbitrary origin, monotonic. */
-double tn_now(void);
-/* Seconds since the Unix epoch (wall clock). */
-double tn_wall_now(void);
+/* TRANSITION: the clocks moved to base/clock.h; callers that still reach
+ * them through this header are switched over once the rooms' mends land. */
+#include "base/clock.h"
 
 #endif

@@ -1,6 +1,7 @@
 /* conn_guard.c - deadlines for slow clients (see conn_guard.h). */
 #include "net/conn_guard.h"
 #include "base/err.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 
