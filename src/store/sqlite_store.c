@@ -830,6 +830,8 @@ int tn_store_dataset_list(tn_store *s, tn_catalog_dataset **v, size_t *n) {
 
 /* ---- tasks ------------------------------------------------------------------------- */
 
+/* `minutes` holds tn_task.time_limit_ms (milliseconds; store.h says why the
+ * column keeps its first name). */
 #define TASK_COLS                                                                              \
     "id, model, dataset, state, failure_reason, created_at, updated_at, deadline, minutes, "   \
     "split_seed, train_hash, test_hash, synth_hash, params_json"
@@ -846,7 +848,7 @@ static int row_task(sqlite3_stmt *st, void *out) {
     t->created_at = col_i64(st, 5);
     t->updated_at = col_i64(st, 6);
     t->deadline = col_i64(st, 7);
-    t->minutes = col_i64(st, 8);
+    t->time_limit_ms = col_i64(st, 8);
     t->split_seed = col_i64(st, 9);
     t->train_hash = col_str(st, 10);
     t->test_hash = col_str(st, 11);
@@ -883,7 +885,7 @@ static int add_event(tn_store *s, int64_t task_id, const char *from, const char 
 }
 
 int tn_store_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
-    if (in->minutes <= 0) return tn_fail("store: task needs a positive time limit (minutes)");
+    if (in->time_limit_ms <= 0) return tn_fail("store: task needs a positive time limit (time_limit_ms)");
     int rc = enter_tx(s);
     if (rc != 0) return rc;
     int64_t v;
@@ -904,7 +906,7 @@ int tn_store_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
                  "minutes, split_seed, train_hash, test_hash, synth_hash, params_json) "
                  "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  "ttiiiiitttt", in->model, in->dataset, in->created_at, in->created_at,
-                 in->deadline, in->minutes, in->split_seed, in->train_hash, in->test_hash,
+                 in->deadline, in->time_limit_ms, in->split_seed, in->train_hash, in->test_hash,
                  in->synth_hash, json_or_empty(in->params_json));
     int64_t id = rc == 0 ? sqlite3_last_insert_rowid(s->db) : 0;
     if (rc == 0) rc = add_event(s, id, NULL, "pending", "created", in->created_at);

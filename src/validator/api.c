@@ -347,8 +347,8 @@ static void admin_task(vstate *v, tn_http_req *r, json_t *b) {
     t.dataset = (char *)dataset;
     t.state = TN_TASK_PENDING;
     t.created_at = v_now_ms();
-    /* minutes may be fractional (short arena runs): stored in seconds*1000/60 */
-    t.minutes = (int64_t)(json_number_value(mins) * 60000.0); /* milliseconds of training time */
+    /* minutes may be fractional (short arena runs) */
+    t.time_limit_ms = tn_task_ms_from_minutes(json_number_value(mins));
     uint64_t seed;
     randombytes_buf(&seed, sizeof seed);
     t.split_seed = (int64_t)(seed >> 1); /* secret: never leaves the validator */

@@ -269,9 +269,9 @@ static int step_offer(vstate *v, const tn_task *t) {
         fail_task(v, t, "the task's model or dataset is not in the catalog");
         return 0;
     }
-    double hours = (double)t->minutes / 3600000.0;
+    double hours = tn_task_hours(t);
     int training = t->state == TN_TASK_TRAINING;
-    int64_t deadline = training ? t->deadline : v_now_ms() + t->minutes;
+    int64_t deadline = training ? t->deadline : v_now_ms() + t->time_limit_ms;
     json_t *dtj = dataset_type_json(&cd);
     const char *kind = json_string_value(json_object_get(dtj, "kind"));
     json_t *offer_body = json_pack("{s:I, s:s, s:O, s:O, s:I, s:f, s:s}", "task_id", (json_int_t)t->id, "model",
@@ -283,12 +283,12 @@ static int step_offer(vstate *v, const tn_task *t) {
     json_t *fe;
     json_object_foreach(json_object_get(manifest, "files"), fname, fe) {
         const char *h = json_string_value(json_object_get(fe, "sha256"));
-        char *url = v_blob_url(v, h, (int64_t)(t->minutes / 1000) + 3600);
+        char *url = v_blob_url(v, h, t->time_limit_ms / 1000 + 3600);
         json_array_append_new(files, json_pack("{s:s, s:s, s:s, s:O}", "name", fname, "url", url, "sha256", h, "size",
                                                json_object_get(fe, "size")));
         free(url);
     }
-    char *turl = v_blob_url(v, t->train_hash, (int64_t)(t->minutes / 1000) + 3600);
+    char *turl = v_blob_url(v, t->train_hash, t->time_limit_ms / 1000 + 3600);
     char *tpath = tn_blobs_path(v->blobs, t->train_hash);
     uint64_t tsize = 0;
     char tmp[TN_HASH_HEX + 1];
@@ -350,7 +350,7 @@ static int step_offer(vstate *v, const tn_task *t) {
     tn_task_patch p = {0};
     p.deadline = deadline;
     char why[128];
-    snprintf(why, sizeof why, "%zu miner(s) accepted, deadline in %.1f min", accepted, (double)t->minutes / 60000.0);
+    snprintf(why, sizeof why, "%zu miner(s) accepted, deadline in %.1f min", accepted, tn_task_minutes(t));
     transition(v, t, TN_TASK_TRAINING, why, &p);
     return 0;
 }

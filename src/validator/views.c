@@ -24,7 +24,7 @@ json_t *v_task_json(vstate *v, const tn_task *t, int detail) {
     json_t *j = json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I, s:f}", "id", (json_int_t)t->id, "model", t->model,
                           "dataset", public_dataset ? t->dataset : NULL, "state", tn_task_state_name(t->state),
                           "failure_reason", t->failure_reason, "created_at", (json_int_t)t->created_at, "deadline",
-                          (json_int_t)t->deadline, "minutes", (double)t->minutes / 60000.0);
+                          (json_int_t)t->deadline, "minutes", tn_task_minutes(t));
     if (!detail) return j;
     tn_offer *os = NULL;
     size_t no = 0;
