@@ -127,7 +127,10 @@ static void h_tasks(tn_http_req *r, void *ud) {
         }
         json_t *j = v_task_json(v, &t, 1);
         tn_task_clear(&t);
-        tn_http_reply_json(r, 200, j);
+        if (!j)
+            tn_http_reply_error(r, 500, "%s", tn_errmsg());
+        else
+            tn_http_reply_json(r, 200, j);
         return;
     }
     tn_task *ts = NULL;
@@ -163,7 +166,7 @@ static void h_flags(tn_http_req *r, void *ud) {
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         tn_miner m;
         memset(&m, 0, sizeof m);
-        tn_store_miner_get(v->store, fs[i].miner_id, &m);
+        if ((rc = tn_store_miner_get(v->store, fs[i].miner_id, &m)) < 0) break;
         json_array_append_new(a, json_pack("{s:I, s:I, s:s?, s:s?, s:s, s:s, s:I}", "id", (json_int_t)fs[i].id,
                                            "task_id", (json_int_t)fs[i].task_id, "miner", m.name, "owner", m.owner,
                                            "rule", fs[i].rule, "reason", fs[i].reason, "created_at",
@@ -472,8 +475,9 @@ static int check_token(vstate *v, tn_http_req *r, const char *token, tn_offer *o
             tn_flag f = {0, t->id, of->miner_id, "late", why, v_now_ms()};
             int64_t fid;
             LOCK(v);
-            tn_store_flag_raise(v->store, &f, &fid);
+            int frc = tn_store_flag_raise(v->store, &f, &fid);
             UNLOCK(v);
+            if (frc < 0) tn_warn("task %lld: cannot flag a late upload: %s", (long long)t->id, tn_errmsg());
         }
         tn_http_reply_error(r, 410, "task %lld: the deadline has passed (uploads close at the deadline, by the "
                             "validator's clock)", (long long)t->id);
@@ -604,8 +608,15 @@ static void complete(vstate *v, tn_http_req *r, const char *token) {
         int64_t sid;
         LOCK(v);
         int rc = tn_store_submission_put(v->store, &s, &sid);
-        if (rc >= 0) tn_store_offer_update(v->store, of.task_id, of.miner_id, TN_OFFER_STARTED, TN_OFFER_SUBMITTED,
-                                           "uploaded", s.received_at);
+        /* CONFLICT: a re-upload, the offer is `submitted` already. Otherwise
+         * the submission is stored and counts (the scorer reads submissions,
+         * not offer statuses): the miner is told so, the log says the rest. */
+        int orc = rc >= 0 ? tn_store_offer_update(v->store, of.task_id, of.miner_id, TN_OFFER_STARTED,
+                                                  TN_OFFER_SUBMITTED, "uploaded", s.received_at)
+                          : 0;
+        if (orc < 0 && orc != TN_STORE_CONFLICT)
+            tn_warn("task %lld: submission of miner %lld stored, but its offer was not marked: %s",
+                    (long long)of.task_id, (long long)of.miner_id, tn_errmsg());
         UNLOCK(v);
         if (rc < 0) {
             status = rc == TN_STORE_REFUSED ? 410 : store_status(rc);

@@ -13,6 +13,7 @@
 #include "net/keys.h"
 #include "net/sign.h"
 #include "store/store.h"
+#include "judge/scoring.h"
 #include "validator/validator.h"
 
 #include <pthread.h>
@@ -55,8 +56,11 @@ int v_evaluate_task(vstate *v, int64_t task_id);
 /* re-applies the current rules to a scored task (results of the evaluator
  * children are reused; only missing ones are computed) */
 int v_rescore_task(vstate *v, int64_t task_id);
-/* settings with defaults */
-double v_setting_num(vstate *v, const char *key, double def);
+/* settings with defaults: *out = def when unset or not a number; -1 only
+ * when the store fails */
+int v_setting_num(vstate *v, const char *key, double def, double *out);
+/* scoring.h's defaults unless the score.* settings override them */
+int v_score_params(vstate *v, tn_score_params *sp);
 
 /* JSON views used by the API and the dashboard (scorer.c) */
 json_t *v_leaderboard_json(vstate *v);
