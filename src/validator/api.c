@@ -27,23 +27,6 @@
 #include <string.h>
 
 
-/* ---- signed download URLs --------------------------------------------------- */
-
-static void url_mac(const vstate *v, const char *hash, long long exp, char out[65]) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s|%lld", hash, exp);
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256(mac, (const unsigned char *)msg, strlen(msg), v->url_secret);
-    tn_hex_encode(mac, sizeof mac, out);
-}
-
-char *v_blob_url(const vstate *v, const char *hash, int64_t ttl_s) {
-    long long exp = (long long)(v_now_ms() / 1000 + ttl_s);
-    char mac[65];
-    url_mac(v, hash, exp, mac);
-    return tn_sprintf("%s/blobs/%s?exp=%lld&sig=%s", v->base_url, hash, exp, mac);
-}
-
 static void h_blob(tn_http_req *r, void *ud) {
     vstate *v = ud;
     const char *hash = r->path + strlen("/blobs/");
@@ -57,7 +40,7 @@ static void h_blob(tn_http_req *r, void *ud) {
         return;
     }
     char want[65];
-    url_mac(v, hash, atoll(exp), want);
+    v_url_mac(v, hash, atoll(exp), want);
     if (strlen(sig) != 64 || sodium_memcmp(want, sig, 64) != 0) {
         tn_http_reply_error(r, 403, "bad URL signature");
         return;

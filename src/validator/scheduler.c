@@ -44,7 +44,7 @@ static int fail_task(vstate *v, const tn_task *t, const char *why) {
 
 /* The dataset type of a catalog dataset as a data spec. Strings borrow from
  * *holder, which the caller decrefs. */
-int v_spec_of(const char *mapping_json, tn_data_spec *spec, json_t **holder) {
+static int v_spec_of(const char *mapping_json, tn_data_spec *spec, json_t **holder) {
     memset(spec, 0, sizeof *spec);
     *holder = tn_json_loadb(mapping_json, strlen(mapping_json), "dataset_type");
     return *holder ? tn_data_spec_from_json(*holder, "dataset_type", spec) : -1;

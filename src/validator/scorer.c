@@ -37,34 +37,6 @@
 
 static const char *RULES[] = {"provenance", "losses", "duplicate", "leak"};
 
-/* A numeric setting, or `def` when it is unset or not a number. Fails (-1,
- * message set) only when the store does. */
-int v_setting_num(vstate *v, const char *key, double def, double *out) {
-    char *s = NULL;
-    int64_t ver;
-    LOCK(v);
-    int rc = tn_store_setting_get(v->store, key, &s, &ver);
-    UNLOCK(v);
-    *out = def;
-    if (rc < 0 && rc != TN_STORE_NOT_FOUND) return -1;
-    if (rc == 0 && s) {
-        char *end;
-        double x = strtod(s, &end);
-        if (end != s) *out = x;
-    }
-    free(s);
-    return 0;
-}
-
-/* The score parameters: the defaults of scoring.h unless settings override them. */
-int v_score_params(vstate *v, tn_score_params *sp) {
-    tn_score_params_default(sp);
-    if (v_setting_num(v, "score.alpha", sp->alpha, &sp->alpha) || v_setting_num(v, "score.R", sp->R, &sp->R) ||
-        v_setting_num(v, "score.floor", sp->floor, &sp->floor))
-        return -1;
-    return 0;
-}
-
 /* The rules and their thresholds for one evaluation pass, read once so that
  * every decision of the pass uses the same numbers: the anti-cheat library's
  * calibrated defaults (docs/anticheat.md) unless a setting overrides them. */
