@@ -94,7 +94,7 @@ void tn_miners_free(tn_miner *v, size_t n);
 typedef struct {
     int64_t id;
     char *name;          /* unique, e.g. "tiny-llama-15m" */
-    char *manifest_hash; /* blob hash of the directory manifest (arena/blobs.h) */
+    char *manifest_hash; /* blob hash of the directory manifest (store/blobs.h) */
     char *arch_json;     /* architecture summary (layers, dims, params count) */
     int64_t created_at;
 } tn_catalog_model;

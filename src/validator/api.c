@@ -87,8 +87,6 @@ static void h_miners(tn_http_req *r, void *ud) {
     tn_http_reply_json(r, 200, json_pack("{s:o}", "miners", a));
 }
 
-json_t *v_task_json(vstate *v, const tn_task *t, int detail); /* scorer.c */
-
 static void h_tasks(tn_http_req *r, void *ud) {
     vstate *v = ud;
     const char *rest = r->path + strlen("/v1/tasks");

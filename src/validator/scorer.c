@@ -6,12 +6,12 @@
  *   2. each submission without a result is evaluated in a sandboxed child
  *      (evaljob.c): provenance verdict, fingerprint, losses;
  *   3. then, in this process, the rules that compare submissions:
- *      duplicates (arena/dupes.h: same content hash as any earlier
+ *      duplicates (judge/duplicates.h: same content hash as any earlier
  *      submission of any task, or a delta sketch too similar to an earlier
  *      one on the same base, not counting work that originates from the
  *      same miner on the same base and dataset: the earliest upload keeps
  *      its score) and the leak check;
- *   4. scores (scoring.c) over the miners that accepted the task, flags for
+ *   4. scores (judge/scoring.c) over the miners that accepted the task, flags for
  *      every rule that failed, then `scored`.
  * Every rule's decision is stored with its numbers and reason (upserted, so
  * a redo after a crash overwrites rather than duplicates). A rescore deletes

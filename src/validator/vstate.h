@@ -1,5 +1,5 @@
-/* vstate.h - the validator's shared state (validator.c, api.c, scheduler.c,
- * scorer.c). Not a public interface.
+/* vstate.h - the validator's shared state (validator.c, common.c, api.c,
+ * scheduler.c, scorer.c, views.c). Not a public interface.
  *
  * Locking: one mutex, `db`, around every store call. HTTP handlers run on
  * libmicrohttpd's threads and the scheduler on the main thread; SQLite would
@@ -67,7 +67,9 @@ int v_evaluate_task(vstate *v, int64_t task_id);
  * children are reused; only missing ones are computed) */
 int v_rescore_task(vstate *v, int64_t task_id);
 
-/* JSON views used by the API and the dashboard (scorer.c) */
+/* views.c: JSON views used by the API and the dashboard. A task with
+ * `detail` lists its offers, scores and flags; NULL when the store fails. */
+json_t *v_task_json(vstate *v, const tn_task *t, int detail);
 json_t *v_leaderboard_json(vstate *v);
 
 #endif
