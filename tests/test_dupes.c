@@ -1,4 +1,4 @@
-/* test_dupes.c - the validator's duplicate rule (arena/dupes.h) on
+/* test_dupes.c - the validator's duplicate rule (judge/duplicates.h) on
  * hand-made fingerprints whose sketch cosines are known in closed form:
  * sketches are sums of orthogonal unit vectors e_i of R^64, so
  * cos(e0, e0 + 0.2 e1) = 1/sqrt(1.04) = 0.981 (above the 0.85 threshold),

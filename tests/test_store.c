@@ -64,7 +64,7 @@ static void add_catalog(tn_store *s) {
 }
 
 static int64_t new_task(tn_store *s) {
-    tn_task t = {.model = "tiny", .dataset = "alpaca-mini", .created_at = 100, .minutes = 30,
+    tn_task t = {.model = "tiny", .dataset = "alpaca-mini", .created_at = 100, .time_limit_ms = 30,
                  .split_seed = -1234567890123LL, .params_json = "{\"a\":0.7}"};
     int64_t id = 0;
     CHECKF(tn_store_task_create(s, &t, &id) == 0, "%s", tn_errmsg());
@@ -187,7 +187,7 @@ TEST(reopen_keeps_data) {
     tn_miner_clear(&m);
     tn_task t;
     CHECK(tn_store_task_get(s, tid, &t) == 0);
-    CHECK(t.state == TN_TASK_PENDING && t.split_seed == -1234567890123LL && t.minutes == 30);
+    CHECK(t.state == TN_TASK_PENDING && t.split_seed == -1234567890123LL && t.time_limit_ms == 30);
     CHECK(!strcmp(t.model, "tiny") && !strcmp(t.params_json, "{\"a\":0.7}") && t.train_hash == NULL);
     tn_task_clear(&t);
     tn_catalog_model mo;
@@ -201,7 +201,7 @@ TEST(reopen_keeps_data) {
     tn_catalog_model other = {.name = "tiny", .manifest_hash = (char *)H2};
     CHECK(tn_store_model_add(s, &same) == 0);
     CHECK(tn_store_model_add(s, &other) == TN_STORE_EXISTS);
-    tn_task bad = {.model = "nope", .dataset = "alpaca-mini", .minutes = 1};
+    tn_task bad = {.model = "nope", .dataset = "alpaca-mini", .time_limit_ms = 1};
     CHECK(tn_store_task_create(s, &bad, NULL) == TN_STORE_NOT_FOUND);
     CHECK(strstr(tn_errmsg(), "no model named 'nope'") != NULL);
     tn_store_close(s);

@@ -1,4 +1,4 @@
-/* dupes.c - the duplicate rule over stored fingerprints (see dupes.h). */
+/* duplicates.c - the duplicate rule over stored fingerprints (see duplicates.h). */
 #include "judge/duplicates.h"
 
 #include "judge/provenance.h"

@@ -1,4 +1,4 @@
-/* dupes.h - which earlier submission, if any, each submission duplicates
+/* duplicates.h - which earlier submission, if any, each submission duplicates
  * (the validator's duplicate rule; docs/anticheat.md, "Duplicates").
  *
  * Pure: it sees only what the validator stored per submission (uploader,

@@ -1,4 +1,4 @@
-/* leakcheck.c - test/synthetic gap outliers (see leakcheck.h). */
+/* leak.c - test/synthetic gap outliers (see leak.h). */
 #include "judge/leak.h"
 #include "base/mem.h"
 

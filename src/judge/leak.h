@@ -1,4 +1,4 @@
-/* leakcheck.h - flag submissions whose test loss is anomalously low against
+/* leak.h - flag submissions whose test loss is anomalously low against
  * their synthetic loss.
  *
  * A model that saw the test rows (test-set hunting) has a test loss well

@@ -1,5 +1,5 @@
-/* anticheat.c - architecture, provenance, untouched-base and duplicate rules
- * (anticheat.h, docs/anticheat.md). Everything runs on fp32 arenas with one
+/* provenance.c - architecture, provenance, untouched-base and duplicate rules
+ * (provenance.h, docs/anticheat.md). Everything runs on fp32 arenas with one
  * flat layout per config, so "tensor i" of two models of the same config is
  * the same range of floats. */
 #include "judge/provenance.h"

@@ -1,4 +1,4 @@
-/* anticheat.h - is a submission a fine-tune of the requested base? (docs/anticheat.md)
+/* provenance.h - is a submission a fine-tune of the requested base? (docs/anticheat.md)
  *
  * Rules, in the order tn_check applies them:
  *   1. architecture: the config fields that define the parameter shapes (and,

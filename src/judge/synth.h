@@ -15,7 +15,8 @@
  *     capitalisation kept.
  * The response column is never touched. Each row gets a different mix, drawn
  * from a seed that is secret to the validator and fresh per evaluation.
- * (An OpenAI-compatible endpoint can rewrite rows instead; see synth_llm.c.)
+ * (Rewriting through an OpenAI-compatible endpoint is not built yet:
+ * docs/validator.md, "Limits".)
  */
 #ifndef TN_SYNTH_H
 #define TN_SYNTH_H

@@ -1,19 +1,20 @@
 /* db.c - the miner's SQLite state (see db.h). */
 #include "miner/db.h"
 
+#include "store/sqlite.h"
+#include "store/store.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct tn_mdb {
-    sqlite3 *db;
-    pthread_mutex_t mu;
+    tn_sqlite h;
+    pthread_mutex_t mu; /* around every statement: the connection is not SQLite-serialized */
 };
 
 static const char *SCHEMA =
@@ -36,67 +37,26 @@ static const char *SCHEMA =
 
 int64_t tn_now_ms(void) { return (int64_t)(tn_wall_now() * 1000.0); }
 
-static int db_fail(tn_mdb *db, const char *what) {
-    return tn_fail("miner.sqlite: %s: %s", what, sqlite3_errmsg(db->db));
-}
-
 tn_mdb *tn_mdb_open(const char *path, int create) {
     tn_mdb *db = tn_calloc(1, sizeof *db);
-    int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
-    if (sqlite3_open_v2(path, &db->db, flags | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-        tn_fail("%s: %s", path, db->db ? sqlite3_errmsg(db->db) : "cannot open");
-        sqlite3_close(db->db);
+    /* WAL: the ledger command reads while the miner writes; NORMAL sync is
+     * safe against kill -9 (the test kills the miner), which is what matters */
+    tn_sqlite_opts o = {.create = create, .busy_ms = 10000};
+    if (tn_sqlite_open(&db->h, path, path, &o) != 0 ||
+        (create && tn_sqlite_exec(&db->h, SCHEMA, "creating the schema") != 0)) {
+        tn_sqlite_close(&db->h);
         free(db);
         return NULL;
     }
     pthread_mutex_init(&db->mu, NULL);
-    sqlite3_busy_timeout(db->db, 10000);
-    char *err = NULL;
-    /* WAL: the ledger command reads while the miner writes; NORMAL sync is
-     * safe against kill -9 (the test kills the miner), which is what matters */
-    if (sqlite3_exec(db->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &err) != SQLITE_OK ||
-        (create && sqlite3_exec(db->db, SCHEMA, NULL, NULL, &err) != SQLITE_OK)) {
-        tn_fail("%s: %s", path, err ? err : "schema");
-        sqlite3_free(err);
-        tn_mdb_close(db);
-        return NULL;
-    }
     return db;
 }
 
 void tn_mdb_close(tn_mdb *db) {
     if (!db) return;
-    sqlite3_close(db->db);
+    tn_sqlite_close(&db->h);
     pthread_mutex_destroy(&db->mu);
     free(db);
-}
-
-/* ---- tiny statement helpers ------------------------------------------------ */
-
-static sqlite3_stmt *prep(tn_mdb *db, const char *sql) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_fail(db, sql);
-        return NULL;
-    }
-    return st;
-}
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s) {
-    if (s) sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(st, i);
-}
-
-/* Runs a statement that returns no rows; finalises it. */
-static int exec_done(tn_mdb *db, sqlite3_stmt *st, const char *what) {
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, what);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static char *col_dup(sqlite3_stmt *st, int i) {
-    const unsigned char *s = sqlite3_column_text(st, i);
-    return s ? tn_strdup((const char *)s) : NULL;
 }
 
 /* ---- offers ------------------------------------------------------------------ */
@@ -104,18 +64,10 @@ static char *col_dup(sqlite3_stmt *st, int i) {
 int tn_mdb_offer_put(tn_mdb *db, int64_t task_id, const char *body, int accepted, const char *message,
                      int64_t now_ms, int64_t hold_until_ms) {
     pthread_mutex_lock(&db->mu);
-    int rc = -1;
-    sqlite3_stmt *st = prep(db, "INSERT OR REPLACE INTO offers (task_id, body, accepted, message, received_ms, "
-                                "hold_until_ms, started) VALUES (?, ?, ?, ?, ?, ?, 0)");
-    if (st) {
-        sqlite3_bind_int64(st, 1, task_id);
-        bind_text(st, 2, body);
-        sqlite3_bind_int(st, 3, accepted);
-        bind_text(st, 4, message);
-        sqlite3_bind_int64(st, 5, now_ms);
-        sqlite3_bind_int64(st, 6, hold_until_ms);
-        rc = exec_done(db, st, "insert offer");
-    }
+    int rc = tn_sqlite_run(&db->h, "insert offer",
+                           "INSERT OR REPLACE INTO offers (task_id, body, accepted, message, received_ms, "
+                           "hold_until_ms, started) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                           "ititii", task_id, body, (int64_t)accepted, message, now_ms, hold_until_ms);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
@@ -124,11 +76,10 @@ int tn_mdb_offer_take(tn_mdb *db, int64_t task_id, int64_t now_ms, json_t **body
     pthread_mutex_lock(&db->mu);
     int rc = -1;
     *body = NULL;
-    sqlite3_stmt *st = prep(db, "UPDATE offers SET started = 1 WHERE task_id = ? AND accepted = 1 AND started = 0 "
-                                "AND hold_until_ms >= ? RETURNING body");
+    sqlite3_stmt *st = tn_sqlite_q(&db->h, "UPDATE offers SET started = 1 WHERE task_id = ? AND accepted = 1 AND "
+                                           "started = 0 AND hold_until_ms >= ? RETURNING body",
+                                   "ii", task_id, now_ms);
     if (st) {
-        sqlite3_bind_int64(st, 1, task_id);
-        sqlite3_bind_int64(st, 2, now_ms);
         int s = sqlite3_step(st);
         if (s == SQLITE_ROW) {
             const char *txt = (const char *)sqlite3_column_text(st, 0);
@@ -137,9 +88,9 @@ int tn_mdb_offer_take(tn_mdb *db, int64_t task_id, int64_t now_ms, json_t **body
         } else if (s == SQLITE_DONE) {
             rc = 0;
         } else {
-            db_fail(db, "take offer");
+            tn_sqlite_fail(&db->h, "take offer");
         }
-        sqlite3_finalize(st);
+        tn_sqlite_done(st);
     }
     pthread_mutex_unlock(&db->mu);
     return rc;
@@ -147,30 +98,20 @@ int tn_mdb_offer_take(tn_mdb *db, int64_t task_id, int64_t now_ms, json_t **body
 
 int tn_mdb_offer_is_held(tn_mdb *db, int64_t task_id, int64_t now_ms) {
     pthread_mutex_lock(&db->mu);
-    int n = 0;
-    sqlite3_stmt *st = prep(db, "SELECT COUNT(*) FROM offers WHERE task_id = ? AND accepted = 1 AND started = 0 "
-                                "AND hold_until_ms >= ?");
-    if (st) {
-        sqlite3_bind_int64(st, 1, task_id);
-        sqlite3_bind_int64(st, 2, now_ms);
-        if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
-    }
+    int64_t n = 0;
+    tn_sqlite_scalar(&db->h, &n, "SELECT COUNT(*) FROM offers WHERE task_id = ? AND accepted = 1 AND started = 0 "
+                                 "AND hold_until_ms >= ?", "ii", task_id, now_ms);
     pthread_mutex_unlock(&db->mu);
     return n > 0;
 }
 
 int tn_mdb_offers_held(tn_mdb *db, int64_t now_ms) {
     pthread_mutex_lock(&db->mu);
-    int n = 0;
-    sqlite3_stmt *st = prep(db, "SELECT COUNT(*) FROM offers WHERE accepted = 1 AND started = 0 AND hold_until_ms >= ?");
-    if (st) {
-        sqlite3_bind_int64(st, 1, now_ms);
-        if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
-    }
+    int64_t n = 0;
+    tn_sqlite_scalar(&db->h, &n, "SELECT COUNT(*) FROM offers WHERE accepted = 1 AND started = 0 AND hold_until_ms >= ?",
+                     "i", now_ms);
     pthread_mutex_unlock(&db->mu);
-    return n;
+    return (int)n;
 }
 
 /* ---- jobs -------------------------------------------------------------------- */
@@ -185,45 +126,23 @@ void tn_job_row_free(tn_job_row *r) {
 
 int tn_mdb_job_insert(tn_mdb *db, const tn_job_row *r) {
     pthread_mutex_lock(&db->mu);
-    int rc = -1;
     int64_t now = tn_now_ms();
-    sqlite3_stmt *st = prep(db, "INSERT INTO jobs (task_id, submission_id, state, strategy, deadline_ms, pid, spec, "
-                                "recipe, src_dir, error, created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (st) {
-        sqlite3_bind_int64(st, 1, r->task_id);
-        bind_text(st, 2, r->submission_id);
-        bind_text(st, 3, r->state);
-        bind_text(st, 4, r->strategy);
-        sqlite3_bind_int64(st, 5, r->deadline_ms);
-        sqlite3_bind_int(st, 6, r->pid);
-        bind_text(st, 7, r->spec);
-        bind_text(st, 8, r->recipe);
-        bind_text(st, 9, r->src_dir);
-        bind_text(st, 10, r->error);
-        sqlite3_bind_int64(st, 11, now);
-        sqlite3_bind_int64(st, 12, now);
-        rc = exec_done(db, st, "insert job");
-    }
+    int rc = tn_sqlite_run(&db->h, "insert job",
+                           "INSERT INTO jobs (task_id, submission_id, state, strategy, deadline_ms, pid, spec, "
+                           "recipe, src_dir, error, created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                           "itttiittttii", r->task_id, r->submission_id, r->state, r->strategy, r->deadline_ms,
+                           (int64_t)r->pid, r->spec, r->recipe, r->src_dir, r->error, now, now);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
 
 int tn_mdb_job_update(tn_mdb *db, const tn_job_row *r) {
     pthread_mutex_lock(&db->mu);
-    int rc = -1;
-    sqlite3_stmt *st = prep(db, "UPDATE jobs SET state = ?, pid = ?, recipe = ?, src_dir = ?, error = ?, "
-                                "strategy = ?, updated_ms = ? WHERE task_id = ?");
-    if (st) {
-        bind_text(st, 1, r->state);
-        sqlite3_bind_int(st, 2, r->pid);
-        bind_text(st, 3, r->recipe);
-        bind_text(st, 4, r->src_dir);
-        bind_text(st, 5, r->error);
-        bind_text(st, 6, r->strategy);
-        sqlite3_bind_int64(st, 7, tn_now_ms());
-        sqlite3_bind_int64(st, 8, r->task_id);
-        rc = exec_done(db, st, "update job");
-    }
+    int rc = tn_sqlite_run(&db->h, "update job",
+                           "UPDATE jobs SET state = ?, pid = ?, recipe = ?, src_dir = ?, error = ?, "
+                           "strategy = ?, updated_ms = ? WHERE task_id = ?",
+                           "tittttii", r->state, (int64_t)r->pid, r->recipe, r->src_dir, r->error, r->strategy,
+                           tn_now_ms(), r->task_id);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
@@ -231,7 +150,8 @@ int tn_mdb_job_update(tn_mdb *db, const tn_job_row *r) {
 #define JOB_COLS "task_id, submission_id, state, strategy, deadline_ms, pid, spec, recipe, src_dir, error, " \
                  "created_ms, updated_ms"
 
-static void read_job(sqlite3_stmt *st, tn_job_row *r) {
+static int read_job(sqlite3_stmt *st, void *out) {
+    tn_job_row *r = out;
     memset(r, 0, sizeof *r);
     r->task_id = sqlite3_column_int64(st, 0);
     snprintf(r->submission_id, sizeof r->submission_id, "%s", (const char *)sqlite3_column_text(st, 1));
@@ -239,69 +159,45 @@ static void read_job(sqlite3_stmt *st, tn_job_row *r) {
     snprintf(r->strategy, sizeof r->strategy, "%s", (const char *)sqlite3_column_text(st, 3));
     r->deadline_ms = sqlite3_column_int64(st, 4);
     r->pid = sqlite3_column_int(st, 5);
-    r->spec = col_dup(st, 6);
-    r->recipe = col_dup(st, 7);
-    r->src_dir = col_dup(st, 8);
-    r->error = col_dup(st, 9);
+    r->spec = tn_sqlite_col_str(st, 6);
+    r->recipe = tn_sqlite_col_str(st, 7);
+    r->src_dir = tn_sqlite_col_str(st, 8);
+    r->error = tn_sqlite_col_str(st, 9);
     r->created_ms = sqlite3_column_int64(st, 10);
     r->updated_ms = sqlite3_column_int64(st, 11);
+    return 0;
 }
+
+static void clear_job(void *r) { tn_job_row_free(r); }
 
 int tn_mdb_job_get(tn_mdb *db, int64_t task_id, tn_job_row *out) {
     pthread_mutex_lock(&db->mu);
-    int rc = -1;
-    sqlite3_stmt *st = prep(db, "SELECT " JOB_COLS " FROM jobs WHERE task_id = ?");
-    if (st) {
-        sqlite3_bind_int64(st, 1, task_id);
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW) {
-            read_job(st, out);
-            rc = 1;
-        } else {
-            rc = s == SQLITE_DONE ? 0 : db_fail(db, "get job");
-        }
-        sqlite3_finalize(st);
-    }
+    int rc = tn_sqlite_fetch_one(&db->h, tn_sqlite_q(&db->h, "SELECT " JOB_COLS " FROM jobs WHERE task_id = ?", "i",
+                                                     task_id),
+                                 sizeof *out, read_job, out);
     pthread_mutex_unlock(&db->mu);
-    return rc;
+    return rc == 0 ? 1 : rc == TN_STORE_NOT_FOUND ? 0 : -1;
 }
 
 int tn_mdb_jobs_list(tn_mdb *db, int unfinished_only, tn_job_row **rows, int *n) {
-    *rows = NULL;
-    *n = 0;
     pthread_mutex_lock(&db->mu);
-    int rc = -1, cap = 0;
-    sqlite3_stmt *st = prep(db, unfinished_only
-                                    ? "SELECT " JOB_COLS " FROM jobs WHERE state NOT IN ('submitted', 'failed') "
-                                      "ORDER BY task_id"
-                                    : "SELECT " JOB_COLS " FROM jobs ORDER BY task_id");
-    if (st) {
-        int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            if (*n == cap) {
-                cap = cap ? 2 * cap : 8;
-                *rows = tn_realloc(*rows, sizeof **rows * (size_t)cap);
-            }
-            read_job(st, &(*rows)[(*n)++]);
-        }
-        rc = s == SQLITE_DONE ? 0 : db_fail(db, "list jobs");
-        sqlite3_finalize(st);
-    }
+    size_t got = 0;
+    int rc = tn_sqlite_fetch_all(&db->h,
+                                 tn_sqlite_q(&db->h,
+                                             unfinished_only ? "SELECT " JOB_COLS " FROM jobs WHERE state NOT IN "
+                                                               "('submitted', 'failed') ORDER BY task_id"
+                                                             : "SELECT " JOB_COLS " FROM jobs ORDER BY task_id",
+                                             NULL),
+                                 sizeof **rows, read_job, clear_job, (void **)rows, &got);
     pthread_mutex_unlock(&db->mu);
-    return rc;
+    *n = (int)got;
+    return rc < 0 ? -1 : 0;
 }
 
 int tn_mdb_event(tn_mdb *db, int64_t task_id, const char *state, const char *message) {
     pthread_mutex_lock(&db->mu);
-    int rc = -1;
-    sqlite3_stmt *st = prep(db, "INSERT INTO events (task_id, at_ms, state, message) VALUES (?, ?, ?, ?)");
-    if (st) {
-        sqlite3_bind_int64(st, 1, task_id);
-        sqlite3_bind_int64(st, 2, tn_now_ms());
-        bind_text(st, 3, state);
-        bind_text(st, 4, message ? message : "");
-        rc = exec_done(db, st, "insert event");
-    }
+    int rc = tn_sqlite_run(&db->h, "insert event", "INSERT INTO events (task_id, at_ms, state, message) VALUES (?, ?, ?, ?)",
+                           "iitt", task_id, tn_now_ms(), state, message ? message : "");
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
@@ -309,14 +205,14 @@ int tn_mdb_event(tn_mdb *db, int64_t task_id, const char *state, const char *mes
 json_t *tn_mdb_events(tn_mdb *db, int64_t task_id) {
     json_t *arr = json_array();
     pthread_mutex_lock(&db->mu);
-    sqlite3_stmt *st = prep(db, "SELECT at_ms, state, message FROM events WHERE task_id = ? ORDER BY id");
+    sqlite3_stmt *st =
+        tn_sqlite_q(&db->h, "SELECT at_ms, state, message FROM events WHERE task_id = ? ORDER BY id", "i", task_id);
     if (st) {
-        sqlite3_bind_int64(st, 1, task_id);
         while (sqlite3_step(st) == SQLITE_ROW)
             json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "at_ms", (json_int_t)sqlite3_column_int64(st, 0),
                                                  "state", (const char *)sqlite3_column_text(st, 1), "message",
                                                  (const char *)sqlite3_column_text(st, 2)));
-        sqlite3_finalize(st);
+        tn_sqlite_done(st);
     }
     pthread_mutex_unlock(&db->mu);
     return arr;
@@ -330,15 +226,9 @@ int tn_mdb_ledger_add(tn_mdb *db, const json_t *entry) {
     json_int_t task = json_integer_value(json_object_get(entry, "task_id"));
     const char *strat = json_string_value(json_object_get(entry, "strategy"));
     pthread_mutex_lock(&db->mu);
-    int rc = -1;
-    sqlite3_stmt *st = prep(db, "INSERT INTO ledger (task_id, strategy, created_ms, entry) VALUES (?, ?, ?, ?)");
-    if (st) {
-        sqlite3_bind_int64(st, 1, task);
-        bind_text(st, 2, strat ? strat : "?");
-        sqlite3_bind_int64(st, 3, tn_now_ms());
-        bind_text(st, 4, txt);
-        rc = exec_done(db, st, "insert ledger entry");
-    }
+    int rc = tn_sqlite_run(&db->h, "insert ledger entry",
+                           "INSERT INTO ledger (task_id, strategy, created_ms, entry) VALUES (?, ?, ?, ?)", "itit",
+                           (int64_t)task, strat ? strat : "?", tn_now_ms(), txt);
     pthread_mutex_unlock(&db->mu);
     free(txt);
     return rc;
@@ -347,7 +237,7 @@ int tn_mdb_ledger_add(tn_mdb *db, const json_t *entry) {
 json_t *tn_mdb_ledger_list(tn_mdb *db) {
     json_t *arr = json_array();
     pthread_mutex_lock(&db->mu);
-    sqlite3_stmt *st = prep(db, "SELECT id, entry FROM ledger ORDER BY id");
+    sqlite3_stmt *st = tn_sqlite_q(&db->h, "SELECT id, entry FROM ledger ORDER BY id", NULL);
     if (st) {
         while (sqlite3_step(st) == SQLITE_ROW) {
             json_t *e = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
@@ -355,7 +245,7 @@ json_t *tn_mdb_ledger_list(tn_mdb *db) {
             json_object_set_new(e, "id", json_integer(sqlite3_column_int64(st, 0)));
             json_array_append_new(arr, e);
         }
-        sqlite3_finalize(st);
+        tn_sqlite_done(st);
     } else {
         json_decref(arr);
         arr = NULL;

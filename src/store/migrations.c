@@ -45,6 +45,7 @@ const tn_migration tn_store_migrations[] = {
      "  created_at     INTEGER NOT NULL,\n"
      "  updated_at     INTEGER NOT NULL,\n"
      "  deadline       INTEGER NOT NULL DEFAULT 0,\n"
+     /* milliseconds, despite the name (tn_task.time_limit_ms) */
      "  minutes        INTEGER NOT NULL CHECK (minutes > 0),\n"
      "  split_seed     INTEGER NOT NULL,\n"
      "  train_hash     TEXT,\n"

@@ -20,6 +20,7 @@
  */
 #include "store/store.h"
 #include "store/migrations.h"
+#include "store/sqlite.h"
 #include "base/err.h"
 #include "base/mem.h"
 
@@ -33,19 +34,12 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct {
-    const char *sql; /* string literal: compared by address, then by text */
-    sqlite3_stmt *st;
-} cached_stmt;
-
 struct tn_store {
-    sqlite3 *db;
+    tn_sqlite h; /* the connection (sqlite.h) */
     char *path;
     pthread_mutex_t mu;
     pid_t pid; /* the process that opened it; a forked child must not use it */
-    int max_total, max_per_owner, busy_ms;
-    cached_stmt *cache;
-    size_t ncache, capcache;
+    int max_total, max_per_owner;
     tn_store_crash_hook hook;
     void *hook_arg;
 };
@@ -135,20 +129,6 @@ static int fail_code(int code, const char *fmt, ...) {
     return code;
 }
 
-/* An SQLite error as a store error. Unique violations are EXISTS so that a
- * race the explicit checks missed still maps to the right code. */
-static int db_fail(tn_store *s, const char *what) {
-    int ext = sqlite3_extended_errcode(s->db);
-    const char *msg = sqlite3_errmsg(s->db);
-    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-        return fail_code(TN_STORE_EXISTS, "store %s: %s: %s", s->path, what, msg);
-    if ((ext & 0xff) == SQLITE_BUSY)
-        return fail_code(TN_STORE_ERROR,
-                         "store %s: %s: database locked by another process for more than %d ms",
-                         s->path, what, s->busy_ms);
-    return fail_code(TN_STORE_ERROR, "store %s: %s: %s", s->path, what, msg);
-}
-
 static int enter(tn_store *s) {
     if (!s) return tn_fail("store: NULL handle");
     if (getpid() != s->pid)
@@ -166,153 +146,17 @@ static void hook(tn_store *s, const char *point) {
     if (s->hook) s->hook(point, s->hook_arg);
 }
 
-static sqlite3_stmt *prep(tn_store *s, const char *sql) {
-    for (size_t i = 0; i < s->ncache; i++)
-        if (s->cache[i].sql == sql || !strcmp(s->cache[i].sql, sql)) return s->cache[i].st;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-        db_fail(s, "prepare");
-        tn_err_prefix("%s", sql); /* a bug in this file: show the statement */
-        return NULL;
-    }
-    if (s->ncache == s->capcache) {
-        s->capcache = s->capcache ? 2 * s->capcache : 64;
-        s->cache = tn_realloc(s->cache, s->capcache * sizeof *s->cache);
-    }
-    s->cache[s->ncache++] = (cached_stmt){sql, st};
-    return st;
-}
-
-static void done(sqlite3_stmt *st) {
-    if (!st) return;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-/* Prepares (cached) and binds. fmt: one letter per parameter:
- *   i int64, t text (NULL binds NULL), d double (NaN binds NULL). */
-static sqlite3_stmt *vq(tn_store *s, const char *sql, const char *fmt, va_list ap) {
-    sqlite3_stmt *st = prep(s, sql);
-    if (!st) return NULL;
-    /* A format that does not match the statement is a bug here; catch it
-     * before it binds a value to the wrong column. */
-    int want = sqlite3_bind_parameter_count(st), have = fmt ? (int)strlen(fmt) : 0;
-    if (want != have) {
-        tn_fail("store: internal: statement takes %d parameters, %d given: %s", want, have, sql);
-        return NULL;
-    }
-    int rc = SQLITE_OK;
-    for (int i = 0; fmt && fmt[i] && rc == SQLITE_OK; i++) {
-        int k = i + 1;
-        switch (fmt[i]) {
-        case 'i': rc = sqlite3_bind_int64(st, k, va_arg(ap, int64_t)); break;
-        case 't': {
-            const char *v = va_arg(ap, const char *);
-            rc = v ? sqlite3_bind_text(st, k, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, k);
-            break;
-        }
-        case 'd': {
-            double v = va_arg(ap, double);
-            rc = isnan(v) ? sqlite3_bind_null(st, k) : sqlite3_bind_double(st, k, v);
-            break;
-        }
-        default: rc = SQLITE_MISUSE;
-        }
-    }
-    if (rc != SQLITE_OK) {
-        db_fail(s, "bind");
-        done(st);
-        return NULL;
-    }
-    return st;
-}
-
-static sqlite3_stmt *q(tn_store *s, const char *sql, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    sqlite3_stmt *st = vq(s, sql, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-/* Runs a statement that returns no rows. */
-static int run(tn_store *s, const char *what, const char *sql, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    sqlite3_stmt *st = vq(s, sql, fmt, ap);
-    va_end(ap);
-    if (!st) return TN_STORE_ERROR;
-    int rc = sqlite3_step(st);
-    int out = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : db_fail(s, what);
-    done(st);
-    return out;
-}
-
-/* First column of the first row as int64: 0, NOT_FOUND (no row; *out
- * untouched, no message) or an error. */
-static int scalar(tn_store *s, int64_t *out, const char *sql, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    sqlite3_stmt *st = vq(s, sql, fmt, ap);
-    va_end(ap);
-    if (!st) return TN_STORE_ERROR;
-    int rc = sqlite3_step(st), ret;
-    if (rc == SQLITE_ROW) {
-        *out = sqlite3_column_int64(st, 0);
-        ret = 0;
-    } else if (rc == SQLITE_DONE) {
-        ret = TN_STORE_NOT_FOUND;
-    } else {
-        ret = db_fail(s, "query");
-    }
-    done(st);
-    return ret;
-}
-
-static int begin(tn_store *s) {
-    /* IMMEDIATE: take the write lock now, so that what we read inside the
-     * transaction is still true when we write. */
-    return run(s, "begin", "BEGIN IMMEDIATE", NULL);
-}
-
-/* Ends a write transaction: commits when rc == 0, else rolls back and
- * keeps rc (and its message). A failed COMMIT is rolled back too. */
-static int finish(tn_store *s, int rc) {
-    if (rc == 0) {
-        rc = run(s, "commit", "COMMIT", NULL);
-        if (rc == 0) return 0;
-    }
-    if (!sqlite3_get_autocommit(s->db)) {
-        char saved[1024];
-        snprintf(saved, sizeof saved, "%s", tn_errmsg());
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        tn_fail("%s", saved);
-    }
-    return rc;
-}
-
 /* enter + begin; on failure the mutex is released. */
 static int enter_tx(tn_store *s) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = begin(s);
+    int rc = tn_sqlite_begin(&s->h);
     if (rc != 0) leave(s, rc);
     return rc;
 }
 
-static int leave_tx(tn_store *s, int rc) { return leave(s, finish(s, rc)); }
+static int leave_tx(tn_store *s, int rc) { return leave(s, tn_sqlite_finish(&s->h, rc)); }
 
 /* ---- reading rows ------------------------------------------------------------- */
-
-static char *col_str(sqlite3_stmt *st, int i) {
-    const unsigned char *v = sqlite3_column_text(st, i);
-    return v ? tn_strdup((const char *)v) : NULL;
-}
-
-static int64_t col_i64(sqlite3_stmt *st, int i) { return sqlite3_column_int64(st, i); }
-
-static double col_dbl(sqlite3_stmt *st, int i) {
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
-}
 
 static int col_enum(sqlite3_stmt *st, int i, const char *const *names, int n, int *out) {
     const char *v = (const char *)sqlite3_column_text(st, i);
@@ -322,102 +166,33 @@ static int col_enum(sqlite3_stmt *st, int i, const char *const *names, int n, in
     return 0;
 }
 
-typedef int (*row_fn)(sqlite3_stmt *st, void *out);
-typedef void (*clear_fn)(void *item);
-
-/* Steps `st` to its end, appending one element of `size` bytes per row. */
-static int fetch_all(tn_store *s, sqlite3_stmt *st, size_t size, row_fn row, clear_fn clear,
-                     void **v_out, size_t *n_out) {
-    *v_out = NULL;
-    *n_out = 0;
-    if (!st) return TN_STORE_ERROR;
-    char *v = NULL;
-    size_t n = 0, cap = 0;
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            v = tn_realloc(v, cap * size);
-        }
-        memset(v + n * size, 0, size);
-        if (row(st, v + n * size) != 0) {
-            clear(v + n * size);
-            ret = TN_STORE_ERROR;
-            break;
-        }
-        n++;
-    }
-    if (ret == 0 && rc != SQLITE_DONE) ret = db_fail(s, "query");
-    done(st);
-    if (ret != 0) {
-        for (size_t i = 0; i < n; i++) clear(v + i * size);
-        free(v);
-        return ret;
-    }
-    *v_out = v;
-    *n_out = n;
-    return 0;
-}
-
 /* Exactly one row into *out (zeroed first): NOT_FOUND with `what` when none. */
-static int fetch_one(tn_store *s, sqlite3_stmt *st, size_t size, row_fn row, void *out,
+static int fetch_one(tn_store *s, sqlite3_stmt *st, size_t size, tn_sqlite_row_fn row, void *out,
                      const char *what) {
-    memset(out, 0, size);
-    if (!st) return TN_STORE_ERROR;
-    int rc = sqlite3_step(st), ret;
-    if (rc == SQLITE_ROW)
-        ret = row(st, out) == 0 ? 0 : TN_STORE_ERROR;
-    else if (rc == SQLITE_DONE)
-        ret = fail_code(TN_STORE_NOT_FOUND, "store: %s", what);
-    else
-        ret = db_fail(s, "query");
-    done(st);
-    return ret;
+    int rc = tn_sqlite_fetch_one(&s->h, st, size, row, out);
+    return rc == TN_STORE_NOT_FOUND ? fail_code(rc, "store: %s", what) : rc;
 }
 
 /* ---- open, migrate, close ------------------------------------------------------- */
 
-static int exec_sql(tn_store *s, const char *sql, const char *what) {
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        tn_fail("store %s: %s: %s", s->path, what, msg ? msg : sqlite3_errmsg(s->db));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int pragma_text(tn_store *s, const char *sql, char *out, size_t cap) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return db_fail(s, sql);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *v = sqlite3_column_text(st, 0);
-        snprintf(out, cap, "%s", v ? (const char *)v : "");
-    }
-    int ret = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_fail(s, sql);
-    sqlite3_finalize(st);
-    return ret;
-}
-
 /* Brings the schema to `target`, all pending migrations in one transaction:
  * a crash mid-way leaves the old version, never half of a new one. */
 static int migrate(tn_store *s, int target) {
-    int rc = begin(s);
+    int rc = tn_sqlite_begin(&s->h);
     if (rc != 0) return rc;
     int64_t cur = 0, ntables = 0;
-    rc = scalar(s, &ntables,
+    rc = tn_sqlite_scalar(&s->h, &ntables,
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
                 NULL);
     if (rc == 0 && ntables == 0) {
         int64_t others = 0;
-        rc = scalar(s, &others, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'", NULL);
+        rc = tn_sqlite_scalar(&s->h, &others, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'", NULL);
         if (rc == 0 && others > 0)
             rc = fail_code(TN_STORE_ERROR,
                            "store %s: not a tuna store (it has tables but no schema_version)",
                            s->path);
         if (rc == 0)
-            rc = exec_sql(s,
+            rc = tn_sqlite_exec(&s->h,
                           "CREATE TABLE schema_version (\n"
                           "  version    INTEGER PRIMARY KEY,\n"
                           "  what       TEXT NOT NULL,\n"
@@ -425,7 +200,7 @@ static int migrate(tn_store *s, int target) {
                           ")",
                           "creating schema_version");
     }
-    if (rc == 0) rc = scalar(s, &cur, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL);
+    if (rc == 0) rc = tn_sqlite_scalar(&s->h, &cur, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL);
     if (rc == 0 && cur > TN_STORE_SCHEMA_VERSION)
         rc = fail_code(TN_STORE_ERROR,
                        "store %s: database schema version %lld is newer than this build of tuna "
@@ -439,12 +214,12 @@ static int migrate(tn_store *s, int target) {
         if (m->version <= cur || m->version > target) continue;
         char what[64];
         snprintf(what, sizeof what, "migration %d", m->version);
-        rc = exec_sql(s, m->sql, what);
+        rc = tn_sqlite_exec(&s->h, m->sql, what);
         if (rc == 0)
-            rc = run(s, what, "INSERT INTO schema_version (version, what, applied_at) VALUES (?, ?, ?)",
+            rc = tn_sqlite_run(&s->h, what, "INSERT INTO schema_version (version, what, applied_at) VALUES (?, ?, ?)",
                      "iti", (int64_t)m->version, m->what, now);
     }
-    return finish(s, rc);
+    return tn_sqlite_finish(&s->h, rc);
 }
 
 tn_store *tn_store_open(const char *url, const tn_store_opts *opts) {
@@ -468,33 +243,16 @@ tn_store *tn_store_open(const char *url, const tn_store_opts *opts) {
     s->pid = getpid();
     s->max_total = o.max_miners_total > 0 ? o.max_miners_total : 20;
     s->max_per_owner = o.max_miners_per_owner > 0 ? o.max_miners_per_owner : 5;
-    s->busy_ms = o.busy_timeout_ms > 0 ? o.busy_timeout_ms : 10000;
     pthread_mutex_init(&s->mu, NULL);
     int target = o.migrate_to > 0 && o.migrate_to < TN_STORE_SCHEMA_VERSION ? o.migrate_to
                                                                              : TN_STORE_SCHEMA_VERSION;
 
-    /* NOMUTEX: our own mutex already serializes use of the connection. */
-    if (sqlite3_open_v2(path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        tn_fail("store %s: cannot open: %s", path,
-                s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        goto fail;
-    }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, s->busy_ms);
-    char mode[32] = "";
-    if (pragma_text(s, "PRAGMA journal_mode = WAL", mode, sizeof mode) != 0) goto fail;
-    if (strcmp(mode, "wal") != 0) {
-        /* e.g. a filesystem without shared memory: refuse rather than run
-         * with different crash and concurrency behaviour than documented. */
-        tn_fail("store %s: cannot use WAL journal mode (got '%s')", path, mode);
-        goto fail;
-    }
-    if (exec_sql(s, "PRAGMA foreign_keys = ON", "enabling foreign keys") != 0) goto fail;
-    if (exec_sql(s, o.relaxed_sync ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
-                 "setting synchronous") != 0)
-        goto fail;
+    char *name = tn_sprintf("store %s", path);
+    tn_sqlite_opts so = {.create = 1, .busy_ms = o.busy_timeout_ms > 0 ? o.busy_timeout_ms : 10000,
+                         .full_sync = !o.relaxed_sync, .foreign_keys = 1, .require_wal = 1};
+    int rc = tn_sqlite_open(&s->h, path, name, &so);
+    free(name);
+    if (rc != 0) goto fail;
     if (migrate(s, target) != 0) goto fail;
     return s;
 fail:
@@ -507,11 +265,10 @@ void tn_store_close(tn_store *s) {
     /* In a forked child the connection belongs to the parent (SQLite forbids
      * using it across fork); closing it here could disturb the parent's
      * locks, so only our own memory is released. */
-    if (getpid() == s->pid) {
-        for (size_t i = 0; i < s->ncache; i++) sqlite3_finalize(s->cache[i].st);
-        if (s->db) sqlite3_close(s->db);
-    }
-    free(s->cache);
+    if (getpid() == s->pid)
+        tn_sqlite_close(&s->h);
+    else
+        tn_sqlite_forget(&s->h);
     pthread_mutex_destroy(&s->mu);
     free(s->path);
     free(s);
@@ -520,7 +277,7 @@ void tn_store_close(tn_store *s) {
 int tn_store_schema_version(tn_store *s, int *out) {
     if (enter(s) != 0) return TN_STORE_ERROR;
     int64_t v = 0;
-    int rc = scalar(s, &v, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL);
+    int rc = tn_sqlite_scalar(&s->h, &v, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL);
     if (rc == 0) *out = (int)v;
     return leave(s, rc);
 }
@@ -528,12 +285,12 @@ int tn_store_schema_version(tn_store *s, int *out) {
 int tn_store_check(tn_store *s) {
     if (enter(s) != 0) return TN_STORE_ERROR;
     char res[256] = "";
-    int rc = pragma_text(s, "PRAGMA integrity_check", res, sizeof res);
+    int rc = tn_sqlite_pragma_text(&s->h, "PRAGMA integrity_check", res, sizeof res);
     if (rc == 0 && strcmp(res, "ok") != 0)
         rc = fail_code(TN_STORE_ERROR, "store %s: integrity check: %s", s->path, res);
     if (rc == 0) {
         res[0] = 0;
-        rc = pragma_text(s, "PRAGMA foreign_key_check", res, sizeof res);
+        rc = tn_sqlite_pragma_text(&s->h, "PRAGMA foreign_key_check", res, sizeof res);
         if (rc == 0 && res[0])
             rc = fail_code(TN_STORE_ERROR, "store %s: foreign key violation in table %s", s->path,
                            res);
@@ -566,13 +323,13 @@ static const char *json_or_empty(const char *j) { return j && *j ? j : "{}"; }
 
 static int row_miner(sqlite3_stmt *st, void *out) {
     tn_miner *m = out;
-    m->id = col_i64(st, 0);
-    m->name = col_str(st, 1);
-    m->owner = col_str(st, 2);
-    m->endpoint = col_str(st, 3);
-    m->pubkey_hex = col_str(st, 4);
-    m->enabled = (int)col_i64(st, 5);
-    m->created_at = col_i64(st, 6);
+    m->id = tn_sqlite_col_i64(st, 0);
+    m->name = tn_sqlite_col_str(st, 1);
+    m->owner = tn_sqlite_col_str(st, 2);
+    m->endpoint = tn_sqlite_col_str(st, 3);
+    m->pubkey_hex = tn_sqlite_col_str(st, 4);
+    m->enabled = (int)tn_sqlite_col_i64(st, 5);
+    m->created_at = tn_sqlite_col_i64(st, 6);
     return 0;
 }
 
@@ -602,13 +359,13 @@ int tn_store_miner_add(tn_store *s, const tn_miner *in, int64_t *id_out) {
     int rc = enter_tx(s);
     if (rc != 0) return rc;
     int64_t v = 0;
-    if ((rc = scalar(s, &v, "SELECT id FROM miners WHERE name = ?", "t", in->name)) == 0) {
+    if ((rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM miners WHERE name = ?", "t", in->name)) == 0) {
         rc = fail_code(TN_STORE_EXISTS, "store: a miner named '%s' is already registered",
                        in->name);
         goto out;
     }
     if (rc != TN_STORE_NOT_FOUND) goto out;
-    if ((rc = scalar(s, &v, "SELECT id FROM miners WHERE pubkey = ?", "t", in->pubkey_hex)) == 0) {
+    if ((rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM miners WHERE pubkey = ?", "t", in->pubkey_hex)) == 0) {
         rc = fail_code(TN_STORE_EXISTS,
                        "store: miner '%s': public key already registered to miner id %lld",
                        in->name, (long long)v);
@@ -617,7 +374,7 @@ int tn_store_miner_add(tn_store *s, const tn_miner *in, int64_t *id_out) {
     if (rc != TN_STORE_NOT_FOUND) goto out;
     /* Counted inside the write transaction: two concurrent registrations
      * cannot both see room for one more. */
-    if ((rc = scalar(s, &v, "SELECT COUNT(*) FROM miners WHERE owner = ?", "t", in->owner)) != 0)
+    if ((rc = tn_sqlite_scalar(&s->h, &v, "SELECT COUNT(*) FROM miners WHERE owner = ?", "t", in->owner)) != 0)
         goto out;
     if (v >= s->max_per_owner) {
         rc = fail_code(TN_STORE_LIMIT,
@@ -625,19 +382,19 @@ int tn_store_miner_add(tn_store *s, const tn_miner *in, int64_t *id_out) {
                        in->owner, (long long)v, s->max_per_owner);
         goto out;
     }
-    if ((rc = scalar(s, &v, "SELECT COUNT(*) FROM miners", NULL)) != 0) goto out;
+    if ((rc = tn_sqlite_scalar(&s->h, &v, "SELECT COUNT(*) FROM miners", NULL)) != 0) goto out;
     if (v >= s->max_total) {
         rc = fail_code(TN_STORE_LIMIT,
                        "store: %lld miners already registered (at most %d in this competition)",
                        (long long)v, s->max_total);
         goto out;
     }
-    rc = run(s, "adding miner",
+    rc = tn_sqlite_run(&s->h, "adding miner",
              "INSERT INTO miners (name, owner, endpoint, pubkey, enabled, created_at) "
              "VALUES (?, ?, ?, ?, ?, ?)",
              "ttttii", in->name, in->owner, in->endpoint, in->pubkey_hex,
              (int64_t)(in->enabled ? 1 : 0), in->created_at);
-    if (rc == 0 && id_out) *id_out = sqlite3_last_insert_rowid(s->db);
+    if (rc == 0 && id_out) *id_out = sqlite3_last_insert_rowid(s->h.db);
 out:
     return leave_tx(s, rc);
 }
@@ -646,7 +403,7 @@ int tn_store_miner_get(tn_store *s, int64_t id, tn_miner *out) {
     if (enter(s) != 0) return TN_STORE_ERROR;
     char what[64];
     snprintf(what, sizeof what, "no miner with id %lld", (long long)id);
-    int rc = fetch_one(s, q(s, "SELECT " MINER_COLS " FROM miners WHERE id = ?", "i", id),
+    int rc = fetch_one(s, tn_sqlite_q(&s->h, "SELECT " MINER_COLS " FROM miners WHERE id = ?", "i", id),
                        sizeof *out, row_miner, out, what);
     return leave(s, rc);
 }
@@ -655,31 +412,31 @@ int tn_store_miner_by_name(tn_store *s, const char *name, tn_miner *out) {
     if (enter(s) != 0) return TN_STORE_ERROR;
     char what[256];
     snprintf(what, sizeof what, "no miner named '%s'", name ? name : "");
-    int rc = fetch_one(s, q(s, "SELECT " MINER_COLS " FROM miners WHERE name = ?", "t", name),
+    int rc = fetch_one(s, tn_sqlite_q(&s->h, "SELECT " MINER_COLS " FROM miners WHERE name = ?", "t", name),
                        sizeof *out, row_miner, out, what);
     return leave(s, rc);
 }
 
 int tn_store_miner_by_key(tn_store *s, const char *pubkey_hex, tn_miner *out) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_one(s, q(s, "SELECT " MINER_COLS " FROM miners WHERE pubkey = ?", "t", pubkey_hex),
+    int rc = fetch_one(s, tn_sqlite_q(&s->h, "SELECT " MINER_COLS " FROM miners WHERE pubkey = ?", "t", pubkey_hex),
                        sizeof *out, row_miner, out, "no miner with this public key");
     return leave(s, rc);
 }
 
 int tn_store_miner_list(tn_store *s, int enabled_only, tn_miner **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    sqlite3_stmt *st = q(s, "SELECT " MINER_COLS " FROM miners WHERE enabled >= ? ORDER BY id", "i",
+    sqlite3_stmt *st = tn_sqlite_q(&s->h, "SELECT " MINER_COLS " FROM miners WHERE enabled >= ? ORDER BY id", "i",
                          (int64_t)(enabled_only ? 1 : 0));
-    int rc = fetch_all(s, st, sizeof **v, row_miner, clear_miner, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(&s->h, st, sizeof **v, row_miner, clear_miner, (void **)v, n);
     return leave(s, rc);
 }
 
 int tn_store_miner_set_enabled(tn_store *s, const char *name, int enabled) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = run(s, "enabling miner", "UPDATE miners SET enabled = ? WHERE name = ?", "it",
+    int rc = tn_sqlite_run(&s->h, "enabling miner", "UPDATE miners SET enabled = ? WHERE name = ?", "it",
                  (int64_t)(enabled ? 1 : 0), name);
-    if (rc == 0 && sqlite3_changes(s->db) == 0)
+    if (rc == 0 && sqlite3_changes(s->h.db) == 0)
         rc = fail_code(TN_STORE_NOT_FOUND, "store: no miner named '%s'", name ? name : "");
     return leave(s, rc);
 }
@@ -691,11 +448,11 @@ int tn_store_miner_set_enabled(tn_store *s, const char *name, int enabled) {
 
 static int row_model(sqlite3_stmt *st, void *out) {
     tn_catalog_model *m = out;
-    m->id = col_i64(st, 0);
-    m->name = col_str(st, 1);
-    m->manifest_hash = col_str(st, 2);
-    m->arch_json = col_str(st, 3);
-    m->created_at = col_i64(st, 4);
+    m->id = tn_sqlite_col_i64(st, 0);
+    m->name = tn_sqlite_col_str(st, 1);
+    m->manifest_hash = tn_sqlite_col_str(st, 2);
+    m->arch_json = tn_sqlite_col_str(st, 3);
+    m->created_at = tn_sqlite_col_i64(st, 4);
     return 0;
 }
 
@@ -716,12 +473,12 @@ void tn_catalog_models_free(tn_catalog_model *v, size_t n) {
 
 static int row_dataset(sqlite3_stmt *st, void *out) {
     tn_catalog_dataset *d = out;
-    d->id = col_i64(st, 0);
-    d->name = col_str(st, 1);
-    d->blob_hash = col_str(st, 2);
-    d->mapping_json = col_str(st, 3);
-    d->row_count = col_i64(st, 4);
-    d->created_at = col_i64(st, 5);
+    d->id = tn_sqlite_col_i64(st, 0);
+    d->name = tn_sqlite_col_str(st, 1);
+    d->blob_hash = tn_sqlite_col_str(st, 2);
+    d->mapping_json = tn_sqlite_col_str(st, 3);
+    d->row_count = tn_sqlite_col_i64(st, 4);
+    d->created_at = tn_sqlite_col_i64(st, 5);
     return 0;
 }
 
@@ -744,7 +501,7 @@ void tn_catalog_datasets_free(tn_catalog_dataset *v, size_t n) {
 static int catalog_check(tn_store *s, const char *what, const char *sql, const char *name,
                          const char *hash, int *exists) {
     *exists = 0;
-    sqlite3_stmt *st = q(s, sql, "t", name);
+    sqlite3_stmt *st = tn_sqlite_q(&s->h, sql, "t", name);
     if (!st) return TN_STORE_ERROR;
     int rc = sqlite3_step(st), ret = 0;
     if (rc == SQLITE_ROW) {
@@ -757,9 +514,9 @@ static int catalog_check(tn_store *s, const char *what, const char *sql, const c
                             "catalog names never change content, pick a new name",
                             what, name, old ? old : "");
     } else if (rc != SQLITE_DONE) {
-        ret = db_fail(s, what);
+        ret = tn_sqlite_fail(&s->h, what);
     }
-    done(st);
+    tn_sqlite_done(st);
     return ret;
 }
 
@@ -772,7 +529,7 @@ int tn_store_model_add(tn_store *s, const tn_catalog_model *in) {
     rc = catalog_check(s, "model", "SELECT manifest_hash FROM models WHERE name = ?", in->name,
                        in->manifest_hash, &exists);
     if (rc == 0 && !exists)
-        rc = run(s, "adding model",
+        rc = tn_sqlite_run(&s->h, "adding model",
                  "INSERT INTO models (name, manifest_hash, arch_json, created_at) VALUES (?, ?, ?, ?)",
                  "ttti", in->name, in->manifest_hash, json_or_empty(in->arch_json), in->created_at);
     return leave_tx(s, rc);
@@ -782,15 +539,16 @@ int tn_store_model_get(tn_store *s, const char *name, tn_catalog_model *out) {
     if (enter(s) != 0) return TN_STORE_ERROR;
     char what[256];
     snprintf(what, sizeof what, "no model named '%s'", name ? name : "");
-    int rc = fetch_one(s, q(s, "SELECT " MODEL_COLS " FROM models WHERE name = ?", "t", name),
+    int rc = fetch_one(s, tn_sqlite_q(&s->h, "SELECT " MODEL_COLS " FROM models WHERE name = ?", "t", name),
                        sizeof *out, row_model, out, what);
     return leave(s, rc);
 }
 
 int tn_store_model_list(tn_store *s, tn_catalog_model **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(s, q(s, "SELECT " MODEL_COLS " FROM models ORDER BY name", NULL),
-                       sizeof **v, row_model, clear_model, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(
+        &s->h, tn_sqlite_q(&s->h, "SELECT " MODEL_COLS " FROM models ORDER BY name", NULL),
+        sizeof **v, row_model, clear_model, (void **)v, n);
     return leave(s, rc);
 }
 
@@ -804,7 +562,7 @@ int tn_store_dataset_add(tn_store *s, const tn_catalog_dataset *in) {
     rc = catalog_check(s, "dataset", "SELECT blob_hash FROM datasets WHERE name = ?", in->name,
                        in->blob_hash, &exists);
     if (rc == 0 && !exists)
-        rc = run(s, "adding dataset",
+        rc = tn_sqlite_run(&s->h, "adding dataset",
                  "INSERT INTO datasets (name, blob_hash, mapping_json, row_count, created_at) "
                  "VALUES (?, ?, ?, ?, ?)",
                  "tttii", in->name, in->blob_hash, json_or_empty(in->mapping_json), in->row_count,
@@ -816,20 +574,23 @@ int tn_store_dataset_get(tn_store *s, const char *name, tn_catalog_dataset *out)
     if (enter(s) != 0) return TN_STORE_ERROR;
     char what[256];
     snprintf(what, sizeof what, "no dataset named '%s'", name ? name : "");
-    int rc = fetch_one(s, q(s, "SELECT " DATASET_COLS " FROM datasets WHERE name = ?", "t", name),
+    int rc = fetch_one(s, tn_sqlite_q(&s->h, "SELECT " DATASET_COLS " FROM datasets WHERE name = ?", "t", name),
                        sizeof *out, row_dataset, out, what);
     return leave(s, rc);
 }
 
 int tn_store_dataset_list(tn_store *s, tn_catalog_dataset **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(s, q(s, "SELECT " DATASET_COLS " FROM datasets ORDER BY name", NULL),
-                       sizeof **v, row_dataset, clear_dataset, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(
+        &s->h, tn_sqlite_q(&s->h, "SELECT " DATASET_COLS " FROM datasets ORDER BY name", NULL),
+        sizeof **v, row_dataset, clear_dataset, (void **)v, n);
     return leave(s, rc);
 }
 
 /* ---- tasks ------------------------------------------------------------------------- */
 
+/* `minutes` holds tn_task.time_limit_ms (milliseconds; store.h says why the
+ * column keeps its first name). */
 #define TASK_COLS                                                                              \
     "id, model, dataset, state, failure_reason, created_at, updated_at, deadline, minutes, "   \
     "split_seed, train_hash, test_hash, synth_hash, params_json"
@@ -838,20 +599,20 @@ static int row_task(sqlite3_stmt *st, void *out) {
     tn_task *t = out;
     int state;
     if (col_enum(st, 3, task_states, TN_TASK_NSTATES, &state) != 0) return -1;
-    t->id = col_i64(st, 0);
-    t->model = col_str(st, 1);
-    t->dataset = col_str(st, 2);
+    t->id = tn_sqlite_col_i64(st, 0);
+    t->model = tn_sqlite_col_str(st, 1);
+    t->dataset = tn_sqlite_col_str(st, 2);
     t->state = (tn_task_state)state;
-    t->failure_reason = col_str(st, 4);
-    t->created_at = col_i64(st, 5);
-    t->updated_at = col_i64(st, 6);
-    t->deadline = col_i64(st, 7);
-    t->minutes = col_i64(st, 8);
-    t->split_seed = col_i64(st, 9);
-    t->train_hash = col_str(st, 10);
-    t->test_hash = col_str(st, 11);
-    t->synth_hash = col_str(st, 12);
-    t->params_json = col_str(st, 13);
+    t->failure_reason = tn_sqlite_col_str(st, 4);
+    t->created_at = tn_sqlite_col_i64(st, 5);
+    t->updated_at = tn_sqlite_col_i64(st, 6);
+    t->deadline = tn_sqlite_col_i64(st, 7);
+    t->time_limit_ms = tn_sqlite_col_i64(st, 8);
+    t->split_seed = tn_sqlite_col_i64(st, 9);
+    t->train_hash = tn_sqlite_col_str(st, 10);
+    t->test_hash = tn_sqlite_col_str(st, 11);
+    t->synth_hash = tn_sqlite_col_str(st, 12);
+    t->params_json = tn_sqlite_col_str(st, 13);
     return 0;
 }
 
@@ -876,37 +637,37 @@ void tn_tasks_free(tn_task *v, size_t n) {
 
 static int add_event(tn_store *s, int64_t task_id, const char *from, const char *to,
                      const char *reason, int64_t now) {
-    return run(s, "recording task event",
+    return tn_sqlite_run(&s->h, "recording task event",
                "INSERT INTO task_events (task_id, from_state, to_state, reason, at) "
                "VALUES (?, ?, ?, ?, ?)",
                "ittti", task_id, from, to, reason, now);
 }
 
 int tn_store_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
-    if (in->minutes <= 0) return tn_fail("store: task needs a positive time limit (minutes)");
+    if (in->time_limit_ms <= 0) return tn_fail("store: task needs a positive time limit (time_limit_ms)");
     int rc = enter_tx(s);
     if (rc != 0) return rc;
     int64_t v;
     /* Explicit checks give a better message than a foreign key failure. */
-    rc = scalar(s, &v, "SELECT id FROM models WHERE name = ?", "t", in->model);
+    rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM models WHERE name = ?", "t", in->model);
     if (rc == TN_STORE_NOT_FOUND)
         rc = fail_code(TN_STORE_NOT_FOUND, "store: task: no model named '%s' in the catalog",
                        in->model ? in->model : "");
     if (rc == 0) {
-        rc = scalar(s, &v, "SELECT id FROM datasets WHERE name = ?", "t", in->dataset);
+        rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM datasets WHERE name = ?", "t", in->dataset);
         if (rc == TN_STORE_NOT_FOUND)
             rc = fail_code(TN_STORE_NOT_FOUND, "store: task: no dataset named '%s' in the catalog",
                            in->dataset ? in->dataset : "");
     }
     if (rc == 0)
-        rc = run(s, "creating task",
+        rc = tn_sqlite_run(&s->h, "creating task",
                  "INSERT INTO tasks (model, dataset, state, created_at, updated_at, deadline, "
                  "minutes, split_seed, train_hash, test_hash, synth_hash, params_json) "
                  "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  "ttiiiiitttt", in->model, in->dataset, in->created_at, in->created_at,
-                 in->deadline, in->minutes, in->split_seed, in->train_hash, in->test_hash,
+                 in->deadline, in->time_limit_ms, in->split_seed, in->train_hash, in->test_hash,
                  in->synth_hash, json_or_empty(in->params_json));
-    int64_t id = rc == 0 ? sqlite3_last_insert_rowid(s->db) : 0;
+    int64_t id = rc == 0 ? sqlite3_last_insert_rowid(s->h.db) : 0;
     if (rc == 0) rc = add_event(s, id, NULL, "pending", "created", in->created_at);
     if (rc == 0 && id_out) *id_out = id;
     return leave_tx(s, rc);
@@ -916,7 +677,7 @@ int tn_store_task_get(tn_store *s, int64_t id, tn_task *out) {
     if (enter(s) != 0) return TN_STORE_ERROR;
     char what[64];
     snprintf(what, sizeof what, "no task with id %lld", (long long)id);
-    int rc = fetch_one(s, q(s, "SELECT " TASK_COLS " FROM tasks WHERE id = ?", "i", id), sizeof *out,
+    int rc = fetch_one(s, tn_sqlite_q(&s->h, "SELECT " TASK_COLS " FROM tasks WHERE id = ?", "i", id), sizeof *out,
                        row_task, out, what);
     return leave(s, rc);
 }
@@ -925,10 +686,10 @@ int tn_store_task_list(tn_store *s, int state, tn_task **v, size_t *n) {
     if (state >= TN_TASK_NSTATES) return tn_fail("store: unknown task state %d", state);
     if (enter(s) != 0) return TN_STORE_ERROR;
     sqlite3_stmt *st =
-        state < 0 ? q(s, "SELECT " TASK_COLS " FROM tasks ORDER BY id", NULL)
-                  : q(s, "SELECT " TASK_COLS " FROM tasks WHERE state = ? ORDER BY id", "t",
+        state < 0 ? tn_sqlite_q(&s->h, "SELECT " TASK_COLS " FROM tasks ORDER BY id", NULL)
+                  : tn_sqlite_q(&s->h, "SELECT " TASK_COLS " FROM tasks WHERE state = ? ORDER BY id", "t",
                       task_states[state]);
-    int rc = fetch_all(s, st, sizeof **v, row_task, clear_task, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(&s->h, st, sizeof **v, row_task, clear_task, (void **)v, n);
     return leave(s, rc);
 }
 
@@ -939,16 +700,16 @@ int tn_store_task_transition(tn_store *s, int64_t id, tn_task_state from, tn_tas
 
 /* Reads a text column of one row by id into buf ("" for NULL). */
 static int read_text(tn_store *s, const char *sql, int64_t id, char *buf, size_t cap) {
-    sqlite3_stmt *st = q(s, sql, "i", id);
+    sqlite3_stmt *st = tn_sqlite_q(&s->h, sql, "i", id);
     if (!st) return TN_STORE_ERROR;
     int rc = sqlite3_step(st), ret = 0;
     if (rc == SQLITE_ROW) {
         const unsigned char *v = sqlite3_column_text(st, 0);
         snprintf(buf, cap, "%s", v ? (const char *)v : "");
     } else {
-        ret = rc == SQLITE_DONE ? TN_STORE_NOT_FOUND : db_fail(s, "query");
+        ret = rc == SQLITE_DONE ? TN_STORE_NOT_FOUND : tn_sqlite_fail(&s->h, "query");
     }
-    done(st);
+    tn_sqlite_done(st);
     return ret;
 }
 
@@ -976,7 +737,7 @@ int tn_store_task_transition_ex(tn_store *s, int64_t id, tn_task_state from, tn_
     }
     /* The WHERE on state repeats the compare-and-set in the statement itself,
      * which is what a backend without IMMEDIATE transactions relies on. */
-    rc = run(s, "moving task",
+    rc = tn_sqlite_run(&s->h, "moving task",
              "UPDATE tasks SET state = ?, updated_at = ?, "
              "  failure_reason = CASE WHEN ? = 'failed' THEN ? ELSE failure_reason END, "
              "  deadline = CASE WHEN ? > 0 THEN ? ELSE deadline END, "
@@ -985,7 +746,7 @@ int tn_store_task_transition_ex(tn_store *s, int64_t id, tn_task_state from, tn_
              "WHERE id = ? AND state = ?",
              "tittiitttit", task_states[to], now, task_states[to], reason, p.deadline, p.deadline,
              p.train_hash, p.test_hash, p.synth_hash, id, task_states[from]);
-    if (rc == 0 && sqlite3_changes(s->db) != 1)
+    if (rc == 0 && sqlite3_changes(s->h.db) != 1)
         rc = fail_code(TN_STORE_CONFLICT, "store: task %lld changed under you", (long long)id);
     if (rc == 0) rc = add_event(s, id, task_states[from], task_states[to], reason, now);
     if (rc == 0) hook(s, "task_transition:before_commit");
@@ -1000,12 +761,12 @@ static int row_event(sqlite3_stmt *st, void *out) {
         col_enum(st, 2, task_states, TN_TASK_NSTATES, &from) != 0)
         return -1;
     if (col_enum(st, 3, task_states, TN_TASK_NSTATES, &to) != 0) return -1;
-    e->id = col_i64(st, 0);
-    e->task_id = col_i64(st, 1);
+    e->id = tn_sqlite_col_i64(st, 0);
+    e->task_id = tn_sqlite_col_i64(st, 1);
     e->from = (tn_task_state)from;
     e->to = (tn_task_state)to;
-    e->reason = col_str(st, 4);
-    e->at = col_i64(st, 5);
+    e->reason = tn_sqlite_col_str(st, 4);
+    e->at = tn_sqlite_col_i64(st, 5);
     return 0;
 }
 
@@ -1022,10 +783,13 @@ void tn_task_events_free(tn_task_event *v, size_t n) {
 
 int tn_store_task_events(tn_store *s, int64_t task_id, tn_task_event **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(s,
-                       q(s, "SELECT id, task_id, from_state, to_state, reason, at FROM task_events "
-                            "WHERE task_id = ? ORDER BY id", "i", task_id),
-                       sizeof **v, row_event, clear_event, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h,
+                    "SELECT id, task_id, from_state, to_state, reason, at FROM task_events "
+                    "WHERE task_id = ? ORDER BY id",
+                    "i", task_id),
+        sizeof **v, row_event, clear_event, (void **)v, n);
     return leave(s, rc);
 }
 
@@ -1037,15 +801,15 @@ static int row_offer(sqlite3_stmt *st, void *out) {
     tn_offer *o = out;
     int status;
     if (col_enum(st, 2, offer_statuses, TN_OFFER_NSTATUS, &status) != 0) return -1;
-    o->task_id = col_i64(st, 0);
-    o->miner_id = col_i64(st, 1);
+    o->task_id = tn_sqlite_col_i64(st, 0);
+    o->miner_id = tn_sqlite_col_i64(st, 1);
     o->status = (tn_offer_status)status;
     const unsigned char *tok = sqlite3_column_text(st, 3);
     snprintf(o->token, sizeof o->token, "%s", tok ? (const char *)tok : "");
-    o->offered_at = col_i64(st, 4);
-    o->answered_at = col_i64(st, 5);
-    o->updated_at = col_i64(st, 6);
-    o->message = col_str(st, 7);
+    o->offered_at = tn_sqlite_col_i64(st, 4);
+    o->answered_at = tn_sqlite_col_i64(st, 5);
+    o->updated_at = tn_sqlite_col_i64(st, 6);
+    o->message = tn_sqlite_col_str(st, 7);
     return 0;
 }
 
@@ -1073,23 +837,23 @@ int tn_store_offer_create(tn_store *s, int64_t task_id, int64_t miner_id, int64_
     int rc = enter_tx(s);
     if (rc != 0) return rc;
     int64_t v;
-    rc = scalar(s, &v, "SELECT id FROM tasks WHERE id = ?", "i", task_id);
+    rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM tasks WHERE id = ?", "i", task_id);
     if (rc == TN_STORE_NOT_FOUND)
         rc = fail_code(rc, "store: offer: no task with id %lld", (long long)task_id);
     if (rc == 0) {
-        rc = scalar(s, &v, "SELECT enabled FROM miners WHERE id = ?", "i", miner_id);
+        rc = tn_sqlite_scalar(&s->h, &v, "SELECT enabled FROM miners WHERE id = ?", "i", miner_id);
         if (rc == TN_STORE_NOT_FOUND)
             rc = fail_code(rc, "store: offer: no miner with id %lld", (long long)miner_id);
         else if (rc == 0 && !v)
             rc = fail_code(TN_STORE_REFUSED, "store: offer: miner %lld is disabled",
                            (long long)miner_id);
     }
-    if (rc == 0 && scalar(s, &v, "SELECT 1 FROM offers WHERE task_id = ? AND miner_id = ?", "ii",
+    if (rc == 0 && tn_sqlite_scalar(&s->h, &v, "SELECT 1 FROM offers WHERE task_id = ? AND miner_id = ?", "ii",
                           task_id, miner_id) == 0)
         rc = fail_code(TN_STORE_EXISTS, "store: miner %lld already has an offer for task %lld",
                        (long long)miner_id, (long long)task_id);
     if (rc == 0)
-        rc = run(s, "recording offer",
+        rc = tn_sqlite_run(&s->h, "recording offer",
                  "INSERT INTO offers (task_id, miner_id, status, token, offered_at, updated_at) "
                  "VALUES (?, ?, 'offered', ?, ?, ?)",
                  "iitii", task_id, miner_id, token, now, now);
@@ -1106,7 +870,7 @@ int tn_store_offer_update(tn_store *s, int64_t task_id, int64_t miner_id, tn_off
                        tn_offer_status_name(to));
     int rc = enter_tx(s);
     if (rc != 0) return rc;
-    sqlite3_stmt *st = q(s, "SELECT status FROM offers WHERE task_id = ? AND miner_id = ?", "ii",
+    sqlite3_stmt *st = tn_sqlite_q(&s->h, "SELECT status FROM offers WHERE task_id = ? AND miner_id = ?", "ii",
                          task_id, miner_id);
     char cur[32] = "";
     if (!st) {
@@ -1120,15 +884,15 @@ int tn_store_offer_update(tn_store *s, int64_t task_id, int64_t miner_id, tn_off
         rc = fail_code(TN_STORE_NOT_FOUND, "store: no offer of task %lld to miner %lld",
                        (long long)task_id, (long long)miner_id);
     else
-        rc = db_fail(s, "reading offer");
-    done(st);
+        rc = tn_sqlite_fail(&s->h, "reading offer");
+    tn_sqlite_done(st);
     if (rc == 0 && strcmp(cur, offer_statuses[from]) != 0)
         rc = fail_code(TN_STORE_CONFLICT,
                        "store: offer of task %lld to miner %lld is '%s', not '%s': it changed "
                        "under you",
                        (long long)task_id, (long long)miner_id, cur, offer_statuses[from]);
     if (rc == 0)
-        rc = run(s, "updating offer",
+        rc = tn_sqlite_run(&s->h, "updating offer",
                  "UPDATE offers SET status = ?, updated_at = ?, message = COALESCE(?, message), "
                  "  answered_at = CASE WHEN ? = 'offered' THEN ? ELSE answered_at END "
                  "WHERE task_id = ? AND miner_id = ? AND status = ?",
@@ -1145,7 +909,7 @@ int tn_store_offer_get(tn_store *s, int64_t task_id, int64_t miner_id, tn_offer 
     snprintf(what, sizeof what, "no offer of task %lld to miner %lld", (long long)task_id,
              (long long)miner_id);
     int rc = fetch_one(
-        s, q(s, "SELECT " OFFER_COLS " FROM offers WHERE task_id = ? AND miner_id = ?", "ii", task_id,
+        s, tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE task_id = ? AND miner_id = ?", "ii", task_id,
              miner_id),
         sizeof *out, row_offer, out, what);
     return leave(s, rc);
@@ -1153,23 +917,27 @@ int tn_store_offer_get(tn_store *s, int64_t task_id, int64_t miner_id, tn_offer 
 
 int tn_store_offer_by_token(tn_store *s, const char *token, tn_offer *out) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_one(s, q(s, "SELECT " OFFER_COLS " FROM offers WHERE token = ?", "t", token),
+    int rc = fetch_one(s, tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE token = ?", "t", token),
                        sizeof *out, row_offer, out, "unknown submission token");
     return leave(s, rc);
 }
 
 int tn_store_offers_for_task(tn_store *s, int64_t task_id, tn_offer **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(
-        s, q(s, "SELECT " OFFER_COLS " FROM offers WHERE task_id = ? ORDER BY miner_id", "i", task_id),
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE task_id = ? ORDER BY miner_id",
+                    "i", task_id),
         sizeof **v, row_offer, clear_offer, (void **)v, n);
     return leave(s, rc);
 }
 
 int tn_store_offers_for_miner(tn_store *s, int64_t miner_id, tn_offer **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(
-        s, q(s, "SELECT " OFFER_COLS " FROM offers WHERE miner_id = ? ORDER BY task_id", "i", miner_id),
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE miner_id = ? ORDER BY task_id",
+                    "i", miner_id),
         sizeof **v, row_offer, clear_offer, (void **)v, n);
     return leave(s, rc);
 }
@@ -1184,17 +952,17 @@ static int row_submission(sqlite3_stmt *st, void *out) {
     tn_submission *b = out;
     int kind;
     if (col_enum(st, 5, sub_kinds, 2, &kind) != 0) return -1;
-    b->id = col_i64(st, 0);
-    b->task_id = col_i64(st, 1);
-    b->miner_id = col_i64(st, 2);
-    b->token = col_str(st, 3);
-    b->received_at = col_i64(st, 4);
+    b->id = tn_sqlite_col_i64(st, 0);
+    b->task_id = tn_sqlite_col_i64(st, 1);
+    b->miner_id = tn_sqlite_col_i64(st, 2);
+    b->token = tn_sqlite_col_str(st, 3);
+    b->received_at = tn_sqlite_col_i64(st, 4);
     b->kind = (tn_submission_kind)kind;
-    b->manifest_json = col_str(st, 6);
-    b->content_hash = col_str(st, 7);
-    b->strategy = col_str(st, 8);
-    b->files_dir = col_str(st, 9);
-    b->uploads = col_i64(st, 10);
+    b->manifest_json = tn_sqlite_col_str(st, 6);
+    b->content_hash = tn_sqlite_col_str(st, 7);
+    b->strategy = tn_sqlite_col_str(st, 8);
+    b->files_dir = tn_sqlite_col_str(st, 9);
+    b->uploads = tn_sqlite_col_i64(st, 10);
     return 0;
 }
 
@@ -1218,7 +986,7 @@ void tn_submissions_free(tn_submission *v, size_t n) {
 /* The checks of an upload, made inside its transaction. */
 static int upload_allowed(tn_store *s, const tn_submission *in) {
     tn_offer o;
-    int rc = fetch_one(s, q(s, "SELECT " OFFER_COLS " FROM offers WHERE token = ?", "t", in->token),
+    int rc = fetch_one(s, tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE token = ?", "t", in->token),
                        sizeof o, row_offer, &o, "upload: unknown submission token");
     if (rc != 0) return rc;
     tn_offer_status st = o.status;
@@ -1239,7 +1007,7 @@ static int upload_allowed(tn_store *s, const tn_submission *in) {
                          "store: upload: task %lld is '%s' and no longer accepts uploads",
                          (long long)task_id, state);
     int64_t deadline = 0;
-    if ((rc = scalar(s, &deadline, "SELECT deadline FROM tasks WHERE id = ?", "i", task_id)))
+    if ((rc = tn_sqlite_scalar(&s->h, &deadline, "SELECT deadline FROM tasks WHERE id = ?", "i", task_id)))
         return rc;
     if (deadline <= 0)
         return fail_code(TN_STORE_REFUSED, "store: upload: task %lld has no deadline set",
@@ -1264,38 +1032,38 @@ int tn_store_submission_put(tn_store *s, const tn_submission *in, int64_t *id_ou
     if (rc != 0) return rc;
     if ((rc = upload_allowed(s, in)) != 0) goto out;
     int64_t id = 0, n = 0;
-    rc = scalar(s, &id, "SELECT id FROM submissions WHERE task_id = ? AND miner_id = ?", "ii",
+    rc = tn_sqlite_scalar(&s->h, &id, "SELECT id FROM submissions WHERE task_id = ? AND miner_id = ?", "ii",
                 in->task_id, in->miner_id);
     if (rc == TN_STORE_NOT_FOUND) {
-        rc = run(s, "recording submission",
+        rc = tn_sqlite_run(&s->h, "recording submission",
                  "INSERT INTO submissions (task_id, miner_id, token, received_at, kind, "
                  "manifest_json, content_hash, strategy, files_dir, uploads) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                  "iitittttt", in->task_id, in->miner_id, in->token, in->received_at, kind,
                  in->manifest_json, in->content_hash, strategy, in->files_dir);
-        id = sqlite3_last_insert_rowid(s->db);
+        id = sqlite3_last_insert_rowid(s->h.db);
         n = 1;
     } else if (rc == 0) {
         /* A re-upload replaces the content; results computed on the old
          * content are no longer about this submission. */
-        rc = run(s, "replacing submission",
+        rc = tn_sqlite_run(&s->h, "replacing submission",
                  "UPDATE submissions SET received_at = ?, kind = ?, manifest_json = ?, "
                  "content_hash = ?, strategy = ?, files_dir = ?, uploads = uploads + 1 WHERE id = ?",
                  "ittttti", in->received_at, kind, in->manifest_json, in->content_hash, strategy,
                  in->files_dir, id);
         if (rc == 0)
-            rc = run(s, "dropping stale results", "DELETE FROM rule_results WHERE submission_id = ?",
+            rc = tn_sqlite_run(&s->h, "dropping stale results", "DELETE FROM rule_results WHERE submission_id = ?",
                      "i", id);
-        if (rc == 0) rc = scalar(s, &n, "SELECT uploads FROM submissions WHERE id = ?", "i", id);
+        if (rc == 0) rc = tn_sqlite_scalar(&s->h, &n, "SELECT uploads FROM submissions WHERE id = ?", "i", id);
     }
     if (rc == 0)
-        rc = run(s, "recording upload",
+        rc = tn_sqlite_run(&s->h, "recording upload",
                  "INSERT INTO uploads (submission_id, n, received_at, kind, manifest_json, "
                  "content_hash, strategy, files_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  "iiittttt", id, n, in->received_at, kind, in->manifest_json, in->content_hash,
                  strategy, in->files_dir);
     if (rc == 0)
-        rc = run(s, "marking offer submitted",
+        rc = tn_sqlite_run(&s->h, "marking offer submitted",
                  "UPDATE offers SET status = 'submitted', updated_at = ? "
                  "WHERE task_id = ? AND miner_id = ?",
                  "iii", in->received_at, in->task_id, in->miner_id);
@@ -1309,7 +1077,7 @@ int tn_store_submission_get(tn_store *s, int64_t id, tn_submission *out) {
     if (enter(s) != 0) return TN_STORE_ERROR;
     char what[64];
     snprintf(what, sizeof what, "no submission with id %lld", (long long)id);
-    int rc = fetch_one(s, q(s, "SELECT " SUB_COLS " FROM submissions WHERE id = ?", "i", id),
+    int rc = fetch_one(s, tn_sqlite_q(&s->h, "SELECT " SUB_COLS " FROM submissions WHERE id = ?", "i", id),
                        sizeof *out, row_submission, out, what);
     return leave(s, rc);
 }
@@ -1320,7 +1088,7 @@ int tn_store_submission_for(tn_store *s, int64_t task_id, int64_t miner_id, tn_s
     snprintf(what, sizeof what, "no submission of miner %lld for task %lld", (long long)miner_id,
              (long long)task_id);
     int rc = fetch_one(s,
-                       q(s, "SELECT " SUB_COLS " FROM submissions WHERE task_id = ? AND miner_id = ?",
+                       tn_sqlite_q(&s->h, "SELECT " SUB_COLS " FROM submissions WHERE task_id = ? AND miner_id = ?",
                          "ii", task_id, miner_id),
                        sizeof *out, row_submission, out, what);
     return leave(s, rc);
@@ -1328,9 +1096,12 @@ int tn_store_submission_for(tn_store *s, int64_t task_id, int64_t miner_id, tn_s
 
 int tn_store_submissions_for_task(tn_store *s, int64_t task_id, tn_submission **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(
-        s, q(s, "SELECT " SUB_COLS " FROM submissions WHERE task_id = ? ORDER BY received_at, id", "i",
-             task_id),
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h,
+                    "SELECT " SUB_COLS
+                    " FROM submissions WHERE task_id = ? ORDER BY received_at, id",
+                    "i", task_id),
         sizeof **v, row_submission, clear_submission, (void **)v, n);
     return leave(s, rc);
 }
@@ -1338,20 +1109,26 @@ int tn_store_submissions_for_task(tn_store *s, int64_t task_id, tn_submission **
 int tn_store_submissions_by_hash(tn_store *s, const char *content_hash, tn_submission **v,
                                  size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(
-        s, q(s, "SELECT " SUB_COLS " FROM submissions WHERE content_hash = ? ORDER BY received_at, id",
-             "t", content_hash),
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h,
+                    "SELECT " SUB_COLS
+                    " FROM submissions WHERE content_hash = ? ORDER BY received_at, id",
+                    "t", content_hash),
         sizeof **v, row_submission, clear_submission, (void **)v, n);
     return leave(s, rc);
 }
 
 int tn_store_upload_history(tn_store *s, int64_t submission_id, tn_submission **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(
-        s, q(s, "SELECT u.id, b.task_id, b.miner_id, b.token, u.received_at, u.kind, u.manifest_json, "
-                "u.content_hash, u.strategy, u.files_dir, u.n FROM uploads u "
-                "JOIN submissions b ON b.id = u.submission_id WHERE u.submission_id = ? ORDER BY u.n",
-             "i", submission_id),
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(
+            &s->h,
+            "SELECT u.id, b.task_id, b.miner_id, b.token, u.received_at, u.kind, u.manifest_json, "
+            "u.content_hash, u.strategy, u.files_dir, u.n FROM uploads u "
+            "JOIN submissions b ON b.id = u.submission_id WHERE u.submission_id = ? ORDER BY u.n",
+            "i", submission_id),
         sizeof **v, row_submission, clear_submission, (void **)v, n);
     return leave(s, rc);
 }
@@ -1362,12 +1139,12 @@ static int row_rule(sqlite3_stmt *st, void *out) {
     tn_rule_result *r = out;
     int d;
     if (col_enum(st, 2, decisions, 3, &d) != 0) return -1;
-    r->submission_id = col_i64(st, 0);
-    r->rule = col_str(st, 1);
+    r->submission_id = tn_sqlite_col_i64(st, 0);
+    r->rule = tn_sqlite_col_str(st, 1);
     r->decision = (tn_decision)d;
-    r->numbers_json = col_str(st, 3);
-    r->reason = col_str(st, 4);
-    r->evaluated_at = col_i64(st, 5);
+    r->numbers_json = tn_sqlite_col_str(st, 3);
+    r->reason = tn_sqlite_col_str(st, 4);
+    r->evaluated_at = tn_sqlite_col_i64(st, 5);
     return 0;
 }
 
@@ -1389,13 +1166,13 @@ int tn_store_rule_result_put(tn_store *s, const tn_rule_result *in) {
     if ((unsigned)in->decision > TN_DECISION_FLAG) return tn_fail("store: unknown rule decision");
     if (enter(s) != 0) return TN_STORE_ERROR;
     int64_t v;
-    int rc = scalar(s, &v, "SELECT id FROM submissions WHERE id = ?", "i", in->submission_id);
+    int rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM submissions WHERE id = ?", "i", in->submission_id);
     if (rc == TN_STORE_NOT_FOUND)
         rc = fail_code(rc, "store: rule result: no submission with id %lld",
                        (long long)in->submission_id);
     /* One statement, so it is atomic on its own. */
     if (rc == 0)
-        rc = run(s, "recording rule result",
+        rc = tn_sqlite_run(&s->h, "recording rule result",
                  "INSERT INTO rule_results (submission_id, rule, decision, numbers_json, reason, "
                  "evaluated_at) VALUES (?, ?, ?, ?, ?, ?) "
                  "ON CONFLICT (submission_id, rule) DO UPDATE SET decision = excluded.decision, "
@@ -1408,20 +1185,22 @@ int tn_store_rule_result_put(tn_store *s, const tn_rule_result *in) {
 
 int tn_store_rule_results(tn_store *s, int64_t submission_id, tn_rule_result **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(s,
-                       q(s, "SELECT submission_id, rule, decision, numbers_json, reason, evaluated_at "
-                            "FROM rule_results WHERE submission_id = ? ORDER BY rule", "i",
-                         submission_id),
-                       sizeof **v, row_rule, clear_rule, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h,
+                    "SELECT submission_id, rule, decision, numbers_json, reason, evaluated_at "
+                    "FROM rule_results WHERE submission_id = ? ORDER BY rule",
+                    "i", submission_id),
+        sizeof **v, row_rule, clear_rule, (void **)v, n);
     return leave(s, rc);
 }
 
 int tn_store_rule_results_delete(tn_store *s, int64_t submission_id, const char *rule) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = rule ? run(s, "deleting rule result",
+    int rc = rule ? tn_sqlite_run(&s->h, "deleting rule result",
                         "DELETE FROM rule_results WHERE submission_id = ? AND rule = ?", "it",
                         submission_id, rule)
-                  : run(s, "deleting rule results", "DELETE FROM rule_results WHERE submission_id = ?",
+                  : tn_sqlite_run(&s->h, "deleting rule results", "DELETE FROM rule_results WHERE submission_id = ?",
                         "i", submission_id);
     return leave(s, rc);
 }
@@ -1432,17 +1211,17 @@ int tn_store_rule_results_delete(tn_store *s, int64_t submission_id, const char 
 
 static int row_score(sqlite3_stmt *st, void *out) {
     tn_score *c = out;
-    c->task_id = col_i64(st, 0);
-    c->miner_id = col_i64(st, 1);
-    c->submission_id = col_i64(st, 2); /* NULL reads as 0 */
-    c->test_loss = col_dbl(st, 3);
-    c->synth_loss = col_dbl(st, 4);
-    c->weighted_loss = col_dbl(st, 5);
-    c->quality = col_dbl(st, 6);
-    c->score = col_dbl(st, 7);
-    c->valid = (int)col_i64(st, 8);
-    c->invalid_reason = col_str(st, 9);
-    c->scored_at = col_i64(st, 10);
+    c->task_id = tn_sqlite_col_i64(st, 0);
+    c->miner_id = tn_sqlite_col_i64(st, 1);
+    c->submission_id = tn_sqlite_col_i64(st, 2); /* NULL reads as 0 */
+    c->test_loss = tn_sqlite_col_dbl(st, 3);
+    c->synth_loss = tn_sqlite_col_dbl(st, 4);
+    c->weighted_loss = tn_sqlite_col_dbl(st, 5);
+    c->quality = tn_sqlite_col_dbl(st, 6);
+    c->score = tn_sqlite_col_dbl(st, 7);
+    c->valid = (int)tn_sqlite_col_i64(st, 8);
+    c->invalid_reason = tn_sqlite_col_str(st, 9);
+    c->scored_at = tn_sqlite_col_i64(st, 10);
     return 0;
 }
 
@@ -1468,17 +1247,17 @@ int tn_store_scores_replace(tn_store *s, int64_t task_id, const tn_score *v, siz
     }
     int rc = enter_tx(s);
     if (rc != 0) return rc;
-    rc = run(s, "clearing scores", "DELETE FROM scores WHERE task_id = ?", "i", task_id);
+    rc = tn_sqlite_run(&s->h, "clearing scores", "DELETE FROM scores WHERE task_id = ?", "i", task_id);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const tn_score *c = &v[i];
         /* submission 0 = none: bind NULL so the foreign key is not checked */
         rc = c->submission_id > 0
-                 ? run(s, "recording score",
+                 ? tn_sqlite_run(&s->h, "recording score",
                        "INSERT INTO scores (" SCORE_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        "iiiddddditi", task_id, c->miner_id, c->submission_id, c->test_loss,
                        c->synth_loss, c->weighted_loss, c->quality, c->score,
                        (int64_t)(c->valid ? 1 : 0), c->valid ? NULL : c->invalid_reason, now)
-                 : run(s, "recording score",
+                 : tn_sqlite_run(&s->h, "recording score",
                        "INSERT INTO scores (" SCORE_COLS ") VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
                        "iiddddditi", task_id, c->miner_id, c->test_loss, c->synth_loss,
                        c->weighted_loss, c->quality, c->score, (int64_t)(c->valid ? 1 : 0),
@@ -1491,24 +1270,30 @@ int tn_store_scores_replace(tn_store *s, int64_t task_id, const tn_score *v, siz
 
 int tn_store_scores_for_task(tn_store *s, int64_t task_id, tn_score **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(
-        s, q(s, "SELECT " SCORE_COLS " FROM scores WHERE task_id = ? ORDER BY miner_id", "i", task_id),
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h, "SELECT " SCORE_COLS " FROM scores WHERE task_id = ? ORDER BY miner_id",
+                    "i", task_id),
         sizeof **v, row_score, clear_score, (void **)v, n);
     return leave(s, rc);
 }
 
 int tn_store_scores_for_miner(tn_store *s, int64_t miner_id, tn_score **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(
-        s, q(s, "SELECT " SCORE_COLS " FROM scores WHERE miner_id = ? ORDER BY task_id", "i", miner_id),
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h, "SELECT " SCORE_COLS " FROM scores WHERE miner_id = ? ORDER BY task_id",
+                    "i", miner_id),
         sizeof **v, row_score, clear_score, (void **)v, n);
     return leave(s, rc);
 }
 
 int tn_store_scores_all(tn_store *s, tn_score **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(s, q(s, "SELECT " SCORE_COLS " FROM scores ORDER BY miner_id, task_id", NULL),
-                       sizeof **v, row_score, clear_score, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h, "SELECT " SCORE_COLS " FROM scores ORDER BY miner_id, task_id", NULL),
+        sizeof **v, row_score, clear_score, (void **)v, n);
     return leave(s, rc);
 }
 
@@ -1516,12 +1301,12 @@ int tn_store_scores_all(tn_store *s, tn_score **v, size_t *n) {
 
 static int row_flag(sqlite3_stmt *st, void *out) {
     tn_flag *f = out;
-    f->id = col_i64(st, 0);
-    f->task_id = col_i64(st, 1);
-    f->miner_id = col_i64(st, 2);
-    f->rule = col_str(st, 3);
-    f->reason = col_str(st, 4);
-    f->created_at = col_i64(st, 5);
+    f->id = tn_sqlite_col_i64(st, 0);
+    f->task_id = tn_sqlite_col_i64(st, 1);
+    f->miner_id = tn_sqlite_col_i64(st, 2);
+    f->rule = tn_sqlite_col_str(st, 3);
+    f->reason = tn_sqlite_col_str(st, 4);
+    f->created_at = tn_sqlite_col_i64(st, 5);
     return 0;
 }
 
@@ -1541,14 +1326,14 @@ int tn_store_flag_raise(tn_store *s, const tn_flag *in, int64_t *id_out) {
     if (nonempty(in->rule, "flag rule")) return TN_STORE_ERROR;
     int rc = enter_tx(s);
     if (rc != 0) return rc;
-    rc = run(s, "raising flag",
+    rc = tn_sqlite_run(&s->h, "raising flag",
              "INSERT INTO flags (task_id, miner_id, rule, reason, created_at) VALUES (?, ?, ?, ?, ?) "
              "ON CONFLICT (task_id, miner_id, rule) DO UPDATE SET reason = excluded.reason",
              "iitti", in->task_id, in->miner_id, in->rule, in->reason ? in->reason : "",
              in->created_at);
     int64_t id = 0;
     if (rc == 0)
-        rc = scalar(s, &id, "SELECT id FROM flags WHERE task_id = ? AND miner_id = ? AND rule = ?",
+        rc = tn_sqlite_scalar(&s->h, &id, "SELECT id FROM flags WHERE task_id = ? AND miner_id = ? AND rule = ?",
                     "iit", in->task_id, in->miner_id, in->rule);
     if (rc == 0 && id_out) *id_out = id;
     return leave_tx(s, rc);
@@ -1556,12 +1341,14 @@ int tn_store_flag_raise(tn_store *s, const tn_flag *in, int64_t *id_out) {
 
 int tn_store_flag_list(tn_store *s, int64_t task_id, int64_t miner_id, tn_flag **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(s,
-                       q(s, "SELECT id, task_id, miner_id, rule, reason, created_at FROM flags "
-                            "WHERE (? = 0 OR task_id = ?) AND (? = 0 OR miner_id = ?) "
-                            "ORDER BY created_at DESC, id DESC",
-                         "iiii", task_id, task_id, miner_id, miner_id),
-                       sizeof **v, row_flag, clear_flag, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(
+        &s->h,
+        tn_sqlite_q(&s->h,
+                    "SELECT id, task_id, miner_id, rule, reason, created_at FROM flags "
+                    "WHERE (? = 0 OR task_id = ?) AND (? = 0 OR miner_id = ?) "
+                    "ORDER BY created_at DESC, id DESC",
+                    "iiii", task_id, task_id, miner_id, miner_id),
+        sizeof **v, row_flag, clear_flag, (void **)v, n);
     return leave(s, rc);
 }
 
@@ -1573,7 +1360,7 @@ int tn_store_setting_set(tn_store *s, const char *key, const char *value, int64_
     int rc = enter_tx(s);
     if (rc != 0) return rc;
     int64_t cur = 0, next = 0;
-    rc = scalar(s, &cur, "SELECT version FROM settings WHERE key = ?", "t", key);
+    rc = tn_sqlite_scalar(&s->h, &cur, "SELECT version FROM settings WHERE key = ?", "t", key);
     if (rc == TN_STORE_NOT_FOUND) {
         cur = 0;
         rc = 0;
@@ -1584,13 +1371,13 @@ int tn_store_setting_set(tn_store *s, const char *key, const char *value, int64_
                        "it; re-read it",
                        key, (long long)cur, (long long)expected_version);
     if (rc == 0)
-        rc = scalar(s, &next, "SELECT COALESCE(MAX(version), 0) + 1 FROM settings_history", NULL);
+        rc = tn_sqlite_scalar(&s->h, &next, "SELECT COALESCE(MAX(version), 0) + 1 FROM settings_history", NULL);
     if (rc == 0)
-        rc = run(s, "recording setting history",
+        rc = tn_sqlite_run(&s->h, "recording setting history",
                  "INSERT INTO settings_history (version, key, value, updated_at) VALUES (?, ?, ?, ?)",
                  "itti", next, key, value, now);
     if (rc == 0)
-        rc = run(s, "setting",
+        rc = tn_sqlite_run(&s->h, "setting",
                  "INSERT INTO settings (key, value, version, updated_at) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
                  "version = excluded.version, updated_at = excluded.updated_at",
@@ -1604,21 +1391,21 @@ int tn_store_setting_get(tn_store *s, const char *key, char **value_out, int64_t
     *value_out = NULL;
     if (version_out) *version_out = 0;
     if (enter(s) != 0) return TN_STORE_ERROR;
-    sqlite3_stmt *st = q(s, "SELECT value, version FROM settings WHERE key = ?", "t", key);
+    sqlite3_stmt *st = tn_sqlite_q(&s->h, "SELECT value, version FROM settings WHERE key = ?", "t", key);
     int rc = TN_STORE_ERROR;
     if (st) {
         int step = sqlite3_step(st);
         if (step == SQLITE_ROW) {
             /* the version is reported even for an unset key, for compare-and-set */
-            if (version_out) *version_out = col_i64(st, 1);
-            *value_out = col_str(st, 0);
+            if (version_out) *version_out = tn_sqlite_col_i64(st, 1);
+            *value_out = tn_sqlite_col_str(st, 0);
             rc = *value_out ? 0 : fail_code(TN_STORE_NOT_FOUND, "store: setting '%s' is unset", key);
         } else if (step == SQLITE_DONE) {
             rc = fail_code(TN_STORE_NOT_FOUND, "store: setting '%s' was never set", key ? key : "");
         } else {
-            rc = db_fail(s, "reading setting");
+            rc = tn_sqlite_fail(&s->h, "reading setting");
         }
-        done(st);
+        tn_sqlite_done(st);
     }
     return leave(s, rc);
 }
@@ -1626,37 +1413,37 @@ int tn_store_setting_get(tn_store *s, const char *key, char **value_out, int64_t
 int tn_store_setting_get_at(tn_store *s, const char *key, int64_t version, char **value_out) {
     *value_out = NULL;
     if (enter(s) != 0) return TN_STORE_ERROR;
-    sqlite3_stmt *st = q(s,
+    sqlite3_stmt *st = tn_sqlite_q(&s->h,
                          "SELECT value FROM settings_history WHERE key = ? AND version <= ? "
                          "ORDER BY version DESC LIMIT 1",
                          "ti", key, version);
     int rc = TN_STORE_ERROR;
     if (st) {
         int step = sqlite3_step(st);
-        if (step == SQLITE_ROW) *value_out = col_str(st, 0);
+        if (step == SQLITE_ROW) *value_out = tn_sqlite_col_str(st, 0);
         if (step == SQLITE_ROW || step == SQLITE_DONE)
             rc = *value_out ? 0
                             : fail_code(TN_STORE_NOT_FOUND, "store: setting '%s' unset at version %lld",
                                         key ? key : "", (long long)version);
         else
-            rc = db_fail(s, "reading setting history");
-        done(st);
+            rc = tn_sqlite_fail(&s->h, "reading setting history");
+        tn_sqlite_done(st);
     }
     return leave(s, rc);
 }
 
 int tn_store_settings_version(tn_store *s, int64_t *out) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = scalar(s, out, "SELECT COALESCE(MAX(version), 0) FROM settings_history", NULL);
+    int rc = tn_sqlite_scalar(&s->h, out, "SELECT COALESCE(MAX(version), 0) FROM settings_history", NULL);
     return leave(s, rc);
 }
 
 static int row_setting(sqlite3_stmt *st, void *out) {
     tn_setting *x = out;
-    x->key = col_str(st, 0);
-    x->value = col_str(st, 1);
-    x->version = col_i64(st, 2);
-    x->updated_at = col_i64(st, 3);
+    x->key = tn_sqlite_col_str(st, 0);
+    x->value = tn_sqlite_col_str(st, 1);
+    x->version = tn_sqlite_col_i64(st, 2);
+    x->updated_at = tn_sqlite_col_i64(st, 3);
     return 0;
 }
 
@@ -1674,9 +1461,11 @@ void tn_settings_free(tn_setting *v, size_t n) {
 
 int tn_store_setting_list(tn_store *s, tn_setting **v, size_t *n) {
     if (enter(s) != 0) return TN_STORE_ERROR;
-    int rc = fetch_all(s,
-                       q(s, "SELECT key, value, version, updated_at FROM settings "
-                            "WHERE value IS NOT NULL ORDER BY key", NULL),
-                       sizeof **v, row_setting, clear_setting, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(&s->h,
+                                 tn_sqlite_q(&s->h,
+                                             "SELECT key, value, version, updated_at FROM settings "
+                                             "WHERE value IS NOT NULL ORDER BY key",
+                                             NULL),
+                                 sizeof **v, row_setting, clear_setting, (void **)v, n);
     return leave(s, rc);
 }

@@ -94,7 +94,7 @@ void tn_miners_free(tn_miner *v, size_t n);
 typedef struct {
     int64_t id;
     char *name;          /* unique, e.g. "tiny-llama-15m" */
-    char *manifest_hash; /* blob hash of the directory manifest (arena/blobs.h) */
+    char *manifest_hash; /* blob hash of the directory manifest (store/blobs.h) */
     char *arch_json;     /* architecture summary (layers, dims, params count) */
     int64_t created_at;
 } tn_catalog_model;
@@ -150,7 +150,11 @@ typedef struct {
     char *failure_reason; /* NULL unless failed */
     int64_t created_at, updated_at;
     int64_t deadline;   /* 0 until training starts */
-    int64_t minutes;    /* time given to miners */
+    /* Training time given to miners, in milliseconds. The column is still
+     * named `minutes` (migration 1): renaming it would need a migration, and
+     * a database migrated to a newer schema version is refused by older
+     * builds, which is too high a price for a name. */
+    int64_t time_limit_ms;
     int64_t split_seed; /* secret */
     char *train_hash;   /* NULL until prepared; the only split miners see */
     char *test_hash;    /* never sent to miners */
@@ -165,6 +169,12 @@ int tn_store_task_get(tn_store *s, int64_t id, tn_task *out);
 int tn_store_task_list(tn_store *s, int state, tn_task **v, size_t *n);
 void tn_task_clear(tn_task *t);
 void tn_tasks_free(tn_task *v, size_t n);
+
+/* The time limit in the units the protocols speak: the admin API and the
+ * task views in (fractional) minutes, the miner protocol in hours. */
+static inline int64_t tn_task_ms_from_minutes(double minutes) { return (int64_t)(minutes * 60000.0); }
+static inline double tn_task_minutes(const tn_task *t) { return (double)t->time_limit_ms / 60000.0; }
+static inline double tn_task_hours(const tn_task *t) { return (double)t->time_limit_ms / 3600000.0; }
 
 /* Fields a transition may set in the same transaction (0 / NULL = leave). */
 typedef struct {

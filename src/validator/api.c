@@ -27,23 +27,6 @@
 #include <string.h>
 
 
-/* ---- signed download URLs --------------------------------------------------- */
-
-static void url_mac(const vstate *v, const char *hash, long long exp, char out[65]) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s|%lld", hash, exp);
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256(mac, (const unsigned char *)msg, strlen(msg), v->url_secret);
-    tn_hex_encode(mac, sizeof mac, out);
-}
-
-char *v_blob_url(const vstate *v, const char *hash, int64_t ttl_s) {
-    long long exp = (long long)(v_now_ms() / 1000 + ttl_s);
-    char mac[65];
-    url_mac(v, hash, exp, mac);
-    return tn_sprintf("%s/blobs/%s?exp=%lld&sig=%s", v->base_url, hash, exp, mac);
-}
-
 static void h_blob(tn_http_req *r, void *ud) {
     vstate *v = ud;
     const char *hash = r->path + strlen("/blobs/");
@@ -57,7 +40,7 @@ static void h_blob(tn_http_req *r, void *ud) {
         return;
     }
     char want[65];
-    url_mac(v, hash, atoll(exp), want);
+    v_url_mac(v, hash, atoll(exp), want);
     if (strlen(sig) != 64 || sodium_memcmp(want, sig, 64) != 0) {
         tn_http_reply_error(r, 403, "bad URL signature");
         return;
@@ -104,8 +87,6 @@ static void h_miners(tn_http_req *r, void *ud) {
     tn_http_reply_json(r, 200, json_pack("{s:o}", "miners", a));
 }
 
-json_t *v_task_json(vstate *v, const tn_task *t, int detail); /* scorer.c */
-
 static void h_tasks(tn_http_req *r, void *ud) {
     vstate *v = ud;
     const char *rest = r->path + strlen("/v1/tasks");
@@ -127,7 +108,10 @@ static void h_tasks(tn_http_req *r, void *ud) {
         }
         json_t *j = v_task_json(v, &t, 1);
         tn_task_clear(&t);
-        tn_http_reply_json(r, 200, j);
+        if (!j)
+            tn_http_reply_error(r, 500, "%s", tn_errmsg());
+        else
+            tn_http_reply_json(r, 200, j);
         return;
     }
     tn_task *ts = NULL;
@@ -163,7 +147,7 @@ static void h_flags(tn_http_req *r, void *ud) {
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         tn_miner m;
         memset(&m, 0, sizeof m);
-        tn_store_miner_get(v->store, fs[i].miner_id, &m);
+        if ((rc = tn_store_miner_get(v->store, fs[i].miner_id, &m)) < 0) break;
         json_array_append_new(a, json_pack("{s:I, s:I, s:s?, s:s?, s:s, s:s, s:I}", "id", (json_int_t)fs[i].id,
                                            "task_id", (json_int_t)fs[i].task_id, "miner", m.name, "owner", m.owner,
                                            "rule", fs[i].rule, "reason", fs[i].reason, "created_at",
@@ -347,8 +331,8 @@ static void admin_task(vstate *v, tn_http_req *r, json_t *b) {
     t.dataset = (char *)dataset;
     t.state = TN_TASK_PENDING;
     t.created_at = v_now_ms();
-    /* minutes may be fractional (short arena runs): stored in seconds*1000/60 */
-    t.minutes = (int64_t)(json_number_value(mins) * 60000.0); /* milliseconds of training time */
+    /* minutes may be fractional (short arena runs) */
+    t.time_limit_ms = tn_task_ms_from_minutes(json_number_value(mins));
     uint64_t seed;
     randombytes_buf(&seed, sizeof seed);
     t.split_seed = (int64_t)(seed >> 1); /* secret: never leaves the validator */
@@ -472,8 +456,9 @@ static int check_token(vstate *v, tn_http_req *r, const char *token, tn_offer *o
             tn_flag f = {0, t->id, of->miner_id, "late", why, v_now_ms()};
             int64_t fid;
             LOCK(v);
-            tn_store_flag_raise(v->store, &f, &fid);
+            int frc = tn_store_flag_raise(v->store, &f, &fid);
             UNLOCK(v);
+            if (frc < 0) tn_warn("task %lld: cannot flag a late upload: %s", (long long)t->id, tn_errmsg());
         }
         tn_http_reply_error(r, 410, "task %lld: the deadline has passed (uploads close at the deadline, by the "
                             "validator's clock)", (long long)t->id);
@@ -604,8 +589,15 @@ static void complete(vstate *v, tn_http_req *r, const char *token) {
         int64_t sid;
         LOCK(v);
         int rc = tn_store_submission_put(v->store, &s, &sid);
-        if (rc >= 0) tn_store_offer_update(v->store, of.task_id, of.miner_id, TN_OFFER_STARTED, TN_OFFER_SUBMITTED,
-                                           "uploaded", s.received_at);
+        /* CONFLICT: a re-upload, the offer is `submitted` already. Otherwise
+         * the submission is stored and counts (the scorer reads submissions,
+         * not offer statuses): the miner is told so, the log says the rest. */
+        int orc = rc >= 0 ? tn_store_offer_update(v->store, of.task_id, of.miner_id, TN_OFFER_STARTED,
+                                                  TN_OFFER_SUBMITTED, "uploaded", s.received_at)
+                          : 0;
+        if (orc < 0 && orc != TN_STORE_CONFLICT)
+            tn_warn("task %lld: submission of miner %lld stored, but its offer was not marked: %s",
+                    (long long)of.task_id, (long long)of.miner_id, tn_errmsg());
         UNLOCK(v);
         if (rc < 0) {
             status = rc == TN_STORE_REFUSED ? 410 : store_status(rc);

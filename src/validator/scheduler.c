@@ -37,14 +37,14 @@ static int transition(vstate *v, const tn_task *t, tn_task_state to, const char 
     return rc;
 }
 
-static void fail_task(vstate *v, const tn_task *t, const char *why) {
+static int fail_task(vstate *v, const tn_task *t, const char *why) {
     tn_warn("task %lld failed: %s", (long long)t->id, why);
-    transition(v, t, TN_TASK_FAILED, why, NULL);
+    return transition(v, t, TN_TASK_FAILED, why, NULL);
 }
 
 /* The dataset type of a catalog dataset as a data spec. Strings borrow from
  * *holder, which the caller decrefs. */
-int v_spec_of(const char *mapping_json, tn_data_spec *spec, json_t **holder) {
+static int v_spec_of(const char *mapping_json, tn_data_spec *spec, json_t **holder) {
     memset(spec, 0, sizeof *spec);
     *holder = tn_json_loadb(mapping_json, strlen(mapping_json), "dataset_type");
     return *holder ? tn_data_spec_from_json(*holder, "dataset_type", spec) : -1;
@@ -58,10 +58,7 @@ static int step_prepare(vstate *v, const tn_task *t) {
     LOCK(v);
     int rc = tn_store_dataset_get(v->store, t->dataset, &d);
     UNLOCK(v);
-    if (rc < 0) {
-        fail_task(v, t, tn_errmsg());
-        return 0;
-    }
+    if (rc < 0) return fail_task(v, t, tn_errmsg());
     char *dir = v_path(v, "tasks/%lld", (long long)t->id);
     char *train = tn_path_join(dir, "train.jsonl"), *test = tn_path_join(dir, "test.jsonl");
     char *synsrc = tn_path_join(dir, "synth_source.jsonl");
@@ -77,7 +74,7 @@ static int step_prepare(vstate *v, const tn_task *t) {
         tn_blobs_put_file(v->blobs, train, NULL, th) || tn_blobs_put_file(v->blobs, test, NULL, eh)) {
         char why[1024];
         snprintf(why, sizeof why, "preparation: %s", tn_errmsg());
-        fail_task(v, t, why);
+        rc = fail_task(v, t, why);
     } else {
         tn_task_patch p = {0};
         p.train_hash = th;
@@ -85,7 +82,7 @@ static int step_prepare(vstate *v, const tn_task *t) {
         char why[256];
         snprintf(why, sizeof why, "%zu rows: %zu train, %zu test, %zu synthetic source (%zu empty, %zu duplicates "
                  "dropped)", st.rows, st.train, st.test, st.synth, st.empty, st.duplicates);
-        transition(v, t, TN_TASK_OFFERING, why, &p);
+        rc = transition(v, t, TN_TASK_OFFERING, why, &p);
     }
     json_decref(holder);
     free(dir);
@@ -94,7 +91,7 @@ static int step_prepare(vstate *v, const tn_task *t) {
     free(synsrc);
     free(src);
     tn_catalog_dataset_clear(&d);
-    return 0;
+    return rc;
 }
 
 /* ---- offering --------------------------------------------------------------------- */
@@ -142,8 +139,14 @@ static void *offer_thread(void *arg) {
         }
         tn_http_resp_free(&resp);
         LOCK(v);
-        tn_store_offer_update(v->store, j->t->id, j->miner.id, TN_OFFER_OFFERED, to, msg, v_now_ms());
+        int rc = tn_store_offer_update(v->store, j->t->id, j->miner.id, TN_OFFER_OFFERED, to, msg, v_now_ms());
         UNLOCK(v);
+        if (rc < 0) {
+            /* still `offered` in the store: the next tick asks again */
+            tn_warn("task %lld: miner %s %s the offer, but it was not recorded: %s", (long long)j->t->id,
+                    j->miner.name, tn_offer_status_name(to), tn_errmsg());
+            return NULL;
+        }
         tn_info("task %lld: miner %s %s the offer%s%s", (long long)j->t->id, j->miner.name, tn_offer_status_name(to),
                 msg[0] ? ": " : "", msg);
         st = to;
@@ -161,9 +164,13 @@ static void *offer_thread(void *arg) {
         snprintf(msg, sizeof msg, "%s", ok ? "training" : (resp.status ? tn_http_resp_error(&resp) : tn_errmsg()));
         tn_http_resp_free(&resp);
         LOCK(v);
-        tn_store_offer_update(v->store, j->t->id, j->miner.id, TN_OFFER_ACCEPTED,
-                              ok ? TN_OFFER_STARTED : TN_OFFER_TIMEOUT, msg, v_now_ms());
+        int rc = tn_store_offer_update(v->store, j->t->id, j->miner.id, TN_OFFER_ACCEPTED,
+                                       ok ? TN_OFFER_STARTED : TN_OFFER_TIMEOUT, msg, v_now_ms());
         UNLOCK(v);
+        /* still `accepted` in the store: step_training sends the start again */
+        if (rc < 0)
+            tn_warn("task %lld: start of miner %s not recorded: %s", (long long)j->t->id, j->miner.name,
+                    tn_errmsg());
         if (!ok) tn_warn("task %lld: miner %s did not start: %s", (long long)j->t->id, j->miner.name, msg);
     }
     return NULL;
@@ -180,12 +187,14 @@ static int choose_pool(vstate *v, const tn_task *t, tn_miner **pool, size_t *n) 
     for (size_t i = 0; rc >= 0 && i < nm; i++) {
         tn_offer *os = NULL;
         size_t no = 0;
-        if (tn_store_offers_for_miner(v->store, ms[i].id, &os, &no) >= 0) load[i] = no;
+        rc = tn_store_offers_for_miner(v->store, ms[i].id, &os, &no);
+        load[i] = no;
         tn_offers_free(os, no);
     }
     UNLOCK(v);
     if (rc < 0) {
         free(load);
+        tn_miners_free(ms, nm);
         return -1;
     }
     /* shuffle, then a stable sort by load */
@@ -236,15 +245,18 @@ static int step_offer(vstate *v, const tn_task *t) {
         if (choose_pool(v, t, &pool, &np)) return -1;
         if (np == 0) {
             tn_miners_free(pool, np);
-            fail_task(v, t, "no enabled miner to offer the task to");
-            return 0;
+            return fail_task(v, t, "no enabled miner to offer the task to");
         }
+        /* A failure part way leaves a smaller pool (the offer rows are the
+         * pool), as a crash here would. */
         LOCK(v);
-        for (size_t i = 0; i < np; i++) {
+        for (size_t i = 0; rc >= 0 && i < np; i++) {
             char token[TN_TOKEN_HEX + 1];
-            tn_store_offer_create(v->store, t->id, pool[i].id, v_now_ms(), token);
+            rc = tn_store_offer_create(v->store, t->id, pool[i].id, v_now_ms(), token);
+            /* disabled since the pool was chosen: left out */
+            if (rc == TN_STORE_REFUSED) rc = 0;
         }
-        rc = tn_store_offers_for_task(v->store, t->id, &offers, &n);
+        if (rc >= 0) rc = tn_store_offers_for_task(v->store, t->id, &offers, &n);
         UNLOCK(v);
         tn_miners_free(pool, np);
         if (rc < 0) return -1;
@@ -266,12 +278,11 @@ static int step_offer(vstate *v, const tn_task *t) {
         tn_catalog_model_clear(&cm);
         tn_catalog_dataset_clear(&cd);
         tn_offers_free(offers, n);
-        fail_task(v, t, "the task's model or dataset is not in the catalog");
-        return 0;
+        return fail_task(v, t, "the task's model or dataset is not in the catalog");
     }
-    double hours = (double)t->minutes / 3600000.0;
+    double hours = tn_task_hours(t);
     int training = t->state == TN_TASK_TRAINING;
-    int64_t deadline = training ? t->deadline : v_now_ms() + t->minutes;
+    int64_t deadline = training ? t->deadline : v_now_ms() + t->time_limit_ms;
     json_t *dtj = dataset_type_json(&cd);
     const char *kind = json_string_value(json_object_get(dtj, "kind"));
     json_t *offer_body = json_pack("{s:I, s:s, s:O, s:O, s:I, s:f, s:s}", "task_id", (json_int_t)t->id, "model",
@@ -283,12 +294,12 @@ static int step_offer(vstate *v, const tn_task *t) {
     json_t *fe;
     json_object_foreach(json_object_get(manifest, "files"), fname, fe) {
         const char *h = json_string_value(json_object_get(fe, "sha256"));
-        char *url = v_blob_url(v, h, (int64_t)(t->minutes / 1000) + 3600);
+        char *url = v_blob_url(v, h, t->time_limit_ms / 1000 + 3600);
         json_array_append_new(files, json_pack("{s:s, s:s, s:s, s:O}", "name", fname, "url", url, "sha256", h, "size",
                                                json_object_get(fe, "size")));
         free(url);
     }
-    char *turl = v_blob_url(v, t->train_hash, (int64_t)(t->minutes / 1000) + 3600);
+    char *turl = v_blob_url(v, t->train_hash, t->time_limit_ms / 1000 + 3600);
     char *tpath = tn_blobs_path(v->blobs, t->train_hash);
     uint64_t tsize = 0;
     char tmp[TN_HASH_HEX + 1];
@@ -313,6 +324,9 @@ static int step_offer(vstate *v, const tn_task *t) {
         LOCK(v);
         int mrc = tn_store_miner_get(v->store, offers[i].miner_id, &jobs[i].miner);
         UNLOCK(v);
+        /* that miner is skipped this tick; the next one tries again */
+        if (mrc < 0) tn_warn("task %lld: offer to miner %lld: %s", (long long)t->id, (long long)offers[i].miner_id,
+                             tn_errmsg());
         jobs[i].may_start = training;
         int owed = training ? offers[i].status == TN_OFFER_ACCEPTED : offers[i].status == TN_OFFER_OFFERED;
         if (mrc >= 0 && owed) jobs[i].done = pthread_create(&th[i], NULL, offer_thread, &jobs[i]) == 0;
@@ -343,16 +357,12 @@ static int step_offer(vstate *v, const tn_task *t) {
     size_t accepted = 0;
     for (size_t i = 0; i < n; i++) accepted += offers[i].status == TN_OFFER_ACCEPTED;
     tn_offers_free(offers, n);
-    if (accepted == 0) {
-        fail_task(v, t, "no miner accepted the task");
-        return 0;
-    }
+    if (accepted == 0) return fail_task(v, t, "no miner accepted the task");
     tn_task_patch p = {0};
     p.deadline = deadline;
     char why[128];
-    snprintf(why, sizeof why, "%zu miner(s) accepted, deadline in %.1f min", accepted, (double)t->minutes / 60000.0);
-    transition(v, t, TN_TASK_TRAINING, why, &p);
-    return 0;
+    snprintf(why, sizeof why, "%zu miner(s) accepted, deadline in %.1f min", accepted, tn_task_minutes(t));
+    return transition(v, t, TN_TASK_TRAINING, why, &p);
 }
 
 /* ---- training -> evaluating -------------------------------------------------------- */
@@ -367,6 +377,7 @@ static int step_training(vstate *v, const tn_task *t) {
         UNLOCK(v);
         for (size_t i = 0; rc >= 0 && i < n; i++) owed += os[i].status == TN_OFFER_ACCEPTED;
         tn_offers_free(os, n);
+        if (rc < 0) return -1;
         return owed ? step_offer(v, t) : 0;
     }
     /* the synthetic set: made now, after training closed, from the held-out
@@ -385,7 +396,7 @@ static int step_training(vstate *v, const tn_task *t) {
     uint64_t seed;
     randombytes_buf(&seed, sizeof seed);
     if (rc < 0 || v_spec_of(d.mapping_json, &spec, &holder) || tn_rows_load_all(test, TN_ROWS_JSONL, &rows)) {
-        fail_task(v, t, tn_errmsg());
+        rc = fail_task(v, t, tn_errmsg());
     } else {
         synth = tn_synth_rows(rows, &spec, seed);
         FILE *f = fopen(out, "w");
@@ -397,11 +408,11 @@ static int step_training(vstate *v, const tn_task *t) {
             free(s);
         }
         if (!f || fclose(f) != 0 || tn_blobs_put_file(v->blobs, out, NULL, sh)) {
-            fail_task(v, t, "cannot write the synthetic set");
+            rc = fail_task(v, t, "cannot write the synthetic set");
         } else {
             tn_task_patch p = {0};
             p.synth_hash = sh;
-            transition(v, t, TN_TASK_EVALUATING, "deadline passed", &p);
+            rc = transition(v, t, TN_TASK_EVALUATING, "deadline passed", &p);
         }
     }
     json_decref(rows);
@@ -410,7 +421,7 @@ static int step_training(vstate *v, const tn_task *t) {
     free(test);
     free(out);
     tn_catalog_dataset_clear(&d);
-    return 0;
+    return rc;
 }
 
 int v_schedule_tick(vstate *v) {
@@ -422,14 +433,19 @@ int v_schedule_tick(vstate *v) {
     if (rc < 0) return -1;
     for (size_t i = 0; i < n && !v->stop; i++) {
         tn_task *t = &ts[i];
+        int src = 0;
         switch (t->state) {
-        case TN_TASK_PENDING: transition(v, t, TN_TASK_PREPARING, NULL, NULL); break;
-        case TN_TASK_PREPARING: step_prepare(v, t); break;
-        case TN_TASK_OFFERING: step_offer(v, t); break;
-        case TN_TASK_TRAINING: step_training(v, t); break;
-        case TN_TASK_EVALUATING: v_evaluate_task(v, t->id); break;
+        case TN_TASK_PENDING: src = transition(v, t, TN_TASK_PREPARING, NULL, NULL); break;
+        case TN_TASK_PREPARING: src = step_prepare(v, t); break;
+        case TN_TASK_OFFERING: src = step_offer(v, t); break;
+        case TN_TASK_TRAINING: src = step_training(v, t); break;
+        case TN_TASK_EVALUATING: src = v_evaluate_task(v, t->id); break;
         default: break;
         }
+        /* the task stays where it is and the next tick tries again; the
+         * other tasks go on */
+        if (src < 0)
+            tn_warn("task %lld (%s): %s", (long long)t->id, tn_task_state_name(t->state), tn_errmsg());
     }
     tn_tasks_free(ts, n);
     return 0;

@@ -6,12 +6,12 @@
  *   2. each submission without a result is evaluated in a sandboxed child
  *      (evaljob.c): provenance verdict, fingerprint, losses;
  *   3. then, in this process, the rules that compare submissions:
- *      duplicates (arena/dupes.h: same content hash as any earlier
+ *      duplicates (judge/duplicates.h: same content hash as any earlier
  *      submission of any task, or a delta sketch too similar to an earlier
  *      one on the same base, not counting work that originates from the
  *      same miner on the same base and dataset: the earliest upload keeps
  *      its score) and the leak check;
- *   4. scores (scoring.c) over the miners that accepted the task, flags for
+ *   4. scores (judge/scoring.c) over the miners that accepted the task, flags for
  *      every rule that failed, then `scored`.
  * Every rule's decision is stored with its numbers and reason (upserted, so
  * a redo after a crash overwrites rather than duplicates). A rescore deletes
@@ -37,20 +37,34 @@
 
 static const char *RULES[] = {"provenance", "losses", "duplicate", "leak"};
 
-double v_setting_num(vstate *v, const char *key, double def) {
-    char *s = NULL;
-    int64_t ver;
-    LOCK(v);
-    int rc = tn_store_setting_get(v->store, key, &s, &ver);
-    UNLOCK(v);
-    double d = def;
-    if (rc == 0 && s) {
-        char *end;
-        double x = strtod(s, &end);
-        if (end != s) d = x;
-    }
-    free(s);
-    return d;
+/* The rules and their thresholds for one evaluation pass, read once so that
+ * every decision of the pass uses the same numbers: the anti-cheat library's
+ * calibrated defaults (docs/anticheat.md) unless a setting overrides them. */
+typedef struct {
+    tn_check_rules check; /* the evaluator child's provenance rules; dup_similarity */
+    tn_leak_rule leak;
+    int leak_invalidates; /* a leak flag also makes the submission invalid */
+    tn_score_params score;
+} rule_settings;
+
+static int load_rule_settings(vstate *v, rule_settings *r) {
+    tn_check_rules *c = &r->check;
+    tn_leak_rule *l = &r->leak;
+    tn_check_rules_default(c);
+    tn_leak_rule_defaults(l);
+    double sketch_k, invalidates;
+    if (v_setting_num(v, "rules.min_cosine", c->min_cosine, &c->min_cosine) ||
+        v_setting_num(v, "rules.max_rel_distance", c->max_rel_distance, &c->max_rel_distance) ||
+        v_setting_num(v, "rules.untouched_rel_eps", c->untouched_rel_eps, &c->untouched_rel_eps) ||
+        v_setting_num(v, "rules.sketch_k", c->sketch_k, &sketch_k) ||
+        v_setting_num(v, "rules.dup_similarity", c->dup_similarity, &c->dup_similarity) ||
+        v_setting_num(v, "rules.leak_min_excess", l->min_excess, &l->min_excess) ||
+        v_setting_num(v, "rules.leak_k", l->k, &l->k) || v_setting_num(v, "rules.leak_rel", l->rel, &l->rel) ||
+        v_setting_num(v, "rules.leak_invalidates", 1, &invalidates) || v_score_params(v, &r->score))
+        return -1;
+    c->sketch_k = (int)sketch_k;
+    r->leak_invalidates = invalidates != 0;
+    return 0;
 }
 
 /* The base model's directory, materialised from its manifest once. */
@@ -72,26 +86,22 @@ static char *model_dir(vstate *v, const char *name, const char *manifest_hash) {
     return dir;
 }
 
-/* The provenance rules for the evaluator child: the anti-cheat library's
- * calibrated defaults (docs/anticheat.md) unless a setting overrides them. */
-static json_t *job_rules(vstate *v) {
-    tn_check_rules d;
-    tn_check_rules_default(&d);
-    return json_pack("{s:f, s:f, s:f, s:i}", "min_cosine", v_setting_num(v, "rules.min_cosine", d.min_cosine),
-                     "max_rel_distance", v_setting_num(v, "rules.max_rel_distance", d.max_rel_distance),
-                     "untouched_rel_eps", v_setting_num(v, "rules.untouched_rel_eps", d.untouched_rel_eps), "sketch_k",
-                     (int)v_setting_num(v, "rules.sketch_k", d.sketch_k));
+/* The provenance rules for the evaluator child. */
+static json_t *job_rules(const tn_check_rules *c) {
+    return json_pack("{s:f, s:f, s:f, s:i}", "min_cosine", c->min_cosine, "max_rel_distance", c->max_rel_distance,
+                     "untouched_rel_eps", c->untouched_rel_eps, "sketch_k", c->sketch_k);
 }
 
-static json_t *run_job(vstate *v, const tn_task *t, const char *base, const char *sub, const char *tag,
-                       const char *mapping) {
+static json_t *run_job(vstate *v, const rule_settings *rs, const tn_task *t, const char *base, const char *sub,
+                       const char *tag, const char *mapping) {
     char *test = tn_blobs_path(v->blobs, t->test_hash), *synth = tn_blobs_path(v->blobs, t->synth_hash);
     json_t *dt = json_loads(mapping, 0, NULL);
     json_t *params = json_loads(t->params_json ? t->params_json : "{}", 0, NULL);
     json_int_t seq = json_integer_value(json_object_get(params, "seq_len"));
     json_t *job = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:I, s:b, s:o}", "base_dir", base, "submission_dir", sub,
                             "test_file", test, "synth_file", synth, "dataset_type", dt ? dt : json_object(), "seq_len",
-                            (json_int_t)(seq > 0 ? seq : v->o.seq_len), "base_only", sub == NULL, "rules", job_rules(v));
+                            (json_int_t)(seq > 0 ? seq : v->o.seq_len), "base_only", sub == NULL, "rules",
+                            job_rules(&rs->check));
     char *jp = v_path(v, "tasks/%lld/%s.job.json", (long long)t->id, tag);
     char *rp = v_path(v, "tasks/%lld/%s.result.json", (long long)t->id, tag);
     tn_evaljob_limits lim = {v->o.eval_mem_mb, v->o.eval_cpu_s, v->o.eval_wall_s, v->o.tuna_bin};
@@ -105,45 +115,49 @@ static json_t *run_job(vstate *v, const tn_task *t, const char *base, const char
     return res;
 }
 
-static void put_rule(vstate *v, int64_t sub, const char *rule, tn_decision d, json_t *numbers, const char *reason) {
+/* Stores one rule's decision; takes over `numbers` (may be NULL). */
+static int put_rule(vstate *v, int64_t sub, const char *rule, tn_decision d, json_t *numbers, const char *reason) {
     char *nj = numbers ? json_dumps(numbers, JSON_COMPACT) : NULL;
+    json_decref(numbers);
     tn_rule_result rr = {sub, (char *)rule, d, nj, (char *)(reason ? reason : ""), v_now_ms()};
     LOCK(v);
-    tn_store_rule_result_put(v->store, &rr);
+    int rc = tn_store_rule_result_put(v->store, &rr);
     UNLOCK(v);
     free(nj);
+    return rc < 0 ? -1 : 0;
 }
 
-/* Finds a stored rule result's numbers (parsed; caller decrefs) and decision. */
-static json_t *get_rule(vstate *v, int64_t sub, const char *rule, tn_decision *d, char **reason) {
+/* A stored rule result of submission `sub`: *numbers (parsed; caller
+ * decrefs) is NULL when the rule has no result yet; d and reason (heap) are
+ * set only when it has one. Fails only when the store does. */
+static int get_rule(vstate *v, int64_t sub, const char *rule, json_t **numbers, tn_decision *d, char **reason) {
     tn_rule_result *rs = NULL;
     size_t n = 0;
-    json_t *out = NULL;
+    *numbers = NULL;
     LOCK(v);
     int rc = tn_store_rule_results(v->store, sub, &rs, &n);
     UNLOCK(v);
-    for (size_t i = 0; rc >= 0 && i < n; i++)
+    for (size_t i = 0; rc >= 0 && i < n && !*numbers; i++)
         if (!strcmp(rs[i].rule, rule)) {
-            out = json_loads(rs[i].numbers_json ? rs[i].numbers_json : "{}", 0, NULL);
-            if (!out) out = json_object();
+            *numbers = json_loads(rs[i].numbers_json ? rs[i].numbers_json : "{}", 0, NULL);
+            if (!*numbers) *numbers = json_object();
             if (d) *d = rs[i].decision;
             if (reason) *reason = tn_strdup(rs[i].reason ? rs[i].reason : "");
         }
     tn_rule_results_free(rs, n);
-    return out;
+    return rc < 0 ? -1 : 0;
 }
 
-static void evaluate_submission(vstate *v, const tn_task *t, const char *base, const tn_submission *s,
-                                const char *mapping) {
+static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task *t, const char *base,
+                               const tn_submission *s, const char *mapping) {
     char tag[64];
     snprintf(tag, sizeof tag, "sub%lld", (long long)s->id);
-    json_t *res = run_job(v, t, base, s->files_dir, tag, mapping);
+    json_t *res = run_job(v, rs, t, base, s->files_dir, tag, mapping);
     if (!res) {
         /* the child crashed or hit a limit on this upload: its problem */
         char why[700];
         snprintf(why, sizeof why, "could not be evaluated: %s", tn_errmsg());
-        put_rule(v, s->id, "provenance", TN_DECISION_FAIL, json_pack("{s:s}", "verdict", "invalid"), why);
-        return;
+        return put_rule(v, s->id, "provenance", TN_DECISION_FAIL, json_pack("{s:s}", "verdict", "invalid"), why);
     }
     const char *verdict = json_string_value(json_object_get(res, "verdict"));
     const char *reason = json_string_value(json_object_get(res, "reason"));
@@ -152,15 +166,15 @@ static void evaluate_submission(vstate *v, const tn_task *t, const char *base, c
                              json_string_value(json_object_get(res, "sha256")), "sketch", json_object_get(res, "sketch"),
                              "provenance", json_object_get(res, "provenance"), "is_adapter",
                              json_object_get(res, "is_adapter"));
-    put_rule(v, s->id, "provenance", ok ? TN_DECISION_PASS : TN_DECISION_FAIL, prov, reason ? reason : verdict);
-    json_decref(prov);
-    if (ok)
-        put_rule(v, s->id, "losses", TN_DECISION_PASS,
-                 json_pack("{s:O, s:O, s:O, s:O}", "test_loss", json_object_get(res, "test_loss"), "synth_loss",
-                           json_object_get(res, "synth_loss"), "test_tokens", json_object_get(res, "test_tokens"),
-                           "synth_tokens", json_object_get(res, "synth_tokens")),
-                 NULL);
+    int rc = put_rule(v, s->id, "provenance", ok ? TN_DECISION_PASS : TN_DECISION_FAIL, prov, reason ? reason : verdict);
+    if (rc == 0 && ok)
+        rc = put_rule(v, s->id, "losses", TN_DECISION_PASS,
+                      json_pack("{s:O, s:O, s:O, s:O}", "test_loss", json_object_get(res, "test_loss"), "synth_loss",
+                                json_object_get(res, "synth_loss"), "test_tokens", json_object_get(res, "test_tokens"),
+                                "synth_tokens", json_object_get(res, "synth_tokens")),
+                      NULL);
     json_decref(res);
+    return rc;
 }
 
 /* ---- the rules that compare submissions ------------------------------------------- */
@@ -174,8 +188,37 @@ typedef struct {
     int prov_ok;
 } fp_entry;
 
+static void free_fps(fp_entry *e, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        tn_submission_clear(&e[i].s);
+        free(e[i].sketch);
+    }
+    free(e);
+}
+
+/* Takes over submission *s into e with the fingerprint its provenance result p holds. */
+static void fill_fp(fp_entry *e, const tn_task *t, tn_submission *s, const json_t *p) {
+    memset(e, 0, sizeof *e);
+    e->s = *s;
+    memset(s, 0, sizeof *s);
+    snprintf(e->model, sizeof e->model, "%s", t->model);
+    snprintf(e->dataset, sizeof e->dataset, "%s", t->dataset ? t->dataset : "");
+    const char *sha = json_string_value(json_object_get(p, "sha256"));
+    snprintf(e->sha, sizeof e->sha, "%s", sha ? sha : "");
+    json_t *sk = json_object_get(p, "sketch");
+    if (json_is_array(sk) && json_array_size(sk) > 0) {
+        e->k = (int)json_array_size(sk);
+        e->sketch = tn_malloc(sizeof(float) * (size_t)e->k);
+        for (int j = 0; j < e->k; j++) e->sketch[j] = (float)json_number_value(json_array_get(sk, (size_t)j));
+    }
+    const char *verdict = json_string_value(json_object_get(p, "verdict"));
+    /* an untouched base or another network is caught by provenance;
+     * it must not make a fair submission a "duplicate" of it */
+    e->prov_ok = verdict && !strcmp(verdict, "fine-tune");
+}
+
 /* Every evaluated submission of every task, with its fingerprint. */
-static fp_entry *all_fingerprints(vstate *v, size_t *n_out) {
+static int all_fingerprints(vstate *v, fp_entry **out_v, size_t *n_out) {
     tn_task *ts = NULL;
     size_t nt = 0, n = 0, cap = 0;
     fp_entry *out = NULL;
@@ -186,58 +229,33 @@ static fp_entry *all_fingerprints(vstate *v, size_t *n_out) {
         tn_submission *ss = NULL;
         size_t ns = 0;
         LOCK(v);
-        int r2 = tn_store_submissions_for_task(v->store, ts[i].id, &ss, &ns);
+        rc = tn_store_submissions_for_task(v->store, ts[i].id, &ss, &ns);
         UNLOCK(v);
-        for (size_t k = 0; r2 >= 0 && k < ns; k++) {
-            tn_decision d = TN_DECISION_FAIL;
-            json_t *p = get_rule(v, ss[k].id, "provenance", &d, NULL);
-            if (!p) {
-                tn_submission_clear(&ss[k]);
-                continue;
-            }
+        for (size_t k = 0; rc >= 0 && k < ns; k++) {
+            json_t *p = NULL;
+            rc = get_rule(v, ss[k].id, "provenance", &p, NULL, NULL);
+            if (!p) continue;
             if (n == cap) out = tn_realloc(out, sizeof *out * (cap = cap ? cap * 2 : 16));
-            fp_entry *e = &out[n++];
-            memset(e, 0, sizeof *e);
-            e->s = ss[k];
-            memset(&ss[k], 0, sizeof ss[k]);
-            snprintf(e->model, sizeof e->model, "%s", ts[i].model);
-            snprintf(e->dataset, sizeof e->dataset, "%s", ts[i].dataset ? ts[i].dataset : "");
-            const char *sha = json_string_value(json_object_get(p, "sha256"));
-            snprintf(e->sha, sizeof e->sha, "%s", sha ? sha : "");
-            json_t *sk = json_object_get(p, "sketch");
-            if (json_is_array(sk) && json_array_size(sk) > 0) {
-                e->k = (int)json_array_size(sk);
-                e->sketch = tn_malloc(sizeof(float) * (size_t)e->k);
-                for (int j = 0; j < e->k; j++) e->sketch[j] = (float)json_number_value(json_array_get(sk, (size_t)j));
-            }
-            const char *verdict = json_string_value(json_object_get(p, "verdict"));
-            /* an untouched base or another network is caught by provenance;
-             * it must not make a fair submission a "duplicate" of it */
-            e->prov_ok = verdict && !strcmp(verdict, "fine-tune");
+            fill_fp(&out[n++], &ts[i], &ss[k], p);
             json_decref(p);
         }
         tn_submissions_free(ss, ns);
     }
     tn_tasks_free(ts, nt);
-    *n_out = n;
-    return out;
-}
-
-static void free_fps(fp_entry *e, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        tn_submission_clear(&e[i].s);
-        free(e[i].sketch);
+    if (rc < 0) {
+        free_fps(out, n);
+        return -1;
     }
-    free(e);
+    *out_v = out;
+    *n_out = n;
+    return 0;
 }
 
-/* The duplicate rule (arena/dupes.c) over every evaluated submission, so
+/* The duplicate rule (judge/duplicates.c) over every evaluated submission, so
  * that an earlier submission that is itself a copy stands for its original;
  * the decisions of this task's submissions are stored. */
-static void duplicates(vstate *v, const tn_task *t, fp_entry *all, size_t n) {
-    tn_check_rules d;
-    tn_check_rules_default(&d);
-    double thr = v_setting_num(v, "rules.dup_similarity", d.dup_similarity);
+static int duplicates(vstate *v, const rule_settings *rs, const tn_task *t, fp_entry *all, size_t n) {
+    double thr = rs->check.dup_similarity;
     tn_dup_item *items = tn_calloc(n + 1, sizeof *items);
     tn_dup_result *res = tn_calloc(n + 1, sizeof *res);
     for (size_t i = 0; i < n; i++)
@@ -246,7 +264,8 @@ static void duplicates(vstate *v, const tn_task *t, fp_entry *all, size_t n) {
                                  .dataset = all[i].dataset, .sha256 = all[i].sha, .sketch = all[i].sketch,
                                  .k = all[i].k, .fine_tune = all[i].prov_ok};
     tn_find_duplicates(items, n, thr, res);
-    for (size_t i = 0; i < n; i++) {
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         const fp_entry *e = &all[i];
         if (e->s.task_id != t->id || !e->prov_ok) continue; /* provenance already failed it */
         const fp_entry *dup = res[i].dup_of >= 0 ? &all[res[i].dup_of] : NULL;
@@ -255,180 +274,242 @@ static void duplicates(vstate *v, const tn_task *t, fp_entry *all, size_t n) {
             snprintf(reason, sizeof reason, "%s of submission %lld (task %lld, miner %lld, uploaded earlier)%s",
                      res[i].exact ? "exact copy" : "near-duplicate", (long long)dup->s.id, (long long)dup->s.task_id,
                      (long long)dup->s.miner_id, res[i].exact ? "" : " by delta sketch");
-        put_rule(v, e->s.id, "duplicate", dup ? TN_DECISION_FAIL : TN_DECISION_PASS,
-                 json_pack("{s:f, s:f, s:I, s:b}", "max_similarity", res[i].max_similarity, "threshold", thr,
-                           "duplicate_of", (json_int_t)(dup ? dup->s.id : 0), "exact", res[i].exact),
-                 dup ? reason : NULL);
+        rc = put_rule(v, e->s.id, "duplicate", dup ? TN_DECISION_FAIL : TN_DECISION_PASS,
+                      json_pack("{s:f, s:f, s:I, s:b}", "max_similarity", res[i].max_similarity, "threshold", thr,
+                                "duplicate_of", (json_int_t)(dup ? dup->s.id : 0), "exact", res[i].exact),
+                      dup ? reason : NULL);
     }
     free(items);
     free(res);
+    return rc;
 }
 
 /* ---- scores ------------------------------------------------------------------------ */
 
+/* One miner that accepted the task: what the rules made of its submission,
+ * then its score. */
 typedef struct {
-    int64_t miner_id, sub_id;
-    int accepted, valid;
-    double test, synth;
-    char reason[256], rule[32];
-} entry;
+    int64_t miner_id, sub_id; /* sub_id 0: nothing uploaded */
+    int valid;
+    double test, synth;       /* NaN unless the losses count */
+    char rule[32];            /* the rule that failed it, "" when none */
+    char reason[256];
+    double weighted, quality, score;
+} participant;
 
-static void finalize(vstate *v, const tn_task *t, const json_t *base_res) {
+static void set_failed(participant *e, const char *rule, const char *reason) {
+    snprintf(e->rule, sizeof e->rule, "%s", rule);
+    snprintf(e->reason, sizeof e->reason, "%s", reason);
+}
+
+/* Decides e from the stored results of its submission: missing, failed by
+ * provenance or as a duplicate, non-finite losses, or valid. */
+static int judge_participant(vstate *v, const tn_task *t, participant *e) {
+    e->test = e->synth = NAN;
+    tn_submission s;
+    memset(&s, 0, sizeof s);
+    LOCK(v);
+    int rc = tn_store_submission_for(v->store, t->id, e->miner_id, &s);
+    UNLOCK(v);
+    if (rc == TN_STORE_NOT_FOUND) {
+        set_failed(e, "missing", "no submission before the deadline");
+        return 0;
+    }
+    if (rc < 0) return -1;
+    e->sub_id = s.id;
+    tn_submission_clear(&s);
+    tn_decision d = TN_DECISION_FAIL, dd = TN_DECISION_PASS;
+    char *why = NULL, *dwhy = NULL;
+    json_t *p = NULL, *l = NULL, *dup = NULL;
+    rc = get_rule(v, e->sub_id, "provenance", &p, &d, &why);
+    if (rc == 0) rc = get_rule(v, e->sub_id, "losses", &l, NULL, NULL);
+    int prov_ok = p && d == TN_DECISION_PASS;
+    if (rc == 0 && prov_ok) rc = get_rule(v, e->sub_id, "duplicate", &dup, &dd, &dwhy);
+    if (rc == 0 && !prov_ok) {
+        const char *verdict = p ? json_string_value(json_object_get(p, "verdict")) : NULL;
+        set_failed(e, verdict ? verdict : "invalid", why ? why : "not evaluated");
+    } else if (rc == 0 && dup && dd == TN_DECISION_FAIL) {
+        set_failed(e, "duplicate", dwhy ? dwhy : "duplicate");
+    } else if (rc == 0 && l) {
+        e->test = json_number_value(json_object_get(l, "test_loss"));
+        e->synth = json_number_value(json_object_get(l, "synth_loss"));
+        e->valid = isfinite(e->test) && isfinite(e->synth);
+        if (!e->valid) set_failed(e, "invalid", "non-finite loss");
+    }
+    json_decref(p);
+    json_decref(l);
+    json_decref(dup);
+    free(why);
+    free(dwhy);
+    return rc;
+}
+
+/* The miners that accepted the task (a rejected or unanswered offer costs
+ * nothing), each judged. */
+static int participants_of(vstate *v, const tn_task *t, participant **out, size_t *n_out) {
     tn_offer *offers = NULL;
     size_t no = 0;
     LOCK(v);
     int rc = tn_store_offers_for_task(v->store, t->id, &offers, &no);
     UNLOCK(v);
-    if (rc < 0) return;
-    entry *es = tn_calloc(no + 1, sizeof *es);
-    size_t ne = 0;
-    for (size_t i = 0; i < no; i++) {
+    if (rc < 0) return -1;
+    participant *ps = tn_calloc(no + 1, sizeof *ps);
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && i < no; i++) {
         tn_offer_status st = offers[i].status;
         if (st != TN_OFFER_ACCEPTED && st != TN_OFFER_STARTED && st != TN_OFFER_SUBMITTED && st != TN_OFFER_EVALUATED)
-            continue; /* rejected or never answered: costs nothing */
-        entry *e = &es[ne++];
-        e->miner_id = offers[i].miner_id;
-        e->accepted = 1;
-        e->test = e->synth = NAN;
-        tn_submission s;
-        memset(&s, 0, sizeof s);
-        LOCK(v);
-        int have = tn_store_submission_for(v->store, t->id, e->miner_id, &s) >= 0;
-        UNLOCK(v);
-        if (!have) {
-            snprintf(e->rule, sizeof e->rule, "missing");
-            snprintf(e->reason, sizeof e->reason, "no submission before the deadline");
             continue;
-        }
-        e->sub_id = s.id;
-        tn_submission_clear(&s);
-        tn_decision d;
-        char *why = NULL;
-        json_t *p = get_rule(v, e->sub_id, "provenance", &d, &why);
-        json_t *l = get_rule(v, e->sub_id, "losses", NULL, NULL);
-        json_t *dup = NULL;
-        char *dwhy = NULL;
-        tn_decision dd = TN_DECISION_PASS;
-        if (p && d == TN_DECISION_PASS) dup = get_rule(v, e->sub_id, "duplicate", &dd, &dwhy);
-        if (!p || d != TN_DECISION_PASS) {
-            const char *verdict = p ? json_string_value(json_object_get(p, "verdict")) : NULL;
-            snprintf(e->rule, sizeof e->rule, "%s", verdict ? verdict : "invalid");
-            snprintf(e->reason, sizeof e->reason, "%s", why ? why : "not evaluated");
-        } else if (dup && dd == TN_DECISION_FAIL) {
-            snprintf(e->rule, sizeof e->rule, "duplicate");
-            snprintf(e->reason, sizeof e->reason, "%s", dwhy ? dwhy : "duplicate");
-        } else if (l) {
-            e->test = json_number_value(json_object_get(l, "test_loss"));
-            e->synth = json_number_value(json_object_get(l, "synth_loss"));
-            e->valid = isfinite(e->test) && isfinite(e->synth);
-            if (!e->valid) {
-                snprintf(e->rule, sizeof e->rule, "invalid");
-                snprintf(e->reason, sizeof e->reason, "non-finite loss");
-            }
-        }
-        json_decref(p);
-        json_decref(l);
-        json_decref(dup);
-        free(why);
-        free(dwhy);
+        participant *e = &ps[n++];
+        e->miner_id = offers[i].miner_id;
+        rc = judge_participant(v, t, e);
     }
-    /* the leak check among the valid ones, against the base model */
-    tn_leak_rule lr;
-    tn_leak_rule_defaults(&lr);
-    lr.min_excess = v_setting_num(v, "rules.leak_min_excess", lr.min_excess);
-    lr.k = v_setting_num(v, "rules.leak_k", lr.k);
-    lr.rel = v_setting_num(v, "rules.leak_rel", lr.rel);
-    int leak_invalidates = v_setting_num(v, "rules.leak_invalidates", 1) != 0;
-    double *tl = tn_calloc(ne + 1, sizeof(double)), *sl = tn_calloc(ne + 1, sizeof(double));
-    double *ex = tn_calloc(ne + 1, sizeof(double)), *th = tn_calloc(ne + 1, sizeof(double));
-    int *fl = tn_calloc(ne + 1, sizeof(int));
-    size_t *map = tn_calloc(ne + 1, sizeof(size_t)), nv = 0;
-    for (size_t i = 0; i < ne; i++)
-        if (es[i].valid) {
-            map[nv] = i;
-            tl[nv] = es[i].test;
-            sl[nv++] = es[i].synth;
+    tn_offers_free(offers, no);
+    if (rc < 0) {
+        free(ps);
+        return -1;
+    }
+    *out = ps;
+    *n_out = n;
+    return 0;
+}
+
+/* The leak check among the valid participants, against the base model. Its
+ * decision is stored for each of them; a flagged one also fails (and loses
+ * its validity when rules.leak_invalidates says so). *nvalid: how many were
+ * checked. */
+static int leak_rule(vstate *v, const rule_settings *rs, participant *ps, size_t n, const json_t *base_res,
+                     size_t *nvalid) {
+    /* tn_leak_check takes one column per quantity, over the valid ones only */
+    size_t m = n + 1, nv = 0;
+    double *col = tn_calloc(4 * m, sizeof *col);
+    double *test = col, *synth = col + m, *excess = col + 2 * m, *thr = col + 3 * m;
+    int *flagged = tn_calloc(m, sizeof *flagged);
+    participant **who = tn_calloc(m, sizeof *who);
+    for (size_t i = 0; i < n; i++)
+        if (ps[i].valid) {
+            who[nv] = &ps[i];
+            test[nv] = ps[i].test;
+            synth[nv++] = ps[i].synth;
         }
     double bt = json_number_value(json_object_get(base_res, "test_loss"));
     double bs = json_number_value(json_object_get(base_res, "synth_loss"));
-    tn_leak_check(tl, sl, nv, bt, bs, &lr, fl, ex, th);
-    for (size_t k = 0; k < nv; k++) {
-        entry *e = &es[map[k]];
+    tn_leak_check(test, synth, nv, bt, bs, &rs->leak, flagged, excess, thr);
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < nv; k++) {
+        participant *e = who[k];
         char why[256] = "";
-        if (fl[k])
+        if (flagged[k])
             snprintf(why, sizeof why, "test loss %.4f is %.3f nats lower against its synthetic loss %.4f than the "
                      "base model and the other miners (threshold %.3f): test rows seen in training?",
-                     e->test, ex[k], e->synth, th[k]);
-        put_rule(v, e->sub_id, "leak", fl[k] ? TN_DECISION_FLAG : TN_DECISION_PASS,
-                 json_pack("{s:f, s:f, s:f, s:f}", "gap", e->synth - e->test, "excess", ex[k], "threshold", th[k],
-                           "base_gap", bs - bt),
-                 fl[k] ? why : NULL);
-        if (fl[k]) {
-            snprintf(e->rule, sizeof e->rule, "leak");
-            snprintf(e->reason, sizeof e->reason, "%s", why);
-            if (leak_invalidates) e->valid = 0;
+                     e->test, excess[k], e->synth, thr[k]);
+        rc = put_rule(v, e->sub_id, "leak", flagged[k] ? TN_DECISION_FLAG : TN_DECISION_PASS,
+                      json_pack("{s:f, s:f, s:f, s:f}", "gap", e->synth - e->test, "excess", excess[k], "threshold",
+                                thr[k], "base_gap", bs - bt),
+                      flagged[k] ? why : NULL);
+        if (flagged[k]) {
+            set_failed(e, "leak", why);
+            if (rs->leak_invalidates) e->valid = 0;
         }
     }
-    /* scores */
-    tn_score_params sp;
-    tn_score_params_default(&sp);
-    sp.alpha = v_setting_num(v, "score.alpha", sp.alpha);
-    sp.R = v_setting_num(v, "score.R", sp.R);
-    sp.floor = v_setting_num(v, "score.floor", sp.floor);
-    tn_task_entry *te = tn_calloc(ne + 1, sizeof *te);
-    double *w = tn_calloc(ne + 1, sizeof(double)), *r = tn_calloc(ne + 1, sizeof(double)),
-           *s = tn_calloc(ne + 1, sizeof(double));
-    for (size_t i = 0; i < ne; i++) {
-        te[i].valid = es[i].valid;
-        te[i].test_loss = es[i].test;
-        te[i].synth_loss = es[i].synth;
+    free(col);
+    free(flagged);
+    free(who);
+    *nvalid = nv;
+    return rc;
+}
+
+/* Weighted loss, quality and score of every participant (scoring.h). */
+static void score(const tn_task *t, const tn_score_params *sp, participant *ps, size_t n) {
+    if (n == 0) return;
+    tn_task_entry *te = tn_calloc(n, sizeof *te);
+    double *col = tn_calloc(3 * n, sizeof *col); /* w, r, s */
+    for (size_t i = 0; i < n; i++) te[i] = (tn_task_entry){ps[i].valid, ps[i].test, ps[i].synth};
+    /* only bad score.* settings make it fail: every score then stays 0 */
+    if (tn_score_task(sp, te, (int)n, col, col + n, col + 2 * n))
+        tn_warn("task %lld: scoring: %s (every score is 0)", (long long)t->id, tn_errmsg());
+    for (size_t i = 0; i < n; i++) {
+        ps[i].weighted = ps[i].valid ? col[i] : NAN;
+        ps[i].quality = col[n + i];
+        ps[i].score = col[2 * n + i];
     }
-    if (ne > 0) tn_score_task(&sp, te, (int)ne, w, r, s);
-    tn_score *sc = tn_calloc(ne + 1, sizeof *sc);
-    int64_t now = v_now_ms();
-    LOCK(v);
-    for (size_t i = 0; i < ne; i++) {
-        sc[i].task_id = t->id;
-        sc[i].miner_id = es[i].miner_id;
-        sc[i].submission_id = es[i].sub_id;
-        sc[i].test_loss = es[i].test;
-        sc[i].synth_loss = es[i].synth;
-        sc[i].weighted_loss = es[i].valid ? w[i] : NAN;
-        sc[i].quality = r[i];
-        sc[i].score = s[i];
-        sc[i].valid = es[i].valid;
-        sc[i].invalid_reason = es[i].valid ? NULL : es[i].reason;
-        sc[i].scored_at = now;
-        if (es[i].rule[0]) {
-            tn_flag f = {0, t->id, es[i].miner_id, es[i].rule, es[i].reason, now};
-            int64_t fid;
-            tn_store_flag_raise(v->store, &f, &fid);
-        }
-        if (es[i].sub_id)
-            tn_store_offer_update(v->store, t->id, es[i].miner_id, TN_OFFER_SUBMITTED, TN_OFFER_EVALUATED, "evaluated",
-                                  now);
-    }
-    rc = tn_store_scores_replace(v->store, t->id, sc, ne, now);
-    UNLOCK(v);
-    if (rc >= 0) {
-        LOCK(v);
-        rc = tn_store_task_transition(v->store, t->id, TN_TASK_EVALUATING, TN_TASK_SCORED, NULL, now);
-        UNLOCK(v);
-        if (rc >= 0) tn_info("task %lld: scored (%zu participants, %zu valid)", (long long)t->id, ne, nv);
-    }
-    free(sc);
     free(te);
-    free(w);
-    free(r);
-    free(s);
-    free(tl);
-    free(sl);
-    free(ex);
-    free(th);
-    free(fl);
-    free(map);
-    free(es);
-    tn_offers_free(offers, no);
+    free(col);
+}
+
+/* A flag for every failed rule, the offers of evaluated submissions marked,
+ * the scores, then `scored`. Each is idempotent, so a redo after a failure
+ * part way is safe. */
+static int store_results(vstate *v, const tn_task *t, const participant *ps, size_t n) {
+    tn_score *sc = tn_calloc(n + 1, sizeof *sc);
+    int64_t now = v_now_ms();
+    int rc = 0;
+    LOCK(v);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const participant *e = &ps[i];
+        sc[i] = (tn_score){.task_id = t->id, .miner_id = e->miner_id, .submission_id = e->sub_id,
+                           .test_loss = e->test, .synth_loss = e->synth, .weighted_loss = e->weighted,
+                           .quality = e->quality, .score = e->score, .valid = e->valid,
+                           .invalid_reason = e->valid ? NULL : (char *)e->reason, .scored_at = now};
+        if (e->rule[0]) {
+            tn_flag f = {0, t->id, e->miner_id, (char *)e->rule, (char *)e->reason, now};
+            int64_t fid;
+            rc = tn_store_flag_raise(v->store, &f, &fid);
+        }
+        /* CONFLICT: the offer is evaluated already (a rescore) */
+        if (rc >= 0 && e->sub_id) {
+            rc = tn_store_offer_update(v->store, t->id, e->miner_id, TN_OFFER_SUBMITTED, TN_OFFER_EVALUATED,
+                                       "evaluated", now);
+            if (rc == TN_STORE_CONFLICT) rc = 0;
+        }
+    }
+    if (rc >= 0) rc = tn_store_scores_replace(v->store, t->id, sc, n, now);
+    if (rc >= 0) rc = tn_store_task_transition(v->store, t->id, TN_TASK_EVALUATING, TN_TASK_SCORED, NULL, now);
+    UNLOCK(v);
+    free(sc);
+    return rc < 0 ? -1 : 0;
+}
+
+static int finalize(vstate *v, const rule_settings *rs, const tn_task *t, const json_t *base_res) {
+    participant *ps = NULL;
+    size_t n = 0, nvalid = 0;
+    if (participants_of(v, t, &ps, &n)) return -1;
+    int rc = leak_rule(v, rs, ps, n, base_res, &nvalid);
+    if (rc == 0) {
+        score(t, &rs->score, ps, n);
+        rc = store_results(v, t, ps, n);
+    }
+    if (rc == 0) tn_info("task %lld: scored (%zu participants, %zu valid)", (long long)t->id, n, nvalid);
+    free(ps);
+    return rc;
+}
+
+/* evaluating -> failed; the task's own problem, not the store's */
+static int fail_evaluation(vstate *v, const tn_task *t, const char *why) {
+    LOCK(v);
+    int rc = tn_store_task_transition(v->store, t->id, TN_TASK_EVALUATING, TN_TASK_FAILED, why, v_now_ms());
+    UNLOCK(v);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Runs the evaluator child on every submission that has no result yet. */
+static int evaluate_new_submissions(vstate *v, const rule_settings *rs, const tn_task *t, const char *base,
+                                    const char *mapping) {
+    tn_submission *ss = NULL;
+    size_t ns = 0;
+    LOCK(v);
+    int rc = tn_store_submissions_for_task(v->store, t->id, &ss, &ns);
+    UNLOCK(v);
+    for (size_t i = 0; rc >= 0 && i < ns && !v->stop; i++) {
+        json_t *have = NULL;
+        rc = get_rule(v, ss[i].id, "provenance", &have, NULL, NULL);
+        if (rc == 0 && !have) {
+            tn_info("task %lld: evaluating submission %lld", (long long)t->id, (long long)ss[i].id);
+            rc = evaluate_submission(v, rs, t, base, &ss[i], mapping);
+        }
+        json_decref(have);
+    }
+    tn_submissions_free(ss, ns);
+    return rc < 0 ? -1 : 0;
 }
 
 int v_evaluate_task(vstate *v, int64_t task_id) {
@@ -446,43 +527,32 @@ int v_evaluate_task(vstate *v, int64_t task_id) {
     char *base = NULL;
     json_t *base_res = NULL;
     char *base_path = NULL;
+    rule_settings rs;
     if (rc < 0 || t.state != TN_TASK_EVALUATING) goto out;
+    if ((rc = load_rule_settings(v, &rs)) < 0) goto out;
     if (!(base = model_dir(v, t.model, cm.manifest_hash))) {
-        LOCK(v);
-        tn_store_task_transition(v->store, t.id, TN_TASK_EVALUATING, TN_TASK_FAILED, tn_errmsg(), v_now_ms());
-        UNLOCK(v);
+        char why[700];
+        snprintf(why, sizeof why, "%s", tn_errmsg());
+        rc = fail_evaluation(v, &t, why);
         goto out;
     }
     base_path = v_path(v, "tasks/%lld/base.result.json", (long long)t.id);
-    base_res = tn_file_exists(base_path) ? tn_json_load_file(base_path) : run_job(v, &t, base, NULL, "base", cd.mapping_json);
+    base_res = tn_file_exists(base_path) ? tn_json_load_file(base_path)
+                                         : run_job(v, &rs, &t, base, NULL, "base", cd.mapping_json);
     if (!base_res) {
         char why[700];
         snprintf(why, sizeof why, "evaluating the base model: %s", tn_errmsg());
-        LOCK(v);
-        tn_store_task_transition(v->store, t.id, TN_TASK_EVALUATING, TN_TASK_FAILED, why, v_now_ms());
-        UNLOCK(v);
+        rc = fail_evaluation(v, &t, why);
         goto out;
     }
-    tn_submission *ss = NULL;
-    size_t ns = 0;
-    LOCK(v);
-    rc = tn_store_submissions_for_task(v->store, t.id, &ss, &ns);
-    UNLOCK(v);
-    for (size_t i = 0; rc >= 0 && i < ns && !v->stop; i++) {
-        json_t *have = get_rule(v, ss[i].id, "provenance", NULL, NULL);
-        if (!have) {
-            tn_info("task %lld: evaluating submission %lld", (long long)t.id, (long long)ss[i].id);
-            evaluate_submission(v, &t, base, &ss[i], cd.mapping_json);
-        }
-        json_decref(have);
-    }
-    tn_submissions_free(ss, ns);
+    rc = evaluate_new_submissions(v, &rs, &t, base, cd.mapping_json);
     if (rc < 0 || v->stop) goto out;
     size_t nf = 0;
-    fp_entry *fps = all_fingerprints(v, &nf);
-    duplicates(v, &t, fps, nf);
+    fp_entry *fps = NULL;
+    rc = all_fingerprints(v, &fps, &nf);
+    if (rc == 0) rc = duplicates(v, &rs, &t, fps, nf);
     free_fps(fps, nf);
-    finalize(v, &t, base_res);
+    if (rc == 0) rc = finalize(v, &rs, &t, base_res);
 out:
     json_decref(base_res);
     free(base_path);
@@ -500,7 +570,8 @@ int v_rescore_task(vstate *v, int64_t task_id) {
     int rc = tn_store_task_transition(v->store, task_id, TN_TASK_SCORED, TN_TASK_EVALUATING, "rescore", v_now_ms());
     if (rc >= 0) rc = tn_store_submissions_for_task(v->store, task_id, &ss, &ns);
     for (size_t i = 0; rc >= 0 && i < ns; i++)
-        for (size_t k = 0; k < sizeof RULES / sizeof *RULES; k++) tn_store_rule_results_delete(v->store, ss[i].id, RULES[k]);
+        for (size_t k = 0; rc >= 0 && k < sizeof RULES / sizeof *RULES; k++)
+            rc = tn_store_rule_results_delete(v->store, ss[i].id, RULES[k]);
     UNLOCK(v);
     tn_submissions_free(ss, ns);
     if (rc >= 0) tn_info("task %lld: rescoring with the current rules", (long long)task_id);

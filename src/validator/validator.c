@@ -7,11 +7,9 @@
 #include "base/mem.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 void tn_validator_opts_default(tn_validator_opts *o) {
@@ -25,21 +23,6 @@ void tn_validator_opts_default(tn_validator_opts *o) {
     o->eval_wall_s = 1800;
     o->tick_s = 0.25;
     o->max_miners = 20;
-}
-
-int64_t v_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-char *v_path(const vstate *v, const char *fmt, ...) {
-    char rel[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(rel, sizeof rel, fmt, ap);
-    va_end(ap);
-    return tn_path_join(v->o.data_dir, rel);
 }
 
 static vstate *g_v;

@@ -19,12 +19,53 @@ static const char *status_of(const tn_score *sc) {
     return "invalid";
 }
 
+/* One offer of a task as a row: the miner, its submission, score and flags.
+ * Call with the lock held; NULL when the store fails. */
+static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const tn_score *ss, size_t ns) {
+    tn_miner m;
+    memset(&m, 0, sizeof m);
+    tn_submission s;
+    memset(&s, 0, sizeof s);
+    tn_flag *fs = NULL;
+    size_t nf = 0;
+    int rc = tn_store_miner_get(v->store, o->miner_id, &m);
+    int have = 0;
+    if (rc >= 0) {
+        rc = tn_store_submission_for(v->store, t->id, o->miner_id, &s);
+        have = rc >= 0;
+        if (rc == TN_STORE_NOT_FOUND) rc = 0;
+    }
+    if (rc >= 0) rc = tn_store_flag_list(v->store, t->id, o->miner_id, &fs, &nf);
+    json_t *e = NULL;
+    if (rc >= 0) {
+        const tn_score *sc = NULL;
+        for (size_t k = 0; k < ns; k++)
+            if (ss[k].miner_id == o->miner_id) sc = &ss[k];
+        json_t *flags = json_array();
+        for (size_t k = 0; k < nf; k++)
+            json_array_append_new(flags, json_pack("{s:s, s:s}", "rule", fs[k].rule, "reason", fs[k].reason));
+        const char *status = sc ? status_of(sc) : tn_offer_status_name(o->status);
+        e = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:o, s:o, s:o, s:o, s:o}", "miner", m.name, "owner",
+                      m.owner, "strategy", have ? s.strategy : NULL, "status", status, "offer",
+                      tn_offer_status_name(o->status), "message", o->message, "test_loss",
+                      num_or_null(sc ? sc->test_loss : NAN), "synth_loss", num_or_null(sc ? sc->synth_loss : NAN),
+                      "score", sc ? json_real(sc->score) : json_null(), "quality",
+                      sc ? json_real(sc->quality) : json_null(), "flags", flags);
+        if (sc && !sc->valid && sc->invalid_reason) json_object_set_new(e, "reason", json_string(sc->invalid_reason));
+        if (have) json_object_set_new(e, "received_at", json_integer(s.received_at));
+    }
+    tn_flags_free(fs, nf);
+    tn_submission_clear(&s);
+    tn_miner_clear(&m);
+    return e;
+}
+
 json_t *v_task_json(vstate *v, const tn_task *t, int detail) {
     int public_dataset = t->state == TN_TASK_SCORED || t->state == TN_TASK_FAILED;
     json_t *j = json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I, s:f}", "id", (json_int_t)t->id, "model", t->model,
                           "dataset", public_dataset ? t->dataset : NULL, "state", tn_task_state_name(t->state),
                           "failure_reason", t->failure_reason, "created_at", (json_int_t)t->created_at, "deadline",
-                          (json_int_t)t->deadline, "minutes", (double)t->minutes / 60000.0);
+                          (json_int_t)t->deadline, "minutes", tn_task_minutes(t));
     if (!detail) return j;
     tn_offer *os = NULL;
     size_t no = 0;
@@ -32,42 +73,23 @@ json_t *v_task_json(vstate *v, const tn_task *t, int detail) {
     size_t ns = 0;
     json_t *subs = json_array();
     LOCK(v);
-    tn_store_offers_for_task(v->store, t->id, &os, &no);
-    tn_store_scores_for_task(v->store, t->id, &ss, &ns);
-    for (size_t i = 0; i < no; i++) {
-        tn_miner m;
-        memset(&m, 0, sizeof m);
-        tn_store_miner_get(v->store, os[i].miner_id, &m);
-        tn_submission s;
-        memset(&s, 0, sizeof s);
-        int have = tn_store_submission_for(v->store, t->id, os[i].miner_id, &s) >= 0;
-        const tn_score *sc = NULL;
-        for (size_t k = 0; k < ns; k++)
-            if (ss[k].miner_id == os[i].miner_id) sc = &ss[k];
-        tn_flag *fs = NULL;
-        size_t nf = 0;
-        tn_store_flag_list(v->store, t->id, os[i].miner_id, &fs, &nf);
-        json_t *flags = json_array();
-        for (size_t k = 0; k < nf; k++)
-            json_array_append_new(flags, json_pack("{s:s, s:s}", "rule", fs[k].rule, "reason", fs[k].reason));
-        tn_flags_free(fs, nf);
-        const char *status = sc ? status_of(sc) : tn_offer_status_name(os[i].status);
-        json_t *e = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:o, s:o, s:o, s:o, s:o}", "miner", m.name, "owner",
-                              m.owner, "strategy", have ? s.strategy : NULL, "status", status, "offer",
-                              tn_offer_status_name(os[i].status), "message", os[i].message, "test_loss",
-                              num_or_null(sc ? sc->test_loss : NAN), "synth_loss", num_or_null(sc ? sc->synth_loss : NAN),
-                              "score", sc ? json_real(sc->score) : json_null(), "quality",
-                              sc ? json_real(sc->quality) : json_null(), "flags", flags);
-        if (sc && !sc->valid && sc->invalid_reason) json_object_set_new(e, "reason", json_string(sc->invalid_reason));
-        if (have) json_object_set_new(e, "received_at", json_integer(s.received_at));
-        json_array_append_new(subs, e);
-        tn_submission_clear(&s);
-        tn_miner_clear(&m);
+    int rc = tn_store_offers_for_task(v->store, t->id, &os, &no);
+    if (rc >= 0) rc = tn_store_scores_for_task(v->store, t->id, &ss, &ns);
+    for (size_t i = 0; rc >= 0 && i < no; i++) {
+        json_t *e = offer_json(v, t, &os[i], ss, ns);
+        if (e)
+            json_array_append_new(subs, e);
+        else
+            rc = -1;
     }
     UNLOCK(v);
     tn_offers_free(os, no);
     tn_scores_free(ss, ns);
     json_object_set_new(j, "submissions", subs);
+    if (rc < 0) {
+        json_decref(j);
+        return NULL;
+    }
     return j;
 }
 
@@ -83,10 +105,7 @@ static json_t *rows_json(const tn_rank_row *rows, int n) {
 
 json_t *v_leaderboard_json(vstate *v) {
     tn_score_params sp;
-    tn_score_params_default(&sp);
-    sp.alpha = v_setting_num(v, "score.alpha", sp.alpha);
-    sp.R = v_setting_num(v, "score.R", sp.R);
-    sp.floor = v_setting_num(v, "score.floor", sp.floor);
+    if (v_score_params(v, &sp)) return NULL;
     tn_miner *ms = NULL;
     size_t nm = 0;
     LOCK(v);
@@ -96,18 +115,19 @@ json_t *v_leaderboard_json(vstate *v) {
     /* one record per (miner, scored task offer) */
     tn_score_record *rec = NULL;
     size_t nr = 0, cap = 0;
-    for (size_t i = 0; i < nm; i++) {
+    for (size_t i = 0; rc >= 0 && i < nm; i++) {
         tn_offer *os = NULL;
         size_t no = 0;
         tn_score *ss = NULL;
         size_t ns = 0;
         LOCK(v);
-        tn_store_offers_for_miner(v->store, ms[i].id, &os, &no);
-        tn_store_scores_for_miner(v->store, ms[i].id, &ss, &ns);
-        for (size_t k = 0; k < no; k++) {
+        rc = tn_store_offers_for_miner(v->store, ms[i].id, &os, &no);
+        if (rc >= 0) rc = tn_store_scores_for_miner(v->store, ms[i].id, &ss, &ns);
+        for (size_t k = 0; rc >= 0 && k < no; k++) {
             tn_task t;
             memset(&t, 0, sizeof t);
-            int scored = tn_store_task_get(v->store, os[k].task_id, &t) >= 0 && t.state == TN_TASK_SCORED;
+            rc = tn_store_task_get(v->store, os[k].task_id, &t);
+            int scored = rc >= 0 && t.state == TN_TASK_SCORED;
             tn_task_clear(&t);
             if (!scored) continue;
             if (nr == cap) rec = tn_realloc(rec, sizeof *rec * (cap = cap ? cap * 2 : 32));
@@ -134,7 +154,7 @@ json_t *v_leaderboard_json(vstate *v) {
     tn_rank_row *by_miner = NULL, *by_owner = NULL;
     int nbm = 0, nbo = 0;
     json_t *out = NULL;
-    if (tn_rank(&sp, rec, (int)nr, TN_RANK_MINER, &by_miner, &nbm) == 0 &&
+    if (rc >= 0 && tn_rank(&sp, rec, (int)nr, TN_RANK_MINER, &by_miner, &nbm) == 0 &&
         tn_rank(&sp, rec, (int)nr, TN_RANK_OWNER, &by_owner, &nbo) == 0) {
         json_t *lm = rows_json(by_miner, nbm);
         /* the miner rows also carry their owner */

@@ -1,5 +1,5 @@
-/* vstate.h - the validator's shared state (validator.c, api.c, scheduler.c,
- * scorer.c). Not a public interface.
+/* vstate.h - the validator's shared state (validator.c, common.c, api.c,
+ * scheduler.c, scorer.c, views.c). Not a public interface.
  *
  * Locking: one mutex, `db`, around every store call. HTTP handlers run on
  * libmicrohttpd's threads and the scheduler on the main thread; SQLite would
@@ -13,6 +13,7 @@
 #include "net/keys.h"
 #include "net/sign.h"
 #include "store/store.h"
+#include "judge/scoring.h"
 #include "validator/validator.h"
 
 #include <pthread.h>
@@ -37,15 +38,25 @@ typedef struct {
 #define LOCK(v) pthread_mutex_lock(&(v)->db)
 #define UNLOCK(v) pthread_mutex_unlock(&(v)->db)
 
+/* ---- common.c: helpers the validator's files share ---- */
+
 /* time on the validator's clock, unix milliseconds */
 int64_t v_now_ms(void);
 /* data_dir/<a>/<b> etc. (heap) */
 char *v_path(const vstate *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A download URL for a blob valid for `ttl_s` seconds (heap). */
+char *v_blob_url(const vstate *v, const char *hash, int64_t ttl_s);
+/* The signature of a download URL: HMAC-SHA256 of "hash|exp" as hex. */
+void v_url_mac(const vstate *v, const char *hash, long long exp, char out[65]);
+
+/* settings with defaults: *out = def when unset or not a number; -1 only
+ * when the store fails */
+int v_setting_num(vstate *v, const char *key, double def, double *out);
+/* scoring.h's defaults unless the score.* settings override them */
+int v_score_params(vstate *v, tn_score_params *sp);
 
 /* api.c */
 int v_api_register(vstate *v);
-/* A download URL for a blob valid for `ttl_s` seconds (heap). */
-char *v_blob_url(const vstate *v, const char *hash, int64_t ttl_s);
 
 /* scheduler.c: one pass over the tasks; returns -1 only on a store failure */
 int v_schedule_tick(vstate *v);
@@ -55,10 +66,10 @@ int v_evaluate_task(vstate *v, int64_t task_id);
 /* re-applies the current rules to a scored task (results of the evaluator
  * children are reused; only missing ones are computed) */
 int v_rescore_task(vstate *v, int64_t task_id);
-/* settings with defaults */
-double v_setting_num(vstate *v, const char *key, double def);
 
-/* JSON views used by the API and the dashboard (scorer.c) */
+/* views.c: JSON views used by the API and the dashboard. A task with
+ * `detail` lists its offers, scores and flags; NULL when the store fails. */
+json_t *v_task_json(vstate *v, const tn_task *t, int detail);
 json_t *v_leaderboard_json(vstate *v);
 
 #endif
