@@ -13,6 +13,7 @@
  */
 #include "validator/dashboard.h"
 #include "validator/vstate.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -45,7 +46,7 @@ static void h_blob(tn_http_req *r, void *ud) {
         tn_http_reply_error(r, 403, "bad URL signature");
         return;
     }
-    if (atoll(exp) < v_now_ms() / 1000) {
+    if (atoll(exp) < tn_wall_ms() / 1000) {
         tn_http_reply_error(r, 410, "download URL expired");
         return;
     }
@@ -62,7 +63,7 @@ static void h_blob(tn_http_req *r, void *ud) {
 static void h_health(tn_http_req *r, void *ud) {
     vstate *v = ud;
     tn_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I}", "status", "ok", "public_key", v->key.id, "time_ms",
-                                         (json_int_t)v_now_ms()));
+                                         (json_int_t)tn_wall_ms()));
 }
 
 static json_t *miner_json(const tn_miner *m) {
@@ -186,7 +187,7 @@ static void admin_miner(vstate *v, tn_http_req *r, json_t *b) {
     m.endpoint = (char *)jstr(b, "endpoint");
     m.pubkey_hex = (char *)jstr(b, "public_key");
     m.enabled = 1;
-    m.created_at = v_now_ms();
+    m.created_at = tn_wall_ms();
     unsigned char pub[TN_KEY_PUB_BYTES];
     if (!m.name || !m.owner || !m.endpoint || !m.pubkey_hex) {
         tn_http_reply_error(r, 422, "miner: name, owner, endpoint and public_key are required");
@@ -256,7 +257,7 @@ static void admin_model(vstate *v, tn_http_req *r, json_t *b) {
     m.name = (char *)name;
     m.manifest_hash = hash;
     m.arch_json = arch_s;
-    m.created_at = v_now_ms();
+    m.created_at = tn_wall_ms();
     LOCK(v);
     int rc = tn_store_model_add(v->store, &m);
     UNLOCK(v);
@@ -308,7 +309,7 @@ static void admin_dataset(vstate *v, tn_http_req *r, json_t *b) {
     d.blob_hash = hash;
     d.mapping_json = mapping;
     d.row_count = (int64_t)nrows;
-    d.created_at = v_now_ms();
+    d.created_at = tn_wall_ms();
     LOCK(v);
     int rc = tn_store_dataset_add(v->store, &d);
     UNLOCK(v);
@@ -330,7 +331,7 @@ static void admin_task(vstate *v, tn_http_req *r, json_t *b) {
     t.model = (char *)model;
     t.dataset = (char *)dataset;
     t.state = TN_TASK_PENDING;
-    t.created_at = v_now_ms();
+    t.created_at = tn_wall_ms();
     /* minutes may be fractional (short arena runs) */
     t.time_limit_ms = tn_task_ms_from_minutes(json_number_value(mins));
     uint64_t seed;
@@ -394,7 +395,7 @@ static void admin_setting(vstate *v, tn_http_req *r, json_t *b) {
     char *s = json_is_string(val) ? tn_strdup(json_string_value(val)) : json_dumps(val, JSON_ENCODE_ANY);
     int64_t ver;
     LOCK(v);
-    int rc = tn_store_setting_set(v->store, key, s, -1, v_now_ms(), &ver);
+    int rc = tn_store_setting_set(v->store, key, s, -1, tn_wall_ms(), &ver);
     UNLOCK(v);
     free(s);
     if (rc < 0)
@@ -446,14 +447,14 @@ static int check_token(vstate *v, tn_http_req *r, const char *token, tn_offer *o
         tn_http_reply_error(r, 404, "unknown submission id");
     else if (!r->key_id || strcmp(r->key_id, m.pubkey_hex) != 0)
         tn_http_reply_error(r, 403, "submission %s belongs to another miner", token);
-    else if (need_training && (t->state != TN_TASK_TRAINING || v_now_ms() > t->deadline)) {
+    else if (need_training && (t->state != TN_TASK_TRAINING || tn_wall_ms() > t->deadline)) {
         /* a late attempt is evidence too: it is flagged, and the miner's
          * accepted task scores as missing */
-        if (t->deadline > 0 && v_now_ms() > t->deadline) {
+        if (t->deadline > 0 && tn_wall_ms() > t->deadline) {
             char why[160];
             snprintf(why, sizeof why, "upload attempted %.1f s after the deadline (refused)",
-                     (double)(v_now_ms() - t->deadline) / 1000.0);
-            tn_flag f = {0, t->id, of->miner_id, "late", why, v_now_ms()};
+                     (double)(tn_wall_ms() - t->deadline) / 1000.0);
+            tn_flag f = {0, t->id, of->miner_id, "late", why, tn_wall_ms()};
             int64_t fid;
             LOCK(v);
             int frc = tn_store_flag_raise(v->store, &f, &fid);
@@ -522,7 +523,7 @@ static void complete(vstate *v, tn_http_req *r, const char *token) {
     json_t *files = json_object_get(b, "files");
     const char *kind = jstr(b, "kind");
     char *staging = v_path(v, "uploads/%s/staging", token);
-    char *dest = v_path(v, "submissions/%s/%lld", token, (long long)v_now_ms());
+    char *dest = v_path(v, "submissions/%s/%lld", token, (long long)tn_wall_ms());
     json_t *manifest = json_object(), *mfiles = json_object();
     json_object_set_new(manifest, "files", mfiles);
     int status = 0;
@@ -580,7 +581,7 @@ static void complete(vstate *v, tn_http_req *r, const char *token) {
         s.task_id = of.task_id;
         s.miner_id = of.miner_id;
         s.token = (char *)token; /* the store copies what it keeps */
-        s.received_at = v_now_ms();
+        s.received_at = tn_wall_ms();
         s.kind = !strcmp(kind, "full") ? TN_SUB_FULL : TN_SUB_ADAPTER;
         s.manifest_json = mjs;
         s.content_hash = chash;

@@ -2,6 +2,7 @@
  * paths under data_dir, signed download URLs, settings (declared in vstate.h). */
 #include "validator/vstate.h"
 #include "net/keys.h"
+#include "base/clock.h"
 #include "base/fs.h"
 #include "base/mem.h"
 
@@ -10,13 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-int64_t v_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 char *v_path(const vstate *v, const char *fmt, ...) {
     char rel[1024];
@@ -38,7 +32,7 @@ void v_url_mac(const vstate *v, const char *hash, long long exp, char out[65]) {
 }
 
 char *v_blob_url(const vstate *v, const char *hash, int64_t ttl_s) {
-    long long exp = (long long)(v_now_ms() / 1000 + ttl_s);
+    long long exp = (long long)(tn_wall_ms() / 1000 + ttl_s);
     char mac[65];
     v_url_mac(v, hash, exp, mac);
     return tn_sprintf("%s/blobs/%s?exp=%lld&sig=%s", v->base_url, hash, exp, mac);

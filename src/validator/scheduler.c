@@ -16,6 +16,7 @@
 #include "judge/synth.h"
 #include "validator/prepare.h"
 #include "validator/vstate.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -30,7 +31,7 @@
 
 static int transition(vstate *v, const tn_task *t, tn_task_state to, const char *reason, const tn_task_patch *p) {
     LOCK(v);
-    int rc = tn_store_task_transition_ex(v->store, t->id, t->state, to, reason, v_now_ms(), p);
+    int rc = tn_store_task_transition_ex(v->store, t->id, t->state, to, reason, tn_wall_ms(), p);
     UNLOCK(v);
     if (rc == 0) tn_info("task %lld: %s -> %s%s%s", (long long)t->id, tn_task_state_name(t->state),
                          tn_task_state_name(to), reason ? ": " : "", reason ? reason : "");
@@ -139,7 +140,7 @@ static void *offer_thread(void *arg) {
         }
         tn_http_resp_free(&resp);
         LOCK(v);
-        int rc = tn_store_offer_update(v->store, j->t->id, j->miner.id, TN_OFFER_OFFERED, to, msg, v_now_ms());
+        int rc = tn_store_offer_update(v->store, j->t->id, j->miner.id, TN_OFFER_OFFERED, to, msg, tn_wall_ms());
         UNLOCK(v);
         if (rc < 0) {
             /* still `offered` in the store: the next tick asks again */
@@ -165,7 +166,7 @@ static void *offer_thread(void *arg) {
         tn_http_resp_free(&resp);
         LOCK(v);
         int rc = tn_store_offer_update(v->store, j->t->id, j->miner.id, TN_OFFER_ACCEPTED,
-                                       ok ? TN_OFFER_STARTED : TN_OFFER_TIMEOUT, msg, v_now_ms());
+                                       ok ? TN_OFFER_STARTED : TN_OFFER_TIMEOUT, msg, tn_wall_ms());
         UNLOCK(v);
         /* still `accepted` in the store: step_training sends the start again */
         if (rc < 0)
@@ -252,7 +253,7 @@ static int step_offer(vstate *v, const tn_task *t) {
         LOCK(v);
         for (size_t i = 0; rc >= 0 && i < np; i++) {
             char token[TN_TOKEN_HEX + 1];
-            rc = tn_store_offer_create(v->store, t->id, pool[i].id, v_now_ms(), token);
+            rc = tn_store_offer_create(v->store, t->id, pool[i].id, tn_wall_ms(), token);
             /* disabled since the pool was chosen: left out */
             if (rc == TN_STORE_REFUSED) rc = 0;
         }
@@ -282,7 +283,7 @@ static int step_offer(vstate *v, const tn_task *t) {
     }
     double hours = tn_task_hours(t);
     int training = t->state == TN_TASK_TRAINING;
-    int64_t deadline = training ? t->deadline : v_now_ms() + t->time_limit_ms;
+    int64_t deadline = training ? t->deadline : tn_wall_ms() + t->time_limit_ms;
     json_t *dtj = dataset_type_json(&cd);
     const char *kind = json_string_value(json_object_get(dtj, "kind"));
     json_t *offer_body = json_pack("{s:I, s:s, s:O, s:O, s:I, s:f, s:s}", "task_id", (json_int_t)t->id, "model",
@@ -368,7 +369,7 @@ static int step_offer(vstate *v, const tn_task *t) {
 /* ---- training -> evaluating -------------------------------------------------------- */
 
 static int step_training(vstate *v, const tn_task *t) {
-    if (v_now_ms() <= t->deadline) {
+    if (tn_wall_ms() <= t->deadline) {
         /* accepted offers not started yet (just now, or before a crash) */
         tn_offer *os = NULL;
         size_t n = 0, owed = 0;

@@ -24,6 +24,7 @@
 #include "judge/scoring.h"
 #include "validator/evaljob.h"
 #include "validator/vstate.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -119,7 +120,7 @@ static json_t *run_job(vstate *v, const rule_settings *rs, const tn_task *t, con
 static int put_rule(vstate *v, int64_t sub, const char *rule, tn_decision d, json_t *numbers, const char *reason) {
     char *nj = numbers ? json_dumps(numbers, JSON_COMPACT) : NULL;
     json_decref(numbers);
-    tn_rule_result rr = {sub, (char *)rule, d, nj, (char *)(reason ? reason : ""), v_now_ms()};
+    tn_rule_result rr = {sub, (char *)rule, d, nj, (char *)(reason ? reason : ""), tn_wall_ms()};
     LOCK(v);
     int rc = tn_store_rule_result_put(v->store, &rr);
     UNLOCK(v);
@@ -441,7 +442,7 @@ static void score(const tn_task *t, const tn_score_params *sp, participant *ps, 
  * part way is safe. */
 static int store_results(vstate *v, const tn_task *t, const participant *ps, size_t n) {
     tn_score *sc = tn_calloc(n + 1, sizeof *sc);
-    int64_t now = v_now_ms();
+    int64_t now = tn_wall_ms();
     int rc = 0;
     LOCK(v);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -486,7 +487,7 @@ static int finalize(vstate *v, const rule_settings *rs, const tn_task *t, const 
 /* evaluating -> failed; the task's own problem, not the store's */
 static int fail_evaluation(vstate *v, const tn_task *t, const char *why) {
     LOCK(v);
-    int rc = tn_store_task_transition(v->store, t->id, TN_TASK_EVALUATING, TN_TASK_FAILED, why, v_now_ms());
+    int rc = tn_store_task_transition(v->store, t->id, TN_TASK_EVALUATING, TN_TASK_FAILED, why, tn_wall_ms());
     UNLOCK(v);
     return rc < 0 ? -1 : 0;
 }
@@ -567,7 +568,7 @@ int v_rescore_task(vstate *v, int64_t task_id) {
     tn_submission *ss = NULL;
     size_t ns = 0;
     LOCK(v);
-    int rc = tn_store_task_transition(v->store, task_id, TN_TASK_SCORED, TN_TASK_EVALUATING, "rescore", v_now_ms());
+    int rc = tn_store_task_transition(v->store, task_id, TN_TASK_SCORED, TN_TASK_EVALUATING, "rescore", tn_wall_ms());
     if (rc >= 0) rc = tn_store_submissions_for_task(v->store, task_id, &ss, &ns);
     for (size_t i = 0; rc >= 0 && i < ns; i++)
         for (size_t k = 0; rc >= 0 && k < sizeof RULES / sizeof *RULES; k++)

@@ -40,8 +40,6 @@ typedef struct {
 
 /* ---- common.c: helpers the validator's files share ---- */
 
-/* time on the validator's clock, unix milliseconds */
-int64_t v_now_ms(void);
 /* data_dir/<a>/<b> etc. (heap) */
 char *v_path(const vstate *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A download URL for a blob valid for `ttl_s` seconds (heap). */
