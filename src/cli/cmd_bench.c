@@ -319,7 +319,8 @@ int cmd_bench(int argc, char **argv) {
                 p += len + 1;
             }
             if (!ok || (nf != 3 && !(nf == 4 && strlen(f[3]) == 2 && strchr("nt", f[3][0]) && strchr("nt", f[3][1])))) {
-                fprintf(stderr, "tuna bench: --shape wants M,N,K or M,N,K,op with op nn, nt, tn or tt\n");
+                fprintf(stderr, "tuna bench: --shape: \"%s\" is not M,N,K or M,N,K,op with op nn, nt, tn or tt\n",
+                        argv[i]);
                 return 2;
             }
             if (tn_parse_int("--shape M", f[0], 1, 1 << 20, &shape.M) || tn_parse_int("--shape N", f[1], 1, 1 << 20, &shape.N) ||
