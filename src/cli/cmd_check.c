@@ -123,12 +123,11 @@ int cmd_check(int argc, char **argv) {
         case 'j': as_json = 1; break;
         case 'S': with_sketch = 1; break;
         case 'l': rules.strict_config = 0; break;
-        /* the bounds of tn_check_rules_valid that a value alone must meet, so that the message names the flag;
-         * the strict ones (> 0, eps < distance) stay there */
-        case 'c': bad = tn_parse_double("--min-cosine", optarg, -1, 1, &rules.min_cosine); break;
-        case 'r': bad = tn_parse_double("--max-rel-distance", optarg, 0, INFINITY, &rules.max_rel_distance); break;
-        case 'u': bad = tn_parse_double("--untouched-eps", optarg, 0, INFINITY, &rules.untouched_rel_eps); break;
-        case 'd': bad = tn_parse_double("--dup-similarity", optarg, 0, 1, &rules.dup_similarity); break;
+        /* any finite value here: tn_check_rules_valid judges the rules together, in their own words */
+        case 'c': bad = tn_parse_double("--min-cosine", optarg, -INFINITY, INFINITY, &rules.min_cosine); break;
+        case 'r': bad = tn_parse_double("--max-rel-distance", optarg, -INFINITY, INFINITY, &rules.max_rel_distance); break;
+        case 'u': bad = tn_parse_double("--untouched-eps", optarg, -INFINITY, INFINITY, &rules.untouched_rel_eps); break;
+        case 'd': bad = tn_parse_double("--dup-similarity", optarg, -INFINITY, INFINITY, &rules.dup_similarity); break;
         case 'k': bad = tn_parse_int("--sketch-k", optarg, 64, 65536, &rules.sketch_k); break;
         case 'e': if (!(bad = tn_parse_u64("--sketch-seed", optarg, 0, UINT64_MAX, &seed))) rules.sketch_seed = seed; break;
         case 'h': usage(stdout); free(against); return 0;
