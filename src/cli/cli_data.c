@@ -83,13 +83,3 @@ int cli_data_finish(cli_data *d, const char *path) {
     if (d->spec.kind == TN_DS_INSTRUCT) return tn_dataset_type_check(t, "dataset options");
     return 0;
 }
-
-double cli_parse_duration(const char *s) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !(v >= 0)) return -1;
-    if (!strcmp(end, "") || !strcmp(end, "s")) return v;
-    if (!strcmp(end, "m")) return v * 60;
-    if (!strcmp(end, "h")) return v * 3600;
-    return -1;
-}

@@ -62,7 +62,4 @@ int cli_data_option(cli_data *d, int opt, const char *arg);
  * not given) and checks it. */
 int cli_data_finish(cli_data *d, const char *path);
 
-/* "90", "90s", "15m", "1.5h" -> seconds; -1 on a bad duration. */
-double cli_parse_duration(const char *s);
-
 #endif

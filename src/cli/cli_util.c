@@ -15,3 +15,8 @@ int cli_fail(const char *cmd) {
     fprintf(stderr, "tuna %s: %s\n", cmd, tn_errmsg());
     return 1;
 }
+
+int cli_usage_fail(const char *cmd) {
+    cli_fail(cmd);
+    return 2;
+}

@@ -4,10 +4,12 @@
 #include "net/keys.h"
 #include "base/err.h"
 #include "base/json.h"
+#include "base/num.h"
 #include "cli/cli_data.h"
 #include "cli/commands.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,9 +94,14 @@ int cmd_admin(int argc, char **argv) {
     else if (!strcmp(cmd, "flags")) rc = call(url, NULL, "GET", "/v1/flags", NULL);
     else if (!strcmp(cmd, "miners")) rc = call(url, NULL, "GET", "/v1/miners", NULL);
     else if (!strcmp(cmd, "task") && n == 2) {
-        char p[64];
-        snprintf(p, sizeof p, "/v1/tasks/%s", a[1]);
-        rc = call(url, NULL, "GET", p, NULL);
+        int64_t id;
+        if (tn_parse_i64("task ID", a[1], 1, INT64_MAX, &id)) {
+            rc = cli_usage_fail("admin");
+        } else {
+            char p[64];
+            snprintf(p, sizeof p, "/v1/tasks/%" PRId64, id);
+            rc = call(url, NULL, "GET", p, NULL);
+        }
     } else if (!kp) {
         fprintf(stderr, "tuna admin %s: needs --key (the organiser's key)\n", cmd);
         rc = 2;
@@ -143,16 +150,27 @@ int cmd_admin(int argc, char **argv) {
     } else if (!strcmp(cmd, "task") && !strcmp(sub, "create")) {
         const char *model = opt(n, a, "--model"), *ds = opt(n, a, "--dataset"), *h = opt(n, a, "--hours"),
                    *m = opt(n, a, "--minutes"), *sl = opt(n, a, "--seq-len");
-        double minutes = h ? atof(h) * 60 : m ? atof(m) : 0;
-        if (!model || !ds || minutes <= 0) fprintf(stderr, "tuna admin task create: --model, --dataset and --hours or --minutes\n");
-        else {
-            json_t *b = json_pack("{s:s, s:s, s:f}", "model", model, "dataset", ds, "minutes", minutes);
-            if (sl) json_object_set_new(b, "seq_len", json_integer(atoi(sl)));
-            rc = call(url, kp, "POST", "/v1/admin/tasks", b);
+        double hours = 0, minutes = 0;
+        int seq_len = 0;
+        if ((h && tn_parse_double("--hours", h, 0, 1e5, &hours)) ||
+            (m && tn_parse_double("--minutes", m, 0, 6e6, &minutes)) ||
+            (sl && tn_parse_int("--seq-len", sl, 2, 1 << 20, &seq_len))) {
+            rc = cli_usage_fail("admin task create");
+        } else {
+            if (h) minutes = hours * 60; /* --hours wins over --minutes */
+            if (!model || !ds || minutes <= 0) {
+                fprintf(stderr, "tuna admin task create: --model, --dataset and --hours or --minutes\n");
+            } else {
+                json_t *b = json_pack("{s:s, s:s, s:f}", "model", model, "dataset", ds, "minutes", minutes);
+                if (sl) json_object_set_new(b, "seq_len", json_integer(seq_len));
+                rc = call(url, kp, "POST", "/v1/admin/tasks", b);
+            }
         }
     } else if (!strcmp(cmd, "rescore")) {
         const char *t = opt(n, a, "--task");
-        rc = call(url, kp, "POST", "/v1/admin/rescore", json_pack("{s:I}", "task_id", (json_int_t)(t ? atoll(t) : 0)));
+        int64_t id = 0; /* 0: every scored task */
+        if (t && tn_parse_i64("--task", t, 1, INT64_MAX, &id)) rc = cli_usage_fail("admin rescore");
+        else rc = call(url, kp, "POST", "/v1/admin/rescore", json_pack("{s:I}", "task_id", (json_int_t)id));
     } else if (!strcmp(cmd, "set") && n == 3) {
         rc = call(url, kp, "POST", "/v1/admin/settings", json_pack("{s:s, s:s}", "key", a[1], "value", a[2]));
     } else {

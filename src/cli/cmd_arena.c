@@ -1,6 +1,7 @@
 /* cmd_arena.c - `tuna arena`: a whole competition on this machine. */
 #include "arena/arena.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "cli/commands.h"
 
 #include <getopt.h>
@@ -40,7 +41,8 @@ int cmd_arena(int argc, char **argv) {
         {0, 0, 0, 0}};
     tn_arena_opts o;
     tn_arena_opts_default(&o);
-    int c;
+    int c, bad = 0;
+    uint64_t seed;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -49,15 +51,16 @@ int cmd_arena(int argc, char **argv) {
         case 'd': o.dataset = optarg; break;
         case 'D': o.dataset_type = optarg; break;
         case 'M': o.miners = optarg; break;
-        case 't': o.tasks = atoi(optarg); break;
-        case 'n': o.minutes = atof(optarg); break;
-        case 'p': o.pretrain_seconds = atof(optarg); break;
-        case 's': o.seed = strtoull(optarg, NULL, 10); break;
+        case 't': bad = tn_parse_int("--tasks", optarg, 1, 1000000, &o.tasks); break;
+        case 'n': bad = tn_parse_double("--minutes", optarg, 0, 1e6, &o.minutes); break;
+        case 'p': bad = tn_parse_double("--pretrain-seconds", optarg, 0, 86400, &o.pretrain_seconds); break;
+        case 's': if (!(bad = tn_parse_u64("--seed", optarg, 0, UINT64_MAX, &seed))) o.seed = seed; break;
         case 'k': o.keep_running = 1; break;
         case 'j': o.json = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+        if (bad) return cli_usage_fail("arena");
     }
     if (optind != argc || o.tasks < 1 || !(o.minutes > 0) || !(o.pretrain_seconds > 0)) {
         usage(stderr);

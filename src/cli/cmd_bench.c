@@ -29,6 +29,7 @@
  * bench/run calls this next to bench/train_bench.py; see docs/performance.md. */
 #include "base/err.h"
 #include "base/log.h"
+#include "base/num.h"
 #include "cli/commands.h"
 #include "model/lora.h"
 #include "model/model.h"
@@ -297,24 +298,36 @@ int cmd_bench(int argc, char **argv) {
         int *dst = !strcmp(a, "--batch") ? &B : !strcmp(a, "--seq") ? &T : !strcmp(a, "--steps") ? &steps
                  : !strcmp(a, "--lora") ? &lora_r : NULL;
         if (dst && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v <= 0 || v > 1 << 20) {
-                fprintf(stderr, "tuna bench: %s wants a positive integer\n", a);
-                return 2;
-            }
-            *dst = (int)v;
+            if (tn_parse_int(a, argv[++i], 1, 1 << 20, dst)) return cli_usage_fail("bench");
         } else if (!strcmp(a, "--config") && i + 1 < argc) {
             name = argv[++i];
         } else if (!strcmp(a, "--shape") && i + 1 < argc) {
-            char op[3] = "nn", extra;
-            int got = sscanf(argv[++i], "%d,%d,%d,%2[nt]%c", &shape.M, &shape.N, &shape.K, op, &extra);
-            if ((got != 3 && got != 4) || shape.M <= 0 || shape.N <= 0 || shape.K <= 0 || strlen(op) != 2) {
-                fprintf(stderr, "tuna bench: --shape wants M,N,K or M,N,K,op with op nn, nt, tn or tt\n");
+            /* M,N,K or M,N,K,op: split at the commas, then each dimension through the checked parser
+             * (sscanf's %d is undefined on overflow) */
+            const char *p = argv[++i];
+            char f[4][32];
+            int nf = 0, ok = 1;
+            for (;;) {
+                size_t len = strcspn(p, ",");
+                if (nf == 4 || len >= sizeof f[0]) {
+                    ok = 0;
+                    break;
+                }
+                memcpy(f[nf], p, len);
+                f[nf++][len] = 0;
+                if (!p[len]) break;
+                p += len + 1;
+            }
+            if (!ok || (nf != 3 && !(nf == 4 && strlen(f[3]) == 2 && strchr("nt", f[3][0]) && strchr("nt", f[3][1])))) {
+                fprintf(stderr, "tuna bench: --shape: \"%s\" is not M,N,K or M,N,K,op with op nn, nt, tn or tt\n",
+                        argv[i]);
                 return 2;
             }
-            shape.ta = op[0] == 't';
-            shape.tb = op[1] == 't';
+            if (tn_parse_int("--shape M", f[0], 1, 1 << 20, &shape.M) || tn_parse_int("--shape N", f[1], 1, 1 << 20, &shape.N) ||
+                tn_parse_int("--shape K", f[2], 1, 1 << 20, &shape.K))
+                return cli_usage_fail("bench");
+            shape.ta = nf == 4 && f[3][0] == 't';
+            shape.tb = nf == 4 && f[3][1] == 't';
             have_shape = 1;
         } else if (!strcmp(a, "--model-shapes")) {
             model_shapes = 1;

@@ -6,6 +6,7 @@
  * weights, an adapter that does not fit the base), 2 on usage errors. */
 #include "judge/provenance.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "cli/commands.h"
 
 #include <getopt.h>
@@ -43,12 +44,6 @@ static void usage(FILE *f) {
             "  --loose-config          compare only the shape-defining config fields\n",
             d.min_cosine, d.max_rel_distance, d.untouched_rel_eps, d.dup_similarity, d.sketch_k,
             (unsigned long long)d.sketch_seed);
-}
-
-static int parse_num(const char *s, double *out) {
-    char *end;
-    *out = strtod(s, &end);
-    return end != s && *end == 0 && isfinite(*out) ? 0 : -1;
 }
 
 static void print_json(const tn_check_result *r, int with_sketch) {
@@ -112,11 +107,15 @@ int cmd_check(int argc, char **argv) {
     const char *base = NULL, *sub = NULL;
     const char **against = calloc((size_t)argc + 1, sizeof *against);
     int n_against = 0, as_json = 0, with_sketch = 0, c, bad = 0;
+    uint64_t seed;
+    if (!against) {
+        fprintf(stderr, "tuna check: out of memory\n");
+        return 1;
+    }
     tn_check_rules rules;
     tn_check_rules_default(&rules);
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        double v = 0;
         switch (c) {
         case 'b': base = optarg; break;
         case 's': sub = optarg; break;
@@ -124,26 +123,22 @@ int cmd_check(int argc, char **argv) {
         case 'j': as_json = 1; break;
         case 'S': with_sketch = 1; break;
         case 'l': rules.strict_config = 0; break;
-        case 'c': bad |= parse_num(optarg, &rules.min_cosine); break;
-        case 'r': bad |= parse_num(optarg, &rules.max_rel_distance); break;
-        case 'u': bad |= parse_num(optarg, &rules.untouched_rel_eps); break;
-        case 'd': bad |= parse_num(optarg, &rules.dup_similarity); break;
-        case 'k':
-            bad |= parse_num(optarg, &v);
-            rules.sketch_k = (int)v;
-            break;
-        case 'e': {
-            char *end;
-            rules.sketch_seed = strtoull(optarg, &end, 0);
-            bad |= *end != 0 || end == optarg;
-            break;
-        }
+        /* any finite value here: tn_check_rules_valid judges the rules together, in their own words */
+        case 'c': bad = tn_parse_double("--min-cosine", optarg, -INFINITY, INFINITY, &rules.min_cosine); break;
+        case 'r': bad = tn_parse_double("--max-rel-distance", optarg, -INFINITY, INFINITY, &rules.max_rel_distance); break;
+        case 'u': bad = tn_parse_double("--untouched-eps", optarg, -INFINITY, INFINITY, &rules.untouched_rel_eps); break;
+        case 'd': bad = tn_parse_double("--dup-similarity", optarg, -INFINITY, INFINITY, &rules.dup_similarity); break;
+        case 'k': bad = tn_parse_int("--sketch-k", optarg, 64, 65536, &rules.sketch_k); break;
+        case 'e': if (!(bad = tn_parse_u64("--sketch-seed", optarg, 0, UINT64_MAX, &seed))) rules.sketch_seed = seed; break;
         case 'h': usage(stdout); free(against); return 0;
         default: usage(stderr); free(against); return 2;
         }
+        if (bad) {
+            free(against);
+            return cli_usage_fail("check");
+        }
     }
-    if (bad || !base || !sub || optind != argc) {
-        if (bad) fprintf(stderr, "tuna check: a rule option has a value that is not a number\n");
+    if (!base || !sub || optind != argc) {
         usage(stderr);
         free(against);
         return 2;

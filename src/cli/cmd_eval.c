@@ -2,6 +2,7 @@
  * The validator runs exactly this to score submissions. */
 #include "base/err.h"
 #include "base/log.h"
+#include "base/num.h"
 #include "cli/cli_data.h"
 #include "cli/commands.h"
 #include "model/lora.h"
@@ -55,8 +56,10 @@ int cmd_eval(int argc, char **argv) {
         case 'm': model_dir = optarg; break;
         case 'a': adapter = optarg; break;
         case 'd': data = optarg; break;
-        case 's': seq_len = atoi(optarg); break;
-        case 'b': batch = atoi(optarg); break;
+        case 's': /* 0: the model's positions, at most 2048 */
+            if (tn_parse_int("--seq-len", optarg, 0, 1 << 20, &seq_len)) return cli_usage_fail("eval");
+            break;
+        case 'b': if (tn_parse_int("--batch", optarg, 1, 1024, &batch)) return cli_usage_fail("eval"); break;
         case 'j': as_json = 1; break;
         case 'D': dump_path = optarg; break;
         case 'I': train_inputs = 1; break;
@@ -66,10 +69,6 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!model_dir || !data || optind != argc) {
         usage(stderr);
-        return 2;
-    }
-    if (batch < 1 || batch > 1024 || seq_len < 0) {
-        fprintf(stderr, "tuna eval: --batch must be 1..1024 and --seq-len positive\n");
         return 2;
     }
     if (cli_data_finish(&d, data)) return cli_fail("eval");

@@ -4,6 +4,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/num.h"
 #include "cli/commands.h"
 #include "infer/generate.h"
 #include "model/lora.h"
@@ -39,36 +40,6 @@ static void usage(FILE *f) {
             "  --greedy               argmax decoding (same as --temperature 0)\n"
             "  --ids                  print the generated token ids as one JSON array instead of text\n"
             "                         (EOS included when it ends the generation)\n");
-}
-
-/* Strict number parsing: the whole argument must be the number. */
-static int parse_long(const char *flag, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi)
-        return tn_fail("%s: \"%s\" is not an integer in [%ld, %ld]", flag, s, lo, hi);
-    *out = v;
-    return 0;
-}
-
-static int parse_float(const char *flag, const char *s, float *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v)) return tn_fail("%s: \"%s\" is not a finite number", flag, s);
-    *out = (float)v;
-    return 0;
-}
-
-static int parse_seed(const char *s, uint64_t *out) {
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-' || *s == '+') return tn_fail("--seed: \"%s\" is not an integer in [0, 2^64-1]", s);
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return tn_fail("--seed: \"%s\" is not an integer in [0, 2^64-1]", s);
-    *out = (uint64_t)v;
-    return 0;
 }
 
 /* Streaming state. Text is produced by decoding the whole sequence (prompt +
@@ -154,7 +125,7 @@ int cmd_generate(int argc, char **argv) {
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *dir = NULL, *adapter = NULL, *prompt = NULL;
-    long max_new = 128, top_k = 40;
+    int max_new = 128, top_k = 40;
     tn_sampler_cfg sc = {0.8f, 40, 0.95f};
     uint64_t seed = 0;
     int have_seed = 0, greedy = 0, as_ids = 0, c;
@@ -166,12 +137,12 @@ int cmd_generate(int argc, char **argv) {
         case 'm': dir = optarg; break;
         case 'a': adapter = optarg; break;
         case 'p': prompt = optarg; break;
-        case 'n': rc = parse_long("--max-new-tokens", optarg, 1, 1L << 30, &max_new); break;
-        case 't': rc = parse_float("--temperature", optarg, &sc.temperature); break;
-        case 'k': rc = parse_long("--top-k", optarg, 0, 1L << 30, &top_k); break;
-        case 'P': rc = parse_float("--top-p", optarg, &sc.top_p); break;
+        case 'n': rc = tn_parse_int("--max-new-tokens", optarg, 1, 1 << 30, &max_new); break;
+        case 't': rc = tn_parse_float("--temperature", optarg, -INFINITY, INFINITY, &sc.temperature); break;
+        case 'k': rc = tn_parse_int("--top-k", optarg, 0, 1 << 30, &top_k); break;
+        case 'P': rc = tn_parse_float("--top-p", optarg, -INFINITY, INFINITY, &sc.top_p); break;
         case 's':
-            rc = parse_seed(optarg, &seed);
+            rc = tn_parse_u64("--seed", optarg, 0, UINT64_MAX, &seed);
             have_seed = 1;
             break;
         case 'g': greedy = 1; break;

@@ -2,6 +2,7 @@
 #include "miner/miner.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/num.h"
 #include "cli/commands.h"
 
 #include <getopt.h>
@@ -33,14 +34,6 @@ static void usage(FILE *f) {
             "  --test-rows FILE       test-peek: leaked test rows mixed into the training data\n"
             "  --tuna-bin PATH        the engine to run (default: this binary)\n"
             "  -v, --verbose          debug logging\n");
-}
-
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi) return tn_fail("%s %s: expected an integer in [%d, %d]", flag, s, lo, hi);
-    *out = (int)v;
-    return 0;
 }
 
 static int cmd_ledger(int argc, char **argv) {
@@ -91,8 +84,8 @@ int cmd_miner(int argc, char **argv) {
         case O_LISTEN: tn_miner_config_set(&c.listen, optarg); break;
         case O_KEY: tn_miner_config_set(&c.key_path, optarg); break;
         case O_VKEY: tn_miner_config_set(&c.validator_key, optarg); break;
-        case O_SLOTS: if (parse_int("--slots", optarg, 1, 64, &c.slots)) goto bad; break;
-        case O_THREADS: if (parse_int("--threads-per-job", optarg, 1, 1024, &c.threads_per_job)) goto bad; break;
+        case O_SLOTS: if (tn_parse_int("--slots", optarg, 1, 64, &c.slots)) goto bad; break;
+        case O_THREADS: if (tn_parse_int("--threads-per-job", optarg, 1, 1024, &c.threads_per_job)) goto bad; break;
         case O_WORK: tn_miner_config_set(&c.work_dir, optarg); break;
         case O_STRAT: if (tn_strategy_parse(optarg, &c.strategy)) goto bad; break;
         case O_COPY: tn_miner_config_set(&c.copy_from, optarg); break;

@@ -5,6 +5,7 @@
 #include "train/pretrain.h"
 #include "data/wordnet.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "cli/commands.h"
 
 #include <jansson.h>
@@ -38,14 +39,6 @@ static void usage(FILE *f) {
             "batch 8 windows, peak lr 2e-3 (warmup, cosine to 10%%).\n");
 }
 
-static int parse_num(const char *s, double lo, double hi, double *out) {
-    char *e;
-    double v = strtod(s, &e);
-    if (e == s || *e || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
-
 static void print_result(const char *out, const tn_base_result *r) {
     json_t *j = json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:i}", "out", out, "steps", r->steps,
                           "train_seconds", r->train_seconds, "tokens_per_s", r->tokens_per_s, "first_loss",
@@ -66,11 +59,10 @@ int cmd_pretrain(int argc, char **argv) {
     tn_base_opts o;
     tn_base_opts_init(&o);
     const char *out = NULL, *data_out = NULL;
-    double rows = 2000;
+    size_t rows = 2000;
     int have_seconds = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double x = 0;
         int ok = 1;
         if (!strcmp(a, "--quiet")) {
             o.quiet = 1;
@@ -85,28 +77,25 @@ int cmd_pretrain(int argc, char **argv) {
         if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--data-out")) data_out = v;
         else if (!strcmp(a, "--wordnet")) o.wordnet_dir = v;
-        else if (!strcmp(a, "--seconds")) ok = !parse_num(v, 1, 86400, &o.seconds), have_seconds = 1;
-        else if (!strcmp(a, "--steps")) ok = !parse_num(v, 1, 1e8, &x), o.steps = (int)x;
-        else if (!strcmp(a, "--seed")) ok = !parse_num(v, 0, 9007199254740992.0, &x), o.seed = (uint64_t)x;
-        else if (!strcmp(a, "--rows")) ok = !parse_num(v, 1, 1e7, &rows);
-        else if (!strcmp(a, "--vocab")) ok = !parse_num(v, 259, 65536, &x), o.vocab_size = (int)x;
-        else if (!strcmp(a, "--dim")) ok = !parse_num(v, 8, 8192, &x), o.dim = (int)x;
-        else if (!strcmp(a, "--layers")) ok = !parse_num(v, 1, 128, &x), o.layers = (int)x;
-        else if (!strcmp(a, "--heads")) ok = !parse_num(v, 1, 128, &x), o.heads = (int)x;
-        else if (!strcmp(a, "--hidden")) ok = !parse_num(v, 8, 65536, &x), o.hidden = (int)x;
-        else if (!strcmp(a, "--seq-len")) ok = !parse_num(v, 8, 65536, &x), o.seq_len = (int)x;
-        else if (!strcmp(a, "--batch")) ok = !parse_num(v, 1, 4096, &x), o.batch = (int)x;
-        else if (!strcmp(a, "--lr")) ok = !parse_num(v, 1e-7, 1, &x), o.lr = (float)x;
-        else if (!strcmp(a, "--threads")) ok = !parse_num(v, 0, 1024, &x), o.threads = (int)x;
+        else if (!strcmp(a, "--seconds")) ok = !tn_parse_double(a, v, 1, 86400, &o.seconds), have_seconds = 1;
+        else if (!strcmp(a, "--steps")) ok = !tn_parse_int(a, v, 1, 100000000, &o.steps);
+        else if (!strcmp(a, "--seed")) ok = !tn_parse_u64(a, v, 0, UINT64_C(1) << 53, &o.seed);
+        else if (!strcmp(a, "--rows")) ok = !tn_parse_size(a, v, 1, 10000000, &rows);
+        else if (!strcmp(a, "--vocab")) ok = !tn_parse_int(a, v, 259, 65536, &o.vocab_size);
+        else if (!strcmp(a, "--dim")) ok = !tn_parse_int(a, v, 8, 8192, &o.dim);
+        else if (!strcmp(a, "--layers")) ok = !tn_parse_int(a, v, 1, 128, &o.layers);
+        else if (!strcmp(a, "--heads")) ok = !tn_parse_int(a, v, 1, 128, &o.heads);
+        else if (!strcmp(a, "--hidden")) ok = !tn_parse_int(a, v, 8, 65536, &o.hidden);
+        else if (!strcmp(a, "--seq-len")) ok = !tn_parse_int(a, v, 8, 65536, &o.seq_len);
+        else if (!strcmp(a, "--batch")) ok = !tn_parse_int(a, v, 1, 4096, &o.batch);
+        else if (!strcmp(a, "--lr")) ok = !tn_parse_float(a, v, 1e-7f, 1, &o.lr);
+        else if (!strcmp(a, "--threads")) ok = !tn_parse_int(a, v, 0, 1024, &o.threads);
         else {
             fprintf(stderr, "tuna pretrain: unknown option %s\n\n", a);
             usage(stderr);
             return 2;
         }
-        if (!ok) {
-            fprintf(stderr, "tuna pretrain: %s: invalid value '%s'\n", a, v);
-            return 2;
-        }
+        if (!ok) return cli_usage_fail("pretrain");
     }
     if (!out) {
         fprintf(stderr, "tuna pretrain: --out DIR is required\n\n");
@@ -121,7 +110,7 @@ int cmd_pretrain(int argc, char **argv) {
         tn_wordnet wn;
         size_t n[TN_TASK_COUNT];
         if (tn_wordnet_load(&wn, o.wordnet_dir)) return cli_fail("pretrain");
-        int rc = tn_wordnet_write_tasks(&wn, data_out, o.seed, (size_t)rows, n);
+        int rc = tn_wordnet_write_tasks(&wn, data_out, o.seed, rows, n);
         tn_wordnet_free(&wn);
         if (rc) return cli_fail("pretrain");
         if (!o.quiet)

@@ -5,6 +5,7 @@
  * working forward, backward and optimizer). */
 #include "base/err.h"
 #include "base/log.h"
+#include "base/num.h"
 #include "cli/commands.h"
 #include "model/model.h"
 #include "train/optim.h"
@@ -65,8 +66,8 @@ int cmd_selfcheck(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--steps") && i + 1 < argc && sscanf(argv[i + 1], "%d", &steps) == 1 && steps > 0) {
-            i++;
+        if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
+            if (tn_parse_int("--steps", argv[++i], 1, 1000000, &steps)) return cli_usage_fail("selfcheck");
             continue;
         }
         usage(stderr);

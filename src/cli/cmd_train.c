@@ -1,6 +1,7 @@
 /* cmd_train.c - `tuna train`: fine-tune a model (full or LoRA) on a dataset. */
 #include "base/err.h"
 #include "base/log.h"
+#include "base/num.h"
 #include "cli/cli_data.h"
 #include "cli/commands.h"
 #include "train/config_yaml.h"
@@ -53,15 +54,6 @@ static void usage(FILE *f) {
             "  --quiet              no progress line\n\n" CLI_DATA_HELP);
 }
 
-static int parse_num(const char *flag, const char *s, double lo, double hi, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi))
-        return tn_fail("%s %s: expected a number in [%g, %g]", flag, s, lo, hi);
-    *out = v;
-    return 0;
-}
-
 int cmd_train(int argc, char **argv) {
     enum { O_MODEL = 1, O_DATA, O_OUT, O_TIME, O_EPOCHS, O_STEPS, O_SEQ, O_BATCH, O_ACC, O_LR, O_SCHED, O_WARM,
            O_WD, O_CLIP, O_SEED, O_INPUTS, O_LORA, O_R, O_ALPHA, O_DROP, O_TARGETS, O_VAL, O_EVAL, O_EARLY,
@@ -99,7 +91,7 @@ int cmd_train(int argc, char **argv) {
     cli_data d;
     cli_data_init(&d);
     int data_flags = 0;
-    double v;
+    int64_t seed;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         int r = cli_data_option(&d, c, optarg);
@@ -112,34 +104,28 @@ int cmd_train(int argc, char **argv) {
         case O_MODEL: o.base_model = optarg; break;
         case O_DATA: o.dataset = optarg; break;
         case O_OUT: o.output_dir = optarg; break;
-        case O_TIME:
-            o.time_budget_s = cli_parse_duration(optarg);
-            if (o.time_budget_s <= 0) {
-                tn_fail("--time %s: expected a duration like 90s, 15m or 1.5h", optarg);
-                goto bad;
-            }
-            break;
-        case O_EPOCHS: if (parse_num("--epochs", optarg, 0, 1e6, &v)) goto bad; o.epochs = (int)v; epochs_given = 1; break;
-        case O_STEPS: if (parse_num("--max-steps", optarg, 0, 1e12, &v)) goto bad; o.max_steps = (int64_t)v; break;
-        case O_SEQ: if (parse_num("--seq-len", optarg, 2, 1 << 20, &v)) goto bad; o.seq_len = (int)v; break;
-        case O_BATCH: if (parse_num("--batch", optarg, 1, 1024, &v)) goto bad; o.micro_batch = (int)v; break;
-        case O_ACC: if (parse_num("--grad-accum", optarg, 1, 1 << 16, &v)) goto bad; o.grad_accum = (int)v; break;
-        case O_LR: if (parse_num("--lr", optarg, 1e-12, 10, &o.lr)) goto bad; lr_given = 1; break;
+        case O_TIME: if (tn_parse_duration("--time", optarg, 1e9, &o.time_budget_s)) goto bad; break;
+        case O_EPOCHS: if (tn_parse_int("--epochs", optarg, 0, 1000000, &o.epochs)) goto bad; epochs_given = 1; break;
+        case O_STEPS: if (tn_parse_i64("--max-steps", optarg, 0, INT64_C(1000000000000), &o.max_steps)) goto bad; break;
+        case O_SEQ: if (tn_parse_int("--seq-len", optarg, 2, 1 << 20, &o.seq_len)) goto bad; break;
+        case O_BATCH: if (tn_parse_int("--batch", optarg, 1, 1024, &o.micro_batch)) goto bad; break;
+        case O_ACC: if (tn_parse_int("--grad-accum", optarg, 1, 1 << 16, &o.grad_accum)) goto bad; break;
+        case O_LR: if (tn_parse_double("--lr", optarg, 1e-12, 10, &o.lr)) goto bad; lr_given = 1; break;
         case O_SCHED:
             if (!strcmp(optarg, "cosine")) o.sched = TN_SCHED_COSINE;
             else if (!strcmp(optarg, "linear")) o.sched = TN_SCHED_LINEAR;
             else if (!strcmp(optarg, "constant")) o.sched = TN_SCHED_CONSTANT;
             else { tn_fail("--scheduler %s: expected cosine, linear or constant", optarg); goto bad; }
             break;
-        case O_WARM: if (parse_num("--warmup", optarg, 0, 1e9, &v)) goto bad; o.warmup_steps = (int)v; break;
-        case O_WD: if (parse_num("--weight-decay", optarg, 0, 10, &o.weight_decay)) goto bad; break;
-        case O_CLIP: if (parse_num("--clip", optarg, 0, 1e9, &o.max_grad_norm)) goto bad; break;
-        case O_SEED: if (parse_num("--seed", optarg, 0, 9e15, &v)) goto bad; o.seed = (uint64_t)v; break;
+        case O_WARM: if (tn_parse_int("--warmup", optarg, 0, 1000000000, &o.warmup_steps)) goto bad; break;
+        case O_WD: if (tn_parse_double("--weight-decay", optarg, 0, 10, &o.weight_decay)) goto bad; break;
+        case O_CLIP: if (tn_parse_double("--clip", optarg, 0, 1e9, &o.max_grad_norm)) goto bad; break;
+        case O_SEED: if (tn_parse_i64("--seed", optarg, 0, INT64_C(9000000000000000), &seed)) goto bad; o.seed = (uint64_t)seed; break;
         case O_INPUTS: o.train_on_inputs = 1; break;
         case O_LORA: o.lora = 1; break;
-        case O_R: if (parse_num("--lora-r", optarg, 1, 4096, &v)) goto bad; o.lora_r = (int)v; o.lora = 1; break;
-        case O_ALPHA: if (parse_num("--lora-alpha", optarg, 1e-6, 1e6, &o.lora_alpha)) goto bad; o.lora = 1; break;
-        case O_DROP: if (parse_num("--lora-dropout", optarg, 0, 0.99, &o.lora_dropout)) goto bad; o.lora = 1; break;
+        case O_R: if (tn_parse_int("--lora-r", optarg, 1, 4096, &o.lora_r)) goto bad; o.lora = 1; break;
+        case O_ALPHA: if (tn_parse_double("--lora-alpha", optarg, 1e-6, 1e6, &o.lora_alpha)) goto bad; o.lora = 1; break;
+        case O_DROP: if (tn_parse_double("--lora-dropout", optarg, 0, 0.99, &o.lora_dropout)) goto bad; o.lora = 1; break;
         case O_TARGETS: {
             o.n_lora_targets = 0;
             o.lora_target_linear = 0;
@@ -151,10 +137,10 @@ int cmd_train(int argc, char **argv) {
             o.lora = 1;
             break;
         }
-        case O_VAL: if (parse_num("--val-size", optarg, 0, 1e9, &o.val_size)) goto bad; break;
-        case O_EVAL: if (parse_num("--eval-every", optarg, 1, 1e9, &v)) goto bad; o.eval_every = (int)v; break;
-        case O_EARLY: if (parse_num("--early-stop", optarg, 0, 1e6, &v)) goto bad; o.early_stop_patience = (int)v; break;
-        case O_SAVE: if (parse_num("--save-every", optarg, 0, 1e9, &v)) goto bad; o.save_every = (int)v; break;
+        case O_VAL: if (tn_parse_double("--val-size", optarg, 0, 1e9, &o.val_size)) goto bad; break;
+        case O_EVAL: if (tn_parse_int("--eval-every", optarg, 1, 1000000000, &o.eval_every)) goto bad; break;
+        case O_EARLY: if (tn_parse_int("--early-stop", optarg, 0, 1000000, &o.early_stop_patience)) goto bad; break;
+        case O_SAVE: if (tn_parse_int("--save-every", optarg, 0, 1000000000, &o.save_every)) goto bad; break;
         case O_RESUME: o.resume = optarg; break;
         case O_QUIET: o.quiet = 1; break;
         case O_BF16:

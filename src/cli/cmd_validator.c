@@ -1,6 +1,7 @@
 /* cmd_validator.c - `tuna validator`: run the organiser's server. */
 #include "validator/validator.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "cli/commands.h"
 
 #include <getopt.h>
@@ -36,37 +37,38 @@ int cmd_validator(int argc, char **argv) {
     tn_validator_opts o;
     tn_validator_opts_default(&o);
     static char host[256];
-    int c;
+    int c, bad = 0;
+    int64_t mem_mb;
+    uint64_t upload_mb;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': o.data_dir = optarg; break;
         case 'a': o.admin_key = optarg; break;
         case 'l':
-            if (sscanf(optarg, "%255[^:]:%d", host, &o.port) != 2 || o.port < 0 || o.port > 65535) {
-                fprintf(stderr, "tuna validator: --listen %s: expected HOST:PORT\n", optarg);
-                return 2;
-            }
+            if (tn_parse_host_port("--listen", optarg, host, sizeof host, &o.port)) return cli_usage_fail("validator");
             o.bind = host;
             break;
         case 'k': o.key_path = optarg; break;
-        case 'o': o.offer_timeout_ms = atoi(optarg); break;
-        case 'p': o.pool_size = atoi(optarg); break;
-        case 's': o.seq_len = atoi(optarg); break;
-        case 'm': o.eval_mem_mb = atol(optarg); break;
-        case 't': o.eval_wall_s = atof(optarg); break;
-        case 'u': o.max_upload_bytes = (uint64_t)atoll(optarg) << 20; break;
-        case 'n': o.max_miners = atoi(optarg); break;
+        case 'o': bad = tn_parse_int("--offer-timeout", optarg, 1, 86400000, &o.offer_timeout_ms); break;
+        case 'p': bad = tn_parse_int("--pool", optarg, 0, 1 << 20, &o.pool_size); break;
+        case 's': bad = tn_parse_int("--seq-len", optarg, 2, 1 << 20, &o.seq_len); break;
+        case 'm':
+            if (!(bad = tn_parse_i64("--eval-mem", optarg, 0, INT64_C(1) << 30, &mem_mb))) o.eval_mem_mb = (long)mem_mb;
+            break;
+        case 't': bad = tn_parse_double("--eval-time", optarg, 0, 1e9, &o.eval_wall_s); break;
+        case 'u': /* megabytes: at most 2^30, so that the bytes fit in 64 bits */
+            if (!(bad = tn_parse_u64("--max-upload", optarg, 1, UINT64_C(1) << 30, &upload_mb)))
+                o.max_upload_bytes = upload_mb << 20;
+            break;
+        case 'n': bad = tn_parse_int("--max-miners", optarg, 0, 1 << 20, &o.max_miners); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+        if (bad) return cli_usage_fail("validator");
     }
     if (!o.data_dir || !o.admin_key || optind != argc) {
         usage(stderr);
-        return 2;
-    }
-    if (o.offer_timeout_ms <= 0 || o.seq_len < 2 || o.eval_mem_mb < 0 || o.eval_wall_s < 0) {
-        fprintf(stderr, "tuna validator: --offer-timeout, --seq-len and the limits must be positive\n");
         return 2;
     }
     return tn_validator_main(&o) ? cli_fail("validator") : 0;

@@ -26,5 +26,8 @@ int cmd_validator(int argc, char **argv);
 int cli_wants_help(int argc, char **argv);
 /* Prints "tuna <cmd>: <current error>" to stderr and returns 1. */
 int cli_fail(const char *cmd);
+/* The same for a bad command line (a flag's value, base/num.h): returns 2,
+ * the usage-error exit status. */
+int cli_usage_fail(const char *cmd);
 
 #endif

@@ -16,6 +16,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/num.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -26,23 +27,6 @@
 static volatile sig_atomic_t g_signal;
 
 static void on_signal(int sig) { g_signal = sig; }
-
-/* "HOST:PORT" or "[V6]:PORT" */
-static int parse_listen(const char *s, char *host, size_t cap, int *port) {
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s) return tn_fail("--listen %s: expected HOST:PORT", s);
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 0 || p > 65535 || end == colon + 1) return tn_fail("--listen %s: bad port", s);
-    size_t n = (size_t)(colon - s);
-    const char *h = s;
-    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') h++, n -= 2;
-    if (n + 1 > cap) return tn_fail("--listen %s: host too long", s);
-    memcpy(host, h, n);
-    host[n] = 0;
-    *port = (int)p;
-    return 0;
-}
 
 static char *self_exe(void) {
     char buf[PATH_MAX];
@@ -87,7 +71,7 @@ int tn_miner_run(tn_miner_config *c) {
     atomic_init(&m.stop, 0);
     char host[256];
     int port = 0, rc = -1;
-    if (parse_listen(c->listen ? c->listen : "", host, sizeof host, &port) || setup(&m, c)) goto out;
+    if (tn_parse_host_port("--listen", c->listen ? c->listen : "", host, sizeof host, &port) || setup(&m, c)) goto out;
     /* handlers only set a flag: the main loop does the work */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
