@@ -350,6 +350,10 @@ TEST(every_subcommand_still_has_help) {
     CHECK(run_tuna(args, &out, &err) == 0 && strstr(out, "tuna miner ledger"));
     free(out);
     free(err);
+    char *version[] = {"--version", NULL};
+    CHECK(run_tuna(version, &out, &err) == 0 && !strncmp(out, "tuna 0.", 7) && strchr(out, '\n'));
+    free(out);
+    free(err);
 }
 
 int main(void) {

@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The release this tree is; bumped with each wave of issues (docs, CHANGELOG
+ * in git log). */
+#define TUNA_VERSION "0.13.0-dev"
+
 typedef struct {
     const char *name;
     int (*fn)(int, char **);
@@ -31,7 +35,8 @@ static const command COMMANDS[] = {
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: tuna <command> [options]   (tuna <command> --help for details)\n\n"
+    fprintf(f, "usage: tuna <command> [options]   (tuna <command> --help for details)\n"
+               "       tuna --version\n\n"
                "tuna is a fine-tuning engine and competition system in C.\n\ncommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
@@ -41,6 +46,10 @@ int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("tuna %s\n", TUNA_VERSION);
+        return 0;
     }
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
