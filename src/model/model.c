@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,30 +386,108 @@ int tn_model_save(const tn_model *m, const char *dir, const char *src_dir) {
     return rc;
 }
 
-/* ---- activations -------------------------------------------------------- */
+/* ---- activations --------------------------------------------------------
+ * One description of the arena serves sizing and slicing, as the parameter
+ * table's walk does: acts_walk() hands out every buffer in order; with
+ * base == NULL it only counts (pass 0), with the allocation it slices. */
+
+/* A buffer's width: its size is N (= B*T) rows of this many floats. */
+typedef enum { W_D, W_1, W_QKV, W_Q, W_H, W_I, W_BIG } acts_width;
+
+/* Per-layer buffers, in arena order: each is one of tn_acts's arrays of L
+ * pointers. The lse [B, H, T] is N rows of H. */
+static const struct {
+    size_t field; /* offsetof(tn_acts, <float **>) */
+    acts_width width;
+} LAYER_BUFS[] = {
+    {offsetof(tn_acts, res), W_D},      {offsetof(tn_acts, ln1), W_D},      {offsetof(tn_acts, ln1_mean), W_1},
+    {offsetof(tn_acts, ln1_rstd), W_1}, {offsetof(tn_acts, qkv), W_QKV},    {offsetof(tn_acts, att), W_Q},
+    {offsetof(tn_acts, lse), W_H},      {offsetof(tn_acts, res2), W_D},     {offsetof(tn_acts, ln2), W_D},
+    {offsetof(tn_acts, ln2_mean), W_1}, {offsetof(tn_acts, ln2_rstd), W_1}, {offsetof(tn_acts, gate), W_I},
+    {offsetof(tn_acts, up), W_I},       {offsetof(tn_acts, mlp), W_I},
+};
+enum { N_LAYER_BUFS = sizeof LAYER_BUFS / sizeof *LAYER_BUFS };
+
+/* Buffers after the layers: the final norm's, then (training only) the
+ * backward's scratch. The classifier chunk sits between them (acts_walk). */
+typedef struct {
+    size_t field; /* offsetof(tn_acts, <float *>) */
+    acts_width width;
+} acts_buf;
+static const acts_buf FINAL_BUFS[] = {
+    {offsetof(tn_acts, res_final), W_D}, {offsetof(tn_acts, lnf), W_D},
+    {offsetof(tn_acts, lnf_mean), W_1},  {offsetof(tn_acts, lnf_rstd), W_1},
+};
+static const acts_buf TRAIN_BUFS[] = {
+    {offsetof(tn_acts, dres), W_D}, {offsetof(tn_acts, dln), W_D},    {offsetof(tn_acts, dqkv), W_QKV},
+    {offsetof(tn_acts, datt), W_Q}, {offsetof(tn_acts, dbig1), W_BIG}, {offsetof(tn_acts, dbig2), W_BIG},
+};
+
+typedef struct {
+    float *base;          /* NULL: count only */
+    size_t used;          /* floats handed out so far */
+    size_t N, width[W_BIG + 1];
+} acts_walker;
+
+static float *take(acts_walker *w, size_t n) {
+    float *p = w->base ? w->base + w->used : NULL;
+    w->used += n;
+    return p;
+}
+
+static float **field(tn_acts *a, size_t off) { return (float **)((char *)a + off); }
+
+static void take_bufs(acts_walker *w, tn_acts *a, const acts_buf *bufs, size_t n) {
+    for (size_t i = 0; i < n; i++) *field(a, bufs[i].field) = take(w, w->N * w->width[bufs[i].width]);
+}
 
 /* keep: every layer's activations are kept for a backward (training).
  * Without it (evaluation, inference) all layers share one layer's buffers and
  * there is no backward scratch: a layer's input is dead once its attention
  * residual is formed, so its output may overwrite it. smollm135M at 4 x 256:
  * 1.0 GB of activations -> 35 MB. */
+static void acts_walk(acts_walker *w, tn_acts *a, size_t L, size_t head, int keep) {
+    for (size_t l = 0; l < L; l++)
+        for (size_t i = 0; i < N_LAYER_BUFS; i++) {
+            float **arr = *(float ***)field(a, LAYER_BUFS[i].field);
+            /* without keep, every layer's pointer is layer 0's buffer */
+            float *p = keep || l == 0 ? take(w, w->N * w->width[LAYER_BUFS[i].width]) : arr[0];
+            if (w->base) arr[l] = p;
+        }
+    take_bufs(w, a, FINAL_BUFS, sizeof FINAL_BUFS / sizeof *FINAL_BUFS);
+    a->head_scratch = take(w, head);
+    for (size_t i = 0; i < sizeof TRAIN_BUFS / sizeof *TRAIN_BUFS; i++) *field(a, TRAIN_BUFS[i].field) = NULL;
+    if (keep) take_bufs(w, a, TRAIN_BUFS, sizeof TRAIN_BUFS / sizeof *TRAIN_BUFS);
+}
+
 static int alloc_acts(tn_model *m, int B, int T, int keep) {
     tn_acts *a = &m->acts;
     if (a->buf && a->B == B && a->T == T && a->keep == keep) return 0;
     const tn_config *c = &m->cfg;
     size_t N = (size_t)B * T, D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    size_t L = c->n_layers, H = c->n_heads;
+    size_t L = c->n_layers;
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t qkvw = qd + 2 * kvd;
-    size_t big = I > qkvw ? I : qkvw;
-    size_t per_layer = N * D * 4 /* res ln1 res2 ln2 */ + N * 4 /* means, rstds */ + N * qkvw + N * qd +
-                       B * H * T + N * I * 3;
+    acts_walker w = {NULL, 0, N, {0}};
+    w.width[W_D] = D;
+    w.width[W_1] = 1;
+    w.width[W_QKV] = qkvw;
+    w.width[W_Q] = qd;
+    w.width[W_H] = (size_t)c->n_heads;
+    w.width[W_I] = I;
+    w.width[W_BIG] = I > qkvw ? I : qkvw;
     /* classifier chunks of ~8 M floats of logits (32 MB), at least 16 rows */
     size_t chunk = (8u << 20) / V;
     chunk = chunk < 16 ? 16 : chunk > N ? N : chunk;
     size_t head = tn_head_xent_scratch((int)chunk, (int)D, (int)V);
-    size_t scratch = N * D * 2 + N * qkvw + N * qd + N * big * 2;
-    size_t total = (keep ? L : 1) * per_layer + N * D * 2 + N * 2 + head /* final */ + (keep ? scratch : 0);
+    if (!a->res) {
+        /* the per-layer pointer arrays, L pointers each, in one allocation
+         * (res is the first: free_acts frees them through it) */
+        float **all = tn_calloc(L * N_LAYER_BUFS, sizeof(float *));
+        for (size_t i = 0; i < N_LAYER_BUFS; i++) *(float ***)field(a, LAYER_BUFS[i].field) = all + L * i;
+    }
+    acts_walk(&w, a, L, head, keep); /* pass 0: the size */
+    size_t total = w.used;
     /* Batches of varying length reuse one allocation: grow only, re-slice
      * whenever the shape changes. */
     if (total > a->nfloats) {
@@ -429,51 +508,10 @@ static int alloc_acts(tn_model *m, int B, int T, int keep) {
     a->B = B;
     a->T = T;
     a->keep = keep;
-    if (!a->res) {
-        /* 14 per-layer pointer arrays in one allocation */
-        a->res = tn_calloc(L * 14, sizeof(float *));
-        float ***arrays[] = {&a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att, &a->lse, &a->res2,
-                             &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->gate, &a->up, &a->mlp};
-        for (size_t i = 0; i < 13; i++) *arrays[i] = a->res + L * (i + 1);
-    }
-    float *p = a->buf;
-#define TAKE(n) (p += (n), p - (n))
-    for (size_t l = 0; l < L; l++) {
-        if (!keep && l > 0) { /* every per-layer array (a->res + L * i, above) points at layer 0 */
-            for (size_t i = 0; i < 14; i++) a->res[L * i + l] = a->res[L * i];
-            continue;
-        }
-        a->res[l] = TAKE(N * D);
-        a->ln1[l] = TAKE(N * D);
-        a->ln1_mean[l] = TAKE(N);
-        a->ln1_rstd[l] = TAKE(N);
-        a->qkv[l] = TAKE(N * qkvw);
-        a->att[l] = TAKE(N * qd);
-        a->lse[l] = TAKE(B * H * T);
-        a->res2[l] = TAKE(N * D);
-        a->ln2[l] = TAKE(N * D);
-        a->ln2_mean[l] = TAKE(N);
-        a->ln2_rstd[l] = TAKE(N);
-        a->gate[l] = TAKE(N * I);
-        a->up[l] = TAKE(N * I);
-        a->mlp[l] = TAKE(N * I);
-    }
-    a->res_final = TAKE(N * D);
-    a->lnf = TAKE(N * D);
-    a->lnf_mean = TAKE(N);
-    a->lnf_rstd = TAKE(N);
-    a->head_scratch = TAKE(head);
+    w.base = a->buf;
+    w.used = 0;
+    acts_walk(&w, a, L, head, keep); /* pass 1: the slices */
     a->head_chunk = (int)chunk;
-    a->dres = a->dln = a->dqkv = a->datt = a->dbig1 = a->dbig2 = NULL;
-    if (keep) {
-        a->dres = TAKE(N * D);
-        a->dln = TAKE(N * D);
-        a->dqkv = TAKE(N * qkvw);
-        a->datt = TAKE(N * qd);
-        a->dbig1 = TAKE(N * big);
-        a->dbig2 = TAKE(N * big);
-    }
-#undef TAKE
     return 0;
 }
 
