@@ -43,7 +43,7 @@ void tn_gpt2_forward(tn_model *m) {
         float *x = a->res[l], *qkv = a->qkv[l];
         tn_layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, bk->ln1_w, bk->ln1_b, N, D, c->norm_eps);
         tn_linear_forward(&bk->qkv, a->ln1[l], qkv, N);
-        tn_attention_forward(a->att[l], a->lse[l], qkv, qkv + D, qkv + 2 * D, &as);
+        tn_attention_forward(a->att[l], a->lse[l], qkv, qkv + D, qkv + 2 * D, &as, a->scratch);
         tn_linear_forward(&bk->o, a->att[l], a->res2[l], N);
         tn_add_inplace(a->res2[l], x, (size_t)N * D);
         tn_layernorm_forward(a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->res2[l], bk->ln2_w, bk->ln2_b, N, D,
@@ -65,7 +65,7 @@ void tn_gpt2_backward(tn_model *m) {
 
     /* a->dln holds dloss/dlnf [N, D], from the training forward's fused head */
     tn_layernorm_backward(a->dres, m->dlnf_w, m->dlnf_b, a->dln, a->res_final, m->lnf_w, a->lnf_mean, a->lnf_rstd,
-                          N, D, 0);
+                          N, D, 0, a->scratch);
     for (int l = c->n_layers - 1; l >= 0; l--) {
         tn_block *bk = &m->blocks[l];
         float *dh = a->dbig1, *dfc = a->dbig2;
@@ -73,18 +73,18 @@ void tn_gpt2_backward(tn_model *m) {
         tn_gelu_backward(dfc, dh, a->gate[l], (size_t)N * I);
         tn_linear_backward(&bk->up, a->ln2[l], dfc, a->dln, N, 0);
         tn_layernorm_backward(a->dres, bk->dln2_w, bk->dln2_b, a->dln, a->res2[l], bk->ln2_w, a->ln2_mean[l],
-                              a->ln2_rstd[l], N, D, 1);
+                              a->ln2_rstd[l], N, D, 1, a->scratch);
         tn_linear_backward(&bk->o, a->att[l], a->dres, a->datt, N, 0);
         float *qkv = a->qkv[l], *dqkv = a->dqkv;
         tn_attention_backward(dqkv, dqkv + D, dqkv + 2 * D, a->datt, a->att[l], a->lse[l], qkv, qkv + D,
-                              qkv + 2 * D, &as);
+                              qkv + 2 * D, &as, a->scratch);
         /* the first block's input gradient only feeds the embeddings: skip
          * it when they are frozen (LoRA) */
         float *dln = l == 0 && !m->dembed ? NULL : a->dln;
         tn_linear_backward(&bk->qkv, a->ln1[l], dqkv, dln, N, 0);
         if (dln)
             tn_layernorm_backward(a->dres, bk->dln1_w, bk->dln1_b, dln, a->res[l], bk->ln1_w, a->ln1_mean[l],
-                                  a->ln1_rstd[l], N, D, 1);
+                                  a->ln1_rstd[l], N, D, 1, a->scratch);
     }
     for (int i = 0; i < N && m->dembed; i++) {
         float *te = m->dembed + (size_t)a->ids[i] * D, *pe = m->dpos + (size_t)(i % T) * D;

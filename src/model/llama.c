@@ -49,7 +49,7 @@ void tn_llama_forward(tn_model *m) {
         tn_linear_forward(&bk->v, a->ln1[l], v, N);
         tn_rope_forward(q, m->rope_cos, m->rope_sin, B, T, H, hd, (int)qd);
         tn_rope_forward(k, m->rope_cos, m->rope_sin, B, T, KV, hd, (int)kvd);
-        tn_attention_forward(a->att[l], a->lse[l], q, k, v, &as);
+        tn_attention_forward(a->att[l], a->lse[l], q, k, v, &as, a->scratch);
         tn_linear_forward(&bk->o, a->att[l], a->res2[l], N);
         tn_add_inplace(a->res2[l], x, (size_t)N * D);
         tn_rmsnorm_forward(a->ln2[l], a->ln2_rstd[l], a->res2[l], bk->ln2_w, N, D, c->norm_eps);
@@ -72,7 +72,7 @@ void tn_llama_backward(tn_model *m) {
     tn_attn_shape as = attn_shape(m);
 
     /* a->dln holds dloss/dlnf [N, D], from the training forward's fused head */
-    tn_rmsnorm_backward(a->dres, m->dlnf_w, a->dln, a->res_final, m->lnf_w, a->lnf_rstd, N, D, 0);
+    tn_rmsnorm_backward(a->dres, m->dlnf_w, a->dln, a->res_final, m->lnf_w, a->lnf_rstd, N, D, 0, a->scratch);
 
     for (int l = c->n_layers - 1; l >= 0; l--) {
         tn_block *bk = &m->blocks[l];
@@ -82,12 +82,13 @@ void tn_llama_backward(tn_model *m) {
         tn_swiglu_backward(dgate, dup, dmlp, a->gate[l], a->up[l], (size_t)N * I);
         tn_linear_backward(&bk->gate, a->ln2[l], dgate, a->dln, N, 0);
         tn_linear_backward(&bk->up, a->ln2[l], dup, a->dln, N, 1);
-        tn_rmsnorm_backward(a->dres, bk->dln2_w, a->dln, a->res2[l], bk->ln2_w, a->ln2_rstd[l], N, D, 1);
+        tn_rmsnorm_backward(a->dres, bk->dln2_w, a->dln, a->res2[l], bk->ln2_w, a->ln2_rstd[l], N, D, 1,
+                            a->scratch);
         /* dres = d(res2) */
         tn_linear_backward(&bk->o, a->att[l], a->dres, a->datt, N, 0);
         float *q = a->qkv[l], *k = q + (size_t)N * qd, *v = k + (size_t)N * kvd;
         float *dq = a->dqkv, *dk = dq + (size_t)N * qd, *dv = dk + (size_t)N * kvd;
-        tn_attention_backward(dq, dk, dv, a->datt, a->att[l], a->lse[l], q, k, v, &as);
+        tn_attention_backward(dq, dk, dv, a->datt, a->att[l], a->lse[l], q, k, v, &as, a->scratch);
         tn_rope_backward(dq, m->rope_cos, m->rope_sin, B, T, H, hd, (int)qd);
         tn_rope_backward(dk, m->rope_cos, m->rope_sin, B, T, KV, hd, (int)kvd);
         /* the first block's input gradient only feeds the embedding: skip it
@@ -96,7 +97,9 @@ void tn_llama_backward(tn_model *m) {
         tn_linear_backward(&bk->q, a->ln1[l], dq, dln, N, 0);
         tn_linear_backward(&bk->k, a->ln1[l], dk, dln, N, 1);
         tn_linear_backward(&bk->v, a->ln1[l], dv, dln, N, 1);
-        if (dln) tn_rmsnorm_backward(a->dres, bk->dln1_w, dln, a->res[l], bk->ln1_w, a->ln1_rstd[l], N, D, 1);
+        if (dln)
+            tn_rmsnorm_backward(a->dres, bk->dln1_w, dln, a->res[l], bk->ln1_w, a->ln1_rstd[l], N, D, 1,
+                                a->scratch);
         /* dres = d(block input) */
     }
     /* embedding: rows of the same token add up, so this stays serial */

@@ -9,6 +9,7 @@
 #include "model/lora.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -446,7 +447,7 @@ static void take_bufs(acts_walker *w, tn_acts *a, const acts_buf *bufs, size_t n
  * there is no backward scratch: a layer's input is dead once its attention
  * residual is formed, so its output may overwrite it. smollm135M at 4 x 256:
  * 1.0 GB of activations -> 35 MB. */
-static void acts_walk(acts_walker *w, tn_acts *a, size_t L, size_t head, int keep) {
+static void acts_walk(acts_walker *w, tn_acts *a, size_t L, size_t head, int keep, size_t kernel, int nt) {
     for (size_t l = 0; l < L; l++)
         for (size_t i = 0; i < N_LAYER_BUFS; i++) {
             float **arr = *(float ***)field(a, LAYER_BUFS[i].field);
@@ -458,11 +459,17 @@ static void acts_walk(acts_walker *w, tn_acts *a, size_t L, size_t head, int kee
     a->head_scratch = take(w, head);
     for (size_t i = 0; i < sizeof TRAIN_BUFS / sizeof *TRAIN_BUFS; i++) *field(a, TRAIN_BUFS[i].field) = NULL;
     if (keep) take_bufs(w, a, TRAIN_BUFS, sizeof TRAIN_BUFS / sizeof *TRAIN_BUFS);
+    /* the kernels' scratch last, 64-byte aligned (the norms keep doubles) */
+    w->used = (w->used + 15) & ~(size_t)15;
+    a->scratch.p = take(w, kernel);
+    a->scratch.nt = nt;
 }
 
 static int alloc_acts(tn_model *m, int B, int T, int keep) {
     tn_acts *a = &m->acts;
-    if (a->buf && a->B == B && a->T == T && a->keep == keep) return 0;
+    /* the kernels' scratch has room for this many threads */
+    int nt = omp_get_max_threads();
+    if (a->buf && a->B == B && a->T == T && a->keep == keep && a->scratch.nt >= nt) return 0;
     const tn_config *c = &m->cfg;
     size_t N = (size_t)B * T, D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
     size_t L = c->n_layers;
@@ -480,13 +487,16 @@ static int alloc_acts(tn_model *m, int B, int T, int keep) {
     size_t chunk = (8u << 20) / V;
     chunk = chunk < 16 ? 16 : chunk > N ? N : chunk;
     size_t head = tn_head_xent_scratch((int)chunk, (int)D, (int)V);
+    /* attention and norm backward run one at a time: they share the scratch */
+    size_t kernel = tn_attention_scratch(T, nt, keep), norm = keep ? tn_norm_scratch((int)D, nt) : 0;
+    if (norm > kernel) kernel = norm;
     if (!a->res) {
         /* the per-layer pointer arrays, L pointers each, in one allocation
          * (res is the first: free_acts frees them through it) */
         float **all = tn_calloc(L * N_LAYER_BUFS, sizeof(float *));
         for (size_t i = 0; i < N_LAYER_BUFS; i++) *(float ***)field(a, LAYER_BUFS[i].field) = all + L * i;
     }
-    acts_walk(&w, a, L, head, keep); /* pass 0: the size */
+    acts_walk(&w, a, L, head, keep, kernel, nt); /* pass 0: the size */
     size_t total = w.used;
     /* Batches of varying length reuse one allocation: grow only, re-slice
      * whenever the shape changes. */
@@ -510,7 +520,7 @@ static int alloc_acts(tn_model *m, int B, int T, int keep) {
     a->keep = keep;
     w.base = a->buf;
     w.used = 0;
-    acts_walk(&w, a, L, head, keep); /* pass 1: the slices */
+    acts_walk(&w, a, L, head, keep, kernel, nt); /* pass 1: the slices */
     a->head_chunk = (int)chunk;
     return 0;
 }

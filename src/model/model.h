@@ -62,6 +62,7 @@ typedef struct {
     int head_chunk;            /* rows per classifier chunk */
     /* backward scratch */
     float *dres, *dln, *dqkv, *datt, *dbig1, *dbig2;
+    tn_scratch scratch;        /* the kernels' per-thread room (attention tiles, norm partials) */
     /* inputs of the last forward (room for ids_cap tokens each) */
     int32_t *ids, *targets;    /* targets: labels shifted (tn_causal_targets) */
     size_t ids_cap;

@@ -3,7 +3,7 @@
  * Blocked, flash-attention style: the work is cut into tiles of BQ query rows
  * of one (batch, head). A tile's scores against the keys it may see (up to its
  * diagonal; causal blocks beyond it are never computed) are one sgemm into a
- * per-thread scratch of BQ x T floats, the softmax runs over the tile's rows
+ * per-thread scratch of BQ x T floats (the caller's), the softmax runs over the tile's rows
  * with vectorised exp, and P V is a second sgemm. No T x T matrix is kept
  * between forward and backward: the forward stores only the log-sum-exp of
  * each query row, and the backward recomputes each tile's probabilities
@@ -20,10 +20,22 @@
 
 #include "nn/gemm.h"
 #include <math.h>
-#include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 
 enum { BQ = 64 }; /* query rows per tile */
+
+/* Per thread: a tile's scores S [BQ, T]; the backward adds dP [BQ, T] and Di [BQ]. */
+static size_t per_thread(int T, int backward) {
+    return backward ? (size_t)BQ * T * 2 + BQ : (size_t)BQ * T;
+}
+
+size_t tn_attention_scratch(int T, int nt, int backward) { return (size_t)nt * per_thread(T, backward); }
+
+static int team(tn_scratch sc) {
+    int n = omp_get_max_threads();
+    return n < sc.nt ? n : sc.nt;
+}
 
 static inline int first_key(const tn_attn_shape *s, int t) {
     return (s->window > 0 && t - s->window + 1 > 0) ? t - s->window + 1 : 0;
@@ -56,14 +68,14 @@ static void tile_probs(float *S, int nq, int nk, int t0, int j0, float scale, co
 }
 
 void tn_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                          const tn_attn_shape *s) {
+                          const tn_attn_shape *s, tn_scratch scratch) {
     /* out[B,T,H,hd], lse[B,H,T]; q[B,T,H,hd], k,v[B,T,KV,hd] (strided rows) */
     const int B = s->B, T = s->T, H = s->H, hd = s->hd, group = s->H / s->KV;
     const int ntile = (T + BQ - 1) / BQ, ld_o = H * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel
+#pragma omp parallel num_threads(team(scratch))
     {
-        float *S = malloc(sizeof(float) * (size_t)BQ * T);
+        float *S = scratch.p + (size_t)omp_get_thread_num() * per_thread(T, 0);
 #pragma omp for schedule(dynamic, 1)
         for (int job = 0; job < B * H * ntile; job++) {
             /* largest tiles first: the last query tile sees the most keys */
@@ -81,22 +93,21 @@ void tn_attention_forward(float *out, float *lse, const float *q, const float *k
             tn_sgemm(0, 0, nq, hd, nk, 1.0f, S, nk, vt, s->v_stride, 0.0f,
                      out + ((size_t)b * T + t0) * ld_o + (size_t)h * hd, ld_o);
         }
-        free(S);
     }
 }
 
 void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
                            const float *lse, const float *q, const float *k, const float *v,
-                           const tn_attn_shape *s) {
+                           const tn_attn_shape *s, tn_scratch scratch) {
     /* Per tile, with P recomputed from lse:
      *   dP = dO V^T,  Di = rowsum(dO * O),  dS = P (dP - Di) * scale
      *   dQ = dS K,  dK += dS^T Q,  dV += P^T dO                              */
     const int B = s->B, T = s->T, H = s->H, KV = s->KV, hd = s->hd, group = s->H / s->KV;
     const int ntile = (T + BQ - 1) / BQ, ld_o = H * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel
+#pragma omp parallel num_threads(team(scratch))
     {
-        float *S = malloc(sizeof(float) * (size_t)BQ * T * 2 + sizeof(float) * BQ);
+        float *S = scratch.p + (size_t)omp_get_thread_num() * per_thread(T, 1);
         float *dP = S + (size_t)BQ * T, *Di = dP + (size_t)BQ * T;
 #pragma omp for schedule(dynamic, 1)
         for (int bg = 0; bg < B * KV; bg++) {
@@ -140,6 +151,5 @@ void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                 }
             }
         }
-        free(S);
     }
 }
