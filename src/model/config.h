@@ -12,7 +12,9 @@
 #include <jansson.h>
 #include <stdint.h>
 
-typedef enum { TN_ARCH_LLAMA = 1, TN_ARCH_GPT2 = 2 } tn_arch;
+/* One value per family; each has its tn_arch_ops (model.h) in model.c's
+ * table, which a compile-time check keeps as long as this list. */
+typedef enum { TN_ARCH_LLAMA = 1, TN_ARCH_GPT2 = 2, TN_ARCH_COUNT /* keep last */ } tn_arch;
 
 typedef struct {
     tn_arch arch;

@@ -14,6 +14,9 @@
  * Work split: forward over (b, h, query tile); backward over (b, kv head)
  * pairs, because the query heads of one GQA group all add into the same dk/dv
  * rows and must therefore run on one thread.
+ *
+ * Inference (tn_attention_cached, at the end) attends a few new rows over a
+ * KV cache with plain dot products: one query row is too thin for sgemm.
  */
 #include "nn/nn.h"
 #include "nn/simd.h"
@@ -149,6 +152,57 @@ void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                     tn_sgemm(1, 0, nk, hd, nq, 1.0f, dP, nk, qt, s->q_stride, 1.0f, dkt, s->k_stride);
                     tn_sgemm(0, 0, nq, hd, nk, 1.0f, dP, nk, kt, s->k_stride, 0.0f, dqt, s->q_stride);
                 }
+            }
+        }
+    }
+}
+
+/* ---- new rows over a KV cache (inference) ------------------------------- */
+
+size_t tn_attention_cached_scratch(int max_keys, int nt) { return (size_t)nt * max_keys; }
+
+static inline float dot(const float *a, const float *b, int n) {
+    float r = 0.0f;
+    for (int i = 0; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+void tn_attention_cached(float *out, const float *q, const float *K, const float *V, int p0,
+                         const tn_attn_shape *s, tn_scratch scratch) {
+    /* out[n, H*hd] for the n new rows; row i attends over keys j0..p0+i */
+    const int n = s->T, H = s->H, hd = s->hd, group = s->H / s->KV, window = s->window;
+    const int nkeys = p0 + n;
+    const float scale = 1.0f / sqrtf((float)hd);
+    /* a thread team costs microseconds per layer; below ~64K multiply-adds
+     * (a small model's single token) it costs more than it saves */
+    const double work = (double)n * H * nkeys * hd;
+#pragma omp parallel if (work > 65536.0) num_threads(team(scratch))
+    {
+        float *p = scratch.p + (size_t)omp_get_thread_num() * nkeys;
+#pragma omp for schedule(dynamic, 1)
+        for (int ih = 0; ih < n * H; ih++) {
+            int i = ih / H, h = ih % H, g = h / group, t = p0 + i;
+            /* Mistral's window: the `window` most recent keys, this one included */
+            int j0 = (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
+            const float *qt = q + (size_t)i * s->q_stride + (size_t)h * hd;
+            const float *kb = K + (size_t)g * hd, *vb = V + (size_t)g * hd;
+            float mx = -INFINITY;
+            for (int j = j0; j <= t; j++) {
+                p[j] = dot(qt, kb + (size_t)j * s->k_stride, hd) * scale;
+                if (p[j] > mx) mx = p[j];
+            }
+            float sum = 0.0f;
+            for (int j = j0; j <= t; j++) {
+                p[j] = expf(p[j] - mx);
+                sum += p[j];
+            }
+            float inv = 1.0f / sum;
+            float *o = out + (size_t)i * H * hd + (size_t)h * hd;
+            memset(o, 0, sizeof(float) * (size_t)hd);
+            for (int j = j0; j <= t; j++) {
+                const float *vj = vb + (size_t)j * s->v_stride;
+                float w = p[j] * inv;
+                for (int d = 0; d < hd; d++) o[d] += w * vj[d];
             }
         }
     }

@@ -117,6 +117,16 @@ void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                            const float *lse, const float *q, const float *k, const float *v,
                            const tn_attn_shape *s, tn_scratch scratch);
 
+/* Attention of T new rows (B = 1) at positions p0..p0+T-1 over cached keys
+ * and values: K, V are [p0 + T, KV*hd] (s->k_stride and s->v_stride are their
+ * row strides), with the new rows already in place; q is [T, H, hd] with
+ * s->q_stride. The fp32 arithmetic (dot, max-subtracted exp, sum, one
+ * reciprocal) is the tiled kernel's, without its sgemms: decoding one token
+ * has one query row. Scratch: tn_attention_cached_scratch(max keys, nt). */
+size_t tn_attention_cached_scratch(int max_keys, int nt);
+void tn_attention_cached(float *out, const float *q, const float *K, const float *V, int p0,
+                         const tn_attn_shape *s, tn_scratch scratch);
+
 /* ---- activations -------------------------------------------------------- */
 
 /* SwiGLU: h = silu(gate) * up, all [N, I]. In the backward, dup may alias dh. */
