@@ -49,7 +49,9 @@ int tn_config_from_json(tn_config *c, json_t *j, const char *what);
 void tn_config_free(tn_config *c);
 /* Writes the config as config.json (the original JSON when there is one). */
 int tn_config_save(const tn_config *c, const char *path);
-/* Number of parameters the architecture has (what `tuna info` reports). */
+/* Number of parameters the architecture has (what `tuna info` reports),
+ * counted by its own parameter walk (model.c), so it cannot disagree with
+ * what tn_model_create allocates. */
 int64_t tn_config_param_count(const tn_config *c);
 
 #endif

@@ -84,6 +84,21 @@ static void layout(tn_model *m, int pass) {
     tn_model_arch(m)->layout(&wk);
 }
 
+int64_t tn_config_param_count(const tn_config *c) {
+    unsigned ai = (unsigned)c->arch;
+    if (ai >= TN_ARCH_COUNT || !ARCHS[ai]) return 0;
+    /* the walk's counting pass alone: a table, no arenas */
+    tn_model m;
+    memset(&m, 0, sizeof m);
+    m.cfg = *c;
+    m.blocks = tn_calloc((size_t)c->n_layers, sizeof(tn_block));
+    layout(&m, 0);
+    int64_t n = (int64_t)m.numel;
+    free(m.params);
+    free(m.blocks);
+    return n;
+}
+
 /* RoPE inverse frequencies, with llama3 scaling when configured (HF's
  * _compute_llama3_parameters): long wavelengths are slowed by `factor`, short
  * ones kept, and the band between blended smoothly. */
