@@ -53,10 +53,6 @@ static void layout(tn_walker *wk) {
     m->head.out = V;
 }
 
-static float *next_residual(const tn_model *m, tn_acts *a, int l) {
-    return l + 1 < m->cfg.n_layers ? a->res[l + 1] : a->res_final;
-}
-
 static tn_attn_shape attn_shape(const tn_model *m, const tn_acts *a) {
     const tn_config *c = &m->cfg;
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
@@ -94,7 +90,7 @@ static void forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0) {
         tn_linear_forward(&bk->gate, a->ln2[l], a->gate[l], N);
         tn_linear_forward(&bk->up, a->ln2[l], a->up[l], N);
         tn_swiglu_forward(a->mlp[l], a->gate[l], a->up[l], (size_t)N * I);
-        float *out = next_residual(m, a, l);
+        float *out = tn_block_out(m, a, l);
         tn_linear_forward(&bk->down, a->mlp[l], out, N);
         tn_add_inplace(out, a->res2[l], (size_t)N * D);
     }

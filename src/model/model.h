@@ -196,6 +196,12 @@ typedef struct {
 extern const tn_arch_ops tn_arch_llama, tn_arch_gpt2;
 const tn_arch_ops *tn_model_arch(const tn_model *m);
 
+/* For the architectures' forward: where block l writes its output (the next
+ * block's input, or after the last block res_final). */
+static inline float *tn_block_out(const tn_model *m, tn_acts *a, int l) {
+    return l + 1 < m->cfg.n_layers ? a->res[l + 1] : a->res_final;
+}
+
 /* For the architectures' forward: attention of layer l over q, k, v (shape s)
  * into a->att[l] (and a->lse[l]) -- the tiled kernel, or with a cache the new
  * K/V rows copied to kv rows p0.. and the cached kernel over rows 0..p0+T-1. */
