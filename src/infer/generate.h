@@ -49,7 +49,7 @@ void tn_infer_reset(tn_infer *s);
 /* Feeds n tokens after the cached ones (n >= 1; positions pos..pos+n-1 must
  * fit in max_T). With logits_last != NULL, writes the next-token logits [V]
  * after the last of them. Works in chunks, so a long prompt needs no more
- * scratch than a short one. Fails (-1) on an empty input, an id outside the
+ * activation memory than a short one. Fails (-1) on an empty input, an id outside the
  * vocabulary or a sequence longer than the capacity; the cache is then left
  * as it was. */
 int tn_infer_prefill(tn_infer *s, const int32_t *ids, int n, float *logits_last);

@@ -1,5 +1,6 @@
-/* model.c - parameter table, arenas, checkpoint load/save, forward/backward
- * entry points (see model.h). The per-family math is in llama.c and gpt2.c. */
+/* model.c - parameter walk and table, the architecture table, arenas,
+ * checkpoint load/save, forward/backward entry points (see model.h). Each
+ * family (its tensors and math) is one tn_arch_ops, in llama.c and gpt2.c. */
 #include "model/model.h"
 #include "base/err.h"
 #include "base/fs.h"
