@@ -18,6 +18,8 @@
 #include "io/safetensors.h"
 #include "nn/nn.h"
 
+#include <omp.h>
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,11 +89,15 @@ static void attention_case(const char *file) {
         scatter(qkv, w, qd + kvd, v, N, kvd);
         for (size_t i = 0; i < N * w; i++) dqkv[i] = NAN; /* every element must be written */
         tn_attn_shape s = {B, T, H, KV, hd, w, w, w, window};
-        tn_attention_forward(out, lse, qkv, qkv + qd, qkv + qd + kvd, &s);
+        int nt = omp_get_max_threads();
+        tn_scratch sc = {tn_try_alloc_floats(tn_attention_scratch(T, nt, 1), "attention scratch"), nt};
+        CHECK(sc.p != NULL);
+        tn_attention_forward(out, lse, qkv, qkv + qd, qkv + qd + kvd, &s, sc);
         char what[160];
         snprintf(what, sizeof what, "%s out", file);
         CHECK(tn_t_allclose(what, out, want_out, N * qd, 1e-5));
-        tn_attention_backward(dqkv, dqkv + qd, dqkv + qd + kvd, dout, out, lse, qkv, qkv + qd, qkv + qd + kvd, &s);
+        tn_attention_backward(dqkv, dqkv + qd, dqkv + qd + kvd, dout, out, lse, qkv, qkv + qd, qkv + qd + kvd, &s, sc);
+        tn_free_aligned(sc.p);
         gather(got, dqkv, w, 0, N, qd);
         snprintf(what, sizeof what, "%s dq", file);
         CHECK(tn_t_allclose(what, got, want_dq, N * qd, 1e-5));

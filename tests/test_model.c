@@ -13,10 +13,12 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "io/safetensors.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "train/optim.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,7 +270,30 @@ TEST(adamw_scaled_is_clip_then_step) {
     free(decay);
 }
 
+/* Every tn_arch value has a complete tn_arch_ops (training, evaluation and
+ * generation all run its forward), and a config whose family has none is
+ * refused by name instead of running another family's code. */
+TEST(arch_table_complete) {
+    for (int i = 1; i < TN_ARCH_COUNT; i++) {
+        tn_model m;
+        memset(&m, 0, sizeof m);
+        m.cfg.arch = (tn_arch)i;
+        const tn_arch_ops *ops = tn_model_arch(&m);
+        CHECKF(ops && ops->name && ops->layout && ops->forward && ops->backward, "arch %d incomplete\n", i);
+        const char **t = NULL;
+        CHECKF(tn_lora_default_targets(&m, &t) > 0, "arch %d: no LoRA targets\n", i);
+    }
+    tn_config c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.model_type, sizeof c.model_type, "nonesuch");
+    c.arch = TN_ARCH_COUNT;
+    tn_model m;
+    CHECK(tn_model_create(&m, &c) == -1);
+    CHECKF(strstr(tn_errmsg(), "nonesuch") != NULL, "message: %s\n", tn_errmsg());
+}
+
 int main(void) {
+    RUN(arch_table_complete);
     RUN(adamw_scaled_is_clip_then_step);
     RUN(llama_gqa);
     RUN(llama_tied_rope3_bf16);

@@ -273,7 +273,34 @@ TEST(gpt2_hub_names) {
     free(dir);
 }
 
+/* Parameter counts of two published models, as their model cards give them
+ * (the count is the layout walk's, so this checks the walk's shapes). */
+static int64_t count_of(const char *js) {
+    json_error_t e;
+    json_t *j = json_loads(js, 0, &e);
+    tn_config c;
+    int64_t n = -1;
+    if (j && tn_config_from_json(&c, j, "count") == 0) {
+        n = tn_config_param_count(&c);
+        tn_config_free(&c);
+    }
+    json_decref(j);
+    return n;
+}
+
+TEST(param_count_published) {
+    /* HF gpt2 (124M): 124,439,808 */
+    CHECK(count_of("{\"model_type\":\"gpt2\",\"vocab_size\":50257,\"n_embd\":768,\"n_layer\":12,"
+                   "\"n_head\":12,\"n_positions\":1024}") == 124439808);
+    /* SmolLM-135M (tied, GQA 9/3): 134,515,008 */
+    CHECK(count_of("{\"model_type\":\"llama\",\"vocab_size\":49152,\"hidden_size\":576,"
+                   "\"num_hidden_layers\":30,\"num_attention_heads\":9,\"num_key_value_heads\":3,"
+                   "\"intermediate_size\":1536,\"max_position_embeddings\":2048,"
+                   "\"tie_word_embeddings\":true}") == 134515008);
+}
+
 int main(void) {
+    RUN(param_count_published);
     RUN(save_load_roundtrip);
     RUN(config_errors);
     RUN(missing_tensor);

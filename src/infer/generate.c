@@ -1,23 +1,21 @@
 /* generate.c - KV-cache inference, sampling and the generation loop (see
  * generate.h and docs/generate.md).
  *
- * The incremental forward mirrors src/model/llama.c and gpt2.c operation for
- * operation (same kernels, same order of additions), with two differences:
- * K and V rows go to the cache instead of the activation arena, and attention
- * for the new rows reads the cache (attend() below). Only the last row goes
- * through the final norm and the head, so a prompt costs no N x V logits.
+ * The network is the model's own forward (tn_model_forward_cached runs the
+ * architecture's forward with K/V rows going to the cache and attention over
+ * it), so there is no per-architecture code here; this file feeds it chunks
+ * of tokens and samples from the last row's logits.
  */
 #include "infer/generate.h"
 #include "base/err.h"
 #include "base/mem.h"
-#include "model/lora.h"
 
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* New tokens are fed in chunks of at most this many rows: scratch then stays
+/* New tokens are fed in chunks of at most this many rows: activations then stay
  * O(CHUNK * max(I, 3D)) whatever the prompt length, and each chunk's matmuls
  * are still large enough for sgemm to be efficient. */
 #define CHUNK 128
@@ -35,181 +33,16 @@ int tn_infer_init(tn_infer *s, tn_model *m, int max_T) {
     s->cache.kvd = c->n_kv_heads * c->head_dim;
     s->cache.buf = tn_try_alloc_floats((size_t)c->n_layers * 2 * max_T * s->cache.kvd, "KV cache");
     if (!s->cache.buf) return -1;
-    if (c->arch == TN_ARCH_LLAMA) {
-        /* The same table function and inv_freq as the training forward, so a
-         * position's rotation is bit-identical to the one it would get there. */
-        int half = c->head_dim / 2;
-        s->rope_cos = tn_malloc(sizeof(float) * (size_t)max_T * half * 2);
-        s->rope_sin = s->rope_cos + (size_t)max_T * half;
-        tn_rope_tables(s->rope_cos, s->rope_sin, m->inv_freq, max_T, c->head_dim);
-    }
     return 0;
 }
 
 void tn_infer_free(tn_infer *s) {
     tn_free_aligned(s->cache.buf);
-    tn_free_aligned(s->scratch);
-    free(s->rope_cos);
+    tn_acts_free(&s->acts);
     memset(s, 0, sizeof *s);
 }
 
 void tn_infer_reset(tn_infer *s) { s->pos = 0; }
-
-static int ensure_scratch(tn_infer *s, int n) {
-    if (s->scratch && s->cap_N >= n) return 0;
-    const tn_config *c = &s->m->cfg;
-    size_t N = (size_t)n, D = c->hidden_size, I = c->intermediate_size;
-    size_t qd = (size_t)c->n_heads * c->head_dim;
-    size_t qw = c->arch == TN_ARCH_GPT2 ? 3 * D : qd; /* GPT-2: the fused q|k|v row */
-    tn_free_aligned(s->scratch);
-    s->scratch = tn_try_alloc_floats(N * (3 * D + 2 + qw + qd + 3 * I), "inference scratch");
-    if (!s->scratch) {
-        s->cap_N = 0;
-        return -1;
-    }
-    float *p = s->scratch;
-#define TAKE(k) (p += (k), p - (k))
-    s->x = TAKE(N * D);
-    s->ln = TAKE(N * D);
-    s->tmp = TAKE(N * D);
-    s->stat1 = TAKE(N);
-    s->stat2 = TAKE(N);
-    s->q = TAKE(N * qw);
-    s->att = TAKE(N * qd);
-    s->big1 = TAKE(N * I);
-    s->big2 = TAKE(N * I);
-    s->big3 = TAKE(N * I);
-#undef TAKE
-    s->cap_N = n;
-    return 0;
-}
-
-/* ---- attention of new rows over the cache ------------------------------- */
-
-static inline float dot(const float *a, const float *b, int n) {
-    float r = 0.0f;
-    for (int i = 0; i < n; i++) r += a[i] * b[i];
-    return r;
-}
-
-/* out [n, H*hd] for the n new tokens at positions p0..p0+n-1, whose K/V rows
- * are already in the cache. q has q_stride floats per token. The arithmetic
- * (fp32 dot, max-subtracted exp, sum, one reciprocal) is the training
- * kernel's (src/nn/attention.c), so cached and full-sequence logits agree to
- * rounding of the matmuls alone. */
-static void attend(float *out, const float *q, int q_stride, const float *K, const float *V, int kvd, int p0,
-                   int n, int H, int KV, int hd, int window) {
-    const int group = H / KV;
-    const float scale = 1.0f / sqrtf((float)hd);
-    /* a thread team costs microseconds per layer; below ~64K multiply-adds
-     * (a small model's single token) it costs more than it saves */
-    const double work = (double)n * H * (p0 + n) * hd;
-#pragma omp parallel if (work > 65536.0)
-    {
-        float *p = tn_malloc(sizeof(float) * (size_t)(p0 + n));
-#pragma omp for schedule(dynamic, 1)
-        for (int ih = 0; ih < n * H; ih++) {
-            int i = ih / H, h = ih % H, g = h / group, t = p0 + i;
-            /* Mistral's window: the `window` most recent keys, this one included */
-            int j0 = (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
-            const float *qt = q + (size_t)i * q_stride + (size_t)h * hd;
-            const float *kb = K + (size_t)g * hd, *vb = V + (size_t)g * hd;
-            float mx = -INFINITY;
-            for (int j = j0; j <= t; j++) {
-                p[j] = dot(qt, kb + (size_t)j * kvd, hd) * scale;
-                if (p[j] > mx) mx = p[j];
-            }
-            float sum = 0.0f;
-            for (int j = j0; j <= t; j++) {
-                p[j] = expf(p[j] - mx);
-                sum += p[j];
-            }
-            float inv = 1.0f / sum;
-            float *o = out + (size_t)i * H * hd + (size_t)h * hd;
-            memset(o, 0, sizeof(float) * (size_t)hd);
-            for (int j = j0; j <= t; j++) {
-                const float *vj = vb + (size_t)j * kvd;
-                float w = p[j] * inv;
-                for (int d = 0; d < hd; d++) o[d] += w * vj[d];
-            }
-        }
-        free(p);
-    }
-}
-
-/* ---- one chunk through the network --------------------------------------- */
-
-static void llama_chunk(tn_infer *s, const int32_t *ids, int n, float *logits) {
-    tn_model *m = s->m;
-    const tn_config *c = &m->cfg;
-    const int D = c->hidden_size, I = c->intermediate_size, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
-    const int qd = H * hd, kvd = KV * hd, half = hd / 2, p0 = s->pos;
-    const float *cos_t = s->rope_cos + (size_t)p0 * half, *sin_t = s->rope_sin + (size_t)p0 * half;
-
-    for (int i = 0; i < n; i++) memcpy(s->x + (size_t)i * D, m->embed + (size_t)ids[i] * D, sizeof(float) * D);
-    for (int l = 0; l < c->n_layers; l++) {
-        tn_block *bk = &m->blocks[l];
-        float *K = tn_kv_k(&s->cache, l), *V = tn_kv_v(&s->cache, l);
-        float *kn = K + (size_t)p0 * kvd, *vn = V + (size_t)p0 * kvd;
-        tn_rmsnorm_forward(s->ln, s->stat1, s->x, bk->ln1_w, n, D, c->norm_eps);
-        tn_linear_forward(&bk->q, s->ln, s->q, n);
-        tn_linear_forward(&bk->k, s->ln, kn, n);
-        tn_linear_forward(&bk->v, s->ln, vn, n);
-        /* the kernel rotates row t of a [1, n] batch by table row t: offset
-         * the tables by p0 so that row t gets position p0 + t */
-        tn_rope_forward(s->q, cos_t, sin_t, 1, n, H, hd, qd);
-        tn_rope_forward(kn, cos_t, sin_t, 1, n, KV, hd, kvd);
-        attend(s->att, s->q, qd, K, V, kvd, p0, n, H, KV, hd, c->sliding_window);
-        tn_linear_forward(&bk->o, s->att, s->tmp, n);
-        tn_add_inplace(s->tmp, s->x, (size_t)n * D); /* tmp = res2 */
-        tn_rmsnorm_forward(s->ln, s->stat1, s->tmp, bk->ln2_w, n, D, c->norm_eps);
-        tn_linear_forward(&bk->gate, s->ln, s->big1, n);
-        tn_linear_forward(&bk->up, s->ln, s->big2, n);
-        tn_swiglu_forward(s->big3, s->big1, s->big2, (size_t)n * I);
-        tn_linear_forward(&bk->down, s->big3, s->x, n);
-        tn_add_inplace(s->x, s->tmp, (size_t)n * D);
-    }
-    if (logits) {
-        tn_rmsnorm_forward(s->ln, s->stat1, s->x + (size_t)(n - 1) * D, m->lnf_w, 1, D, c->norm_eps);
-        tn_linear_forward(&m->head, s->ln, logits, 1);
-    }
-}
-
-static void gpt2_chunk(tn_infer *s, const int32_t *ids, int n, float *logits) {
-    tn_model *m = s->m;
-    const tn_config *c = &m->cfg;
-    const int D = c->hidden_size, I = c->intermediate_size, H = c->n_heads, hd = c->head_dim, p0 = s->pos;
-
-    for (int i = 0; i < n; i++) {
-        float *x = s->x + (size_t)i * D;
-        const float *te = m->embed + (size_t)ids[i] * D, *pe = m->pos + (size_t)(p0 + i) * D;
-        for (int d = 0; d < D; d++) x[d] = te[d] + pe[d];
-    }
-    for (int l = 0; l < c->n_layers; l++) {
-        tn_block *bk = &m->blocks[l];
-        float *K = tn_kv_k(&s->cache, l), *V = tn_kv_v(&s->cache, l);
-        tn_layernorm_forward(s->ln, s->stat1, s->stat2, s->x, bk->ln1_w, bk->ln1_b, n, D, c->norm_eps);
-        tn_linear_forward(&bk->qkv, s->ln, s->q, n); /* [n, 3D]: q | k | v */
-        for (int i = 0; i < n; i++) {
-            const float *row = s->q + (size_t)i * 3 * D;
-            memcpy(K + (size_t)(p0 + i) * D, row + D, sizeof(float) * D);
-            memcpy(V + (size_t)(p0 + i) * D, row + 2 * D, sizeof(float) * D);
-        }
-        attend(s->att, s->q, 3 * D, K, V, D, p0, n, H, H, hd, 0);
-        tn_linear_forward(&bk->o, s->att, s->tmp, n);
-        tn_add_inplace(s->tmp, s->x, (size_t)n * D);
-        tn_layernorm_forward(s->ln, s->stat1, s->stat2, s->tmp, bk->ln2_w, bk->ln2_b, n, D, c->norm_eps);
-        tn_linear_forward(&bk->up, s->ln, s->big1, n);
-        tn_gelu_forward(s->big2, s->big1, (size_t)n * I);
-        tn_linear_forward(&bk->down, s->big2, s->x, n);
-        tn_add_inplace(s->x, s->tmp, (size_t)n * D);
-    }
-    if (logits) {
-        tn_layernorm_forward(s->ln, s->stat1, s->stat2, s->x + (size_t)(n - 1) * D, m->lnf_w, m->lnf_b, 1, D,
-                             c->norm_eps);
-        tn_linear_forward(&m->head, s->ln, logits, 1);
-    }
-}
 
 int tn_infer_prefill(tn_infer *s, const int32_t *ids, int n, float *logits_last) {
     const tn_config *c = &s->m->cfg;
@@ -226,11 +59,6 @@ int tn_infer_prefill(tn_infer *s, const int32_t *ids, int n, float *logits_last)
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
             return tn_fail("inference: token id %d at position %d is outside the vocabulary (%d)", ids[i],
                            s->pos + i, c->vocab_size);
-    int rows = n < CHUNK ? n : CHUNK;
-    if (ensure_scratch(s, rows)) return -1;
-    /* an attached (unmerged) adapter runs inside tn_linear_forward and needs
-     * its per-row buffers sized for the chunk */
-    if (s->m->lora && tn_lora_prepare(s->m->lora, rows)) return -1;
     for (int done = 0; done < n;) {
         int k = n - done < CHUNK ? n - done : CHUNK;
         float *lg = done + k == n ? logits_last : NULL;
@@ -243,11 +71,11 @@ int tn_infer_prefill(tn_infer *s, const int32_t *ids, int n, float *logits_last)
         int serial = (double)k * (double)s->m->numel < 4e6 && omp_get_max_threads() > 1;
         int threads = omp_get_max_threads();
         if (serial) omp_set_num_threads(1);
-        if (c->arch == TN_ARCH_GPT2)
-            gpt2_chunk(s, ids + done, k, lg);
-        else
-            llama_chunk(s, ids + done, k, lg);
+        int rc = tn_model_forward_cached(s->m, &s->acts, &s->cache, s->pos, ids + done, k, lg);
         if (serial) omp_set_num_threads(threads);
+        /* ids and room were checked, so only an allocation can fail, and only
+         * in the first (largest) chunk: later ones fit what it sized */
+        if (rc) return -1;
         s->pos += k;
         done += k;
     }

@@ -1,20 +1,18 @@
 /* generate.h - autoregressive inference with a KV cache, and sampling.
  *
- * Inference reuses a loaded tn_model's weights and the src/nn kernels; it
- * never touches the training activations (m->acts), so a model can be
- * evaluated with tn_model_forward and sampled from in the same process.
+ * Inference runs a loaded tn_model's own forward (tn_model_forward_cached)
+ * in activations of its own, never the training ones (m->acts), so a model
+ * can be evaluated with tn_model_forward and sampled from in the same process.
  *
  * A LoRA adapter attached to the model (m->lora) is applied as in the
  * training forward (dropout only if the adapter is in training mode); merging
  * it first (tn_lora_merge) makes each token cheaper. Inference between a
  * training forward and its backward would overwrite the adapter's saved rows.
  *
- * KV cache: per layer, K and V for every position seen so far, each
- * [max_T, KV*hd] row-major (one row per position, heads side by side, K after
- * RoPE), in one allocation [L][2][max_T][KV*hd]. A new token's query attends
- * over rows 0..pos (or its last `sliding_window` rows), with query head h
- * reading KV head h / (H/KV) exactly as the training kernel does. See
- * docs/generate.md.
+ * KV cache (tn_kv_cache, model.h): per layer, K and V for every position seen
+ * so far. A new token's query attends over rows 0..pos (or its last
+ * `sliding_window` rows), with query head h reading KV head h / (H/KV)
+ * exactly as the training kernel does. See docs/generate.md.
  *
  * Sampling order: temperature -> top-k -> top-p -> draw, with a documented,
  * seeded RNG (xoshiro256** seeded through splitmix64), so a seed reproduces
@@ -30,25 +28,14 @@
 
 /* ---- KV cache and incremental forward ---------------------------------- */
 
+/* The cache (tn_kv_cache) and the forward over it (tn_model_forward_cached)
+ * are the model's (model.h): generation runs the architecture's own forward. */
 typedef struct {
-    int L, max_T, kvd;   /* layers, positions held, KV*hd */
-    float *buf;          /* [L][2][max_T][kvd]: K then V per layer */
-} tn_kv_cache;
-
-/* K and V rows of layer l (row t = position t). */
-static inline float *tn_kv_k(const tn_kv_cache *c, int l) { return c->buf + (size_t)l * 2 * c->max_T * c->kvd; }
-static inline float *tn_kv_v(const tn_kv_cache *c, int l) { return tn_kv_k(c, l) + (size_t)c->max_T * c->kvd; }
-
-typedef struct {
-    tn_model *m;          /* borrowed: weights only */
+    tn_model *m;          /* borrowed: weights (and its RoPE tables) */
     tn_kv_cache cache;
     int pos;              /* positions filled (= tokens fed so far) */
     int max_T;            /* capacity: min(requested, model max positions) */
-    float *rope_cos, *rope_sin; /* [max_T, hd/2] (llama family) */
-    /* scratch for up to cap_N new tokens at once, one allocation */
-    int cap_N;
-    float *scratch;
-    float *x, *ln, *stat1, *stat2, *q, *att, *tmp, *big1, *big2, *big3;
+    tn_acts acts;         /* activations for one chunk of new tokens */
 } tn_infer;
 
 /* Prepares inference on m for sequences of up to max_T positions (max_T <= 0
@@ -62,7 +49,7 @@ void tn_infer_reset(tn_infer *s);
 /* Feeds n tokens after the cached ones (n >= 1; positions pos..pos+n-1 must
  * fit in max_T). With logits_last != NULL, writes the next-token logits [V]
  * after the last of them. Works in chunks, so a long prompt needs no more
- * scratch than a short one. Fails (-1) on an empty input, an id outside the
+ * activation memory than a short one. Fails (-1) on an empty input, an id outside the
  * vocabulary or a sequence longer than the capacity; the cache is then left
  * as it was. */
 int tn_infer_prefill(tn_infer *s, const int32_t *ids, int n, float *logits_last);

@@ -188,20 +188,3 @@ int tn_config_save(const tn_config *c, const char *path) {
     if (!c->json) return tn_fail("%s: config has no JSON to save", path);
     return tn_json_save_file(c->json, path);
 }
-
-int64_t tn_config_param_count(const tn_config *c) {
-    int64_t D = c->hidden_size, V = c->vocab_size, I = c->intermediate_size;
-    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
-    int64_t per_layer, n;
-    if (c->arch == TN_ARCH_GPT2) {
-        per_layer = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D) + (D * I + I) + (I * D + D);
-        n = V * D + (int64_t)c->max_positions * D + c->n_layers * per_layer + 2 * D;
-    } else {
-        per_layer = 2 * D + D * qd + 2 * D * kvd + qd * D + 3 * D * I;
-        if (c->qkv_bias) per_layer += qd + 2 * kvd;
-        if (c->o_bias) per_layer += D;
-        if (c->mlp_bias) per_layer += 2 * I + D;
-        n = V * D + c->n_layers * per_layer + D + (c->tie_embeddings ? 0 : V * D);
-    }
-    return n;
-}

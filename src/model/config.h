@@ -12,7 +12,9 @@
 #include <jansson.h>
 #include <stdint.h>
 
-typedef enum { TN_ARCH_LLAMA = 1, TN_ARCH_GPT2 = 2 } tn_arch;
+/* One value per family; each has its tn_arch_ops (model.h) in model.c's
+ * table, which a compile-time check keeps as long as this list. */
+typedef enum { TN_ARCH_LLAMA = 1, TN_ARCH_GPT2 = 2, TN_ARCH_COUNT /* keep last */ } tn_arch;
 
 typedef struct {
     tn_arch arch;
@@ -47,7 +49,9 @@ int tn_config_from_json(tn_config *c, json_t *j, const char *what);
 void tn_config_free(tn_config *c);
 /* Writes the config as config.json (the original JSON when there is one). */
 int tn_config_save(const tn_config *c, const char *path);
-/* Number of parameters the architecture has (what `tuna info` reports). */
+/* Number of parameters the architecture has (what `tuna info` reports),
+ * counted by its own parameter walk (model.c), so it cannot disagree with
+ * what tn_model_create allocates. */
 int64_t tn_config_param_count(const tn_config *c);
 
 #endif

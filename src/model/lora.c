@@ -12,16 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *LLAMA_TARGETS[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-static const char *GPT2_TARGETS[] = {"c_attn", "c_proj", "c_fc"};
-
+/* The architecture's own list (tn_arch_ops.lora_targets). */
 int tn_lora_default_targets(const tn_model *m, const char ***names) {
-    if (m->cfg.arch == TN_ARCH_GPT2) {
-        *names = GPT2_TARGETS;
-        return 3;
-    }
-    *names = LLAMA_TARGETS;
-    return 7;
+    *names = tn_model_arch(m)->lora_targets;
+    int n = 0;
+    while (*names && (*names)[n]) n++;
+    return n;
 }
 
 static int module_matches(const char *module, const char *target) {

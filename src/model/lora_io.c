@@ -31,7 +31,7 @@ int tn_lora_save(const tn_lora *lo, const tn_model *m, const char *dir, const ch
     json_t *cfg = json_pack("{s:s, s:s, s:i, s:f, s:f, s:o, s:s, s:b, s:s?, s:b, s:b, s:n, s:b}", "peft_type", "LORA",
                             "task_type", "CAUSAL_LM", "r", lo->r, "lora_alpha", (double)lo->alpha, "lora_dropout",
                             (double)lo->dropout, "target_modules", targets, "bias", "none", "fan_in_fan_out",
-                            m->cfg.arch == TN_ARCH_GPT2, "base_model_name_or_path", base_model_name, "inference_mode",
+                            tn_model_arch(m)->conv1d, "base_model_name_or_path", base_model_name, "inference_mode",
                             1, "use_rslora", lo->rslora, "modules_to_save", "init_lora_weights", 1);
     if (!cfg) return tn_fail("%s: cannot build adapter_config.json", dir);
     char *path = tn_path_join(dir, "adapter_config.json");

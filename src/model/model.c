@@ -1,5 +1,6 @@
-/* model.c - parameter table, arenas, checkpoint load/save, forward/backward
- * entry points (see model.h). The per-family math is in llama.c and gpt2.c. */
+/* model.c - parameter walk and table, the architecture table, arenas,
+ * checkpoint load/save, forward/backward entry points (see model.h). Each
+ * family (its tensors and math) is one tn_arch_ops, in llama.c and gpt2.c. */
 #include "model/model.h"
 #include "base/err.h"
 #include "base/fs.h"
@@ -9,25 +10,26 @@
 #include "model/lora.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- parameter table ----------------------------------------------------
- * layout() walks the architecture's tensors in a fixed order. Pass 0 appends
- * each to the table; pass 1 (after the arenas exist) hands out views. Keeping
- * one walk for both guarantees the table and the views never disagree. */
+ * The architecture's layout() walks its tensors in a fixed order. Pass 0
+ * appends each to the table; pass 1 (after the arenas exist) hands out views.
+ * Keeping one walk for both guarantees the table and the views never disagree. */
 
-typedef struct {
+struct tn_walker {
     tn_model *m;
     int pass, cursor;
-} walker;
+};
 
-static float *P(walker *wk, float **grad, int64_t d0, int64_t d1, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+tn_model *tn_walker_model(tn_walker *wk) { return wk->m; }
 
-static float *P(walker *wk, float **grad, int64_t d0, int64_t d1, const char *fmt, ...) {
+float *tn_walk_param(tn_walker *wk, float **grad, int64_t d0, int64_t d1, const char *fmt, ...) {
     tn_model *m = wk->m;
     if (wk->pass == 0) {
         m->params = tn_realloc(m->params, sizeof(tn_param) * (size_t)(m->nparams + 1));
@@ -51,87 +53,51 @@ static float *P(walker *wk, float **grad, int64_t d0, int64_t d1, const char *fm
     return m->w + p->offset;
 }
 
-/* A linear layer's weight [out,in] (or [in,out] for Conv1D) and optional bias. */
-static void PL(walker *wk, tn_linear *L, int in, int out, int bias, int in_out, const char *name) {
+void tn_walk_linear(tn_walker *wk, tn_linear *L, int in, int out, int bias, int in_out, const char *name) {
     L->in = in;
     L->out = out;
     L->in_out_layout = in_out;
-    L->w = in_out ? P(wk, &L->dw, in, out, "%s.weight", name) : P(wk, &L->dw, out, in, "%s.weight", name);
+    L->w = in_out ? tn_walk_param(wk, &L->dw, in, out, "%s.weight", name)
+                  : tn_walk_param(wk, &L->dw, out, in, "%s.weight", name);
     L->b = NULL;
     L->db = NULL;
-    if (bias) L->b = P(wk, &L->db, out, 0, "%s.bias", name);
+    if (bias) L->b = tn_walk_param(wk, &L->db, out, 0, "%s.bias", name);
 }
 
-static void layout_llama(walker *wk) {
-    tn_model *m = wk->m;
-    const tn_config *c = &m->cfg;
-    int D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-    char n[96];
-    m->embed = P(wk, &m->dembed, V, D, "model.embed_tokens.weight");
-    for (int l = 0; l < c->n_layers; l++) {
-        tn_block *bk = &m->blocks[l];
-        bk->ln1_w = P(wk, &bk->dln1_w, D, 0, "model.layers.%d.input_layernorm.weight", l);
-#define LIN(field, in, out, bias, sub)                                   \
-    snprintf(n, sizeof n, "model.layers.%d.%s", l, sub);                 \
-    PL(wk, &bk->field, in, out, bias, 0, n)
-        LIN(q, D, qd, c->qkv_bias, "self_attn.q_proj");
-        LIN(k, D, kvd, c->qkv_bias, "self_attn.k_proj");
-        LIN(v, D, kvd, c->qkv_bias, "self_attn.v_proj");
-        LIN(o, qd, D, c->o_bias, "self_attn.o_proj");
-        bk->ln2_w = P(wk, &bk->dln2_w, D, 0, "model.layers.%d.post_attention_layernorm.weight", l);
-        LIN(gate, D, I, c->mlp_bias, "mlp.gate_proj");
-        LIN(up, D, I, c->mlp_bias, "mlp.up_proj");
-        LIN(down, I, D, c->mlp_bias, "mlp.down_proj");
-#undef LIN
-    }
-    m->lnf_w = P(wk, &m->dlnf_w, D, 0, "model.norm.weight");
-    if (c->tie_embeddings) {
-        m->head.w = m->embed;
-        m->head.dw = m->dembed;
-    } else {
-        m->head.w = P(wk, &m->head.dw, V, D, "lm_head.weight");
-    }
-    m->head.in = D;
-    m->head.out = V;
-}
+/* ---- architectures -------------------------------------------------------- */
 
-static void layout_gpt2(walker *wk) {
-    tn_model *m = wk->m;
-    const tn_config *c = &m->cfg;
-    int D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    char n[96];
-    m->embed = P(wk, &m->dembed, V, D, "transformer.wte.weight");
-    m->pos = P(wk, &m->dpos, c->max_positions, D, "transformer.wpe.weight");
-    for (int l = 0; l < c->n_layers; l++) {
-        tn_block *bk = &m->blocks[l];
-        bk->ln1_w = P(wk, &bk->dln1_w, D, 0, "transformer.h.%d.ln_1.weight", l);
-        bk->ln1_b = P(wk, &bk->dln1_b, D, 0, "transformer.h.%d.ln_1.bias", l);
-        snprintf(n, sizeof n, "transformer.h.%d.attn.c_attn", l);
-        PL(wk, &bk->qkv, D, 3 * D, 1, 1, n);
-        snprintf(n, sizeof n, "transformer.h.%d.attn.c_proj", l);
-        PL(wk, &bk->o, D, D, 1, 1, n);
-        bk->ln2_w = P(wk, &bk->dln2_w, D, 0, "transformer.h.%d.ln_2.weight", l);
-        bk->ln2_b = P(wk, &bk->dln2_b, D, 0, "transformer.h.%d.ln_2.bias", l);
-        snprintf(n, sizeof n, "transformer.h.%d.mlp.c_fc", l);
-        PL(wk, &bk->up, D, I, 1, 1, n);
-        snprintf(n, sizeof n, "transformer.h.%d.mlp.c_proj", l);
-        PL(wk, &bk->down, I, D, 1, 1, n);
-    }
-    m->lnf_w = P(wk, &m->dlnf_w, D, 0, "transformer.ln_f.weight");
-    m->lnf_b = P(wk, &m->dlnf_b, D, 0, "transformer.ln_f.bias");
-    m->head.w = m->embed;
-    m->head.dw = m->dembed;
-    m->head.in = D;
-    m->head.out = V;
+/* One entry per tn_arch value: a family added to config.h without its
+ * tn_arch_ops here fails to compile. */
+static const tn_arch_ops *const ARCHS[] = {
+    [0] = NULL,
+    [TN_ARCH_LLAMA] = &tn_arch_llama,
+    [TN_ARCH_GPT2] = &tn_arch_gpt2,
+};
+_Static_assert(sizeof ARCHS / sizeof *ARCHS == TN_ARCH_COUNT, "model.c: one tn_arch_ops per tn_arch value");
+
+const tn_arch_ops *tn_model_arch(const tn_model *m) {
+    unsigned i = (unsigned)m->cfg.arch;
+    return i < TN_ARCH_COUNT ? ARCHS[i] : NULL;
 }
 
 static void layout(tn_model *m, int pass) {
-    walker wk = {m, pass, 0};
-    if (m->cfg.arch == TN_ARCH_GPT2)
-        layout_gpt2(&wk);
-    else
-        layout_llama(&wk);
+    tn_walker wk = {m, pass, 0};
+    tn_model_arch(m)->layout(&wk);
+}
+
+int64_t tn_config_param_count(const tn_config *c) {
+    unsigned ai = (unsigned)c->arch;
+    if (ai >= TN_ARCH_COUNT || !ARCHS[ai]) return 0;
+    /* the walk's counting pass alone: a table, no arenas */
+    tn_model m;
+    memset(&m, 0, sizeof m);
+    m.cfg = *c;
+    m.blocks = tn_calloc((size_t)c->n_layers, sizeof(tn_block));
+    layout(&m, 0);
+    int64_t n = (int64_t)m.numel;
+    free(m.params);
+    free(m.blocks);
+    return n;
 }
 
 /* RoPE inverse frequencies, with llama3 scaling when configured (HF's
@@ -164,6 +130,11 @@ static void compute_inv_freq(tn_model *m) {
 
 int tn_model_create(tn_model *m, const tn_config *cfg) {
     memset(m, 0, sizeof *m);
+    unsigned ai = (unsigned)cfg->arch;
+    const tn_arch_ops *ops = ai < TN_ARCH_COUNT ? ARCHS[ai] : NULL;
+    if (!ops || !ops->layout || !ops->forward || !ops->backward)
+        return tn_fail("model_type %s: no complete implementation (layout, forward, backward) in the "
+                       "architecture table (src/model/model.c)", cfg->model_type);
     m->cfg = *cfg;
     m->cfg.json = json_incref(cfg->json);
     m->blocks = tn_calloc((size_t)cfg->n_layers, sizeof(tn_block));
@@ -174,7 +145,7 @@ int tn_model_create(tn_model *m, const tn_config *cfg) {
         return -1;
     }
     layout(m, 1);
-    if (cfg->arch == TN_ARCH_LLAMA) compute_inv_freq(m);
+    if (ops->rope) compute_inv_freq(m);
     return 0;
 }
 
@@ -196,7 +167,7 @@ const tn_param *tn_model_find_param(const tn_model *m, const char *name) {
     return NULL;
 }
 
-static void free_acts(tn_acts *a) {
+void tn_acts_free(tn_acts *a) {
     tn_free_aligned(a->buf);
     tn_free_aligned(a->logits);
     free(a->res);
@@ -205,7 +176,7 @@ static void free_acts(tn_acts *a) {
 }
 
 void tn_model_free(tn_model *m) {
-    free_acts(&m->acts);
+    tn_acts_free(&m->acts);
     tn_free_aligned(m->w);
     tn_free_aligned(m->g);
     free(m->params);
@@ -269,7 +240,6 @@ void tn_model_init_random(tn_model *m, uint64_t seed) {
 
 /* ---- checkpoint load ---------------------------------------------------- */
 
-/* Tensors HF checkpoints may carry that are buffers, not parameters. */
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);
@@ -278,24 +248,28 @@ static int ends_with(const char *s, const char *suffix) {
 /* Tensors HF checkpoints may carry that are buffers, not parameters. */
 static int ignorable(const tn_model *m, const char *name) {
     if (ends_with(name, "rotary_emb.inv_freq")) return 1;
-    if (m->cfg.arch == TN_ARCH_GPT2) return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+    const tn_arch_ops *ops = tn_model_arch(m);
+    for (const char *const *sfx = ops->ignored; sfx && *sfx; sfx++)
+        if (ends_with(name, *sfx)) return 1;
     /* a tied model saved with its (identical) head: the embedding wins */
     return m->cfg.tie_embeddings && !strcmp(name, "lm_head.weight");
 }
 
-/* HF GPT-2 checkpoints exist with and without the "transformer." prefix. */
+/* Some checkpoints leave the architecture's prefix off every name (HF GPT-2
+ * exists with and without "transformer."). */
 static const tn_st_tensor *find_tensor(const tn_model *m, const tn_st_set *set, const char *name) {
     const tn_st_tensor *t = tn_st_set_find(set, name);
-    if (!t && m->cfg.arch == TN_ARCH_GPT2 && !strncmp(name, "transformer.", 12))
-        t = tn_st_set_find(set, name + 12);
+    const char *pre = tn_model_arch(m)->prefix;
+    if (!t && pre && !strncmp(name, pre, strlen(pre))) t = tn_st_set_find(set, name + strlen(pre));
     return t;
 }
 
 static int known_name(const tn_model *m, const char *name) {
     if (tn_model_find_param(m, name)) return 1;
-    if (m->cfg.arch == TN_ARCH_GPT2) {
+    const char *pre = tn_model_arch(m)->prefix;
+    if (pre) {
         char buf[128];
-        snprintf(buf, sizeof buf, "transformer.%s", name);
+        snprintf(buf, sizeof buf, "%s%s", pre, name);
         return tn_model_find_param(m, buf) != NULL;
     }
     return 0;
@@ -385,30 +359,119 @@ int tn_model_save(const tn_model *m, const char *dir, const char *src_dir) {
     return rc;
 }
 
-/* ---- activations -------------------------------------------------------- */
+/* ---- activations --------------------------------------------------------
+ * One description of the arena serves sizing and slicing, as the parameter
+ * table's walk does: acts_walk() hands out every buffer in order; with
+ * base == NULL it only counts (pass 0), with the allocation it slices. */
+
+/* A buffer's width: its size is N (= B*T) rows of this many floats. */
+typedef enum { W_D, W_1, W_QKV, W_Q, W_H, W_I, W_BIG } acts_width;
+
+/* Per-layer buffers, in arena order: each is one of tn_acts's arrays of L
+ * pointers. The lse [B, H, T] is N rows of H. */
+static const struct {
+    size_t field; /* offsetof(tn_acts, <float **>) */
+    acts_width width;
+} LAYER_BUFS[] = {
+    {offsetof(tn_acts, res), W_D},      {offsetof(tn_acts, ln1), W_D},      {offsetof(tn_acts, ln1_mean), W_1},
+    {offsetof(tn_acts, ln1_rstd), W_1}, {offsetof(tn_acts, qkv), W_QKV},    {offsetof(tn_acts, att), W_Q},
+    {offsetof(tn_acts, lse), W_H},      {offsetof(tn_acts, res2), W_D},     {offsetof(tn_acts, ln2), W_D},
+    {offsetof(tn_acts, ln2_mean), W_1}, {offsetof(tn_acts, ln2_rstd), W_1}, {offsetof(tn_acts, gate), W_I},
+    {offsetof(tn_acts, up), W_I},       {offsetof(tn_acts, mlp), W_I},
+};
+enum { N_LAYER_BUFS = sizeof LAYER_BUFS / sizeof *LAYER_BUFS };
+
+/* Buffers after the layers: the final norm's, then (training only) the
+ * backward's scratch. The classifier chunk sits between them (acts_walk). */
+typedef struct {
+    size_t field; /* offsetof(tn_acts, <float *>) */
+    acts_width width;
+} acts_buf;
+static const acts_buf FINAL_BUFS[] = {
+    {offsetof(tn_acts, res_final), W_D}, {offsetof(tn_acts, lnf), W_D},
+    {offsetof(tn_acts, lnf_mean), W_1},  {offsetof(tn_acts, lnf_rstd), W_1},
+};
+static const acts_buf TRAIN_BUFS[] = {
+    {offsetof(tn_acts, dres), W_D}, {offsetof(tn_acts, dln), W_D},    {offsetof(tn_acts, dqkv), W_QKV},
+    {offsetof(tn_acts, datt), W_Q}, {offsetof(tn_acts, dbig1), W_BIG}, {offsetof(tn_acts, dbig2), W_BIG},
+};
+
+typedef struct {
+    float *base;          /* NULL: count only */
+    size_t used;          /* floats handed out so far */
+    size_t N, width[W_BIG + 1];
+} acts_walker;
+
+static float *take(acts_walker *w, size_t n) {
+    float *p = w->base ? w->base + w->used : NULL;
+    w->used += n;
+    return p;
+}
+
+static float **field(tn_acts *a, size_t off) { return (float **)((char *)a + off); }
+
+static void take_bufs(acts_walker *w, tn_acts *a, const acts_buf *bufs, size_t n) {
+    for (size_t i = 0; i < n; i++) *field(a, bufs[i].field) = take(w, w->N * w->width[bufs[i].width]);
+}
 
 /* keep: every layer's activations are kept for a backward (training).
  * Without it (evaluation, inference) all layers share one layer's buffers and
  * there is no backward scratch: a layer's input is dead once its attention
  * residual is formed, so its output may overwrite it. smollm135M at 4 x 256:
  * 1.0 GB of activations -> 35 MB. */
-static int alloc_acts(tn_model *m, int B, int T, int keep) {
-    tn_acts *a = &m->acts;
-    if (a->buf && a->B == B && a->T == T && a->keep == keep) return 0;
+static void acts_walk(acts_walker *w, tn_acts *a, size_t L, size_t head, int keep, size_t kernel, int nt) {
+    for (size_t l = 0; l < L; l++)
+        for (size_t i = 0; i < N_LAYER_BUFS; i++) {
+            float **arr = *(float ***)field(a, LAYER_BUFS[i].field);
+            /* without keep, every layer's pointer is layer 0's buffer */
+            float *p = keep || l == 0 ? take(w, w->N * w->width[LAYER_BUFS[i].width]) : arr[0];
+            if (w->base) arr[l] = p;
+        }
+    take_bufs(w, a, FINAL_BUFS, sizeof FINAL_BUFS / sizeof *FINAL_BUFS);
+    a->head_scratch = take(w, head);
+    for (size_t i = 0; i < sizeof TRAIN_BUFS / sizeof *TRAIN_BUFS; i++) *field(a, TRAIN_BUFS[i].field) = NULL;
+    if (keep) take_bufs(w, a, TRAIN_BUFS, sizeof TRAIN_BUFS / sizeof *TRAIN_BUFS);
+    /* the kernels' scratch last, 64-byte aligned (the norms keep doubles) */
+    w->used = (w->used + 15) & ~(size_t)15;
+    a->scratch.p = take(w, kernel);
+    a->scratch.nt = nt;
+}
+
+/* kv_T > 0: for a cached forward (tn_model_forward_cached) over a cache of
+ * kv_T positions: no classifier chunk, the cached attention's scratch. */
+static int alloc_acts(const tn_model *m, tn_acts *a, int B, int T, int keep, int kv_T) {
+    /* the kernels' scratch has room for this many threads */
+    int nt = omp_get_max_threads();
+    if (a->buf && a->B == B && a->T == T && a->keep == keep && a->kv_T == kv_T && a->scratch.nt >= nt) return 0;
     const tn_config *c = &m->cfg;
     size_t N = (size_t)B * T, D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    size_t L = c->n_layers, H = c->n_heads;
+    size_t L = c->n_layers;
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t qkvw = qd + 2 * kvd;
-    size_t big = I > qkvw ? I : qkvw;
-    size_t per_layer = N * D * 4 /* res ln1 res2 ln2 */ + N * 4 /* means, rstds */ + N * qkvw + N * qd +
-                       B * H * T + N * I * 3;
+    acts_walker w = {NULL, 0, N, {0}};
+    w.width[W_D] = D;
+    w.width[W_1] = 1;
+    w.width[W_QKV] = qkvw;
+    w.width[W_Q] = qd;
+    w.width[W_H] = (size_t)c->n_heads;
+    w.width[W_I] = I;
+    w.width[W_BIG] = I > qkvw ? I : qkvw;
     /* classifier chunks of ~8 M floats of logits (32 MB), at least 16 rows */
     size_t chunk = (8u << 20) / V;
     chunk = chunk < 16 ? 16 : chunk > N ? N : chunk;
-    size_t head = tn_head_xent_scratch((int)chunk, (int)D, (int)V);
-    size_t scratch = N * D * 2 + N * qkvw + N * qd + N * big * 2;
-    size_t total = (keep ? L : 1) * per_layer + N * D * 2 + N * 2 + head /* final */ + (keep ? scratch : 0);
+    size_t head = kv_T > 0 ? 0 : tn_head_xent_scratch((int)chunk, (int)D, (int)V);
+    /* attention and norm backward run one at a time: they share the scratch */
+    size_t kernel = kv_T > 0 ? tn_attention_cached_scratch(kv_T, nt) : tn_attention_scratch(T, nt, keep);
+    size_t norm = keep ? tn_norm_scratch((int)D, nt) : 0;
+    if (norm > kernel) kernel = norm;
+    if (!a->res) {
+        /* the per-layer pointer arrays, L pointers each, in one allocation
+         * (res is the first: tn_acts_free frees them through it) */
+        float **all = tn_calloc(L * N_LAYER_BUFS, sizeof(float *));
+        for (size_t i = 0; i < N_LAYER_BUFS; i++) *(float ***)field(a, LAYER_BUFS[i].field) = all + L * i;
+    }
+    acts_walk(&w, a, L, head, keep, kernel, nt); /* pass 0: the size */
+    size_t total = w.used;
     /* Batches of varying length reuse one allocation: grow only, re-slice
      * whenever the shape changes. */
     if (total > a->nfloats) {
@@ -429,56 +492,16 @@ static int alloc_acts(tn_model *m, int B, int T, int keep) {
     a->B = B;
     a->T = T;
     a->keep = keep;
-    if (!a->res) {
-        /* 14 per-layer pointer arrays in one allocation */
-        a->res = tn_calloc(L * 14, sizeof(float *));
-        float ***arrays[] = {&a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att, &a->lse, &a->res2,
-                             &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->gate, &a->up, &a->mlp};
-        for (size_t i = 0; i < 13; i++) *arrays[i] = a->res + L * (i + 1);
-    }
-    float *p = a->buf;
-#define TAKE(n) (p += (n), p - (n))
-    for (size_t l = 0; l < L; l++) {
-        if (!keep && l > 0) { /* every per-layer array (a->res + L * i, above) points at layer 0 */
-            for (size_t i = 0; i < 14; i++) a->res[L * i + l] = a->res[L * i];
-            continue;
-        }
-        a->res[l] = TAKE(N * D);
-        a->ln1[l] = TAKE(N * D);
-        a->ln1_mean[l] = TAKE(N);
-        a->ln1_rstd[l] = TAKE(N);
-        a->qkv[l] = TAKE(N * qkvw);
-        a->att[l] = TAKE(N * qd);
-        a->lse[l] = TAKE(B * H * T);
-        a->res2[l] = TAKE(N * D);
-        a->ln2[l] = TAKE(N * D);
-        a->ln2_mean[l] = TAKE(N);
-        a->ln2_rstd[l] = TAKE(N);
-        a->gate[l] = TAKE(N * I);
-        a->up[l] = TAKE(N * I);
-        a->mlp[l] = TAKE(N * I);
-    }
-    a->res_final = TAKE(N * D);
-    a->lnf = TAKE(N * D);
-    a->lnf_mean = TAKE(N);
-    a->lnf_rstd = TAKE(N);
-    a->head_scratch = TAKE(head);
+    a->kv_T = kv_T;
+    w.base = a->buf;
+    w.used = 0;
+    acts_walk(&w, a, L, head, keep, kernel, nt); /* pass 1: the slices */
     a->head_chunk = (int)chunk;
-    a->dres = a->dln = a->dqkv = a->datt = a->dbig1 = a->dbig2 = NULL;
-    if (keep) {
-        a->dres = TAKE(N * D);
-        a->dln = TAKE(N * D);
-        a->dqkv = TAKE(N * qkvw);
-        a->datt = TAKE(N * qd);
-        a->dbig1 = TAKE(N * big);
-        a->dbig2 = TAKE(N * big);
-    }
-#undef TAKE
     return 0;
 }
 
 static int ensure_rope(tn_model *m, int T) {
-    if (m->cfg.arch != TN_ARCH_LLAMA || m->rope_T >= T) return 0;
+    if (!tn_model_arch(m)->rope || m->rope_T >= T) return 0;
     int half = m->cfg.head_dim / 2;
     free(m->rope_cos);
     m->rope_cos = tn_malloc(sizeof(float) * (size_t)T * half * 2);
@@ -488,24 +511,31 @@ static int ensure_rope(tn_model *m, int T) {
     return 0;
 }
 
+/* ids [n] all in the vocabulary, labels (when given) too or -100. */
+static int check_ids(const tn_config *c, const int32_t *ids, const int32_t *labels, size_t n, const char *what,
+                     size_t pos0) {
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return tn_fail("%s: token id %d at position %zu is outside the vocabulary (%d)", what, ids[i], pos0 + i,
+                           c->vocab_size);
+        if (labels && labels[i] != -100 && (labels[i] < 0 || labels[i] >= c->vocab_size))
+            return tn_fail("%s: label %d at position %zu is outside the vocabulary (%d) and not -100", what,
+                           labels[i], pos0 + i, c->vocab_size);
+    }
+    return 0;
+}
+
 /* The forward of every entry point; train: also the classifier's backward. */
 static int forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss, int train) {
     const tn_config *c = &m->cfg;
     m->acts.train_ready = 0;
     if (B <= 0 || T <= 0) return tn_fail("forward: empty batch (B=%d, T=%d)", B, T);
-    if (c->arch == TN_ARCH_GPT2 && T > c->max_positions)
+    if (tn_model_arch(m)->learned_positions && T > c->max_positions)
         return tn_fail("forward: sequence length %d exceeds the model's n_positions %d", T, c->max_positions);
     size_t N = (size_t)B * T;
-    for (size_t i = 0; i < N; i++) {
-        if (ids[i] < 0 || ids[i] >= c->vocab_size)
-            return tn_fail("forward: token id %d at position %zu is outside the vocabulary (%d)", ids[i], i,
-                           c->vocab_size);
-        if (labels && labels[i] != -100 && (labels[i] < 0 || labels[i] >= c->vocab_size))
-            return tn_fail("forward: label %d at position %zu is outside the vocabulary (%d) and not -100",
-                           labels[i], i, c->vocab_size);
-    }
+    if (check_ids(c, ids, labels, N, "forward", 0)) return -1;
     if (train && !m->g && !m->frozen && tn_model_enable_grads(m)) return -1;
-    if (alloc_acts(m, B, T, train) || ensure_rope(m, T)) return -1;
+    if (alloc_acts(m, &m->acts, B, T, train, 0) || ensure_rope(m, T)) return -1;
     if (m->lora && tn_lora_prepare(m->lora, B * T)) return -1;
     tn_acts *a = &m->acts;
     if (!labels && N * c->vocab_size > a->logits_cap) {
@@ -515,10 +545,7 @@ static int forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B
         if (!a->logits) return -1;
     }
     memcpy(a->ids, ids, sizeof(int32_t) * N);
-    if (c->arch == TN_ARCH_GPT2)
-        tn_gpt2_forward(m);
-    else
-        tn_llama_forward(m);
+    tn_model_arch(m)->forward(m, a, NULL, 0);
     if (!labels) {
         tn_linear_forward(&m->head, a->lnf, a->logits, (int)N);
         return 0;
@@ -540,15 +567,49 @@ int tn_model_forward_train(tn_model *m, const int32_t *ids, const int32_t *label
     return forward(m, ids, labels, B, T, loss, 1);
 }
 
+int tn_model_forward_cached(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0, const int32_t *ids, int n,
+                            float *logits) {
+    const tn_config *c = &m->cfg;
+    if (n <= 0 || !ids) return tn_fail("inference: no tokens to feed");
+    if (p0 < 0 || n > kv->max_T - p0)
+        return tn_fail("inference: %d tokens after %d cached exceed the cache capacity (%d positions)", n, p0,
+                       kv->max_T);
+    if (check_ids(c, ids, NULL, (size_t)n, "inference", (size_t)p0)) return -1;
+    /* the rope tables for the whole cache at once: one computation per cache */
+    if (alloc_acts(m, a, 1, n, 0, kv->max_T) || ensure_rope(m, kv->max_T)) return -1;
+    /* an attached (unmerged) adapter runs inside tn_linear_forward and needs
+     * its per-row buffers sized for the rows */
+    if (m->lora && tn_lora_prepare(m->lora, n)) return -1;
+    memcpy(a->ids, ids, sizeof(int32_t) * (size_t)n);
+    tn_model_arch(m)->forward(m, a, kv, p0);
+    /* only the last row meets the head: a prompt costs no n x V logits */
+    if (logits) tn_linear_forward(&m->head, a->lnf + (size_t)(n - 1) * c->hidden_size, logits, 1);
+    return 0;
+}
+
+void tn_model_attention(tn_acts *a, tn_kv_cache *kv, int p0, int l, const float *q, const float *k,
+                        const float *v, const tn_attn_shape *s) {
+    if (!kv) {
+        tn_attention_forward(a->att[l], a->lse[l], q, k, v, s, a->scratch);
+        return;
+    }
+    /* the new rows' K (after RoPE) and V into cache rows p0.., then attention over the cache */
+    float *K = tn_kv_k(kv, l), *V = tn_kv_v(kv, l);
+    for (int i = 0; i < s->T; i++) {
+        memcpy(K + (size_t)(p0 + i) * kv->kvd, k + (size_t)i * s->k_stride, sizeof(float) * (size_t)kv->kvd);
+        memcpy(V + (size_t)(p0 + i) * kv->kvd, v + (size_t)i * s->v_stride, sizeof(float) * (size_t)kv->kvd);
+    }
+    tn_attn_shape cs = *s;
+    cs.k_stride = cs.v_stride = kv->kvd;
+    tn_attention_cached(a->att[l], q, K, V, p0, &cs, a->scratch);
+}
+
 int tn_model_backward(tn_model *m) {
     tn_acts *a = &m->acts;
     if (!a->buf || !a->train_ready)
         return tn_fail("backward: no forward with labels to differentiate (call tn_model_forward_train first)");
     /* the classifier's backward ran in the training forward: a->dln = dloss/dlnf */
-    if (m->cfg.arch == TN_ARCH_GPT2)
-        tn_gpt2_backward(m);
-    else
-        tn_llama_backward(m);
+    tn_model_arch(m)->backward(m);
     a->train_ready = 0;
     return 0;
 }

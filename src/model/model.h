@@ -34,9 +34,22 @@ typedef struct {
     tn_linear q, k, v, qkv, o, gate, up, down;
 } tn_block;
 
+/* A KV cache for one sequence: per layer, K and V for every position seen so
+ * far, each [max_T, kvd] row-major (kvd = KV*hd; one row per position, heads
+ * side by side, K after RoPE), in one allocation [L][2][max_T][kvd]. */
+typedef struct {
+    int L, max_T, kvd; /* layers, positions held, KV*hd */
+    float *buf;        /* [L][2][max_T][kvd]: K then V per layer */
+} tn_kv_cache;
+
+/* K and V rows of layer l (row t = position t). */
+static inline float *tn_kv_k(const tn_kv_cache *c, int l) { return c->buf + (size_t)l * 2 * c->max_T * c->kvd; }
+static inline float *tn_kv_v(const tn_kv_cache *c, int l) { return tn_kv_k(c, l) + (size_t)c->max_T * c->kvd; }
+
 /* Activations saved by the forward for the backward, for B x T tokens. */
 typedef struct {
     int B, T;
+    int kv_T;        /* > 0: sliced for a cached forward over a cache of kv_T positions */
     float *buf;      /* one allocation; the pointers below are slices */
     size_t nfloats;  /* its capacity: kept across shapes, grown when needed */
     int keep;        /* sliced for training (every layer kept) or not (layers share) */
@@ -62,6 +75,7 @@ typedef struct {
     int head_chunk;            /* rows per classifier chunk */
     /* backward scratch */
     float *dres, *dln, *dqkv, *datt, *dbig1, *dbig2;
+    tn_scratch scratch;        /* the kernels' per-thread room (attention tiles, norm partials) */
     /* inputs of the last forward (room for ids_cap tokens each) */
     int32_t *ids, *targets;    /* targets: labels shifted (tn_causal_targets) */
     size_t ids_cap;
@@ -125,15 +139,73 @@ int tn_model_forward_train(tn_model *m, const int32_t *ids, const int32_t *label
  * into m->g (and the LoRA adapter's, when attached). */
 int tn_model_backward(tn_model *m);
 
+/* The forward of n new tokens of one sequence at positions p0..p0+n-1 whose
+ * earlier keys and values are in kv (rows 0..p0-1): the architecture's own
+ * forward, with the new K/V rows written to kv and attention over rows
+ * 0..p0+n-1. With logits != NULL the last token's next-token logits [V] are
+ * written. It works in `a` (the caller's; tn_acts_free), not in m->acts, so a
+ * model can be evaluated and sampled from in one process. Fails (-1) on ids
+ * outside the vocabulary or positions beyond kv->max_T. */
+int tn_model_forward_cached(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0, const int32_t *ids, int n,
+                            float *logits);
+void tn_acts_free(tn_acts *a);
+
 /* Every linear layer of the blocks (not the head) with its module name, the
  * weight's parameter name without ".weight" ("model.layers.0.mlp.up_proj").
  * Returns the count; *lins and *names are heap arrays the caller frees. */
 int tn_model_linears(tn_model *m, tn_linear ***lins, char (**names)[96]);
 
-/* per-family implementations (llama.c, gpt2.c) */
-void tn_llama_forward(tn_model *m);
-void tn_llama_backward(tn_model *m);
-void tn_gpt2_forward(tn_model *m);
-void tn_gpt2_backward(tn_model *m);
+/* ---- architectures --------------------------------------------------------
+ * Everything an architecture is lives in one tn_arch_ops (src/model/<arch>.c),
+ * found through cfg.arch in model.c's table; training, evaluation and
+ * generation all run its forward, so there is no second copy of the network
+ * to forget. */
+
+/* The parameter walk (model.c): an architecture's layout() calls these in
+ * checkpoint order. The first pass appends each tensor to the table and
+ * returns NULL; the second hands out views of the arenas (and *grad, the
+ * gradient's view or NULL). One walk for both keeps the table and the views
+ * in agreement. */
+typedef struct tn_walker tn_walker;
+tn_model *tn_walker_model(tn_walker *wk);
+float *tn_walk_param(tn_walker *wk, float **grad, int64_t d0, int64_t d1, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* A linear layer's weight (W [out, in], or [in, out] with in_out) "<name>.weight"
+ * and, with bias, "<name>.bias". */
+void tn_walk_linear(tn_walker *wk, tn_linear *L, int in, int out, int bias, int in_out, const char *name);
+
+typedef struct {
+    const char *name;
+    /* the parameter table (and views), in checkpoint order */
+    void (*layout)(tn_walker *wk);
+    /* The forward over a->B x a->T tokens (a->ids) at positions p0.., from the
+     * embedding to a->lnf. kv == NULL: training/evaluation, p0 = 0. Otherwise
+     * B = 1 and attention goes through tn_model_attention (new K/V rows into
+     * the cache). Attention must always go through tn_model_attention. */
+    void (*forward)(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0);
+    /* the backward of the last training forward (m->acts), from acts.dln */
+    void (*backward)(tn_model *m);
+    int rope;                         /* rotary positions: model.c keeps inv_freq and the tables */
+    int learned_positions;            /* a position table: T is limited to max_positions */
+    const char *prefix;               /* a prefix that checkpoints may leave off every name, or NULL */
+    const char *const *ignored;       /* checkpoint buffers to skip, by name suffix; NULL-terminated */
+    const char **lora_targets;        /* PEFT "all-linear" module names; NULL-terminated */
+    int conv1d;                       /* linear weights are [in, out] (PEFT fan_in_fan_out) */
+} tn_arch_ops;
+
+extern const tn_arch_ops tn_arch_llama, tn_arch_gpt2;
+const tn_arch_ops *tn_model_arch(const tn_model *m);
+
+/* For the architectures' forward: where block l writes its output (the next
+ * block's input, or after the last block res_final). */
+static inline float *tn_block_out(const tn_model *m, tn_acts *a, int l) {
+    return l + 1 < m->cfg.n_layers ? a->res[l + 1] : a->res_final;
+}
+
+/* For the architectures' forward: attention of layer l over q, k, v (shape s)
+ * into a->att[l] (and a->lse[l]) -- the tiled kernel, or with a cache the new
+ * K/V rows copied to kv rows p0.. and the cached kernel over rows 0..p0+T-1. */
+void tn_model_attention(tn_acts *a, tn_kv_cache *kv, int p0, int l, const float *q, const float *k,
+                        const float *v, const tn_attn_shape *s);
 
 #endif

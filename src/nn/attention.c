@@ -3,7 +3,7 @@
  * Blocked, flash-attention style: the work is cut into tiles of BQ query rows
  * of one (batch, head). A tile's scores against the keys it may see (up to its
  * diagonal; causal blocks beyond it are never computed) are one sgemm into a
- * per-thread scratch of BQ x T floats, the softmax runs over the tile's rows
+ * per-thread scratch of BQ x T floats (the caller's), the softmax runs over the tile's rows
  * with vectorised exp, and P V is a second sgemm. No T x T matrix is kept
  * between forward and backward: the forward stores only the log-sum-exp of
  * each query row, and the backward recomputes each tile's probabilities
@@ -14,16 +14,31 @@
  * Work split: forward over (b, h, query tile); backward over (b, kv head)
  * pairs, because the query heads of one GQA group all add into the same dk/dv
  * rows and must therefore run on one thread.
+ *
+ * Inference (tn_attention_cached, at the end) attends a few new rows over a
+ * KV cache with plain dot products: one query row is too thin for sgemm.
  */
 #include "nn/nn.h"
 #include "nn/simd.h"
 
 #include "nn/gemm.h"
 #include <math.h>
-#include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 
 enum { BQ = 64 }; /* query rows per tile */
+
+/* Per thread: a tile's scores S [BQ, T]; the backward adds dP [BQ, T] and Di [BQ]. */
+static size_t per_thread(int T, int backward) {
+    return backward ? (size_t)BQ * T * 2 + BQ : (size_t)BQ * T;
+}
+
+size_t tn_attention_scratch(int T, int nt, int backward) { return (size_t)nt * per_thread(T, backward); }
+
+static int team(tn_scratch sc) {
+    int n = omp_get_max_threads();
+    return n < sc.nt ? n : sc.nt;
+}
 
 static inline int first_key(const tn_attn_shape *s, int t) {
     return (s->window > 0 && t - s->window + 1 > 0) ? t - s->window + 1 : 0;
@@ -56,14 +71,14 @@ static void tile_probs(float *S, int nq, int nk, int t0, int j0, float scale, co
 }
 
 void tn_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                          const tn_attn_shape *s) {
+                          const tn_attn_shape *s, tn_scratch scratch) {
     /* out[B,T,H,hd], lse[B,H,T]; q[B,T,H,hd], k,v[B,T,KV,hd] (strided rows) */
     const int B = s->B, T = s->T, H = s->H, hd = s->hd, group = s->H / s->KV;
     const int ntile = (T + BQ - 1) / BQ, ld_o = H * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel
+#pragma omp parallel num_threads(team(scratch))
     {
-        float *S = malloc(sizeof(float) * (size_t)BQ * T);
+        float *S = scratch.p + (size_t)omp_get_thread_num() * per_thread(T, 0);
 #pragma omp for schedule(dynamic, 1)
         for (int job = 0; job < B * H * ntile; job++) {
             /* largest tiles first: the last query tile sees the most keys */
@@ -81,22 +96,21 @@ void tn_attention_forward(float *out, float *lse, const float *q, const float *k
             tn_sgemm(0, 0, nq, hd, nk, 1.0f, S, nk, vt, s->v_stride, 0.0f,
                      out + ((size_t)b * T + t0) * ld_o + (size_t)h * hd, ld_o);
         }
-        free(S);
     }
 }
 
 void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
                            const float *lse, const float *q, const float *k, const float *v,
-                           const tn_attn_shape *s) {
+                           const tn_attn_shape *s, tn_scratch scratch) {
     /* Per tile, with P recomputed from lse:
      *   dP = dO V^T,  Di = rowsum(dO * O),  dS = P (dP - Di) * scale
      *   dQ = dS K,  dK += dS^T Q,  dV += P^T dO                              */
     const int B = s->B, T = s->T, H = s->H, KV = s->KV, hd = s->hd, group = s->H / s->KV;
     const int ntile = (T + BQ - 1) / BQ, ld_o = H * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel
+#pragma omp parallel num_threads(team(scratch))
     {
-        float *S = malloc(sizeof(float) * (size_t)BQ * T * 2 + sizeof(float) * BQ);
+        float *S = scratch.p + (size_t)omp_get_thread_num() * per_thread(T, 1);
         float *dP = S + (size_t)BQ * T, *Di = dP + (size_t)BQ * T;
 #pragma omp for schedule(dynamic, 1)
         for (int bg = 0; bg < B * KV; bg++) {
@@ -140,6 +154,56 @@ void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                 }
             }
         }
-        free(S);
+    }
+}
+
+/* ---- new rows over a KV cache (inference) ------------------------------- */
+
+size_t tn_attention_cached_scratch(int max_keys, int nt) { return (size_t)nt * max_keys; }
+
+static inline float dot(const float *a, const float *b, int n) {
+    float r = 0.0f;
+    for (int i = 0; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+void tn_attention_cached(float *out, const float *q, const float *K, const float *V, int p0,
+                         const tn_attn_shape *s, tn_scratch scratch) {
+    /* out[n, H*hd] for the n new rows; row i attends over keys j0..p0+i */
+    const int n = s->T, H = s->H, hd = s->hd, group = s->H / s->KV, window = s->window;
+    const int nkeys = p0 + n;
+    const float scale = 1.0f / sqrtf((float)hd);
+    /* a thread team costs microseconds per layer; below ~64K multiply-adds
+     * (a small model's single token) it costs more than it saves */
+    const double work = (double)n * H * nkeys * hd;
+#pragma omp parallel if (work > 65536.0) num_threads(team(scratch))
+    {
+        float *p = scratch.p + (size_t)omp_get_thread_num() * nkeys;
+#pragma omp for schedule(dynamic, 1)
+        for (int ih = 0; ih < n * H; ih++) {
+            int i = ih / H, h = ih % H, g = h / group, t = p0 + i;
+            /* Mistral's window: the `window` most recent keys, this one included */
+            int j0 = (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0;
+            const float *qt = q + (size_t)i * s->q_stride + (size_t)h * hd;
+            const float *kb = K + (size_t)g * hd, *vb = V + (size_t)g * hd;
+            float mx = -INFINITY;
+            for (int j = j0; j <= t; j++) {
+                p[j] = dot(qt, kb + (size_t)j * s->k_stride, hd) * scale;
+                if (p[j] > mx) mx = p[j];
+            }
+            float sum = 0.0f;
+            for (int j = j0; j <= t; j++) {
+                p[j] = expf(p[j] - mx);
+                sum += p[j];
+            }
+            float inv = 1.0f / sum;
+            float *o = out + (size_t)i * H * hd + (size_t)h * hd;
+            memset(o, 0, sizeof(float) * (size_t)hd);
+            for (int j = j0; j <= t; j++) {
+                const float *vj = vb + (size_t)j * s->v_stride;
+                float w = p[j] * inv;
+                for (int d = 0; d < hd; d++) o[d] += w * vj[d];
+            }
+        }
     }
 }

@@ -16,6 +16,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ---- per-thread scratch ------------------------------------------------- */
+
+/* Kernels that tile their work or reduce across threads take their per-thread
+ * room from the caller (the model keeps it in its activation arena), so they
+ * allocate nothing and cannot fail half way: `p` has room for `nt` threads
+ * (as the kernel's tn_*_scratch(..., nt) says, in floats; 64-byte aligned),
+ * and the kernel runs min(nt, omp_get_max_threads()) threads. */
+typedef struct {
+    float *p;
+    int nt;
+} tn_scratch;
+
 /* ---- linear (matmul through tn_sgemm, gemm.h) --------------------------- */
 
 /* A linear map y = x W^T + b (HF nn.Linear, W is [out, in]) or, with
@@ -52,16 +64,18 @@ void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, flo
 
 /* RMSNorm: y = x / sqrt(mean(x^2) + eps) * w.  x,y [N,D], w [D], rstd [N] saved. */
 void tn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int N, int D, float eps);
-/* dx[N,D] = (accumulate ? += : =) d/dx, dw[D] += ... */
+/* dx[N,D] = (accumulate ? += : =) d/dx, dw[D] += ... The weight gradients
+ * are summed per thread in `scratch` (tn_norm_scratch floats, either norm). */
+size_t tn_norm_scratch(int D, int nt);
 void tn_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                         const float *rstd, int N, int D, int accumulate);
+                         const float *rstd, int N, int D, int accumulate, tn_scratch scratch);
 
 /* LayerNorm: y = (x - mean) * rstd * w + b.  mean, rstd [N] saved. */
 void tn_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
                           const float *b, int N, int D, float eps);
 void tn_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const float *mean, const float *rstd, int N, int D,
-                           int accumulate);
+                           int accumulate, tn_scratch scratch);
 
 /* ---- rotary position embedding (HF "rotate_half" convention) ------------ */
 
@@ -93,13 +107,25 @@ typedef struct {
  * O = P V as sgemms into a 64 x T per-thread scratch). The forward keeps only
  * the log-sum-exp of each query row (lse [B, H, T]) and the backward recomputes
  * each tile's probabilities from it, as flash attention does; it also reads
- * the forward's output (rowsum(dout * out) is the softmax correction). */
+ * the forward's output (rowsum(dout * out) is the softmax correction).
+ * The tiles live in `scratch`: tn_attention_scratch(T, nt, backward) floats. */
+size_t tn_attention_scratch(int T, int nt, int backward);
 void tn_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                          const tn_attn_shape *s);
+                          const tn_attn_shape *s, tn_scratch scratch);
 /* dq, dk, dv are written (=), with the same strides as q, k, v. */
 void tn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
                            const float *lse, const float *q, const float *k, const float *v,
-                           const tn_attn_shape *s);
+                           const tn_attn_shape *s, tn_scratch scratch);
+
+/* Attention of T new rows (B = 1) at positions p0..p0+T-1 over cached keys
+ * and values: K, V are [p0 + T, KV*hd] (s->k_stride and s->v_stride are their
+ * row strides), with the new rows already in place; q is [T, H, hd] with
+ * s->q_stride. The fp32 arithmetic (dot, max-subtracted exp, sum, one
+ * reciprocal) is the tiled kernel's, without its sgemms: decoding one token
+ * has one query row. Scratch: tn_attention_cached_scratch(max keys, nt). */
+size_t tn_attention_cached_scratch(int max_keys, int nt);
+void tn_attention_cached(float *out, const float *q, const float *K, const float *V, int p0,
+                         const tn_attn_shape *s, tn_scratch scratch);
 
 /* ---- activations -------------------------------------------------------- */
 

@@ -5,15 +5,26 @@
  * The RMSNorm sums are `omp simd` reductions (eight double lanes, then added
  * up): the order of a double sum of at most a few thousand float products
  * does not reach the float result.
- * Weight gradients are reduced through per-thread partial sums so that the
- * row loop can run in parallel without atomics.
+ * Weight gradients are reduced through per-thread partial sums (in the
+ * caller's scratch) so that the row loop can run in parallel without atomics.
  */
 #include "nn/nn.h"
 
 #include <math.h>
 #include <omp.h>
-#include <stdlib.h>
 #include <string.h>
+
+/* Per thread: two [D] double rows (LayerNorm's dw and db; RMSNorm uses one). */
+size_t tn_norm_scratch(int D, int nt) { return (size_t)nt * D * 2 * (sizeof(double) / sizeof(float)); }
+
+/* The scratch as zeroed per-thread partials of `per` doubles each; *nt gets
+ * the number of threads that have room. */
+static double *partials(tn_scratch sc, size_t per, int *nt) {
+    if (*nt > sc.nt) *nt = sc.nt;
+    double *part = (double *)(void *)sc.p;
+    memset(part, 0, sizeof *part * per * (size_t)*nt);
+    return part;
+}
 
 /* Adds the per-thread partials [nt, D] into dst[D]. */
 static void reduce_partials(float *dst, const double *part, int nt, int D) {
@@ -42,13 +53,13 @@ void tn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, i
 }
 
 void tn_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                         const float *rstd, int N, int D, int accumulate) {
+                         const float *rstd, int N, int D, int accumulate, tn_scratch scratch) {
     /* With g = dy * w and r = rstd:
      *   dx = r * g - x * r^3 * sum(g * x) / D
      *   dw += sum over rows of dy * x * r                                   */
     int nt = omp_get_max_threads();
-    double *part = dw ? calloc((size_t)nt * D, sizeof *part) : NULL;
-#pragma omp parallel
+    double *part = dw ? partials(scratch, (size_t)D, &nt) : NULL;
+#pragma omp parallel num_threads(nt)
     {
         double *my = part ? part + (size_t)omp_get_thread_num() * D : NULL;
 #pragma omp for schedule(static)
@@ -68,10 +79,7 @@ void tn_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, 
                 for (int d = 0; d < D; d++) my[d] += (double)dyi[d] * xi[d] * r;
         }
     }
-    if (part) {
-        reduce_partials(dw, part, nt, D);
-        free(part);
-    }
+    if (part) reduce_partials(dw, part, nt, D);
 }
 
 /* ---- LayerNorm ---- */
@@ -98,16 +106,16 @@ void tn_layernorm_forward(float *y, float *mean, float *rstd, const float *x, co
 
 void tn_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const float *mean, const float *rstd, int N, int D,
-                           int accumulate) {
+                           int accumulate, tn_scratch scratch) {
     /* xhat = (x - mean) * r; g = dy * w
      *   dx = r * (g - mean(g) - xhat * mean(g * xhat))
      *   dw += sum dy * xhat;  db += sum dy                                  */
     int nt = omp_get_max_threads();
     int want_dw = dw != NULL; /* frozen (LoRA): only dx is needed */
-    double *part = calloc((size_t)nt * D * 2, sizeof *part);
-#pragma omp parallel
+    double *part = want_dw ? partials(scratch, (size_t)D * 2, &nt) : NULL;
+#pragma omp parallel num_threads(nt)
     {
-        double *pw = part + (size_t)omp_get_thread_num() * D * 2, *pb = pw + D;
+        double *pw = part ? part + (size_t)omp_get_thread_num() * D * 2 : NULL, *pb = pw ? pw + D : NULL;
 #pragma omp for schedule(static)
         for (int i = 0; i < N; i++) {
             const float *xi = x + (size_t)i * D, *dyi = dy + (size_t)i * D;
@@ -138,5 +146,4 @@ void tn_layernorm_backward(float *dx, float *dw, float *db, const float *dy, con
             db[d] += (float)part[(size_t)t * D * 2 + D + d];
         }
     }
-    free(part);
 }
