@@ -86,7 +86,6 @@ int tn_infer_step(tn_infer *s, int32_t id, float *logits) { return tn_infer_pref
 
 /* ---- RNG ---------------------------------------------------------------- */
 
-static double uniform01(tn_rng *r) { return (double)(tn_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
 
 /* ---- sampling ----------------------------------------------------------- */
 
@@ -203,7 +202,7 @@ int32_t tn_sampler_draw(tn_sampler *sp, const float *logits) {
         }
         mass = cum;
     }
-    double u = uniform01(&sp->rng) * mass, acc = 0.0;
+    double u = tn_rng_uniform(&sp->rng) * mass, acc = 0.0;
     for (int i = 0; i < keep; i++) {
         acc += e[i];
         if (u < acc) return cand[i];

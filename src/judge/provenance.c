@@ -4,6 +4,7 @@
  * the same range of floats. */
 #include "judge/provenance.h"
 
+#include "base/rng.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
@@ -192,14 +193,8 @@ int tn_provenance_compute(const tn_model *base, const tn_model *sub, tn_provenan
 
 /* ---- 4. fingerprints ---------------------------------------------------- */
 
-static inline uint64_t mix64(uint64_t x) {
-    /* splitmix64's finaliser: a counter-based generator, so entry (j, i) of
-     * the projection is a pure function of (seed, i, j / 64). */
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
+/* tn_mix64 (base/rng.h) is a counter-based generator, so entry (j, i) of
+ * the projection is a pure function of (seed, i, j / 64). */
 
 /* +-1 for each bit pattern of a byte: 8 contiguous signs per table row, so the
  * inner loop is 8-wide multiply-adds into the accumulator (one AVX op). */
@@ -217,7 +212,7 @@ static void sketch_range(const float *base, const float *sub, size_t i0, size_t 
         float d = sub[i] - base[i];
         if (d == 0) continue; /* untouched entries (frozen layers, LoRA) add nothing */
         for (int w = 0; w < words; w++) {
-            uint64_t bits = mix64(seedh ^ ((uint64_t)i * (uint64_t)words + (uint64_t)w));
+            uint64_t bits = tn_mix64(seedh ^ ((uint64_t)i * (uint64_t)words + (uint64_t)w));
             float *a = acc + 64 * w;
             for (int byte = 0; byte < 8; byte++) {
                 const float *sg = g_signs[(bits >> (8 * byte)) & 0xff];
@@ -259,7 +254,7 @@ int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int k, uin
     size_t nchunks = (N + chunk - 1) / chunk;
     float *part = tn_try_alloc_floats(nchunks * (size_t)k + 1, "sketch partial sums");
     if (!part) return -1;
-    uint64_t seedh = mix64(seed);
+    uint64_t seedh = tn_mix64(seed);
 #pragma omp parallel for schedule(dynamic, 4)
     for (size_t c = 0; c < nchunks; c++) {
         size_t i1 = (c + 1) * chunk < N ? (c + 1) * chunk : N;

@@ -1,5 +1,6 @@
 /* synth.c - built-in synthetic set generator (see synth.h). */
 #include "judge/synth.h"
+#include "base/rng.h"
 #include "base/mem.h"
 #include "data/hygiene.h"
 
@@ -97,7 +98,7 @@ json_t *tn_synth_rows(const json_t *rows, const tn_data_spec *spec, uint64_t see
     json_t *row;
     json_array_foreach(rows, i, row) {
         json_t *copy = json_deep_copy(row);
-        uint64_t s = seed ^ (0x9e3779b97f4a7c15ull * (i + 1));
+        uint64_t s = seed ^ (TN_GOLDEN64 * (i + 1));
         if (spec->kind == TN_DS_INSTRUCT) {
             const char *instr = spec->instruct.field_instruction;
             /* G.O.D's completion form (no output column): the instruction is

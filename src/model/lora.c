@@ -1,5 +1,6 @@
 /* lora.c - LoRA adapters: attach, forward/backward, PEFT save/load, merge (see lora.h). */
 #include "model/lora.h"
+#include "base/rng.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -82,13 +83,6 @@ int tn_lora_build(tn_model *m, tn_lora *lo, int r, float alpha, int rslora, tn_l
     return 0;
 }
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 int tn_lora_attach(tn_model *m, tn_lora *lo, int r, float alpha, float dropout, const char *const *targets,
                    int ntargets, uint64_t seed) {
     memset(lo, 0, sizeof *lo);
@@ -123,8 +117,8 @@ int tn_lora_attach(tn_model *m, tn_lora *lo, int r, float alpha, float dropout, 
             float bound = 1.0f / sqrtf((float)lo->linears[i]->in);
             size_t cnt = lo->params[2 * i].numel;
             for (size_t j = 0; j < cnt; j++) {
-                st = mix64(st);
-                double u = (double)(st >> 11) * (1.0 / 9007199254740992.0);
+                st = tn_mix64(st);
+                double u = tn_unit_double(st);
                 s->A[j] = (float)((2.0 * u - 1.0) * bound);
             }
         }
@@ -179,8 +173,8 @@ int tn_lora_prepare(tn_lora *lo, int N) {
  * 1/(1-p), from a hash, so the backward can regenerate the forward's mask. */
 static inline float keep_factor(const tn_lora_slot *s, size_t i) {
     const tn_lora *lo = s->owner;
-    uint64_t h = mix64(lo->seed ^ mix64(lo->step * 0x10001ull + (uint64_t)s->index) ^ (i * 0x9e3779b97f4a7c15ull));
-    double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
+    uint64_t h = tn_mix64(lo->seed ^ tn_mix64(lo->step * 0x10001ull + (uint64_t)s->index) ^ (i * TN_GOLDEN64));
+    double u = tn_unit_double(h);
     return u < s->dropout ? 0.0f : 1.0f / (1.0f - s->dropout);
 }
 

@@ -2,6 +2,7 @@
  * checkpoint load/save, forward/backward entry points (see model.h). Each
  * family (its tensors and math) is one tn_arch_ops, in llama.c and gpt2.c. */
 #include "model/model.h"
+#include "base/rng.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -212,14 +213,8 @@ int tn_model_linears(tn_model *m, tn_linear ***lins, char (**names)[96]) {
 
 /* ---- random init (splitmix64 + Box-Muller: reproducible everywhere) ---- */
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *s) { return ((splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+/* In (0, 1): half a step above the 53-bit grid, so log(u) is finite. */
+static double uniform01(uint64_t *s) { return tn_unit_double(tn_splitmix64(s)) + 0.5 / 9007199254740992.0; }
 
 void tn_model_init_random(tn_model *m, uint64_t seed) {
     uint64_t s = seed;
