@@ -182,6 +182,26 @@ TEST(config_errors) {
     free(dir);
 }
 
+/* Issue 18 finding 7: a few hundred bytes of config.json claiming a huge
+ * model (here ~1.2e12 parameters, 4.8 TB in fp32) beside a tiny weights file
+ * must be refused for the tensors it lacks, before any weights arena is
+ * allocated (the old order allocated first: "cannot allocate model weights",
+ * or gigabytes zeroed when the claim was only a few billion). */
+TEST(huge_config_refused_before_allocating) {
+    char *dir = make_dir("huge", llama_json());
+    json_t *j = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "model_type", "llama", "vocab_size",
+                          150000, "hidden_size", 32768, "intermediate_size", 131072, "num_hidden_layers", 96,
+                          "num_attention_heads", 256, "num_key_value_heads", 8, "max_position_embeddings", 4096,
+                          "tie_word_embeddings", 0);
+    char *cfg = tn_path_join(dir, "config.json");
+    CHECK(tn_json_save_file(j, cfg) == 0);
+    json_decref(j);
+    tn_model m;
+    CHECK_ERR(tn_model_load(&m, dir, 1), "tensor model.embed_tokens.weight: shape [20, 16], expected [150000, 32768]");
+    free(cfg);
+    free(dir);
+}
+
 TEST(missing_tensor) {
     char *dir = make_dir("missing", llama_json());
     rewrite(dir, drop_up_proj);
@@ -303,6 +323,7 @@ int main(void) {
     RUN(param_count_published);
     RUN(save_load_roundtrip);
     RUN(config_errors);
+    RUN(huge_config_refused_before_allocating);
     RUN(missing_tensor);
     RUN(wrong_shape);
     RUN(unexpected_tensor);

@@ -129,7 +129,9 @@ static void compute_inv_freq(tn_model *m) {
     }
 }
 
-int tn_model_create(tn_model *m, const tn_config *cfg) {
+/* The parameter table of cfg's model, without weights: what a checkpoint
+ * is checked against before a byte of weights is allocated. */
+static int model_plan(tn_model *m, const tn_config *cfg) {
     memset(m, 0, sizeof *m);
     unsigned ai = (unsigned)cfg->arch;
     const tn_arch_ops *ops = ai < TN_ARCH_COUNT ? ARCHS[ai] : NULL;
@@ -140,14 +142,24 @@ int tn_model_create(tn_model *m, const tn_config *cfg) {
     m->cfg.json = json_incref(cfg->json);
     m->blocks = tn_calloc((size_t)cfg->n_layers, sizeof(tn_block));
     layout(m, 0);
+    return 0;
+}
+
+/* The weights arena for a planned model, and the views into it. */
+static int model_alloc(tn_model *m) {
     m->w = tn_try_alloc_floats(m->numel, "model weights");
     if (!m->w) {
         tn_model_free(m);
         return -1;
     }
     layout(m, 1);
-    if (ops->rope) compute_inv_freq(m);
+    if (tn_model_arch(m)->rope) compute_inv_freq(m);
     return 0;
+}
+
+int tn_model_create(tn_model *m, const tn_config *cfg) {
+    if (model_plan(m, cfg)) return -1;
+    return model_alloc(m);
 }
 
 int tn_model_enable_grads(tn_model *m) {
@@ -271,9 +283,12 @@ static int known_name(const tn_model *m, const char *name) {
 }
 
 int tn_model_load(tn_model *m, const char *dir, int check_finite) {
+    /* Every tensor's name and shape is checked against config.json before
+     * the weights are allocated: a few hundred bytes of config claiming a
+     * huge model must not cost gigabytes before it is refused. */
     tn_config cfg;
     if (tn_config_load(&cfg, dir)) return -1;
-    int rc = tn_model_create(m, &cfg);
+    int rc = model_plan(m, &cfg);
     tn_config_free(&cfg);
     if (rc) return -1;
     tn_st_set set;
@@ -309,10 +324,14 @@ int tn_model_load(tn_model *m, const char *dir, int check_finite) {
                              p->name, got, (long long)p->shape[0], (long long)p->shape[1]);
             break;
         }
-        rc = tn_st_read_f32(t, m->w + p->offset, p->numel, check_finite);
+    }
+    if (rc == 0) rc = model_alloc(m); /* frees m on failure */
+    for (int i = 0; i < m->nparams && rc == 0; i++) {
+        const tn_param *p = &m->params[i];
+        rc = tn_st_read_f32(find_tensor(m, &set, p->name), m->w + p->offset, p->numel, check_finite);
     }
     tn_st_set_close(&set);
-    if (rc) tn_model_free(m);
+    if (rc) tn_model_free(m); /* safe twice: model_alloc's failure already freed and zeroed it */
     return rc;
 }
 
