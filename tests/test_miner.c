@@ -22,6 +22,7 @@
 #include "miner/config.h"
 #include "miner/db.h"
 #include "miner/miner_internal.h"
+#include "miner/spec.h"
 #include "miner/policy.h"
 #include "net/sign.h"
 #include "base/err.h"

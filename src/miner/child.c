@@ -9,7 +9,7 @@
  * waits for the child, so it outlives it. Everything the child gets (argv,
  * the environment) is built before the fork.
  */
-#include "miner/miner_internal.h"
+#include "miner/child.h"
 
 #include "base/err.h"
 #include "base/log.h"
