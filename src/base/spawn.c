@@ -109,39 +109,27 @@ out:
 
 int tn_spawn_end_code(const tn_spawn_end *e) { return e->code >= 0 ? e->code : 128 + e->signal; }
 
-static void decode(int st, tn_spawn_end *end) {
-    end->code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    end->signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-}
-
-int tn_spawn_wait(pid_t pid, tn_spawn_end *end) {
+/* waitpid with flags (0 or WNOHANG): 0 ended (*end filled when not NULL),
+ * 1 still running (WNOHANG), -1 error set. */
+static int reap(pid_t pid, int flags, tn_spawn_end *end) {
     int st;
     for (;;) {
-        pid_t r = waitpid(pid, &st, 0);
-        if (r == pid) break;
-        if (r < 0 && errno != EINTR) return tn_fail_errno("waitpid %d", (int)pid);
-    }
-    if (end) {
-        memset(end, 0, sizeof *end);
-        decode(st, end);
-    }
-    return 0;
-}
-
-int tn_spawn_poll(pid_t pid, tn_spawn_end *end) {
-    int st;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
+        pid_t r = waitpid(pid, &st, flags);
         if (r == 0) return 1;
         if (r == pid) break;
         if (r < 0 && errno != EINTR) return tn_fail_errno("waitpid %d", (int)pid);
     }
     if (end) {
         memset(end, 0, sizeof *end);
-        decode(st, end);
+        end->code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        end->signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
     }
     return 0;
 }
+
+int tn_spawn_wait(pid_t pid, tn_spawn_end *end) { return reap(pid, 0, end); }
+
+int tn_spawn_poll(pid_t pid, tn_spawn_end *end) { return reap(pid, WNOHANG, end); }
 
 int tn_spawn_supervise(pid_t pid, const tn_spawn_watch *w, tn_spawn_end *end) {
     double t0 = tn_now(), signalled_at = 0;
