@@ -126,7 +126,8 @@ TEST(process_group) {
     char *log = tmp("pgrp.log");
     tn_spawn_end e;
     /* field 5 of /proc/PID/stat is the process group */
-    const char *script = "read -r pid comm state ppid pgrp rest < /proc/$$/stat; [ \"$pgrp\" = \"$$\" ] && echo own || echo shared";
+    const char *script =
+        "read -r pid comm state ppid pgrp rest < /proc/$$/stat; [ \"$pgrp\" = \"$$\" ] && echo own || echo shared";
     tn_spawn_opts o = {.out_path = log, .err_path = log, .truncate = 1, .new_pgroup = 1};
     CHECK(sh(script, &o, &e) == 0 && e.code == 0);
     char *s = slurp(log);

@@ -196,7 +196,8 @@ typedef struct {
 
 static int dataset_entry(cfg *c, const yaml_node_t *e) {
     tn_train_opts *o = c->o;
-    if (e->type != YAML_MAPPING_NODE) return tn_yaml_type_err(c->f, tn_yaml_line(e), "datasets[0]", "a mapping (path:, type:, ...)", e);
+    if (e->type != YAML_MAPPING_NODE)
+        return tn_yaml_type_err(c->f, tn_yaml_line(e), "datasets[0]", "a mapping (path:, type:, ...)", e);
     ds_keys k = {0};
     struct {
         const char *name;
@@ -219,7 +220,8 @@ static int dataset_entry(cfg *c, const yaml_node_t *e) {
         if (i < n_known) {
             *known[i].node = v;
             *known[i].line = tn_yaml_line(kn);
-        } else if (!strcmp(tn_yaml_str(kn), "split") && v->type == YAML_SCALAR_NODE && !strcmp(tn_yaml_str(v), "train")) {
+        } else if (!strcmp(tn_yaml_str(kn), "split") && v->type == YAML_SCALAR_NODE &&
+                   !strcmp(tn_yaml_str(v), "train")) {
             /* split: train is what we read anyway */
         } else if (!tn_yaml_is_null(v)) {
             char key[160];
@@ -238,12 +240,14 @@ static int dataset_entry(cfg *c, const yaml_node_t *e) {
         if (f->type == YAML_SEQUENCE_NODE) {
             size_t n = (size_t)(f->data.sequence.items.top - f->data.sequence.items.start);
             if (!n) return tn_fail("%s:%u: datasets[0].data_files: empty list", c->f->path, k.data_files_line);
-            if (n > 1) tn_yaml_warn(c->f, k.data_files_line, "datasets[0].data_files: %s", "only the first file is used");
+            if (n > 1)
+                tn_yaml_warn(c->f, k.data_files_line, "datasets[0].data_files: %s", "only the first file is used");
             f = tn_yaml_node(c->f, f->data.sequence.items.start[0]);
         }
         const char *file;
         if (f->type != YAML_SCALAR_NODE || tn_yaml_is_null(f))
-            return tn_yaml_type_err(c->f, k.data_files_line, "datasets[0].data_files", "a file name or a list of them", f);
+            return tn_yaml_type_err(c->f, k.data_files_line, "datasets[0].data_files",
+                                    "a file name or a list of them", f);
         file = tn_yaml_str(f);
         if (tn_dir_exists(path)) {
             char *j = file[0] == '/' ? tn_strdup(file) : tn_path_join(path, file);
@@ -283,7 +287,8 @@ static int dataset_entry(cfg *c, const yaml_node_t *e) {
                        k.type_line);
     const char *fm = NULL, *fld = NULL, *tmpl = c->top_template;
     unsigned tmpl_line = c->top_template_line;
-    if (k.field_messages && tn_yaml_get_str(c->f, k.field_messages_line, "datasets[0].field_messages", k.field_messages, &fm) < 0)
+    if (k.field_messages &&
+        tn_yaml_get_str(c->f, k.field_messages_line, "datasets[0].field_messages", k.field_messages, &fm) < 0)
         return -1;
     if (k.field && tn_yaml_get_str(c->f, k.field_line, "datasets[0].field", k.field, &fld) < 0) return -1;
     if (k.chat_template) {
@@ -323,7 +328,8 @@ static int dataset_entry(cfg *c, const yaml_node_t *e) {
 }
 
 static int set_datasets(cfg *c, unsigned line, const yaml_node_t *v) {
-    if (v->type != YAML_SEQUENCE_NODE) return tn_yaml_type_err(c->f, line, "datasets", "a list of datasets (- path: ...)", v);
+    if (v->type != YAML_SEQUENCE_NODE)
+        return tn_yaml_type_err(c->f, line, "datasets", "a list of datasets (- path: ...)", v);
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (!n) return tn_fail("%s:%u: datasets: empty list", c->f->path, line);
     if (n > 1) tn_yaml_warn(c->f, line, "datasets: %s", "only the first dataset is used");
@@ -333,7 +339,8 @@ static int set_datasets(cfg *c, unsigned line, const yaml_node_t *v) {
 /* --- top level -------------------------------------------------------------- */
 
 /* The table's key functions (ctx: the cfg). */
-#define KEY_FN(name) static int name(tn_yaml_file *f, const tn_yaml_key *k, const yaml_node_t *v, unsigned line, void *ctx)
+#define KEY_FN(name) \
+    static int name(tn_yaml_file *f, const tn_yaml_key *k, const yaml_node_t *v, unsigned line, void *ctx)
 
 /* base_model, output_dir: paths relative to the config's directory */
 KEY_FN(key_path) {
@@ -385,7 +392,8 @@ KEY_FN(key_quant) {
     int b = 0;
     int rc = tn_yaml_get_bool(f, line, k->name, v, &b);
     if (rc < 0) return -1;
-    if (b) tn_yaml_warn(f, line, "%s: ignored: tuna does not quantise; the base model is kept in full precision", k->name);
+    if (b)
+        tn_yaml_warn(f, line, "%s: ignored: tuna does not quantise; the base model is kept in full precision", k->name);
     return 0;
 }
 
