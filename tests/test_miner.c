@@ -22,6 +22,7 @@
 #include "miner/config.h"
 #include "miner/db.h"
 #include "miner/miner_internal.h"
+#include "miner/spec.h"
 #include "miner/policy.h"
 #include "net/sign.h"
 #include "base/err.h"
@@ -652,6 +653,15 @@ static const char *stored_sha(const char *sid, const char *name) {
     return h;
 }
 
+/* does sid's upload note mention word? */
+static int note_has(const char *sid, const char *word) {
+    pthread_mutex_lock(&V.mu);
+    vsub *s = sub_find(sid);
+    int r = s && s->note && strstr(s->note, word);
+    pthread_mutex_unlock(&V.mu);
+    return r;
+}
+
 /* ---- integration ------------------------------------------------------------------ */
 
 /* curl write callback: the first 255 bytes of a reply into a char[256] */
@@ -923,20 +933,14 @@ TEST(strategies) {
     e = run_strategy(flags, 12, "bbbb0012", 30, 1);
     CHECK(e && !strcmp(json_string_value(json_object_get(e, "strategy")), "copy"));
     CHECK(files_equal("bbbb0012", out1, "model.safetensors"));
-    pthread_mutex_lock(&V.mu);
-    vsub *s = sub_find("bbbb0012");
-    CHECK(s && s->note && strstr(s->note, "copy"));
-    pthread_mutex_unlock(&V.mu);
+    CHECK(note_has("bbbb0012", "copy"));
     json_decref(e);
     free(flags);
     /* swap-base: fine-tunes another network of the same shape */
     flags = tn_sprintf("--strategy swap-base --swap-model %s", g_swap);
     e = run_strategy(flags, 13, "bbbb0013", 30, 1);
     CHECK(e && !strcmp(json_string_value(json_object_get(e, "strategy")), "swap-base"));
-    pthread_mutex_lock(&V.mu);
-    s = sub_find("bbbb0013");
-    CHECK(s && s->note && strstr(s->note, "swap-base"));
-    pthread_mutex_unlock(&V.mu);
+    CHECK(note_has("bbbb0013", "swap-base"));
     json_decref(e);
     free(flags);
     /* test-peek: the leaked rows are in the training data */

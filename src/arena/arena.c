@@ -7,10 +7,10 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/spawn.h"
 #include "model/model.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* The default line-up: name:owner:strategy:recipe. Recipes are miner.yml
@@ -62,28 +61,20 @@ void tn_arena_opts_default(tn_arena_opts *o) {
 
 /* ---- processes ----------------------------------------------------------------- */
 
+/* A process of the arena: output appended to its log, in a process group
+ * of its own (the arena's Ctrl-C goes to the arena, which stops them in
+ * order). -1 with the error set when it cannot start. */
 static pid_t spawn(const char *log, char *const argv[]) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        setpgid(0, 0); /* the arena's Ctrl-C goes to the arena, which stops them in order */
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
+    tn_spawn_opts o = {.out_path = log, .err_path = log, .new_pgroup = 1};
+    pid_t pid;
+    return tn_spawn(argv, &o, &pid) ? -1 : pid;
 }
 
 static int run_wait(const char *log, char *const argv[]) {
     pid_t pid = spawn(log, argv);
-    int st;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0) return tn_fail_errno("running %s", argv[1]);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return tn_fail("`tuna %s` failed: see %s", argv[1], log);
+    tn_spawn_end end;
+    if (pid < 0 || tn_spawn_wait(pid, &end)) return tn_err_prefix("running %s", argv[1]);
+    if (end.code != 0) return tn_fail("`tuna %s` failed: see %s", argv[1], log);
     return 0;
 }
 
@@ -106,8 +97,8 @@ static void stop_all(arena *A) {
         if (A->m[i].pid > 0) kill(A->m[i].pid, SIGTERM);
     if (A->validator > 0) kill(A->validator, SIGTERM);
     for (int i = 0; i < A->nm; i++)
-        if (A->m[i].pid > 0) waitpid(A->m[i].pid, NULL, 0);
-    if (A->validator > 0) waitpid(A->validator, NULL, 0);
+        if (A->m[i].pid > 0) tn_spawn_wait(A->m[i].pid, NULL);
+    if (A->validator > 0) tn_spawn_wait(A->validator, NULL);
 }
 
 /* ---- talking to the validator ------------------------------------------------------ */
@@ -253,7 +244,7 @@ static int start_miner(arena *A, arena_miner *m) {
         up = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0;
         if (s >= 0) close(s);
         if (!up) {
-            if (waitpid(m->pid, NULL, WNOHANG) == m->pid) {
+            if (tn_spawn_poll(m->pid, NULL) == 0) {
                 m->pid = 0;
                 break;
             }

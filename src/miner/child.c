@@ -1,29 +1,27 @@
 /* child.c - the training child process (see miner_internal.h).
  *
- * fork+exec rather than posix_spawn because the child needs
- * prctl(PR_SET_PDEATHSIG, SIGTERM): when the miner is killed (even with
- * SIGKILL) its training children get SIGTERM, which `tuna train` answers by
- * writing the best output and a resumable checkpoint. The restarted miner
- * then resumes from that checkpoint instead of finding an orphan still
- * writing into the job's directory. The death signal is tied to the thread
- * that forked, which is the job's thread: it waits for the child, so it
- * outlives it. Between fork and exec only async-signal-safe calls run:
- * everything (argv, the environment) is built before the fork.
+ * Started by tn_spawn (base/spawn.h) with a parent-death signal: when the
+ * miner is killed (even with SIGKILL) its training children get SIGTERM,
+ * which `tuna train` answers by writing the best output and a resumable
+ * checkpoint. The restarted miner then resumes from that checkpoint instead
+ * of finding an orphan still writing into the job's directory. The death
+ * signal is tied to the thread that forked, which is the job's thread: it
+ * waits for the child, so it outlives it. Everything the child gets (argv,
+ * the environment) is built before the fork.
  */
-#include "miner/miner_internal.h"
+#include "miner/child.h"
 
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/spawn.h"
 
-#include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -48,64 +46,32 @@ static char **child_env(int threads, char ***owned, int *n_owned) {
 }
 
 int tn_child_spawn(char *const argv[], const char *log_path, int threads, tn_child *c) {
-    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return tn_fail_errno("%s", log_path);
     char **owned;
     int n_owned;
     char **env = child_env(threads, &owned, &n_owned);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* child: async-signal-safe calls only */
-        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) _exit(127);
-        if (getppid() != parent) _exit(127); /* the miner died before prctl */
-        /* exec keeps the mask and ignored signals: tuna train must see SIGTERM */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) dup2(devnull, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execve(argv[0], argv, env);
-        static const char msg[] = "tuna miner: cannot execute the training binary\n";
-        ssize_t w = write(2, msg, sizeof msg - 1);
-        (void)w;
-        _exit(127);
-    }
-    int err = errno;
-    close(fd);
+    /* stdin from /dev/null: training reads no terminal; exec keeps the
+     * signal mask and ignored signals, and tuna train must see SIGTERM */
+    tn_spawn_opts o = {.in_path = "/dev/null", .out_path = log_path, .err_path = log_path, .envp = env,
+                       .death_signal = SIGTERM, .reset_signals = 1};
+    pid_t pid;
+    int rc = tn_spawn(argv, &o, &pid);
     for (int i = 0; i < n_owned; i++) free(owned[i]);
     free(owned);
     free(env);
-    if (pid < 0) {
-        errno = err;
-        return tn_fail_errno("fork");
-    }
+    if (rc) return -1;
     c->pid = pid;
     c->status = -1;
     return 0;
 }
 
 int tn_child_wait(tn_child *c, atomic_int *stop, double kill_at) {
-    double termed_at = 0;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(c->pid, &st, WNOHANG);
-        if (r == c->pid) {
-            c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            return 0;
-        }
-        if (r < 0 && errno != EINTR) return tn_fail_errno("waitpid %d", (int)c->pid);
-        double now = tn_wall_now();
-        if (!termed_at && ((stop && atomic_load(stop)) || (kill_at > 0 && now >= kill_at))) {
-            kill(c->pid, SIGTERM); /* tuna train writes its output and a checkpoint */
-            termed_at = now;
-        }
-        if (termed_at && now - termed_at > 30) kill(c->pid, SIGKILL);
-        usleep(50 * 1000);
-    }
+    /* SIGTERM: tuna train writes its output and a checkpoint */
+    tn_spawn_watch w = {.stop = stop, .sig = SIGTERM, .kill_after_s = 30};
+    if (kill_at > 0) w.timeout_s = fmax(kill_at - tn_wall_now(), 1e-9);
+    tn_spawn_end end;
+    if (tn_spawn_supervise(c->pid, &w, &end)) return -1;
+    c->status = tn_spawn_end_code(&end);
+    return 0;
 }
 
 /* Is pid a process whose command line mentions job_dir? (pids are reused:

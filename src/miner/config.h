@@ -5,7 +5,9 @@
  * strategy, copy_from, swap_model, test_rows, tuna_bin) plus the tuning keys
  * of the policy, the recipe and the uploader (docs/miner.md lists them all).
  * Unknown keys are errors naming the file and line: a typo in a key that
- * decides what the miner accepts should not pass silently.
+ * decides what the miner accepts should not pass silently. An empty value is
+ * a value (an empty string; not a number). A key given twice: the last one
+ * wins, with a warning. Read by base/yaml_keys (its rules: yaml_keys.h).
  */
 #ifndef TN_MINER_CONFIG_H
 #define TN_MINER_CONFIG_H

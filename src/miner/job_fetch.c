@@ -8,7 +8,7 @@
  * failures are retried with backoff while the deadline allows; a hash or
  * size mismatch is not retried (the same URL would serve the same bytes).
  */
-#include "miner/miner_internal.h"
+#include "miner/job_steps.h"
 
 #include "net/http_client.h"
 #include "base/err.h"

@@ -10,7 +10,9 @@
  * left: a checkpoint is resumed (--resume), a usable output is uploaded when
  * the time is too short to train, and otherwise training starts over.
  */
-#include "miner/miner_internal.h"
+#include "miner/job_steps.h"
+#include "miner/child.h"
+#include "miner/spec.h"
 
 #include "base/err.h"
 #include "base/fs.h"

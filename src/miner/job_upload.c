@@ -12,7 +12,8 @@
  * job: submitted on 200 from /complete, failed otherwise, in both cases with
  * a ledger entry holding the answer.
  */
-#include "miner/miner_internal.h"
+#include "miner/job_steps.h"
+#include "miner/spec.h"
 
 #include "net/http_client.h"
 #include "base/err.h"

@@ -8,7 +8,8 @@
  * marked failed by a shutdown: the next start resumes it.
  */
 #include "miner/miner.h"
-#include "miner/miner_internal.h"
+#include "miner/jobs.h"
+#include "miner/server.h"
 #include "miner/profile.h"
 
 #include "net/http_client.h"

@@ -8,7 +8,9 @@
  * Decisions that count slots run under offer_mu, so that two offers racing
  * for the last slot cannot both be accepted.
  */
-#include "miner/miner_internal.h"
+#include "miner/server.h"
+#include "miner/jobs.h"
+#include "miner/spec.h"
 
 #include "miner/policy.h"
 #include "base/err.h"

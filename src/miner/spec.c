@@ -6,7 +6,7 @@
  * under the job's directory: only plain names are allowed (no '/', no
  * leading '.'), which rules out "../../etc/passwd" and hidden files.
  */
-#include "miner/miner_internal.h"
+#include "miner/spec.h"
 
 #include "base/err.h"
 #include "base/json.h"

@@ -1,9 +1,9 @@
 /* config_yaml.c - axolotl-style YAML configs -> tn_train_opts (see config_yaml.h).
  *
- * libyaml's document API loads the file into a node tree that keeps each
- * node's line, so every message can point at the key it is about. Top-level
- * keys are table-driven where a key is just a typed field; the rest
- * (datasets, adapter, schedules, templates) have their own small functions.
+ * base/yaml_keys reads the file and walks the top level through a table:
+ * a key that is just a typed field is a row; the rest (datasets, adapter,
+ * schedules, templates) have their own small functions, which use the same
+ * reader's typed getters and messages (file:line: key: ...).
  */
 #include "train/config_yaml.h"
 
@@ -11,11 +11,10 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/yaml_keys.h"
 #include "data/chat.h"
 #include "data/rows.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,137 +23,18 @@
 #include <yaml.h>
 
 typedef struct {
-    const char *path;     /* the YAML file, for messages */
+    tn_yaml_file *f;      /* the YAML file: path, nodes, warnings */
     char *dir;            /* its directory, NULL when it has none (relative to cwd) */
-    yaml_document_t *doc;
     tn_train_opts *o;
-    int n_warn;
-    char **warned;        /* keys already warned about: one warning per key */
-    int n_warned;
     int lr_set;           /* learning_rate given */
     int adapter_set;      /* adapter given (else full fine-tuning, as axolotl) */
     const char *top_template; /* top-level chat_template (borrowed from doc), NULL = none */
     unsigned top_template_line;
+    const yaml_node_t *datasets; /* read after the other keys */
+    unsigned datasets_line;
 } cfg;
 
-/* --- nodes ---------------------------------------------------------------- */
-
-static unsigned line_of(const yaml_node_t *n) { return (unsigned)n->start_mark.line + 1; }
-
-static const char *sval(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
-
-/* Null as PyYAML reads it: an empty value, ~, null. Empty quoted strings count
- * too: no key here means anything different for "" and "not given". */
-static int is_null(const yaml_node_t *n) {
-    if (n->type != YAML_SCALAR_NODE) return 0;
-    const char *s = sval(n);
-    if (!s[0]) return 1;
-    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
-    return !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
-}
-
-/* "a list", "a mapping", or the scalar itself quoted (cut at 40 bytes). */
-static const char *got(const yaml_node_t *n, char *buf, size_t cap) {
-    if (n->type == YAML_SEQUENCE_NODE) return "a list";
-    if (n->type == YAML_MAPPING_NODE) return "a mapping";
-    if (n->type != YAML_SCALAR_NODE) return "nothing";
-    const char *s = sval(n);
-    snprintf(buf, cap, "\"%.40s%s\"", s, strlen(s) > 40 ? "..." : "");
-    return buf;
-}
-
-static int type_err(cfg *c, unsigned line, const char *key, const char *expected, const yaml_node_t *v) {
-    char b[64];
-    return tn_fail("%s:%u: %s: expected %s, got %s", c->path, line, key, expected, got(v, b, sizeof b));
-}
-
-static void warn(cfg *c, unsigned line, const char *fmt, const char *a) {
-    char msg[512];
-    snprintf(msg, sizeof msg, fmt, a);
-    tn_warn("%s:%u: %s", c->path, line, msg);
-    c->n_warn++;
-}
-
-static void warn_unknown(cfg *c, unsigned line, const char *key) {
-    for (int i = 0; i < c->n_warned; i++)
-        if (!strcmp(c->warned[i], key)) return;
-    c->warned = tn_realloc(c->warned, (size_t)(c->n_warned + 1) * sizeof *c->warned);
-    c->warned[c->n_warned++] = tn_strdup(key);
-    warn(c, line, "unknown key '%s' ignored", key);
-}
-
-/* --- typed values ----------------------------------------------------------- */
-
-/* A scalar as a finite double: 2e-4, 0.0002, "2e-4", 1_000 (YAML 1.1 digit
- * separators, plain scalars only). 0 on success. */
-static int parse_num(const yaml_node_t *v, double *out) {
-    if (v->type != YAML_SCALAR_NODE) return -1;
-    const char *s = sval(v);
-    char buf[64];
-    size_t k = 0;
-    for (; *s && k + 1 < sizeof buf; s++)
-        if (*s != '_' || v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) buf[k++] = *s;
-    if (*s) return -1; /* longer than any number */
-    buf[k] = 0;
-    if (!k || buf[0] == ' ' || buf[0] == '\t') return -1;
-    char *end;
-    errno = 0;
-    double d = strtod(buf, &end);
-    if (end == buf || *end || errno == ERANGE || !isfinite(d)) return -1;
-    *out = d;
-    return 0;
-}
-
-/* Reads an integer-valued key into *out, within [lo, hi]. 1 = set, 0 = null. */
-static int get_int(cfg *c, unsigned line, const char *key, const yaml_node_t *v, double lo, double hi,
-                   int64_t *out) {
-    if (is_null(v)) return 0;
-    double d;
-    /* 4.0 is accepted as 4 (pydantic does), 4.5 is not */
-    if (parse_num(v, &d) != 0 || d != floor(d) || fabs(d) > 9e15) return type_err(c, line, key, "an integer", v);
-    if (d < lo || d > hi)
-        return tn_fail("%s:%u: %s: expected an integer in [%.0f, %.0f], got %s", c->path, line, key, lo, hi, sval(v));
-    *out = (int64_t)d;
-    return 1;
-}
-
-/* A real number in [lo, hi] (or [lo, hi) when hi_open). 1 = set, 0 = null. */
-static int get_num(cfg *c, unsigned line, const char *key, const yaml_node_t *v, double lo, double hi, int hi_open,
-                   double *out) {
-    if (is_null(v)) return 0;
-    double d;
-    if (parse_num(v, &d) != 0) return type_err(c, line, key, "a number", v);
-    if (d < lo || d > hi || (hi_open && d == hi))
-        return tn_fail("%s:%u: %s: expected a number in [%g, %g%c, got %s", c->path, line, key, lo, hi,
-                       hi_open ? ')' : ']', sval(v));
-    *out = d;
-    return 1;
-}
-
-/* YAML 1.1 booleans as PyYAML reads them, plus 0/1 (pydantic): 1 and *out
- * set when the scalar is one, else 0. */
-static int parse_bool(const yaml_node_t *v, int *out) {
-    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; v->type == YAML_SCALAR_NODE && i < 4; i++) {
-        if (!strcasecmp(sval(v), yes[i])) return *out = 1, 1;
-        if (!strcasecmp(sval(v), no[i])) return *out = 0, 1;
-    }
-    return 0;
-}
-
-static int get_bool(cfg *c, unsigned line, const char *key, const yaml_node_t *v, int *out) {
-    if (is_null(v)) return 0;
-    if (parse_bool(v, out)) return 1;
-    return type_err(c, line, key, "a boolean (true or false)", v);
-}
-
-/* A string value (any scalar: `base_model: 123` is the text "123"). */
-static int get_str(cfg *c, unsigned line, const char *key, const yaml_node_t *v, const char **out) {
-    if (is_null(v)) return 0;
-    if (v->type != YAML_SCALAR_NODE) return type_err(c, line, key, "a string", v);
-    *out = sval(v);
-    return 1;
-}
+/* --- paths ----------------------------------------------------------------- */
 
 /* Relative paths are taken from the config's directory: a config and its
  * data travel together, wherever tuna is started from. */
@@ -168,7 +48,7 @@ static char *resolve(cfg *c, const char *p) {
 
 static int get_path(cfg *c, unsigned line, const char *key, const yaml_node_t *v, char **out) {
     const char *s = NULL;
-    int rc = get_str(c, line, key, v, &s);
+    int rc = tn_yaml_get_str(c->f, line, key, v, &s);
     if (rc == 1) *out = resolve(c, s);
     return rc;
 }
@@ -177,7 +57,7 @@ static int get_path(cfg *c, unsigned line, const char *key, const yaml_node_t *v
 
 static int set_adapter(cfg *c, unsigned line, const yaml_node_t *v) {
     const char *s = NULL;
-    int rc = get_str(c, line, "adapter", v, &s);
+    int rc = tn_yaml_get_str(c->f, line, "adapter", v, &s);
     if (rc < 0) return -1;
     c->adapter_set = 1;
     if (rc == 0) { /* `adapter:` empty: full fine-tuning */
@@ -191,14 +71,14 @@ static int set_adapter(cfg *c, unsigned line, const yaml_node_t *v) {
     if (!strcmp(s, "qlora"))
         return tn_fail("%s:%u: adapter: qlora is not supported: tuna does not quantise the base model; "
                        "use adapter: lora (and drop load_in_4bit)",
-                       c->path, line);
-    return tn_fail("%s:%u: adapter: unknown adapter \"%s\" (supported: lora, or none for full fine-tuning)", c->path,
+                       c->f->path, line);
+    return tn_fail("%s:%u: adapter: unknown adapter \"%s\" (supported: lora, or none for full fine-tuning)", c->f->path,
                    line, s);
 }
 
 static int set_sched(cfg *c, unsigned line, const yaml_node_t *v) {
     const char *s = NULL;
-    int rc = get_str(c, line, "lr_scheduler", v, &s);
+    int rc = tn_yaml_get_str(c->f, line, "lr_scheduler", v, &s);
     if (rc <= 0) return rc;
     static const char *const names[] = {"cosine", "linear", "constant"};
     for (int i = 0; i < 3; i++)
@@ -206,28 +86,28 @@ static int set_sched(cfg *c, unsigned line, const yaml_node_t *v) {
             c->o->sched = (tn_sched_kind)i;
             return 0;
         }
-    return tn_fail("%s:%u: lr_scheduler: unknown scheduler \"%s\" (supported: cosine, linear, constant)", c->path,
+    return tn_fail("%s:%u: lr_scheduler: unknown scheduler \"%s\" (supported: cosine, linear, constant)", c->f->path,
                    line, s);
 }
 
 static int set_targets(cfg *c, unsigned line, const yaml_node_t *v) {
     const char *key = "lora_target_modules";
-    if (is_null(v)) return 0;
+    if (tn_yaml_is_null(v)) return 0;
     tn_train_opts *o = c->o;
     if (v->type == YAML_SCALAR_NODE) { /* a lone name: one target */
         o->n_lora_targets = 1;
-        o->lora_targets[0] = (char *)tn_train_opts_own(o, sval(v));
+        o->lora_targets[0] = (char *)tn_train_opts_own(o, tn_yaml_str(v));
         return 0;
     }
-    if (v->type != YAML_SEQUENCE_NODE) return type_err(c, line, key, "a list of module names", v);
+    if (v->type != YAML_SEQUENCE_NODE) return tn_yaml_type_err(c->f, line, key, "a list of module names", v);
     int n = 0;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-        yaml_node_t *e = yaml_document_get_node(c->doc, *it);
-        if (e->type != YAML_SCALAR_NODE || is_null(e))
-            return type_err(c, line_of(e), "lora_target_modules item", "a module name", e);
+        yaml_node_t *e = tn_yaml_node(c->f, *it);
+        if (e->type != YAML_SCALAR_NODE || tn_yaml_is_null(e))
+            return tn_yaml_type_err(c->f, tn_yaml_line(e), "lora_target_modules item", "a module name", e);
         if (n == TN_LORA_MAX_TARGETS)
-            return tn_fail("%s:%u: %s: more than %d modules", c->path, line, key, TN_LORA_MAX_TARGETS);
-        o->lora_targets[n++] = (char *)tn_train_opts_own(o, sval(e));
+            return tn_fail("%s:%u: %s: more than %d modules", c->f->path, line, key, TN_LORA_MAX_TARGETS);
+        o->lora_targets[n++] = (char *)tn_train_opts_own(o, tn_yaml_str(e));
     }
     o->n_lora_targets = n;
     return 0;
@@ -244,8 +124,8 @@ static int parse_template(cfg *c, unsigned line, const char *key, const char *s,
     if (!strcmp(s, "jinja"))
         return tn_fail("%s:%u: %s: custom Jinja templates (chat_template_jinja) are not supported; name a "
                        "built-in template (chatml, llama2, llama3, mistral, alpaca) or tokenizer_default",
-                       c->path, line, key);
-    if (tn_chat_template_parse(s, t) != 0) return tn_err_prefix("%s:%u: %s", c->path, line, key);
+                       c->f->path, line, key);
+    if (tn_chat_template_parse(s, t) != 0) return tn_err_prefix("%s:%u: %s", c->f->path, line, key);
     c->o->chat_template = (char *)tn_train_opts_own(c->o, s);
     return 0;
 }
@@ -266,29 +146,29 @@ static int dataset_type_mapping(cfg *c, const char *where, const yaml_node_t *m)
     json_t *obj = json_object();
     int rc = 0;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top && !rc; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key), *v = yaml_document_get_node(c->doc, p->value);
+        yaml_node_t *k = tn_yaml_node(c->f, p->key), *v = tn_yaml_node(c->f, p->value);
         if (k->type != YAML_SCALAR_NODE) {
-            rc = tn_fail("%s:%u: %s: keys must be strings", c->path, line_of(k), where);
+            rc = tn_fail("%s:%u: %s: keys must be strings", c->f->path, tn_yaml_line(k), where);
             break;
         }
         char key[160];
-        snprintf(key, sizeof key, "%s.%s", where, sval(k));
+        snprintf(key, sizeof key, "%s.%s", where, tn_yaml_str(k));
         size_t i = 0;
-        while (i < 8 && strcmp(sval(k), keys[i])) i++;
+        while (i < 8 && strcmp(tn_yaml_str(k), keys[i])) i++;
         if (i == 8) {
-            warn_unknown(c, line_of(k), key);
+            tn_yaml_warn_unknown(c->f, tn_yaml_line(k), key);
             continue;
         }
         const char *s = NULL;
-        int got_it = get_str(c, line_of(k), key, v, &s);
+        int got_it = tn_yaml_get_str(c->f, tn_yaml_line(k), key, v, &s);
         if (got_it < 0)
             rc = -1;
         else if (got_it == 1 && json_object_set_new(obj, keys[i], json_string(s)) != 0)
-            rc = tn_fail("%s:%u: %s: not valid UTF-8", c->path, line_of(k), key);
+            rc = tn_fail("%s:%u: %s: not valid UTF-8", c->f->path, tn_yaml_line(k), key);
     }
     if (rc == 0) {
         char what[512];
-        snprintf(what, sizeof what, "%s:%u: %s", c->path, line_of(m), where);
+        snprintf(what, sizeof what, "%s:%u: %s", c->f->path, tn_yaml_line(m), where);
         tn_dataset_type t;
         rc = tn_dataset_type_from_json(obj, what, &t);
         if (rc == 0) {
@@ -316,7 +196,8 @@ typedef struct {
 
 static int dataset_entry(cfg *c, const yaml_node_t *e) {
     tn_train_opts *o = c->o;
-    if (e->type != YAML_MAPPING_NODE) return type_err(c, line_of(e), "datasets[0]", "a mapping (path:, type:, ...)", e);
+    if (e->type != YAML_MAPPING_NODE)
+        return tn_yaml_type_err(c->f, tn_yaml_line(e), "datasets[0]", "a mapping (path:, type:, ...)", e);
     ds_keys k = {0};
     struct {
         const char *name;
@@ -331,40 +212,43 @@ static int dataset_entry(cfg *c, const yaml_node_t *e) {
                  {"chat_template", &k.chat_template, &k.tmpl_line}};
     const size_t n_known = sizeof known / sizeof known[0];
     for (yaml_node_pair_t *p = e->data.mapping.pairs.start; p < e->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = yaml_document_get_node(c->doc, p->key), *v = yaml_document_get_node(c->doc, p->value);
+        yaml_node_t *kn = tn_yaml_node(c->f, p->key), *v = tn_yaml_node(c->f, p->value);
         if (kn->type != YAML_SCALAR_NODE)
-            return tn_fail("%s:%u: datasets[0]: keys must be strings", c->path, line_of(kn));
+            return tn_fail("%s:%u: datasets[0]: keys must be strings", c->f->path, tn_yaml_line(kn));
         size_t i = 0;
-        while (i < n_known && strcmp(sval(kn), known[i].name)) i++;
+        while (i < n_known && strcmp(tn_yaml_str(kn), known[i].name)) i++;
         if (i < n_known) {
             *known[i].node = v;
-            *known[i].line = line_of(kn);
-        } else if (!strcmp(sval(kn), "split") && v->type == YAML_SCALAR_NODE && !strcmp(sval(v), "train")) {
+            *known[i].line = tn_yaml_line(kn);
+        } else if (!strcmp(tn_yaml_str(kn), "split") && v->type == YAML_SCALAR_NODE &&
+                   !strcmp(tn_yaml_str(v), "train")) {
             /* split: train is what we read anyway */
-        } else if (!is_null(v)) {
+        } else if (!tn_yaml_is_null(v)) {
             char key[160];
-            snprintf(key, sizeof key, "datasets[0].%s", sval(kn));
-            warn_unknown(c, line_of(kn), key);
+            snprintf(key, sizeof key, "datasets[0].%s", tn_yaml_str(kn));
+            tn_yaml_warn_unknown(c->f, tn_yaml_line(kn), key);
         }
     }
 
     /* path (+ data_files when path is a directory) */
-    if (!k.path || is_null(k.path))
-        return tn_fail("%s:%u: datasets[0]: missing path (the dataset file)", c->path, line_of(e));
-    char *path;
+    if (!k.path || tn_yaml_is_null(k.path))
+        return tn_fail("%s:%u: datasets[0]: missing path (the dataset file)", c->f->path, tn_yaml_line(e));
+    char *path = NULL;
     if (get_path(c, k.path_line, "datasets[0].path", k.path, &path) < 0) return -1;
-    if (k.data_files && !is_null(k.data_files)) {
+    if (k.data_files && !tn_yaml_is_null(k.data_files)) {
         const yaml_node_t *f = k.data_files;
         if (f->type == YAML_SEQUENCE_NODE) {
             size_t n = (size_t)(f->data.sequence.items.top - f->data.sequence.items.start);
-            if (!n) return tn_fail("%s:%u: datasets[0].data_files: empty list", c->path, k.data_files_line);
-            if (n > 1) warn(c, k.data_files_line, "datasets[0].data_files: %s", "only the first file is used");
-            f = yaml_document_get_node(c->doc, f->data.sequence.items.start[0]);
+            if (!n) return tn_fail("%s:%u: datasets[0].data_files: empty list", c->f->path, k.data_files_line);
+            if (n > 1)
+                tn_yaml_warn(c->f, k.data_files_line, "datasets[0].data_files: %s", "only the first file is used");
+            f = tn_yaml_node(c->f, f->data.sequence.items.start[0]);
         }
         const char *file;
-        if (f->type != YAML_SCALAR_NODE || is_null(f))
-            return type_err(c, k.data_files_line, "datasets[0].data_files", "a file name or a list of them", f);
-        file = sval(f);
+        if (f->type != YAML_SCALAR_NODE || tn_yaml_is_null(f))
+            return tn_yaml_type_err(c->f, k.data_files_line, "datasets[0].data_files",
+                                    "a file name or a list of them", f);
+        file = tn_yaml_str(f);
         if (tn_dir_exists(path)) {
             char *j = file[0] == '/' ? tn_strdup(file) : tn_path_join(path, file);
             path = (char *)tn_train_opts_own(o, j);
@@ -378,7 +262,7 @@ static int dataset_entry(cfg *c, const yaml_node_t *e) {
     /* ds_type: a format hint. HF's "json" loader reads JSON and JSON lines,
      * so the extension decides between those two when it can. */
     const char *dst = NULL;
-    int rc = k.ds_type ? get_str(c, k.ds_type_line, "datasets[0].ds_type", k.ds_type, &dst) : 0;
+    int rc = k.ds_type ? tn_yaml_get_str(c->f, k.ds_type_line, "datasets[0].ds_type", k.ds_type, &dst) : 0;
     if (rc < 0) return -1;
     if (rc == 1) {
         tn_rows_fmt by_ext;
@@ -389,7 +273,7 @@ static int dataset_entry(cfg *c, const yaml_node_t *e) {
         else if (!strcmp(dst, "jsonl") || !strcmp(dst, "csv"))
             o->dataset_format = (char *)tn_train_opts_own(o, dst);
         else
-            return tn_fail("%s:%u: datasets[0].ds_type: \"%s\" is not supported (json, jsonl or csv)", c->path,
+            return tn_fail("%s:%u: datasets[0].ds_type: \"%s\" is not supported (json, jsonl or csv)", c->f->path,
                            k.ds_type_line, dst);
     }
 
@@ -397,25 +281,26 @@ static int dataset_entry(cfg *c, const yaml_node_t *e) {
     if (!k.type)
         return tn_fail("%s:%u: datasets[0]: missing type (alpaca, completion, chat_template, sharegpt, or a "
                        "mapping with field_instruction, field_output, ...)",
-                       c->path, line_of(e));
-    if (is_null(k.type))
-        return tn_fail("%s:%u: datasets[0].type: empty (a pre-tokenized dataset) is not supported", c->path,
+                       c->f->path, tn_yaml_line(e));
+    if (tn_yaml_is_null(k.type))
+        return tn_fail("%s:%u: datasets[0].type: empty (a pre-tokenized dataset) is not supported", c->f->path,
                        k.type_line);
     const char *fm = NULL, *fld = NULL, *tmpl = c->top_template;
     unsigned tmpl_line = c->top_template_line;
-    if (k.field_messages && get_str(c, k.field_messages_line, "datasets[0].field_messages", k.field_messages, &fm) < 0)
+    if (k.field_messages &&
+        tn_yaml_get_str(c->f, k.field_messages_line, "datasets[0].field_messages", k.field_messages, &fm) < 0)
         return -1;
-    if (k.field && get_str(c, k.field_line, "datasets[0].field", k.field, &fld) < 0) return -1;
+    if (k.field && tn_yaml_get_str(c->f, k.field_line, "datasets[0].field", k.field, &fld) < 0) return -1;
     if (k.chat_template) {
         const char *t = NULL;
-        if (get_str(c, k.tmpl_line, "datasets[0].chat_template", k.chat_template, &t) < 0) return -1;
+        if (tn_yaml_get_str(c->f, k.tmpl_line, "datasets[0].chat_template", k.chat_template, &t) < 0) return -1;
         if (t) tmpl = t, tmpl_line = k.tmpl_line;
     }
     tn_data_spec *spec = &o->spec;
     if (k.type->type == YAML_MAPPING_NODE) return dataset_type_mapping(c, "datasets[0].type", k.type);
     if (k.type->type != YAML_SCALAR_NODE)
-        return type_err(c, k.type_line, "datasets[0].type", "a type name or a mapping", k.type);
-    const char *ty = sval(k.type);
+        return tn_yaml_type_err(c->f, k.type_line, "datasets[0].type", "a type name or a mapping", k.type);
+    const char *ty = tn_yaml_str(k.type);
     if (!strcmp(ty, "alpaca")) {
         spec->kind = TN_DS_INSTRUCT;
         memset(&spec->instruct, 0, sizeof spec->instruct);
@@ -439,167 +324,171 @@ static int dataset_entry(cfg *c, const yaml_node_t *e) {
     }
     return tn_fail("%s:%u: datasets[0].type: unknown type \"%s\" (supported: alpaca, completion, chat_template, "
                    "sharegpt, or a mapping with field_instruction, field_output, format, ...)",
-                   c->path, k.type_line, ty);
+                   c->f->path, k.type_line, ty);
 }
 
 static int set_datasets(cfg *c, unsigned line, const yaml_node_t *v) {
-    if (v->type != YAML_SEQUENCE_NODE) return type_err(c, line, "datasets", "a list of datasets (- path: ...)", v);
+    if (v->type != YAML_SEQUENCE_NODE)
+        return tn_yaml_type_err(c->f, line, "datasets", "a list of datasets (- path: ...)", v);
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (!n) return tn_fail("%s:%u: datasets: empty list", c->path, line);
-    if (n > 1) warn(c, line, "datasets: %s", "only the first dataset is used");
-    return dataset_entry(c, yaml_document_get_node(c->doc, v->data.sequence.items.start[0]));
+    if (!n) return tn_fail("%s:%u: datasets: empty list", c->f->path, line);
+    if (n > 1) tn_yaml_warn(c->f, line, "datasets: %s", "only the first dataset is used");
+    return dataset_entry(c, tn_yaml_node(c->f, v->data.sequence.items.start[0]));
 }
 
 /* --- top level -------------------------------------------------------------- */
 
-typedef enum { K_PATH, K_INT, K_I64, K_NUM, K_BOOL } key_kind;
+/* The table's key functions (ctx: the cfg). */
+#define KEY_FN(name) \
+    static int name(tn_yaml_file *f, const tn_yaml_key *k, const yaml_node_t *v, unsigned line, void *ctx)
 
-typedef struct {
-    const char *name;
-    key_kind kind;
-    size_t off;
-    double lo, hi;
-    int hi_open;
-} key_def;
+/* base_model, output_dir: paths relative to the config's directory */
+KEY_FN(key_path) {
+    (void)f;
+    cfg *c = ctx;
+    return get_path(c, line, k->name, v, (char **)((char *)c->o + k->off)) < 0 ? -1 : 0;
+}
 
-#define F(field) offsetof(tn_train_opts, field)
-static const key_def g_keys[] = {
-    {"base_model", K_PATH, F(base_model), 0, 0, 0},
-    {"output_dir", K_PATH, F(output_dir), 0, 0, 0},
-    {"sequence_len", K_INT, F(seq_len), 1, 1 << 20, 0},
-    {"micro_batch_size", K_INT, F(micro_batch), 1, 1 << 16, 0},
-    {"gradient_accumulation_steps", K_INT, F(grad_accum), 1, 1 << 20, 0},
-    {"num_epochs", K_INT, F(epochs), 0, 1e6, 0},
-    {"max_steps", K_I64, F(max_steps), -1, 1e15, 0}, /* -1: HF's "none" */
-    {"train_on_inputs", K_BOOL, F(train_on_inputs), 0, 0, 0},
-    {"sample_packing", K_BOOL, F(packing), 0, 0, 0},
-    {"learning_rate", K_NUM, F(lr), 0, 10, 0},
-    {"warmup_steps", K_INT, F(warmup_steps), 0, 1e9, 0},
-    {"warmup_ratio", K_NUM, F(warmup_ratio), 0, 1, 0},
-    {"weight_decay", K_NUM, F(weight_decay), 0, 1e3, 0},
-    {"adam_beta1", K_NUM, F(adam_beta1), 0, 1, 1},
-    {"adam_beta2", K_NUM, F(adam_beta2), 0, 1, 1},
-    {"adam_epsilon", K_NUM, F(adam_eps), 0, 1, 0},
-    {"max_grad_norm", K_NUM, F(max_grad_norm), 0, 1e9, 0},
-    {"seed", K_I64, F(seed), 0, 9e15, 0},
-    {"lora_r", K_INT, F(lora_r), 1, 1 << 16, 0},
-    {"lora_alpha", K_NUM, F(lora_alpha), 0, 1e6, 0},
-    {"lora_dropout", K_NUM, F(lora_dropout), 0, 1, 1},
-    {"lora_target_linear", K_BOOL, F(lora_target_linear), 0, 0, 0},
-    {"val_set_size", K_NUM, F(val_size), 0, 1e12, 0},
-    {"eval_steps", K_INT, F(eval_every), 0, 1e9, 0},
-    {"early_stopping_patience", K_INT, F(early_stop_patience), 0, 1e9, 0},
-    {"save_steps", K_INT, F(save_every), 0, 1e9, 0},
-};
-#undef F
-
-static int set_simple(cfg *c, const key_def *d, unsigned line, const yaml_node_t *v) {
-    char *base = (char *)c->o + d->off;
+KEY_FN(key_max_steps) {
+    cfg *c = ctx;
     int64_t i = 0;
+    int rc = tn_yaml_get_int(f, line, k->name, v, -1, 1e15, &i);
+    if (rc == 1) c->o->max_steps = i < 0 ? 0 : i; /* -1: HF's "none" */
+    return rc < 0 ? -1 : 0;
+}
+
+KEY_FN(key_lr) {
+    cfg *c = ctx;
     double x = 0;
-    int b = 0, rc;
-    switch (d->kind) {
-    case K_PATH: return get_path(c, line, d->name, v, (char **)base) < 0 ? -1 : 0;
-    case K_INT:
-        if ((rc = get_int(c, line, d->name, v, d->lo, d->hi, &i)) == 1) *(int *)base = (int)i;
-        return rc < 0 ? -1 : 0;
-    case K_I64:
-        if ((rc = get_int(c, line, d->name, v, d->lo, d->hi, &i)) == 1) {
-            if (d->off == offsetof(tn_train_opts, seed))
-                c->o->seed = (uint64_t)i;
-            else
-                *(int64_t *)base = i < 0 ? 0 : i;
-        }
-        return rc < 0 ? -1 : 0;
-    case K_NUM:
-        if ((rc = get_num(c, line, d->name, v, d->lo, d->hi, d->hi_open, &x)) == 1) {
-            *(double *)base = x;
-            if (d->off == offsetof(tn_train_opts, lr)) {
-                if (x <= 0) return tn_fail("%s:%u: learning_rate: must be positive, got %s", c->path, line, sval(v));
-                c->lr_set = 1;
-            }
-        }
-        return rc < 0 ? -1 : 0;
-    case K_BOOL:
-        if ((rc = get_bool(c, line, d->name, v, &b)) == 1) *(int *)base = b;
-        return rc < 0 ? -1 : 0;
+    int rc = tn_yaml_get_num(f, line, k->name, v, 0, 10, 0, &x);
+    if (rc < 0) return -1;
+    if (rc == 1) {
+        c->o->lr = x;
+        if (x <= 0) return tn_fail("%s:%u: learning_rate: must be positive, got %s", f->path, line, tn_yaml_str(v));
+        c->lr_set = 1;
     }
     return 0;
 }
 
+KEY_FN(key_adapter) {
+    (void)f, (void)k;
+    return set_adapter(ctx, line, v);
+}
+
+KEY_FN(key_sched) {
+    (void)f, (void)k;
+    return set_sched(ctx, line, v);
+}
+
+KEY_FN(key_targets) {
+    (void)f, (void)k;
+    return set_targets(ctx, line, v);
+}
+
 /* Keys that axolotl reads and that do not change what tuna does, or that
  * only name a quantisation tuna does not do: a note, not "unknown". */
-static int set_quant(cfg *c, unsigned line, const char *key, const yaml_node_t *v) {
+KEY_FN(key_quant) {
+    (void)ctx;
     int b = 0;
-    int rc = get_bool(c, line, key, v, &b);
+    int rc = tn_yaml_get_bool(f, line, k->name, v, &b);
     if (rc < 0) return -1;
-    if (b) warn(c, line, "%s: ignored: tuna does not quantise; the base model is kept in full precision", key);
+    if (b)
+        tn_yaml_warn(f, line, "%s: ignored: tuna does not quantise; the base model is kept in full precision", k->name);
     return 0;
 }
 
 /* bf16: true / false (any YAML boolean) or "auto". auto means fp32: bf16
  * matmuls are a choice, never a default (docs/training.md). */
-static int set_bf16(cfg *c, unsigned line, const yaml_node_t *v) {
-    if (is_null(v)) return 0;
-    if (v->type == YAML_SCALAR_NODE && !strcasecmp(sval(v), "auto")) {
+KEY_FN(key_bf16) {
+    (void)k;
+    cfg *c = ctx;
+    if (tn_yaml_is_null(v)) return 0;
+    if (v->type == YAML_SCALAR_NODE && !strcasecmp(tn_yaml_str(v), "auto")) {
         c->o->bf16 = 0;
         return 0;
     }
-    if (parse_bool(v, &c->o->bf16)) return 0;
-    return type_err(c, line, "bf16", "true, false or auto", v);
+    if (tn_yaml_parse_bool(v, &c->o->bf16)) return 0;
+    return tn_yaml_type_err(f, line, "bf16", "true, false or auto", v);
 }
 
+/* checked here, applied with the dataset (which may override it) */
+KEY_FN(key_chat_template) {
+    cfg *c = ctx;
+    const char *s = NULL;
+    int rc = tn_yaml_get_str(f, line, k->name, v, &s) < 0 ? -1 : 0;
+    tn_chat_template t;
+    if (!rc) rc = parse_template(c, line, k->name, s, &t);
+    c->top_template = s;
+    c->top_template_line = line;
+    return rc;
+}
+
+/* read after the other keys: the dataset's template overrides the top one */
+KEY_FN(key_datasets) {
+    (void)f, (void)k;
+    cfg *c = ctx;
+    c->datasets = v;
+    c->datasets_line = line;
+    return 0;
+}
+
+#define F(field) offsetof(tn_train_opts, field)
+#define FN(key, fn) {key, TN_YK_FN, 0, 0, 0, 0, 0, 0, fn}
+#define INT(key, field, lo, hi) {key, TN_YK_INT, F(field), lo, hi, 0, 0, 0, NULL}
+#define NUM(key, field, lo, hi, hi_open) {key, TN_YK_NUM, F(field), lo, hi, hi_open, 0, 0, NULL}
+#define BOOL(key, field) {key, TN_YK_BOOL, F(field), 0, 0, 0, 0, 0, NULL}
+static const tn_yaml_key g_keys[] = {
+    {"base_model", TN_YK_FN, F(base_model), 0, 0, 0, 0, 0, key_path},
+    {"output_dir", TN_YK_FN, F(output_dir), 0, 0, 0, 0, 0, key_path},
+    INT("sequence_len", seq_len, 1, 1 << 20),
+    INT("micro_batch_size", micro_batch, 1, 1 << 16),
+    INT("gradient_accumulation_steps", grad_accum, 1, 1 << 20),
+    INT("num_epochs", epochs, 0, 1e6),
+    FN("max_steps", key_max_steps),
+    BOOL("train_on_inputs", train_on_inputs),
+    BOOL("sample_packing", packing),
+    FN("learning_rate", key_lr),
+    INT("warmup_steps", warmup_steps, 0, 1e9),
+    NUM("warmup_ratio", warmup_ratio, 0, 1, 0),
+    NUM("weight_decay", weight_decay, 0, 1e3, 0),
+    NUM("adam_beta1", adam_beta1, 0, 1, 1),
+    NUM("adam_beta2", adam_beta2, 0, 1, 1),
+    NUM("adam_epsilon", adam_eps, 0, 1, 0),
+    NUM("max_grad_norm", max_grad_norm, 0, 1e9, 0),
+    {"seed", TN_YK_INT, F(seed), 0, 9e15, 0, TN_YK_AS_U64, 0, NULL},
+    INT("lora_r", lora_r, 1, 1 << 16),
+    NUM("lora_alpha", lora_alpha, 0, 1e6, 0),
+    NUM("lora_dropout", lora_dropout, 0, 1, 1),
+    BOOL("lora_target_linear", lora_target_linear),
+    NUM("val_set_size", val_size, 0, 1e12, 0),
+    INT("eval_steps", eval_every, 0, 1e9),
+    INT("early_stopping_patience", early_stop_patience, 0, 1e9),
+    INT("save_steps", save_every, 0, 1e9),
+    FN("datasets", key_datasets),
+    FN("adapter", key_adapter),
+    FN("lr_scheduler", key_sched),
+    FN("bf16", key_bf16),
+    FN("lora_target_modules", key_targets),
+    FN("chat_template", key_chat_template),
+    FN("load_in_4bit", key_quant),
+    FN("load_in_8bit", key_quant),
+};
+#undef F
+#undef FN
+#undef INT
+#undef NUM
+#undef BOOL
+
 static int top_level(cfg *c, const yaml_node_t *root) {
-    if (root->type != YAML_MAPPING_NODE)
-        return type_err(c, line_of(root), "config", "a mapping of keys (base_model: ..., datasets: ...)", root);
-    const yaml_node_t *datasets = NULL;
-    unsigned datasets_line = 0;
-    yaml_node_pair_t *start = root->data.mapping.pairs.start, *top = root->data.mapping.pairs.top;
-    for (yaml_node_pair_t *p = start; p < top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key), *v = yaml_document_get_node(c->doc, p->value);
-        if (k->type != YAML_SCALAR_NODE) return tn_fail("%s:%u: keys must be strings", c->path, line_of(k));
-        const char *key = sval(k);
-        unsigned line = line_of(k);
-        /* PyYAML keeps the last of duplicate keys: so do we, after a word */
-        int dup = 0;
-        for (yaml_node_pair_t *q = p + 1; q < top && !dup; q++) {
-            yaml_node_t *k2 = yaml_document_get_node(c->doc, q->key);
-            dup = k2->type == YAML_SCALAR_NODE && !strcmp(sval(k2), key);
-        }
-        if (dup) {
-            warn(c, line, "key '%s' given again further down; this one is ignored", key);
-            continue;
-        }
-        size_t i = 0, n = sizeof g_keys / sizeof g_keys[0];
-        while (i < n && strcmp(key, g_keys[i].name)) i++;
-        int rc = 0;
-        if (i < n)
-            rc = set_simple(c, &g_keys[i], line, v);
-        else if (!strcmp(key, "datasets"))
-            datasets = v, datasets_line = line;
-        else if (!strcmp(key, "adapter"))
-            rc = set_adapter(c, line, v);
-        else if (!strcmp(key, "lr_scheduler"))
-            rc = set_sched(c, line, v);
-        else if (!strcmp(key, "bf16"))
-            rc = set_bf16(c, line, v);
-        else if (!strcmp(key, "lora_target_modules"))
-            rc = set_targets(c, line, v);
-        else if (!strcmp(key, "chat_template")) {
-            const char *s = NULL;
-            rc = get_str(c, line, key, v, &s) < 0 ? -1 : 0;
-            tn_chat_template t;
-            /* checked here, applied with the dataset (which may override it) */
-            if (!rc) rc = parse_template(c, line, key, s, &t);
-            c->top_template = s;
-            c->top_template_line = line;
-        } else if (!strcmp(key, "load_in_4bit") || !strcmp(key, "load_in_8bit"))
-            rc = set_quant(c, line, key, v);
-        else if (!is_null(v)) /* `fp16:` left empty asks for nothing: no noise */
-            warn_unknown(c, line, key);
-        if (rc) return -1;
-    }
-    if (datasets && set_datasets(c, datasets_line, datasets) != 0) return -1;
+    const tn_yaml_table t = {.keys = g_keys,
+                             .n_keys = sizeof g_keys / sizeof g_keys[0],
+                             .target = c->o,
+                             .ctx = c,
+                             .what = "config",
+                             .expected = "a mapping of keys (base_model: ..., datasets: ...)",
+                             .unknown_warns = 1};
+    if (tn_yaml_apply(c->f, root, &t)) return -1;
+    if (c->datasets && set_datasets(c, c->datasets_line, c->datasets) != 0) return -1;
     if (!c->adapter_set) c->o->lora = 0; /* axolotl: no adapter = full fine-tuning */
     if (!c->lr_set) c->o->lr = c->o->lora ? 2e-4 : 2e-5;
     return 0;
@@ -607,53 +496,25 @@ static int top_level(cfg *c, const yaml_node_t *root) {
 
 /* --- loading -------------------------------------------------------------- */
 
-static int yaml_error(const char *path, const yaml_parser_t *p) {
-    if (p->error == YAML_MEMORY_ERROR) return tn_fail("%s: out of memory reading YAML", path);
-    if (p->error == YAML_READER_ERROR)
-        return tn_fail("%s: invalid YAML: %s at byte %zu", path, p->problem ? p->problem : "read error",
-                       p->problem_offset);
-    const char *prob = p->problem ? p->problem : "syntax error";
-    if (p->context)
-        return tn_fail("%s:%zu:%zu: invalid YAML: %s (%s at line %zu)", path, p->problem_mark.line + 1,
-                       p->problem_mark.column + 1, prob, p->context, p->context_mark.line + 1);
-    return tn_fail("%s:%zu:%zu: invalid YAML: %s", path, p->problem_mark.line + 1, p->problem_mark.column + 1, prob);
-}
-
 int tn_train_opts_from_yaml_w(tn_train_opts *o, const char *path, int *n_warnings) {
     if (n_warnings) *n_warnings = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tn_fail_errno("%s", path);
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
-        return tn_fail("%s: cannot initialise the YAML parser", path);
+    tn_yaml_file f;
+    if (tn_yaml_load(&f, path)) {
+        tn_yaml_free(&f);
+        return -1;
     }
-    yaml_parser_set_input_file(&parser, f);
-    int loaded = yaml_parser_load(&parser, &doc);
-    int rc;
-    if (!loaded) {
-        rc = yaml_error(path, &parser);
-        yaml_parser_delete(&parser);
-        fclose(f);
-        return rc;
-    }
-    yaml_parser_delete(&parser);
-    fclose(f);
-
-    cfg c = {.path = path, .doc = &doc, .o = o};
+    cfg c = {.f = &f, .o = o};
     const char *slash = strrchr(path, '/');
     if (slash) c.dir = slash == path ? tn_strdup("/") : tn_strndup(path, (size_t)(slash - path));
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root || is_null(root))
+    yaml_node_t *root = tn_yaml_root(&f);
+    int rc;
+    if (!root || tn_yaml_is_null(root))
         rc = tn_fail("%s: empty config (expected keys such as base_model and datasets)", path);
     else
         rc = top_level(&c, root);
-    if (n_warnings) *n_warnings = c.n_warn;
-    for (int i = 0; i < c.n_warned; i++) free(c.warned[i]);
-    free(c.warned);
+    if (n_warnings) *n_warnings = f.n_warn;
     free(c.dir);
-    yaml_document_delete(&doc);
+    tn_yaml_free(&f);
     return rc;
 }
 

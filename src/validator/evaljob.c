@@ -6,18 +6,17 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/spawn.h"
 #include "data/format.h"
 #include "tok/tokenizer.h"
 #include "train/evaluate.h"
 #include "train/examples.h"
 
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- the child's side ------------------------------------------------------ */
@@ -139,56 +138,41 @@ json_t *tn_evaljob_spawn(const json_t *job, const char *job_path, const char *re
     if (tn_json_save_file(job, job_path)) return NULL;
     unlink(result_path);
     char *errlog = tn_sprintf("%s.stderr", result_path);
-    const char *bin = lim->tuna ? lim->tuna : "/proc/self/exe";
-    pid_t pid = fork();
-    if (pid < 0) {
+    char *bin = (char *)(lim->tuna ? lim->tuna : "/proc/self/exe");
+    char *argv[] = {bin, "eval-submission", "--job", (char *)job_path, "--out", (char *)result_path, NULL};
+    /* limits, stderr to a fresh log, then the evaluator binary */
+    tn_spawn_opts o = {.err_path = errlog, .truncate = 1};
+#if !defined(__SANITIZE_ADDRESS__)
+    /* (sanitizer builds reserve terabytes of shadow address space at
+     * start: an address-space limit would stop the child before main) */
+    if (lim->mem_mb > 0)
+        o.rlimits[o.n_rlimits++] = (tn_spawn_rlimit){RLIMIT_AS, (unsigned long long)lim->mem_mb << 20,
+                                                     (unsigned long long)lim->mem_mb << 20};
+#endif
+    if (lim->cpu_s > 0)
+        o.rlimits[o.n_rlimits++] = (tn_spawn_rlimit){RLIMIT_CPU, (unsigned long long)lim->cpu_s,
+                                                     (unsigned long long)lim->cpu_s + 5};
+    o.rlimits[o.n_rlimits++] = (tn_spawn_rlimit){RLIMIT_CORE, 0, 0};
+    pid_t pid;
+    if (tn_spawn(argv, &o, &pid)) {
         free(errlog);
-        tn_fail_errno("evaluation: fork");
+        tn_err_prefix("evaluation");
         return NULL;
     }
-    if (pid == 0) {
-        /* child: limits, stderr to a log, then the evaluator binary */
-#if !defined(__SANITIZE_ADDRESS__)
-        /* (sanitizer builds reserve terabytes of shadow address space at
-         * start: an address-space limit would stop the child before main) */
-        if (lim->mem_mb > 0) {
-            struct rlimit rl = {(rlim_t)lim->mem_mb << 20, (rlim_t)lim->mem_mb << 20};
-            setrlimit(RLIMIT_AS, &rl);
-        }
-#endif
-        if (lim->cpu_s > 0) {
-            struct rlimit rl = {(rlim_t)lim->cpu_s, (rlim_t)lim->cpu_s + 5};
-            setrlimit(RLIMIT_CPU, &rl);
-        }
-        struct rlimit core = {0, 0};
-        setrlimit(RLIMIT_CORE, &core);
-        if (!freopen(errlog, "w", stderr)) _exit(126);
-        execl(bin, bin, "eval-submission", "--job", job_path, "--out", result_path, (char *)NULL);
-        _exit(127);
-    }
-    double t0 = tn_now();
-    int st = 0, killed = 0;
-    for (;;) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid) break;
-        if (w < 0 && errno != EINTR) {
-            free(errlog);
-            tn_fail_errno("evaluation: waitpid");
-            return NULL;
-        }
-        if (lim->wall_s > 0 && tn_now() - t0 > lim->wall_s && !killed) {
-            kill(pid, SIGKILL);
-            killed = 1;
-        }
-        usleep(20000);
+    tn_spawn_watch w = {.timeout_s = lim->wall_s, .sig = SIGKILL};
+    tn_spawn_end end;
+    if (tn_spawn_supervise(pid, &w, &end)) {
+        free(errlog);
+        tn_err_prefix("evaluation");
+        return NULL;
     }
     json_t *res = NULL;
-    if (killed) {
+    if (end.timed_out) {
         tn_fail("evaluation: killed after the %.0f s wall-clock limit", lim->wall_s);
-    } else if (WIFSIGNALED(st)) {
-        tn_fail("evaluation: the evaluator died of signal %d%s", WTERMSIG(st),
-                WTERMSIG(st) == SIGXCPU ? " (CPU-time limit)" : "");
-    } else if (WEXITSTATUS(st) != 0) {
+    } else if (end.signal) {
+        tn_fail("evaluation: the evaluator died of signal %d%s", end.signal,
+                end.signal == SIGXCPU ? " (CPU-time limit)" : "");
+    } else if (end.code != 0) {
         char *log = tn_read_file(errlog, NULL);
         /* the child's last line says why (e.g. out of memory under the limit) */
         char *last = log ? strrchr(log, '\n') : NULL;
@@ -196,7 +180,7 @@ json_t *tn_evaljob_spawn(const json_t *job, const char *job_path, const char *re
             *last = 0;
             last = strrchr(log, '\n');
         }
-        tn_fail("evaluation: the evaluator failed (status %d): %s", WEXITSTATUS(st),
+        tn_fail("evaluation: the evaluator failed (status %d): %s", end.code,
                 log ? (last ? last + 1 : log) : "no message");
         free(log);
     } else {

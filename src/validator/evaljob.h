@@ -2,9 +2,10 @@
  *
  * The validator never parses a submitted file in its own address space: it
  * writes a job file and runs `tuna eval-submission --job JOB --out RESULT` as
- * a child with memory, CPU-time and file-size limits (setrlimit) and a wall
- * clock, so a malicious or broken upload can at worst kill that child. The
- * child:
+ * a child (base/spawn) with address-space and CPU-time limits, no core
+ * files (setrlimit in the child before exec) and a wall clock (SIGKILL), so
+ * a malicious or broken upload can at worst kill that child; its stderr goes
+ * to RESULT.stderr, whose last line explains a failure. The child:
  *   1. loads the requested base model and the submission (full weights, or a
  *      PEFT adapter applied to the requested base whatever base it names);
  *   2. runs the provenance rules (architecture, per-tensor cosine and
