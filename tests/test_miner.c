@@ -25,6 +25,7 @@
 #include "miner/spec.h"
 #include "miner/policy.h"
 #include "net/sign.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -118,7 +119,7 @@ static json_t *good_spec(int64_t task, const char *sid, int64_t deadline, const 
 }
 
 TEST(start_validation) {
-    int64_t now = tn_now_ms();
+    int64_t now = tn_wall_ms();
     json_t *s = good_spec(3, "abcdef0123", now + 60000, "http://127.0.0.1:1");
     CHECK(tn_start_validate(s, now) == 0);
     json_object_set_new(s, "deadline_ms", json_integer(now - 5));
@@ -248,7 +249,7 @@ static void h_put(tn_http_req *r, void *ud) {
     vsub *s = sub_find(sid);
     if (!s) {
         tn_http_reply_error(r, 404, "unknown submission %s", sid);
-    } else if (tn_now_ms() > s->deadline_ms) {
+    } else if (tn_wall_ms() > s->deadline_ms) {
         tn_http_reply_error(r, 410, "the deadline has passed");
     } else {
         char *dir = tn_path_join(V.store, sid), *dest;
@@ -289,13 +290,13 @@ static void h_complete(tn_http_req *r, void *ud) {
     }
     if (!s) {
         tn_http_reply_error(r, 404, "unknown submission %s", sid);
-    } else if (tn_now_ms() > s->deadline_ms) {
+    } else if (tn_wall_ms() > s->deadline_ms) {
         tn_http_reply_error(r, 410, "the deadline has passed");
     } else if (!ok) {
         tn_http_reply_error(r, 422, "manifest does not match the uploaded files");
     } else {
         s->received = 1;
-        s->received_at = tn_now_ms();
+        s->received_at = tn_wall_ms();
         snprintf(s->kind, sizeof s->kind, "%s", json_string_value(json_object_get(b, "kind")));
         snprintf(s->strategy, sizeof s->strategy, "%s", json_string_value(json_object_get(b, "strategy")));
         free(s->note);
@@ -560,7 +561,7 @@ static json_t *spec(int64_t task, const char *sid, int64_t deadline) {
                           (json_int_t)task, "submission_id", sid, "model", "name", "stories260K", "files",
                           json_deep_copy(g_files), "dataset", json_deep_copy(g_dataset), "dataset_type", "kind", "instruct", "field_instruction", "instruction",
                           "field_input", "input", "field_output", "output", "system_prompt", "hours_to_complete",
-                          (double)(deadline - tn_now_ms()) / 3.6e6, "deadline_ms", (json_int_t)deadline,
+                          (double)(deadline - tn_wall_ms()) / 3.6e6, "deadline_ms", (json_int_t)deadline,
                           "upload_url", up);
     free(up);
     return s;
@@ -569,7 +570,7 @@ static json_t *spec(int64_t task, const char *sid, int64_t deadline) {
 /* offer + start; returns the /start_training status */
 static long offer_and_start(int64_t task, const char *sid, double seconds) {
     char msg[512];
-    int64_t deadline = tn_now_ms() + (int64_t)(seconds * 1000);
+    int64_t deadline = tn_wall_ms() + (int64_t)(seconds * 1000);
     if (!offer(task, 260032, seconds / 3600.0, "llama", msg, sizeof msg, NULL)) {
         fprintf(stderr, "  offer %lld refused: %s\n", (long long)task, msg);
         return -1;
@@ -728,7 +729,7 @@ TEST(auth_and_malformed) {
     CHECKF(r.status == 400 && strstr(tn_http_resp_error(&r), "task_id"), "%ld %s", r.status, r.body);
     tn_http_resp_free(&r);
     json_decref(bad);
-    json_t *s = spec(77, "abcdef77", tn_now_ms() + 60000);
+    json_t *s = spec(77, "abcdef77", tn_wall_ms() + 60000);
     json_object_set_new(json_array_get(json_object_get(json_object_get(s, "model"), "files"), 0), "name",
                         json_string("../evil"));
     r = mreq(&g_val, "POST", "/start_training", s);
@@ -743,7 +744,7 @@ TEST(auth_and_malformed) {
     tn_http_resp_free(&r);
     free(u);
     /* well-formed but never offered */
-    s = spec(78, "abcdef78", tn_now_ms() + 60000);
+    s = spec(78, "abcdef78", tn_wall_ms() + 60000);
     r = mreq(&g_val, "POST", "/start_training", s);
     CHECKF(r.status == 404 && strstr(tn_http_resp_error(&r), "no accepted offer"), "%ld %s", r.status, r.body);
     tn_http_resp_free(&r);

@@ -1,5 +1,6 @@
 /* cmd_generate.c - `tuna generate`: sample a continuation of a prompt with
  * the KV-cache inference path (src/infer/generate.c), streaming text. */
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -84,9 +85,7 @@ static int on_token(int32_t id, void *user) {
 }
 
 static uint64_t clock_seed(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 32);
+    return (uint64_t)(tn_wall_now() * 1e9) ^ ((uint64_t)getpid() << 32);
 }
 
 /* The directory's tokenizer.json (or GPT-2 files, via tn_tok_load); a

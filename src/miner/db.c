@@ -3,6 +3,7 @@
 
 #include "store/sqlite.h"
 #include "store/store.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -34,8 +35,6 @@ static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS ledger (\n"
     "  id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, strategy TEXT NOT NULL,\n"
     "  created_ms INTEGER NOT NULL, entry TEXT NOT NULL);\n";
-
-int64_t tn_now_ms(void) { return (int64_t)(tn_wall_now() * 1000.0); }
 
 tn_mdb *tn_mdb_open(const char *path, int create) {
     tn_mdb *db = tn_calloc(1, sizeof *db);
@@ -126,7 +125,7 @@ void tn_job_row_free(tn_job_row *r) {
 
 int tn_mdb_job_insert(tn_mdb *db, const tn_job_row *r) {
     pthread_mutex_lock(&db->mu);
-    int64_t now = tn_now_ms();
+    int64_t now = tn_wall_ms();
     int rc = tn_sqlite_run(&db->h, "insert job",
                            "INSERT INTO jobs (task_id, submission_id, state, strategy, deadline_ms, pid, spec, "
                            "recipe, src_dir, error, created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -142,7 +141,7 @@ int tn_mdb_job_update(tn_mdb *db, const tn_job_row *r) {
                            "UPDATE jobs SET state = ?, pid = ?, recipe = ?, src_dir = ?, error = ?, "
                            "strategy = ?, updated_ms = ? WHERE task_id = ?",
                            "tittttii", r->state, (int64_t)r->pid, r->recipe, r->src_dir, r->error, r->strategy,
-                           tn_now_ms(), r->task_id);
+                           tn_wall_ms(), r->task_id);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
@@ -197,7 +196,7 @@ int tn_mdb_jobs_list(tn_mdb *db, int unfinished_only, tn_job_row **rows, int *n)
 int tn_mdb_event(tn_mdb *db, int64_t task_id, const char *state, const char *message) {
     pthread_mutex_lock(&db->mu);
     int rc = tn_sqlite_run(&db->h, "insert event", "INSERT INTO events (task_id, at_ms, state, message) VALUES (?, ?, ?, ?)",
-                           "iitt", task_id, tn_now_ms(), state, message ? message : "");
+                           "iitt", task_id, tn_wall_ms(), state, message ? message : "");
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
@@ -228,7 +227,7 @@ int tn_mdb_ledger_add(tn_mdb *db, const json_t *entry) {
     pthread_mutex_lock(&db->mu);
     int rc = tn_sqlite_run(&db->h, "insert ledger entry",
                            "INSERT INTO ledger (task_id, strategy, created_ms, entry) VALUES (?, ?, ?, ?)", "itit",
-                           (int64_t)task, strat ? strat : "?", tn_now_ms(), txt);
+                           (int64_t)task, strat ? strat : "?", tn_wall_ms(), txt);
     pthread_mutex_unlock(&db->mu);
     free(txt);
     return rc;

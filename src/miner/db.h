@@ -66,6 +66,5 @@ int tn_mdb_ledger_add(tn_mdb *db, const json_t *entry);
 /* Every ledger entry, oldest first. */
 json_t *tn_mdb_ledger_list(tn_mdb *db);
 
-int64_t tn_now_ms(void);
 
 #endif

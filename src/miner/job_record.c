@@ -7,6 +7,7 @@
  */
 #include "miner/miner_internal.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 
@@ -15,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-double tn_job_left_s(const tn_job *j) { return (double)(j->row.deadline_ms - tn_now_ms()) / 1000.0; }
+double tn_job_left_s(const tn_job *j) { return (double)(j->row.deadline_ms - tn_wall_ms()) / 1000.0; }
 
 int tn_miner_sleep(tn_miner *m, double s) {
     double end = tn_now() + s;

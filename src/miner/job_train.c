@@ -14,6 +14,8 @@
 #include "miner/child.h"
 #include "miner/spec.h"
 
+#include "base/rng.h"
+#include "base/hash.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -236,9 +238,7 @@ static int job_recipe(tn_job *j, int64_t params, double budget, tn_recipe *r) {
      * from its key and the task. Two miners with one fixed seed and the same
      * recipe make nearly the same weight delta, which the validator rightly
      * calls a duplicate. Stored with the recipe, so a resume keeps it. */
-    uint64_t h = 1469598103934665603ull;
-    for (const char *c = j->m->key.id; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
-    h ^= (uint64_t)j->row.task_id * 0x9e3779b97f4a7c15ull;
+    uint64_t h = tn_fnv1a_str(j->m->key.id) ^ (uint64_t)j->row.task_id * TN_GOLDEN64;
     r->seed = (int64_t)(h >> 33);
     json_t *rj = tn_recipe_json(r);
     j->row.recipe = json_dumps(rj, JSON_COMPACT | JSON_SORT_KEYS);

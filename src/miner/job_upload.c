@@ -16,6 +16,7 @@
 #include "miner/spec.h"
 
 #include "net/http_client.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -194,7 +195,7 @@ static void finish(tn_job *j, json_t *entry, long status, const tn_http_resp *r,
     json_object_set_new(entry, "answer", r->json ? json_deep_copy(r->json) : json_string(r->body ? r->body : ""));
     json_object_set_new(entry, "refused_at", json_string(step));
     json_object_set_new(entry, "attempts", json_integer(j->upload_attempts));
-    json_object_set_new(entry, "uploaded_at_ms", json_integer(tn_now_ms()));
+    json_object_set_new(entry, "uploaded_at_ms", json_integer(tn_wall_ms()));
     if (tn_mdb_ledger_add(j->m->db, entry)) tn_warn("miner: task %lld: %s", (long long)j->row.task_id, tn_errmsg());
     tn_job_state(j, JOB_FAILED, "validator refused %s: HTTP %ld: %s", step, status, tn_http_resp_error(r));
 }
@@ -255,7 +256,7 @@ int tn_job_upload(tn_job *j) {
     }
     json_object_set_new(entry, "http_status", json_integer(r.status));
     json_object_set_new(entry, "answer", r.json ? json_deep_copy(r.json) : json_string(r.body));
-    json_object_set_new(entry, "uploaded_at_ms", json_integer(tn_now_ms()));
+    json_object_set_new(entry, "uploaded_at_ms", json_integer(tn_wall_ms()));
     tn_http_resp_free(&r);
     /* confirm: the validator's record of the submission */
     req c = {.kind = REQ_CONFIRM, .url = up};

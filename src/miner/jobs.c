@@ -14,6 +14,7 @@
 #include "miner/jobs.h"
 #include "miner/job_steps.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -105,7 +106,7 @@ int tn_jobs_busy(tn_miner *m) {
 }
 
 int tn_jobs_free_slots(tn_miner *m) {
-    int held = tn_mdb_offers_held(m->db, tn_now_ms());
+    int held = tn_mdb_offers_held(m->db, tn_wall_ms());
     return m->cfg->slots - tn_jobs_busy(m) - held;
 }
 

@@ -13,6 +13,7 @@
 #include "miner/spec.h"
 
 #include "miner/policy.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -32,7 +33,7 @@ static void h_offer(tn_http_req *r, void *ud) {
     }
     tn_policy_decision d;
     tn_job_row job;
-    int64_t now = tn_now_ms();
+    int64_t now = tn_wall_ms();
     pthread_mutex_lock(&m->offer_mu);
     int have_job = tn_mdb_job_get(m->db, o.task_id, &job);
     if (have_job == 1) {
@@ -61,7 +62,7 @@ static void h_start(tn_http_req *r, void *ud) {
     tn_miner *m = ud;
     json_t *body = tn_http_body_json(r), *offer = NULL;
     if (!body) return;
-    if (tn_start_validate(body, tn_now_ms())) {
+    if (tn_start_validate(body, tn_wall_ms())) {
         tn_http_reply_error(r, 400, "%s", tn_errmsg());
         json_decref(body);
         return;
@@ -73,7 +74,7 @@ static void h_start(tn_http_req *r, void *ud) {
     if (have_job == 1) {
         tn_http_reply_error(r, 409, "task %lld was already started (state %s)", (long long)task, job.state);
         tn_job_row_free(&job);
-    } else if ((taken = tn_mdb_offer_take(m->db, task, tn_now_ms(), &offer)) != 1) {
+    } else if ((taken = tn_mdb_offer_take(m->db, task, tn_wall_ms(), &offer)) != 1) {
         tn_http_reply_error(r, 404, "unknown task_id %lld: no accepted offer holds a slot for it (offer it first; "
                                     "an accepted offer holds its slot for %.0f s)",
                             (long long)task, m->cfg->offer_hold_s);
