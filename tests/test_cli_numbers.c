@@ -9,9 +9,10 @@
  * subcommand's --help must still work. */
 #include "base/fs.h"
 #include "base/mem.h"
+#include "base/spawn.h"
 #include "harness.h"
 
-#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,19 +38,13 @@ static int run_tuna(char **args, char **out, char **err) {
         n++;
     }
     argv[n] = NULL;
+    /* a command that took a bad value and started serving is stopped */
+    tn_spawn_opts so = {.in_path = "/dev/null", .out_path = o, .err_path = e, .truncate = 1};
+    tn_spawn_watch w = {.timeout_s = 60, .sig = SIGKILL};
+    tn_spawn_end end = {.code = -1};
+    pid_t pid;
     fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0600), fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0) dup2(null, 0);
-        alarm(60); /* survives exec: a command that took a bad value and started serving is stopped */
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid) st = -1;
+    if (tn_spawn(argv, &so, &pid) == 0) tn_spawn_supervise(pid, &w, &end);
     size_t len;
     *out = tn_read_file(o, &len);
     *err = tn_read_file(e, &len);
@@ -57,7 +52,7 @@ static int run_tuna(char **args, char **out, char **err) {
     if (!*err) *err = tn_strdup("");
     free(o);
     free(e);
-    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return end.timed_out ? -1 : end.code;
 }
 
 /* A command line from a template: words separated by spaces; {T}... is a

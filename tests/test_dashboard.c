@@ -19,13 +19,14 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/clock.h"
 #include "base/mem.h"
+#include "base/spawn.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,12 +41,6 @@ static tn_http_server *g_srv;
 static char g_base[64];
 static json_t *g_tasks, *g_detail[3], *g_lb, *g_flags, *g_miners;
 static int64_t g_now;
-
-static int64_t now_ms(void) {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static json_t *num(double x) { return x < 0 ? json_null() : json_real(x); }
 
@@ -78,7 +73,7 @@ static const char *R_LEAK = "test loss 0.4100 vs synthetic 3.0200: ratio 7.4x th
 static const char *R_LATE = "upload attempted 12.5 s after the deadline (refused)";
 
 static void build_competition(void) {
-    g_now = now_ms();
+    g_now = tn_wall_ms();
     int64_t m = 60000;
     json_t *t1 = task(1, "llama-tiny-15M", "alpaca-mini", "scored", g_now - 50 * m, g_now - 30 * m);
     json_t *t2 = task(2, "gpt2-small", "dolly-mini", "scored", g_now - 28 * m, g_now - 8 * m);
@@ -147,7 +142,7 @@ static void h_json(tn_http_req *r, void *ud) { tn_http_reply_json(r, 200, json_i
 static void h_health(tn_http_req *r, void *ud) {
     (void)ud;
     tn_http_reply_json(r, 200, json_pack("{s:s, s:s, s:I}", "status", "ok", "public_key", "ed25519:00", "time_ms",
-                                         (json_int_t)now_ms()));
+                                         (json_int_t)tn_wall_ms()));
 }
 
 static void h_tasks(tn_http_req *r, void *ud) {
@@ -307,36 +302,15 @@ static const char *chromium_path(void) {
 /* Runs argv with stdout -> out_path, stderr -> err_path in its own process
  * group; kills the group after timeout_s. Returns the exit status, or -1. */
 static int run_with_timeout(char *const argv[], const char *out_path, const char *err_path, int timeout_s) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        setpgid(0, 0);
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0) _exit(126);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    int64_t t0 = now_ms();
-    for (;;) {
-        int st;
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid) {
-            kill(-pid, SIGKILL); /* leftover helpers of this run only */
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        }
-        if (w < 0 && errno != EINTR) return -1;
-        if (now_ms() - t0 > (int64_t)timeout_s * 1000) {
-            fprintf(stderr, "  chromium ran past %d s: killed\n", timeout_s);
-            kill(-pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        usleep(50 * 1000);
-    }
+    tn_spawn_opts so = {.out_path = out_path, .err_path = err_path, .truncate = 1, .new_pgroup = 1};
+    tn_spawn_watch w = {.timeout_s = timeout_s, .sig = SIGKILL};
+    tn_spawn_end end = {.code = -1};
+    pid_t pid;
+    if (tn_spawn(argv, &so, &pid)) return -1;
+    int rc = tn_spawn_supervise(pid, &w, &end);
+    kill(-pid, SIGKILL); /* leftover helpers of this run only */
+    if (end.timed_out) fprintf(stderr, "  chromium ran past %d s: killed\n", timeout_s);
+    return rc || end.timed_out ? -1 : end.code;
 }
 
 /* text as Chromium serialises a text node / attribute value */
@@ -443,9 +417,9 @@ TEST(browser_renders_competition) {
                     "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
                     "--enable-logging=stderr", "--v=0", a_profile, "--window-size=1280,3000",
                     "--virtual-time-budget=6000", "--dump-dom", a_shot, url, NULL};
-    int64_t t0 = now_ms();
+    int64_t t0 = tn_wall_ms();
     int rc = run_with_timeout(argv, domfile, errfile, 45);
-    tn_info("chromium: exit %d in %.1f s; DOM %s, screenshot %s", rc, (double)(now_ms() - t0) / 1000.0, domfile, png);
+    tn_info("chromium: exit %d in %.1f s; DOM %s, screenshot %s", rc, (double)(tn_wall_ms() - t0) / 1000.0, domfile, png);
     size_t len = 0;
     char *dom = tn_read_file(domfile, &len);
     char *errlog = tn_read_file(errfile, NULL);
