@@ -680,7 +680,6 @@ int v_api_register(vstate *v) {
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof routes / sizeof *routes && rc == 0; i++) rc = tn_http_server_route(v->http, &routes[i]);
-    /* the route keeps pointers: the upload dir string lives as long as the server */
-    if (rc) free(tmp);
+    free(tmp); /* the server copies a route's strings */
     return rc;
 }
