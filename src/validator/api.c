@@ -3,7 +3,7 @@
  *   public     GET /v1/health, /v1/miners, /v1/tasks, /v1/tasks/{id},
  *              /v1/leaderboard, /v1/flags
  *   organiser  POST /v1/admin/{miners,miners/enable,models,datasets,tasks,
- *              rescore,settings}  (signed by the admin key)
+ *              task_detail,rescore,settings}  (signed by the admin key)
  *   miners     PUT  /v1/submissions/{token}/files/{name}  (streamed upload)
  *              POST /v1/submissions/{token}/complete       (manifest + note)
  *              GET  /v1/submissions/{token}                (receipt)
@@ -107,7 +107,7 @@ static void h_tasks(tn_http_req *r, void *ud) {
             tn_http_reply_error(r, rc == TN_STORE_NOT_FOUND ? 404 : 500, "%s", tn_errmsg());
             return;
         }
-        json_t *j = v_task_json(v, &t, 1);
+        json_t *j = v_task_json(v, &t, V_PUBLIC_DETAIL);
         tn_task_clear(&t);
         if (!j)
             tn_http_reply_error(r, 500, "%s", tn_errmsg());
@@ -125,7 +125,7 @@ static void h_tasks(tn_http_req *r, void *ud) {
         return;
     }
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, v_task_json(v, &ts[i], 0));
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, v_task_json(v, &ts[i], V_PUBLIC_LIST));
     tn_tasks_free(ts, n);
     tn_http_reply_json(r, 200, json_pack("{s:o}", "tasks", a));
 }
@@ -148,11 +148,24 @@ static void h_flags(tn_http_req *r, void *ud) {
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         tn_miner m;
         memset(&m, 0, sizeof m);
+        tn_offer *os = NULL;
+        size_t no = 0;
         if ((rc = tn_store_miner_get(v->store, fs[i].miner_id, &m)) < 0) break;
-        json_array_append_new(a, json_pack("{s:I, s:I, s:s?, s:s?, s:s, s:s, s:I}", "id", (json_int_t)fs[i].id,
+        /* public: no path and no submission id of the flag's task */
+        if ((rc = tn_store_offers_for_task(v->store, fs[i].task_id, &os, &no)) < 0) {
+            tn_miner_clear(&m);
+            break;
+        }
+        const char **tokens = tn_calloc(no ? no : 1, sizeof *tokens);
+        for (size_t k = 0; k < no; k++) tokens[k] = os[k].token;
+        char *why = v_public_text(v, fs[i].reason, tokens, no);
+        json_array_append_new(a, json_pack("{s:I, s:I, s:s?, s:s?, s:s, s:s?, s:I}", "id", (json_int_t)fs[i].id,
                                            "task_id", (json_int_t)fs[i].task_id, "miner", m.name, "owner", m.owner,
-                                           "rule", fs[i].rule, "reason", fs[i].reason, "created_at",
+                                           "rule", fs[i].rule, "reason", why, "created_at",
                                            (json_int_t)fs[i].created_at));
+        free(why);
+        free(tokens);
+        tn_offers_free(os, no);
         tn_miner_clear(&m);
     }
     UNLOCK(v);
@@ -360,6 +373,27 @@ static void admin_task(vstate *v, tn_http_req *r, json_t *b) {
         tn_http_reply_json(r, 201, json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "pending"));
 }
 
+/* The task as the organiser sees it: texts as stored, submission ids and
+ * directories (the public GET /v1/tasks/{id} shows neither). */
+static void admin_task_detail(vstate *v, tn_http_req *r, json_t *b) {
+    json_int_t id = json_integer_value(json_object_get(b, "id"));
+    tn_task t;
+    memset(&t, 0, sizeof t);
+    LOCK(v);
+    int rc = tn_store_task_get(v->store, id, &t);
+    UNLOCK(v);
+    if (rc < 0) {
+        tn_http_reply_error(r, store_status(rc), "%s", tn_errmsg());
+        return;
+    }
+    json_t *j = v_task_json(v, &t, V_ADMIN_DETAIL);
+    tn_task_clear(&t);
+    if (!j)
+        tn_http_reply_error(r, 500, "%s", tn_errmsg());
+    else
+        tn_http_reply_json(r, 200, j);
+}
+
 static void admin_rescore(vstate *v, tn_http_req *r, json_t *b) {
     json_int_t id = json_integer_value(json_object_get(b, "task_id"));
     tn_task *ts = NULL;
@@ -422,6 +456,7 @@ static void h_admin(tn_http_req *r, void *ud) {
     else if (!strcmp(what, "models")) admin_model(v, r, b);
     else if (!strcmp(what, "datasets")) admin_dataset(v, r, b);
     else if (!strcmp(what, "tasks")) admin_task(v, r, b);
+    else if (!strcmp(what, "task_detail")) admin_task_detail(v, r, b);
     else if (!strcmp(what, "rescore")) admin_rescore(v, r, b);
     else if (!strcmp(what, "settings")) admin_setting(v, r, b);
     else tn_http_reply_error(r, 404, "no admin call %s", what);

@@ -53,6 +53,11 @@ int v_setting_num(vstate *v, const char *key, double def, double *out);
 /* scoring.h's defaults unless the score.* settings override them */
 int v_score_params(vstate *v, tn_score_params *sp);
 
+/* Text a public view may show (reasons, messages): each path under the data
+ * directory becomes its last component, each of `tokens` (submission ids)
+ * becomes "[id]". Heap; NULL for NULL. */
+char *v_public_text(const vstate *v, const char *text, const char *const *tokens, size_t ntok);
+
 /* api.c */
 int v_api_register(vstate *v);
 
@@ -66,7 +71,11 @@ int v_evaluate_task(vstate *v, int64_t task_id);
 int v_rescore_task(vstate *v, int64_t task_id);
 
 /* views.c: JSON views used by the API and the dashboard. A task with
- * `detail` lists its offers, scores and flags; NULL when the store fails. */
+ * `detail` lists its offers, scores and flags; NULL when the store fails.
+ * Public views (V_PUBLIC*) show no server path and no submission id (a
+ * token lets its miner upload; paths name tokens too); V_ADMIN shows the
+ * texts as stored plus each submission's token and directory. */
+enum { V_PUBLIC_LIST = 0, V_PUBLIC_DETAIL = 1, V_ADMIN_DETAIL = 2 };
 json_t *v_task_json(vstate *v, const tn_task *t, int detail);
 json_t *v_leaderboard_json(vstate *v);
 
