@@ -3,7 +3,7 @@
  *   public     GET /v1/health, /v1/miners, /v1/tasks, /v1/tasks/{id},
  *              /v1/leaderboard, /v1/flags
  *   organiser  POST /v1/admin/{miners,miners/enable,models,datasets,tasks,
- *              rescore,settings}  (signed by the admin key)
+ *              task_detail,rescore,settings}  (signed by the admin key)
  *   miners     PUT  /v1/submissions/{token}/files/{name}  (streamed upload)
  *              POST /v1/submissions/{token}/complete       (manifest + note)
  *              GET  /v1/submissions/{token}                (receipt)
@@ -22,6 +22,7 @@
 #include "data/rows.h"
 #include "model/config.h"
 
+#include <dirent.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +108,7 @@ static void h_tasks(tn_http_req *r, void *ud) {
             tn_http_reply_error(r, rc == TN_STORE_NOT_FOUND ? 404 : 500, "%s", tn_errmsg());
             return;
         }
-        json_t *j = v_task_json(v, &t, 1);
+        json_t *j = v_task_json(v, &t, V_PUBLIC_DETAIL);
         tn_task_clear(&t);
         if (!j)
             tn_http_reply_error(r, 500, "%s", tn_errmsg());
@@ -125,7 +126,7 @@ static void h_tasks(tn_http_req *r, void *ud) {
         return;
     }
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, v_task_json(v, &ts[i], 0));
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, v_task_json(v, &ts[i], V_PUBLIC_LIST));
     tn_tasks_free(ts, n);
     tn_http_reply_json(r, 200, json_pack("{s:o}", "tasks", a));
 }
@@ -148,11 +149,24 @@ static void h_flags(tn_http_req *r, void *ud) {
     for (size_t i = 0; rc >= 0 && i < n; i++) {
         tn_miner m;
         memset(&m, 0, sizeof m);
+        tn_offer *os = NULL;
+        size_t no = 0;
         if ((rc = tn_store_miner_get(v->store, fs[i].miner_id, &m)) < 0) break;
-        json_array_append_new(a, json_pack("{s:I, s:I, s:s?, s:s?, s:s, s:s, s:I}", "id", (json_int_t)fs[i].id,
+        /* public: no path and no submission id of the flag's task */
+        if ((rc = tn_store_offers_for_task(v->store, fs[i].task_id, &os, &no)) < 0) {
+            tn_miner_clear(&m);
+            break;
+        }
+        const char **tokens = tn_calloc(no ? no : 1, sizeof *tokens);
+        for (size_t k = 0; k < no; k++) tokens[k] = os[k].token;
+        char *why = v_public_text(v, fs[i].reason, tokens, no);
+        json_array_append_new(a, json_pack("{s:I, s:I, s:s?, s:s?, s:s, s:s?, s:I}", "id", (json_int_t)fs[i].id,
                                            "task_id", (json_int_t)fs[i].task_id, "miner", m.name, "owner", m.owner,
-                                           "rule", fs[i].rule, "reason", fs[i].reason, "created_at",
+                                           "rule", fs[i].rule, "reason", why, "created_at",
                                            (json_int_t)fs[i].created_at));
+        free(why);
+        free(tokens);
+        tn_offers_free(os, no);
         tn_miner_clear(&m);
     }
     UNLOCK(v);
@@ -360,6 +374,27 @@ static void admin_task(vstate *v, tn_http_req *r, json_t *b) {
         tn_http_reply_json(r, 201, json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "pending"));
 }
 
+/* The task as the organiser sees it: texts as stored, submission ids and
+ * directories (the public GET /v1/tasks/{id} shows neither). */
+static void admin_task_detail(vstate *v, tn_http_req *r, json_t *b) {
+    json_int_t id = json_integer_value(json_object_get(b, "id"));
+    tn_task t;
+    memset(&t, 0, sizeof t);
+    LOCK(v);
+    int rc = tn_store_task_get(v->store, id, &t);
+    UNLOCK(v);
+    if (rc < 0) {
+        tn_http_reply_error(r, store_status(rc), "%s", tn_errmsg());
+        return;
+    }
+    json_t *j = v_task_json(v, &t, V_ADMIN_DETAIL);
+    tn_task_clear(&t);
+    if (!j)
+        tn_http_reply_error(r, 500, "%s", tn_errmsg());
+    else
+        tn_http_reply_json(r, 200, j);
+}
+
 static void admin_rescore(vstate *v, tn_http_req *r, json_t *b) {
     json_int_t id = json_integer_value(json_object_get(b, "task_id"));
     tn_task *ts = NULL;
@@ -422,6 +457,7 @@ static void h_admin(tn_http_req *r, void *ud) {
     else if (!strcmp(what, "models")) admin_model(v, r, b);
     else if (!strcmp(what, "datasets")) admin_dataset(v, r, b);
     else if (!strcmp(what, "tasks")) admin_task(v, r, b);
+    else if (!strcmp(what, "task_detail")) admin_task_detail(v, r, b);
     else if (!strcmp(what, "rescore")) admin_rescore(v, r, b);
     else if (!strcmp(what, "settings")) admin_setting(v, r, b);
     else tn_http_reply_error(r, 404, "no admin call %s", what);
@@ -494,7 +530,12 @@ static void h_upload(tn_http_req *r, void *ud) {
         tn_http_reply_error(r, 404, "upload to /v1/submissions/{id}/files/{name}");
         return;
     }
-    const char *name = rest + 6;
+    /* judged before anything is stored: the name as sent, every byte of it */
+    char name[1100], why[512];
+    if (v_upload_name(r, name, sizeof name, why, sizeof why)) {
+        tn_http_reply_error(r, 400, "%s", why);
+        return;
+    }
     if (tn_manifest_name_ok(name, strlen(name)) != 0 || strchr(name, '/')) {
         tn_http_reply_error(r, 422, "file name \"%s\" is not allowed (plain names only)", name);
         return;
@@ -502,10 +543,32 @@ static void h_upload(tn_http_req *r, void *ud) {
     tn_offer of;
     tn_task t;
     if (check_token(v, r, token, &of, &t, 1)) return;
+    v_limits lim;
+    if (v_upload_limits(v, &lim)) {
+        tn_http_reply_error(r, 500, "%s", tn_errmsg());
+        tn_offer_clear(&of);
+        tn_task_clear(&t);
+        return;
+    }
     char *dir = v_path(v, "uploads/%s/staging", token);
     char *dst = tn_path_join(dir, name);
-    if (tn_mkdir_p(dir) || rename(r->upload_path, dst) != 0)
-        tn_http_reply_error(r, 500, "cannot store %s", name);
+    /* the staging directory changes only under up_mu: a completion moves it
+     * away in one rename, and no upload lands in it after that began */
+    pthread_mutex_lock(&v->up_mu);
+    int status = 0;
+    if (v_gate_completing(v, token)) {
+        status = 409;
+        snprintf(why, sizeof why, "submission %s is being completed; upload again after the completion's reply",
+                 token);
+    } else if ((status = v_upload_quota(v, &lim, &of, dir, name, r->upload_size, why, sizeof why)) == 0) {
+        if (tn_mkdir_p(dir) || rename(r->upload_path, dst) != 0) {
+            status = 500;
+            snprintf(why, sizeof why, "cannot store %.200s", name);
+        }
+    }
+    pthread_mutex_unlock(&v->up_mu);
+    if (status)
+        tn_http_reply_error(r, status, "%s", why);
     else
         tn_http_reply_json(r, 201, json_pack("{s:s, s:s, s:I}", "name", name, "sha256", r->upload_sha256, "size",
                                              (json_int_t)r->upload_size));
@@ -515,6 +578,28 @@ static void h_upload(tn_http_req *r, void *ud) {
     tn_task_clear(&t);
 }
 
+/* Removes from dir every file the manifest does not name: what is completed
+ * is exactly what was hashed. */
+static int keep_only(const char *dir, const json_t *mfiles) {
+    DIR *d = opendir(dir);
+    if (!d) return tn_fail_errno("%s", dir);
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || json_object_get(mfiles, e->d_name)) continue;
+        char *p = tn_path_join(dir, e->d_name);
+        if (tn_rm_rf(p)) rc = -1;
+        free(p);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Completion is atomic with respect to uploads: under up_mu the token is
+ * marked as completing (uploads to it get 409 from then on) and its staging
+ * directory becomes the submission's directory in one rename; the files are
+ * hashed there, where nothing else writes. A refused completion puts the
+ * directory back, so the miner can fix the manifest or re-upload a file. */
 static void complete(vstate *v, tn_http_req *r, const char *token) {
     tn_offer of;
     tn_task t;
@@ -523,24 +608,45 @@ static void complete(vstate *v, tn_http_req *r, const char *token) {
     json_t *files = json_object_get(b, "files");
     const char *kind = jstr(b, "kind");
     char *staging = v_path(v, "uploads/%s/staging", token);
+    char *parent = v_path(v, "submissions/%s", token);
     char *dest = v_path(v, "submissions/%s/%lld", token, (long long)tn_wall_ms());
     json_t *manifest = json_object(), *mfiles = json_object();
     json_object_set_new(manifest, "files", mfiles);
-    int status = 0;
+    int status = 0, gated = 0, moved = 0;
     char msg[512] = "";
     if (!json_is_object(files) || json_object_size(files) == 0 || !kind ||
         (strcmp(kind, "full") && strcmp(kind, "adapter"))) {
         status = 422;
         snprintf(msg, sizeof msg, "complete: kind (full|adapter) and files {name: sha256} are required");
     }
+    if (!status) {
+        pthread_mutex_lock(&v->up_mu);
+        if (v_gate_enter(v, token)) {
+            status = 409;
+            snprintf(msg, sizeof msg, "submission %s: a completion is already under way", token);
+        } else {
+            gated = 1;
+            if (!tn_dir_exists(staging)) {
+                status = 422;
+                snprintf(msg, sizeof msg, "manifest names %s, which was not uploaded", json_object_iter_key(
+                                                                                      json_object_iter(files)));
+            } else if (tn_mkdir_p(parent) || rename(staging, dest) != 0) {
+                status = 500;
+                tn_warn("submission %s: cannot move %s to %s", token, staging, dest);
+            } else {
+                moved = 1;
+            }
+        }
+        pthread_mutex_unlock(&v->up_mu);
+    }
     const char *name;
     json_t *h;
     json_object_foreach(files, name, h) {
         if (status) break;
-        char *src = tn_path_join(staging, name);
+        char *src = tn_path_join(dest, name);
         char got[TN_HASH_HEX + 1];
         uint64_t size = 0;
-        if (tn_manifest_name_ok(name, strlen(name)) != 0 || !tn_file_exists(src)) {
+        if (tn_manifest_name_ok(name, strlen(name)) != 0 || strchr(name, '/') || !tn_file_exists(src)) {
             status = 422;
             snprintf(msg, sizeof msg, "manifest names %s, which was not uploaded", name);
         } else if (tn_sha256_file_hex(src, got, &size) || !json_is_string(h) || strcmp(got, json_string_value(h))) {
@@ -562,14 +668,9 @@ static void complete(vstate *v, tn_http_req *r, const char *token) {
                      !strcmp(kind, "full") ? "config.json and model.safetensors" : "adapter_config.json and adapter_model.safetensors");
         }
     }
-    /* move the files into this upload's own directory */
-    if (!status && tn_mkdir_p(dest)) status = 500;
-    json_object_foreach(mfiles, name, h) {
-        if (status) break;
-        char *src = tn_path_join(staging, name), *dst = tn_path_join(dest, name);
-        if (rename(src, dst) != 0) status = 500;
-        free(src);
-        free(dst);
+    if (!status && keep_only(dest, mfiles)) {
+        status = 500;
+        tn_warn("submission %s: %s", token, tn_errmsg());
     }
     if (!status) {
         char chash[TN_HASH_HEX + 1];
@@ -604,6 +705,7 @@ static void complete(vstate *v, tn_http_req *r, const char *token) {
             status = rc == TN_STORE_REFUSED ? 410 : store_status(rc);
             snprintf(msg, sizeof msg, "%s", tn_errmsg());
         } else {
+            moved = 0; /* the submission's files now */
             tn_info("task %lld: submission from miner %lld received (%s, %zu files)", (long long)of.task_id,
                     (long long)of.miner_id, kind, json_object_size(mfiles));
             tn_http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:s}", "status", "received", "received_at",
@@ -613,10 +715,19 @@ static void complete(vstate *v, tn_http_req *r, const char *token) {
         free(mjs);
         free(strat);
     }
+    /* refused: the files go back to staging (nothing can have made a new
+     * one while the gate was closed); if even that fails they are removed */
+    if (moved && rename(dest, staging) != 0) {
+        tn_warn("submission %s: cannot move %s back to %s; removing it", token, dest, staging);
+        tn_rm_rf(dest);
+    }
+    if (moved) rmdir(parent); /* only when no earlier upload lives there */
+    if (gated) v_gate_leave(v, token);
     if (status) tn_http_reply_error(r, status, "%s", msg[0] ? msg : "cannot store the submission");
     json_decref(manifest);
     json_decref(b);
     free(staging);
+    free(parent);
     free(dest);
     tn_offer_clear(&of);
     tn_task_clear(&t);
@@ -680,7 +791,6 @@ int v_api_register(vstate *v) {
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof routes / sizeof *routes && rc == 0; i++) rc = tn_http_server_route(v->http, &routes[i]);
-    /* the route keeps pointers: the upload dir string lives as long as the server */
-    if (rc) free(tmp);
+    free(tmp); /* the server copies a route's strings */
     return rc;
 }

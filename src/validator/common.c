@@ -67,3 +67,55 @@ int v_score_params(vstate *v, tn_score_params *sp) {
         return -1;
     return 0;
 }
+
+/* ---- public text -------------------------------------------------------------------- */
+
+/* Ends a path inside a message: "...: <path>: reason", "(<path>)", "'<path>'". */
+static int path_end(char c) { return !c || strchr(" \t\r\n:;,'\"()[]{}<>", c) != NULL; }
+
+/* Replaces each path under `root` (a prefix followed by '/') by its last
+ * component: "cannot open /data/submissions/<token>/1/model.safetensors" ->
+ * "cannot open model.safetensors". */
+static void strip_root(char *s, const char *root) {
+    size_t rl = strlen(root);
+    while (rl > 1 && root[rl - 1] == '/') rl--;
+    if (rl == 0) return;
+    char *p = s;
+    while ((p = strstr(p, root)) != NULL) {
+        /* "/data2" is not under "/data", nor "x/data" under "data" */
+        if ((p[rl] != '/' && !path_end(p[rl])) || (p > s && !path_end(p[-1]))) {
+            p += rl;
+            continue;
+        }
+        char *end = p + rl, *base = end;
+        while (!path_end(*end)) {
+            if (*end == '/') base = end + 1;
+            end++;
+        }
+        size_t bl = (size_t)(end - base);
+        memmove(p, base, bl);
+        memmove(p + bl, end, strlen(end) + 1);
+        p += bl;
+    }
+}
+
+char *v_public_text(const vstate *v, const char *text, const char *const *tokens, size_t ntok) {
+    if (!text) return NULL;
+    char *s = tn_strdup(text);
+    /* the data directory as given and as the kernel resolves it (a child
+     * may report either) */
+    char *real = realpath(v->o.data_dir, NULL);
+    if (real) strip_root(s, real);
+    strip_root(s, v->o.data_dir);
+    free(real);
+    for (size_t i = 0; i < ntok; i++) {
+        size_t tl = tokens[i] ? strlen(tokens[i]) : 0;
+        if (tl < 8) continue;
+        char *p;
+        while ((p = strstr(s, tokens[i])) != NULL) {
+            memcpy(p, "[id]", 4);
+            memmove(p + 4, p + tl, strlen(p + tl) + 1);
+        }
+    }
+    return s;
+}

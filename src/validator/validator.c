@@ -1,5 +1,6 @@
 /* validator.c - start-up, the scheduler loop and shutdown (see validator.h). */
 #include "validator/vstate.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -96,6 +97,7 @@ int tn_validator_main(const tn_validator_opts *opts) {
     if (!v->o.admin_key || tn_key_id_parse(v->o.admin_key, (unsigned char[TN_KEY_PUB_BYTES]){0}))
         return tn_fail("validator: --admin-key must be the organiser's public key (64 hex characters)");
     pthread_mutex_init(&v->db, NULL);
+    pthread_mutex_init(&v->up_mu, NULL);
     int rc = -1;
     char *dbpath = NULL, *blobdir = NULL;
     if (tn_crypto_init() || tn_mkdir_p(v->o.data_dir) || load_key(v) || load_secret(v)) goto out;
@@ -111,7 +113,10 @@ int tn_validator_main(const tn_validator_opts *opts) {
     ho.bind = v->o.bind;
     ho.port = v->o.port;
     ho.verifier = v->verifier;
-    if (!(v->http = tn_http_server_new(&ho)) || v_api_register(v) || tn_http_server_start(v->http)) goto out;
+    if (!(v->http = tn_http_server_new(&ho)) || v_api_register(v)) goto out;
+    /* before serving: the last process's half-streamed bodies are orphans */
+    if (v_sweep_staging(v, 1)) tn_warn("uploads: %s", tn_errmsg());
+    if (tn_http_server_start(v->http)) goto out;
     snprintf(v->base_url, sizeof v->base_url, "http://%s:%d", v->o.bind, tn_http_server_port(v->http));
     if (write_info(v)) goto out;
     tn_info("validator listening on %s (key %.16s..., data in %s)", v->base_url, v->key.id, v->o.data_dir);
@@ -122,8 +127,13 @@ int tn_validator_main(const tn_validator_opts *opts) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    int64_t last_sweep = tn_wall_ms();
     while (!v->stop) {
         if (v_schedule_tick(v)) tn_warn("scheduler: %s", tn_errmsg());
+        if (tn_wall_ms() - last_sweep >= V_SWEEP_PERIOD_MS) {
+            if (v_sweep_staging(v, 0)) tn_warn("uploads: %s", tn_errmsg());
+            last_sweep = tn_wall_ms();
+        }
         usleep((useconds_t)(v->o.tick_s * 1e6));
     }
     tn_info("validator stopping (signal %d)", (int)v->stop);
@@ -136,6 +146,9 @@ out:
     if (v->store) tn_store_close(v->store);
     tn_keypair_wipe(&v->key);
     pthread_mutex_destroy(&v->db);
+    pthread_mutex_destroy(&v->up_mu);
+    for (size_t i = 0; i < v->ncompleting; i++) free(v->completing[i]);
+    free(v->completing);
     free(dbpath);
     free(blobdir);
     return rc;

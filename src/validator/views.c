@@ -11,6 +11,8 @@
 #include <string.h>
 
 
+static char *dup_or_null(const char *s) { return s ? tn_strdup(s) : NULL; }
+
 static json_t *num_or_null(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
 /* "valid", or the rule that made the submission invalid (the flags say why) */
@@ -21,7 +23,8 @@ static const char *status_of(const tn_score *sc) {
 
 /* One offer of a task as a row: the miner, its submission, score and flags.
  * Call with the lock held; NULL when the store fails. */
-static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const tn_score *ss, size_t ns) {
+static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const tn_score *ss, size_t ns, int detail,
+                          const char *const *tokens, size_t ntok) {
     tn_miner m;
     memset(&m, 0, sizeof m);
     tn_submission s;
@@ -41,18 +44,37 @@ static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const 
         const tn_score *sc = NULL;
         for (size_t k = 0; k < ns; k++)
             if (ss[k].miner_id == o->miner_id) sc = &ss[k];
+        /* texts that may quote a path or a token: public views show them
+         * through v_public_text, the admin's as stored */
+        size_t nt = detail == V_ADMIN_DETAIL ? 0 : ntok;
+        int pub = detail != V_ADMIN_DETAIL;
         json_t *flags = json_array();
-        for (size_t k = 0; k < nf; k++)
-            json_array_append_new(flags, json_pack("{s:s, s:s}", "rule", fs[k].rule, "reason", fs[k].reason));
+        for (size_t k = 0; k < nf; k++) {
+            char *why = pub ? v_public_text(v, fs[k].reason, tokens, nt) : dup_or_null(fs[k].reason);
+            json_array_append_new(flags, json_pack("{s:s, s:s}", "rule", fs[k].rule, "reason", why));
+            free(why);
+        }
+        char *strategy = have && pub ? v_public_text(v, s.strategy, tokens, nt) : NULL;
+        char *message = pub ? v_public_text(v, o->message, tokens, nt) : NULL;
         const char *status = sc ? status_of(sc) : tn_offer_status_name(o->status);
         e = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:o, s:o, s:o, s:o, s:o}", "miner", m.name, "owner",
-                      m.owner, "strategy", have ? s.strategy : NULL, "status", status, "offer",
-                      tn_offer_status_name(o->status), "message", o->message, "test_loss",
+                      m.owner, "strategy", have ? (pub ? strategy : s.strategy) : NULL, "status", status, "offer",
+                      tn_offer_status_name(o->status), "message", pub ? message : o->message, "test_loss",
                       num_or_null(sc ? sc->test_loss : NAN), "synth_loss", num_or_null(sc ? sc->synth_loss : NAN),
                       "score", sc ? json_real(sc->score) : json_null(), "quality",
                       sc ? json_real(sc->quality) : json_null(), "flags", flags);
-        if (sc && !sc->valid && sc->invalid_reason) json_object_set_new(e, "reason", json_string(sc->invalid_reason));
+        free(strategy);
+        free(message);
+        if (sc && !sc->valid && sc->invalid_reason) {
+            char *why = pub ? v_public_text(v, sc->invalid_reason, tokens, nt) : dup_or_null(sc->invalid_reason);
+            json_object_set_new(e, "reason", json_string(why));
+            free(why);
+        }
         if (have) json_object_set_new(e, "received_at", json_integer(s.received_at));
+        if (!pub) {
+            json_object_set_new(e, "submission_id", json_string(o->token));
+            if (have) json_object_set_new(e, "files_dir", json_string(s.files_dir));
+        }
     }
     tn_flags_free(fs, nf);
     tn_submission_clear(&s);
@@ -61,12 +83,15 @@ static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const 
 }
 
 json_t *v_task_json(vstate *v, const tn_task *t, int detail) {
-    int public_dataset = t->state == TN_TASK_SCORED || t->state == TN_TASK_FAILED;
+    int public_dataset = t->state == TN_TASK_SCORED || t->state == TN_TASK_FAILED || detail == V_ADMIN_DETAIL;
+    /* a failure reason can quote a path under the data directory */
+    char *failure = detail == V_ADMIN_DETAIL ? dup_or_null(t->failure_reason) : v_public_text(v, t->failure_reason, NULL, 0);
     json_t *j = json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I, s:f}", "id", (json_int_t)t->id, "model", t->model,
                           "dataset", public_dataset ? t->dataset : NULL, "state", tn_task_state_name(t->state),
-                          "failure_reason", t->failure_reason, "created_at", (json_int_t)t->created_at, "deadline",
+                          "failure_reason", failure, "created_at", (json_int_t)t->created_at, "deadline",
                           (json_int_t)t->deadline, "minutes", tn_task_minutes(t));
-    if (!detail) return j;
+    free(failure);
+    if (detail == V_PUBLIC_LIST) return j;
     tn_offer *os = NULL;
     size_t no = 0;
     tn_score *ss = NULL;
@@ -75,14 +100,18 @@ json_t *v_task_json(vstate *v, const tn_task *t, int detail) {
     LOCK(v);
     int rc = tn_store_offers_for_task(v->store, t->id, &os, &no);
     if (rc >= 0) rc = tn_store_scores_for_task(v->store, t->id, &ss, &ns);
+    /* every submission id of the task: one miner's reason may name another's */
+    const char **tokens = tn_calloc(no ? no : 1, sizeof *tokens);
+    for (size_t i = 0; rc >= 0 && i < no; i++) tokens[i] = os[i].token;
     for (size_t i = 0; rc >= 0 && i < no; i++) {
-        json_t *e = offer_json(v, t, &os[i], ss, ns);
+        json_t *e = offer_json(v, t, &os[i], ss, ns, detail, tokens, no);
         if (e)
             json_array_append_new(subs, e);
         else
             rc = -1;
     }
     UNLOCK(v);
+    free(tokens);
     tn_offers_free(os, no);
     tn_scores_free(ss, ns);
     json_object_set_new(j, "submissions", subs);

@@ -29,6 +29,12 @@ typedef struct {
     tn_http_server *http;
     char base_url[128];           /* http://127.0.0.1:PORT */
     pthread_mutex_t db;
+    /* up_mu: staging directories (uploads/<token>/staging) change only under
+     * it, and `completing` lists the tokens whose completion is under way
+     * (uploads.c). Taken before db, never while holding db. */
+    pthread_mutex_t up_mu;
+    char **completing;
+    size_t ncompleting;
     volatile sig_atomic_t stop;
 } vstate;
 
@@ -53,8 +59,51 @@ int v_setting_num(vstate *v, const char *key, double def, double *out);
 /* scoring.h's defaults unless the score.* settings override them */
 int v_score_params(vstate *v, tn_score_params *sp);
 
+/* Text a public view may show (reasons, messages): each path under the data
+ * directory becomes its last component, each of `tokens` (submission ids)
+ * becomes "[id]". Heap; NULL for NULL. */
+char *v_public_text(const vstate *v, const char *text, const char *const *tokens, size_t ntok);
+
 /* api.c */
 int v_api_register(vstate *v);
+
+/* ---- uploads.c: names, the completion gate, quotas, stale staging ---- */
+
+/* The upload's file name decoded from the request target as sent (the
+ * decoded path would hide a %00): 0, or -1 with why set when it holds a NUL,
+ * is not UTF-8 or does not fit in cap. The safe-name rules are the caller's. */
+int v_upload_name(const tn_http_req *r, char *out, size_t cap, char *why, size_t whycap);
+
+/* With up_mu held: whether a completion of token is under way; enter marks
+ * one (-1 when one is already), so uploads to that token are refused until
+ * v_gate_leave (which takes up_mu itself). */
+int v_gate_completing(const vstate *v, const char *token);
+int v_gate_enter(vstate *v, const char *token);
+void v_gate_leave(vstate *v, const char *token);
+
+/* Disk limits, settings `upload.*` over these defaults (docs/validator.md). */
+#define V_DEFAULT_MAX_FILES 32
+#define V_DEFAULT_MAX_SUBMISSION_BYTES (16ull << 30)
+#define V_DEFAULT_MAX_MINER_BYTES (32ull << 30)
+#define V_DEFAULT_STAGING_TTL_S (24 * 3600)
+#define V_SWEEP_PERIOD_MS 5000 /* how often the validator's loop sweeps */
+typedef struct {
+    uint64_t max_files;            /* files staged under one submission */
+    uint64_t max_submission_bytes; /* bytes staged under one submission */
+    uint64_t max_miner_bytes;      /* bytes one miner keeps in tasks still taking uploads */
+    uint64_t staging_ttl_s;        /* a staged file older than this is removed */
+} v_limits;
+int v_upload_limits(vstate *v, v_limits *l);
+/* With up_mu held: whether a file of `size` bytes may join `staging` under
+ * `name` (replacing a file of that name). 0, or the HTTP status to refuse
+ * with (409 too many files, 413 too many bytes, 500) and why. */
+int v_upload_quota(vstate *v, const v_limits *l, const tn_offer *of, const char *staging, const char *name,
+                   uint64_t size, char *why, size_t whycap);
+/* Removes staged files nobody can complete any more (unknown token, task no
+ * longer training or past its deadline) or older than the TTL; at start-up
+ * also the temporary files of bodies that were streaming. -1 when the store
+ * fails (what could be removed is). */
+int v_sweep_staging(vstate *v, int startup);
 
 /* scheduler.c: one pass over the tasks; returns -1 only on a store failure */
 int v_schedule_tick(vstate *v);
@@ -66,7 +115,11 @@ int v_evaluate_task(vstate *v, int64_t task_id);
 int v_rescore_task(vstate *v, int64_t task_id);
 
 /* views.c: JSON views used by the API and the dashboard. A task with
- * `detail` lists its offers, scores and flags; NULL when the store fails. */
+ * `detail` lists its offers, scores and flags; NULL when the store fails.
+ * Public views (V_PUBLIC*) show no server path and no submission id (a
+ * token lets its miner upload; paths name tokens too); V_ADMIN shows the
+ * texts as stored plus each submission's token and directory. */
+enum { V_PUBLIC_LIST = 0, V_PUBLIC_DETAIL = 1, V_ADMIN_DETAIL = 2 };
 json_t *v_task_json(vstate *v, const tn_task *t, int detail);
 json_t *v_leaderboard_json(vstate *v);
 
