@@ -2,7 +2,11 @@
 #include "harness.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/mem.h"
+#include "base/spawn.h"
 
+#include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -77,4 +81,59 @@ int tn_t_allclose(const char *what, const float *a, const float *b, size_t n, do
         return 0;
     }
     return 1;
+}
+
+const char *tn_t_tuna(void) {
+    const char *b = getenv("TUNA_BIN");
+    return b && *b ? b : "build/tuna";
+}
+
+int tn_t_validator_start(tn_t_validator *v, const char *data_dir, const char *log_path, char *const args[],
+                         double wait_s) {
+    memset(v, 0, sizeof *v);
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)tn_t_tuna();
+    argv[n++] = "validator";
+    argv[n++] = "--data-dir";
+    argv[n++] = (char *)data_dir;
+    for (int i = 0; args && args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    tn_spawn_opts so = {.err_path = log_path, .truncate = 0};
+    pid_t pid;
+    if (tn_spawn(argv, &so, &pid)) {
+        fprintf(stderr, "  cannot start the validator: %s\n", tn_errmsg());
+        return -1;
+    }
+    v->pid = (int)pid;
+    char *info = tn_path_join(data_dir, "validator.json");
+    for (int i = 0; i < (int)(wait_s * 10); i++) {
+        json_t *j = tn_file_exists(info) ? json_load_file(info, 0, NULL) : NULL;
+        if (j && json_integer_value(json_object_get(j, "pid")) == pid) {
+            snprintf(v->url, sizeof v->url, "%s", json_string_value(json_object_get(j, "url")));
+            snprintf(v->public_key, sizeof v->public_key, "%s", json_string_value(json_object_get(j, "public_key")));
+            json_decref(j);
+            free(info);
+            return 0;
+        }
+        json_decref(j);
+        if (tn_spawn_poll(pid, NULL) == 0) { /* it died (and is reaped): see the log */
+            v->pid = 0;
+            break;
+        }
+        usleep(100000);
+    }
+    free(info);
+    fprintf(stderr, "  the validator did not come up within %.0f s (log: %s)\n", wait_s, log_path);
+    tn_t_validator_stop(v, SIGKILL);
+    return -1;
+}
+
+int tn_t_validator_stop(tn_t_validator *v, int sig) {
+    if (v->pid <= 0) return -1;
+    kill((pid_t)v->pid, sig);
+    tn_spawn_end end;
+    int rc = tn_spawn_wait((pid_t)v->pid, &end);
+    v->pid = 0;
+    return rc ? -1 : tn_spawn_end_code(&end);
 }

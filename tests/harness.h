@@ -87,4 +87,26 @@ const char *tn_t_tmpdir(void);
  * the worst element when it fails. Returns 1 when they agree. */
 int tn_t_allclose(const char *what, const float *a, const float *b, size_t n, double rtol);
 
+/* ---- processes: the tuna binary and a validator under test ------------- */
+
+/* The tuna binary under test: $TUNA_BIN, else build/tuna. */
+const char *tn_t_tuna(void);
+
+/* A `tuna validator` started by a test. */
+typedef struct {
+    int pid;             /* > 0 while it runs */
+    char url[256];       /* its API, from DATA_DIR/validator.json */
+    char public_key[65]; /* the key it signs offers with */
+} tn_t_validator;
+
+/* Starts `tuna validator --data-dir data_dir ARGS...` (args NULL-terminated)
+ * with stderr appended to log_path (base/spawn.h), and waits up to wait_s for
+ * data_dir/validator.json to name its pid. 0 with v filled, or -1 (the
+ * process, if any, is killed). */
+int tn_t_validator_start(tn_t_validator *v, const char *data_dir, const char *log_path, char *const args[],
+                         double wait_s);
+/* Sends sig (SIGTERM: a clean stop; SIGKILL: a crash) and reaps it. The
+ * shell's exit code: the status, or 128 + the signal. */
+int tn_t_validator_stop(tn_t_validator *v, int sig);
+
 #endif

@@ -30,11 +30,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *tuna(void) {
-    const char *b = getenv("TUNA_BIN");
-    return b ? b : "build/tuna";
-}
-
 static char g_model[512], g_data[512];
 
 static int skip_reason(char *why, size_t n) {
@@ -51,7 +46,7 @@ static int skip_reason(char *why, size_t n) {
     snprintf(g_model, sizeof g_model, "%s/stories260K", tn_t_tmpdir());
     snprintf(g_data, sizeof g_data, "%s/alpaca200.jsonl", tn_t_tmpdir());
     char *cmd = tn_sprintf("%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s "
-                           "%s/models/stories260K/stories260K.bin 2>/dev/null", tuna(), data, g_model, data);
+                           "%s/models/stories260K/stories260K.bin 2>/dev/null", tn_t_tuna(), data, g_model, data);
     int rc = system(cmd);
     free(cmd);
     json_t *all = NULL;
@@ -93,7 +88,7 @@ TEST(arena_catches_every_cheat) {
     char *work = tn_sprintf("%s/arena", tn_t_tmpdir()), *out = tn_sprintf("%s/summary.json", tn_t_tmpdir());
     char *cmd = tn_sprintf("%s arena --work %s --model %s --dataset %s --dataset-type " DATASET_TYPE
                            " --tasks 2 --minutes 0.75 --json > %s 2> %s/arena.log",
-                           tuna(), work, g_model, g_data, out, tn_t_tmpdir());
+                           tn_t_tuna(), work, g_model, g_data, out, tn_t_tmpdir());
     int rc = system(cmd);
     CHECKF(rc == 0, "%s failed (see %s/arena.log and %s/logs)", cmd, tn_t_tmpdir(), work);
     json_t *sum = tn_json_load_file(out);
@@ -157,7 +152,7 @@ TEST(dashboard_of_a_live_arena) {
     pid_t pid = fork();
     if (pid == 0) {
         if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-        execl(tuna(), tuna(), "arena", "--work", work, "--model", g_model, "--dataset", g_data, "--dataset-type",
+        execl(tn_t_tuna(), tn_t_tuna(), "arena", "--work", work, "--model", g_model, "--dataset", g_data, "--dataset-type",
               "{\"kind\":\"instruct\",\"field_instruction\":\"instruction\",\"field_input\":\"input\","
               "\"field_output\":\"output\"}", "--tasks", "1", "--minutes", "0.75", "--keep-running", (char *)NULL);
         _exit(127);

@@ -19,11 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *tuna_bin(void) {
-    const char *b = getenv("TUNA_BIN");
-    return b ? b : "build/tuna";
-}
-
 /* Runs tuna with argv (NULL-terminated, argv[0] is a subcommand), stdout and
  * stderr to heap strings; returns the exit status, or -1 if it did not exit
  * (killed by a signal: a crash, or the alarm when a bad value was taken and
@@ -32,7 +27,7 @@ static int run_tuna(char **args, char **out, char **err) {
     char *o = tn_sprintf("%s/run.out", tn_t_tmpdir()), *e = tn_sprintf("%s/run.err", tn_t_tmpdir());
     char *argv[64];
     int n = 0;
-    argv[n++] = (char *)tuna_bin();
+    argv[n++] = (char *)tn_t_tuna();
     while (args[n - 1] && n < 63) {
         argv[n] = args[n - 1];
         n++;
@@ -244,7 +239,7 @@ static int any_output_left(const command *c, char *which, size_t cap) {
     return found;
 }
 
-static int have_binary(void) { return access(tuna_bin(), X_OK) == 0; }
+static int have_binary(void) { return access(tn_t_tuna(), X_OK) == 0; }
 
 /* The admin commands that change things need a key file before they parse
  * their flags. */
@@ -262,7 +257,7 @@ static int make_admin_key(void) {
 }
 
 TEST(garbage_to_every_numeric_flag) {
-    if (!have_binary()) SKIP("%s not built (set TUNA_BIN)", tuna_bin());
+    if (!have_binary()) SKIP("%s not built (set TUNA_BIN)", tn_t_tuna());
     CHECK(make_admin_key());
     int runs = 0;
     for (size_t k = 0; k < sizeof FLAGS / sizeof *FLAGS; k++) {
@@ -298,7 +293,7 @@ TEST(garbage_to_every_numeric_flag) {
 /* Good values for every flag of the commands that then fail on a missing
  * model: the failure must come after the parsing, not from it. */
 TEST(good_values_pass_the_parser) {
-    if (!have_binary()) SKIP("%s not built (set TUNA_BIN)", tuna_bin());
+    if (!have_binary()) SKIP("%s not built (set TUNA_BIN)", tn_t_tuna());
     static const char *lines[] = {
         "train --model {T}/nomodel --data {T}/nodata.jsonl --out {T}/good-out --time 1.5h --epochs 2 --max-steps 1000000000000 "
         "--seq-len 2 --batch 1024 --grad-accum 3 --lr 2e-4 --warmup 0 --weight-decay 0.01 --clip 0 --seed 9000000000000000 "
@@ -328,7 +323,7 @@ TEST(good_values_pass_the_parser) {
 }
 
 TEST(every_subcommand_still_has_help) {
-    if (!have_binary()) SKIP("%s not built (set TUNA_BIN)", tuna_bin());
+    if (!have_binary()) SKIP("%s not built (set TUNA_BIN)", tn_t_tuna());
     static const char *cmds[] = {"admin",    "bench",    "arena",     "check",    "convert", "eval",
                                  "eval-submission", "generate", "info", "keygen", "miner",   "pretrain",
                                  "selfcheck", "tokenize", "train",    "validator"};

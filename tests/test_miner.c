@@ -42,11 +42,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *tuna(void) {
-    const char *b = getenv("TUNA_BIN");
-    return b ? b : "build/tuna";
-}
-
 /* ---- unit: the policy table ------------------------------------------------ */
 
 typedef struct {
@@ -399,7 +394,7 @@ static int setup(void) {
     snprintf(g_model, sizeof g_model, "%s/base", tmp);
     char *cmd = tn_sprintf("%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s "
                            "%s/models/stories260K/stories260K.bin",
-                           tuna(), data, g_model, data);
+                           tn_t_tuna(), data, g_model, data);
     int rc = run_quiet(cmd);
     free(cmd);
     if (rc) return done = -1;
@@ -494,7 +489,7 @@ static int miner_start(const char *extra) {
     if (!tn_file_exists(keyf)) tn_keypair_save(&g_miner, keyf, 1);
     char *cmd = tn_sprintf("exec %s miner --config %s --listen 127.0.0.1:%d --key %s --validator-key %s "
                            "--work-dir %s %s >> %s 2>&1",
-                           tuna(), yml, g_port, keyf, g_val.id, g_work, extra ? extra : "", g_log);
+                           tn_t_tuna(), yml, g_port, keyf, g_val.id, g_work, extra ? extra : "", g_log);
     free(yml);
     free(keyf);
     pid_t pid = fork();
@@ -628,7 +623,7 @@ static int wait_state(int64_t task, const char *state, double timeout) {
 }
 
 static json_t *ledger(void) {
-    char *cmd = tn_sprintf("%s miner ledger --json --work-dir %s", tuna(), g_work);
+    char *cmd = tn_sprintf("%s miner ledger --json --work-dir %s", tn_t_tuna(), g_work);
     FILE *p = popen(cmd, "r");
     free(cmd);
     if (!p) return NULL;
@@ -817,7 +812,7 @@ TEST(two_tasks_full_flow) {
         CHECK(!strcmp(json_string_value(json_object_get(json_object_get(e, "confirmed"), "status")), "received"));
     }
     json_decref(all);
-    char *cmd = tn_sprintf("%s miner ledger --csv --work-dir %s | wc -l", tuna(), g_work);
+    char *cmd = tn_sprintf("%s miner ledger --csv --work-dir %s | wc -l", tn_t_tuna(), g_work);
     FILE *p = popen(cmd, "r");
     int lines = 0;
     CHECK(p && fscanf(p, "%d", &lines) == 1 && lines == 3);
@@ -968,7 +963,7 @@ TEST(strategies) {
     /* the table prints every submission */
     char *cmd = tn_sprintf("%s miner ledger --work-dir %s | grep -c -E 'fair|untouched|resubmit|copy|swap-base|"
                            "test-peek|late'",
-                           tuna(), g_work);
+                           tn_t_tuna(), g_work);
     FILE *p = popen(cmd, "r");
     int n = 0;
     CHECK(p && fscanf(p, "%d", &n) == 1 && n == 10);

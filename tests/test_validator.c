@@ -34,11 +34,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *tuna(void) {
-    const char *b = getenv("TUNA_BIN");
-    return b ? b : "build/tuna";
-}
-
 typedef enum { FAIR1, FAIR2, COPY, NOISY, UNTOUCHED, SWAP, CORRUPT, LATE, REJECT, NMINERS } role;
 static const char *NAMES[NMINERS] = {"fair1", "fair2", "copy", "noisy", "untouched", "swap", "corrupt", "late", "reject"};
 static const char *OWNERS[NMINERS] = {"alice", "bob", "carol", "carol", "dave", "dave", "erin", "erin", "frank"};
@@ -152,7 +147,7 @@ static void *work(void *arg) {
     case FAIR1:
     case FAIR2:
         snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --out %s --max-steps 6 --batch 4 --seq-len 256 "
-                 "--lr %s --seed %d %s --quiet 2>/dev/null", tuna(), base, data, out, m->r == FAIR1 ? "2e-3" : "1e-2",
+                 "--lr %s --seed %d %s --quiet 2>/dev/null", tn_t_tuna(), base, data, out, m->r == FAIR1 ? "2e-3" : "1e-2",
                  m->r == FAIR1 ? 1 : 2, m->r == FAIR2 ? "--lora" : "");
         if (system(cmd) == 0) upload_dir(m, out, m->r == FAIR2 ? "adapter" : "full");
         break;
@@ -230,31 +225,16 @@ static int start_miner(miner *m) {
 /* ---- the validator process ---- */
 
 static pid_t start_validator(void) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        char log[600];
-        snprintf(log, sizeof log, "%s/validator.log", g_tmp);
-        if (!freopen(log, "a", stderr)) _exit(126);
-        execl(tuna(), tuna(), "validator", "--data-dir", g_vdir, "--admin-key", g_admin_pub, "--offer-timeout", "2000",
-              "--seq-len", "256", (char *)NULL);
-        _exit(127);
-    }
-    /* wait for validator.json with a live URL */
-    char *info = tn_path_join(g_vdir, "validator.json");
-    for (int i = 0; i < 100; i++) {
-        json_t *j = tn_file_exists(info) ? json_load_file(info, 0, NULL) : NULL;
-        if (j && json_integer_value(json_object_get(j, "pid")) == pid) {
-            snprintf(g_url, sizeof g_url, "%s", json_string_value(json_object_get(j, "url")));
-            free(g_validator_pub);
-            g_validator_pub = tn_strdup(json_string_value(json_object_get(j, "public_key")));
-            json_decref(j);
-            break;
-        }
-        json_decref(j);
-        usleep(100000);
-    }
-    free(info);
-    return pid;
+    char log[600];
+    snprintf(log, sizeof log, "%s/validator.log", g_tmp);
+    char *args[] = {"--admin-key", g_admin_pub, "--offer-timeout", "2000", "--seq-len", "256", NULL};
+    tn_t_validator v;
+    g_url[0] = 0;
+    if (tn_t_validator_start(&v, g_vdir, log, args, 30) != 0) return -1;
+    snprintf(g_url, sizeof g_url, "%s", v.url);
+    free(g_validator_pub);
+    g_validator_pub = tn_strdup(v.public_key);
+    return (pid_t)v.pid;
 }
 
 static json_t *get(const char *path) {
@@ -319,7 +299,7 @@ TEST(whole_task_with_cheats) {
     snprintf(g_admin_pub, sizeof g_admin_pub, "%s", g_admin.id);
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s/base "
-             "%s/models/stories260K/stories260K.bin 2>/dev/null", tuna(), data, g_tmp, data);
+             "%s/models/stories260K/stories260K.bin 2>/dev/null", tn_t_tuna(), data, g_tmp, data);
     CHECK(system(cmd) == 0);
     /* 120 alpaca rows */
     json_t *all;

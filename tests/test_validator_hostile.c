@@ -32,11 +32,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *tuna(void) {
-    const char *b = getenv("TUNA_BIN");
-    return b ? b : "build/tuna";
-}
-
 enum { HOSTILE, OTHER, NM };
 static const char *NAMES[NM] = {"hostile", "other"};
 
@@ -87,31 +82,16 @@ static int start_miner(miner *m) {
 /* ---- the validator ---- */
 
 static pid_t start_validator(void) {
+    char log[600];
+    snprintf(log, sizeof log, "%s/validator.log", g_tmp);
+    char *args[] = {"--admin-key", g_admin_pub, "--offer-timeout", "2000", "--seq-len", "64", NULL};
+    tn_t_validator v;
     g_url[0] = 0;
-    pid_t pid = fork();
-    if (pid == 0) {
-        char log[600];
-        snprintf(log, sizeof log, "%s/validator.log", g_tmp);
-        if (!freopen(log, "a", stderr)) _exit(126);
-        execl(tuna(), tuna(), "validator", "--data-dir", g_vdir, "--admin-key", g_admin_pub, "--offer-timeout", "2000",
-              "--seq-len", "64", (char *)NULL);
-        _exit(127);
-    }
-    char *info = tn_path_join(g_vdir, "validator.json");
-    for (int i = 0; i < 300; i++) {
-        json_t *j = tn_file_exists(info) ? json_load_file(info, 0, NULL) : NULL;
-        if (j && json_integer_value(json_object_get(j, "pid")) == pid) {
-            snprintf(g_url, sizeof g_url, "%s", json_string_value(json_object_get(j, "url")));
-            free(g_validator_pub);
-            g_validator_pub = tn_strdup(json_string_value(json_object_get(j, "public_key")));
-            json_decref(j);
-            break;
-        }
-        json_decref(j);
-        usleep(100000);
-    }
-    free(info);
-    return pid;
+    if (tn_t_validator_start(&v, g_vdir, log, args, 30) != 0) return -1;
+    snprintf(g_url, sizeof g_url, "%s", v.url);
+    free(g_validator_pub);
+    g_validator_pub = tn_strdup(v.public_key);
+    return (pid_t)v.pid;
 }
 
 /* SIGTERM and the exit status: 0 after a clean stop (under ASan, also no leak) */
@@ -254,7 +234,7 @@ TEST(hostile_clients) {
     snprintf(g_admin_pub, sizeof g_admin_pub, "%s", g_admin.id);
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s/base "
-             "%s/models/stories260K/stories260K.bin 2>/dev/null", tuna(), data, g_tmp, data);
+             "%s/models/stories260K/stories260K.bin 2>/dev/null", tn_t_tuna(), data, g_tmp, data);
     CHECK(system(cmd) == 0);
     json_t *all;
     char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data), *ds = tn_sprintf("%s/alpaca.jsonl", g_tmp);
