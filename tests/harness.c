@@ -137,3 +137,14 @@ int tn_t_validator_stop(tn_t_validator *v, int sig) {
     v->pid = 0;
     return rc ? -1 : tn_spawn_end_code(&end);
 }
+
+int tn_t_stub_miner_start(tn_http_server **srv, tn_verifier **ver, const char *validator_pub, tn_http_handler offer,
+                          tn_http_handler start, void *ud) {
+    *ver = tn_verifier_new(300, 1024);
+    if (!*ver || tn_verifier_allow(*ver, validator_pub)) return -1;
+    tn_http_server_opts so = {.verifier = *ver, .no_not_before = 1};
+    *srv = tn_http_server_new(&so);
+    tn_http_route r1 = {"POST", "/task_offer", TN_ROUTE_EXACT | TN_ROUTE_SIGNED, 0, NULL, offer, ud};
+    tn_http_route r2 = {"POST", "/start_training", TN_ROUTE_EXACT | TN_ROUTE_SIGNED, 0, NULL, start, ud};
+    return tn_http_server_route(*srv, &r1) || tn_http_server_route(*srv, &r2) || tn_http_server_start(*srv);
+}

@@ -11,6 +11,9 @@
 #ifndef TN_HARNESS_H
 #define TN_HARNESS_H
 
+#include "net/http_server.h"
+#include "net/sign.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,5 +111,11 @@ int tn_t_validator_start(tn_t_validator *v, const char *data_dir, const char *lo
 /* Sends sig (SIGTERM: a clean stop; SIGKILL: a crash) and reaps it. The
  * shell's exit code: the status, or 128 + the signal. */
 int tn_t_validator_stop(tn_t_validator *v, int sig);
+
+/* A stand-in miner's server: POST /task_offer and POST /start_training,
+ * both signed by validator_pub, answered by the test's own handlers (ud is
+ * passed to both). 0, or -1 with the error set. */
+int tn_t_stub_miner_start(tn_http_server **srv, tn_verifier **ver, const char *validator_pub, tn_http_handler offer,
+                          tn_http_handler start, void *ud);
 
 #endif

@@ -211,15 +211,7 @@ static void h_start(tn_http_req *r, void *ud) {
 }
 
 static int start_miner(miner *m) {
-    m->ver = tn_verifier_new(300, 1024);
-    tn_verifier_allow(m->ver, g_validator_pub);
-    tn_http_server_opts so = {0};
-    so.verifier = m->ver;
-    so.no_not_before = 1;
-    m->srv = tn_http_server_new(&so);
-    tn_http_route r1 = {"POST", "/task_offer", TN_ROUTE_EXACT | TN_ROUTE_SIGNED, 0, NULL, h_offer, m};
-    tn_http_route r2 = {"POST", "/start_training", TN_ROUTE_EXACT | TN_ROUTE_SIGNED, 0, NULL, h_start, m};
-    return tn_http_server_route(m->srv, &r1) || tn_http_server_route(m->srv, &r2) || tn_http_server_start(m->srv);
+    return tn_t_stub_miner_start(&m->srv, &m->ver, g_validator_pub, h_offer, h_start, m);
 }
 
 /* ---- the validator process ---- */

@@ -89,6 +89,36 @@ static void h_miners(tn_http_req *r, void *ud) {
     tn_http_reply_json(r, 200, json_pack("{s:o}", "miners", a));
 }
 
+static int store_status(int rc) {
+    switch (rc) {
+    case TN_STORE_NOT_FOUND: return 404;
+    case TN_STORE_EXISTS: return 409;
+    case TN_STORE_CONFLICT: return 409;
+    case TN_STORE_LIMIT: return 409;
+    case TN_STORE_REFUSED: return 403;
+    default: return 500;
+    }
+}
+
+/* One task as `view` shows it (vstate.h: V_PUBLIC_DETAIL or V_ADMIN_DETAIL). */
+static void reply_task(vstate *v, tn_http_req *r, int64_t id, int view) {
+    tn_task t;
+    memset(&t, 0, sizeof t);
+    LOCK(v);
+    int rc = tn_store_task_get(v->store, id, &t);
+    UNLOCK(v);
+    if (rc < 0) {
+        tn_http_reply_error(r, store_status(rc), "%s", tn_errmsg());
+        return;
+    }
+    json_t *j = v_task_json(v, &t, view);
+    tn_task_clear(&t);
+    if (!j)
+        tn_http_reply_error(r, 500, "%s", tn_errmsg());
+    else
+        tn_http_reply_json(r, 200, j);
+}
+
 static void h_tasks(tn_http_req *r, void *ud) {
     vstate *v = ud;
     const char *rest = r->path + strlen("/v1/tasks");
@@ -99,21 +129,7 @@ static void h_tasks(tn_http_req *r, void *ud) {
             tn_http_reply_error(r, 404, "no such task");
             return;
         }
-        tn_task t;
-        memset(&t, 0, sizeof t);
-        LOCK(v);
-        int rc = tn_store_task_get(v->store, id, &t);
-        UNLOCK(v);
-        if (rc < 0) {
-            tn_http_reply_error(r, rc == TN_STORE_NOT_FOUND ? 404 : 500, "%s", tn_errmsg());
-            return;
-        }
-        json_t *j = v_task_json(v, &t, V_PUBLIC_DETAIL);
-        tn_task_clear(&t);
-        if (!j)
-            tn_http_reply_error(r, 500, "%s", tn_errmsg());
-        else
-            tn_http_reply_json(r, 200, j);
+        reply_task(v, r, id, V_PUBLIC_DETAIL);
         return;
     }
     tn_task *ts = NULL;
@@ -181,16 +197,6 @@ static void h_flags(tn_http_req *r, void *ud) {
 
 /* ---- organiser calls ------------------------------------------------------------- */
 
-static int store_status(int rc) {
-    switch (rc) {
-    case TN_STORE_NOT_FOUND: return 404;
-    case TN_STORE_EXISTS: return 409;
-    case TN_STORE_CONFLICT: return 409;
-    case TN_STORE_LIMIT: return 409;
-    case TN_STORE_REFUSED: return 403;
-    default: return 500;
-    }
-}
 
 static const char *jstr(const json_t *j, const char *k) { return json_string_value(json_object_get(j, k)); }
 
@@ -377,22 +383,7 @@ static void admin_task(vstate *v, tn_http_req *r, json_t *b) {
 /* The task as the organiser sees it: texts as stored, submission ids and
  * directories (the public GET /v1/tasks/{id} shows neither). */
 static void admin_task_detail(vstate *v, tn_http_req *r, json_t *b) {
-    json_int_t id = json_integer_value(json_object_get(b, "id"));
-    tn_task t;
-    memset(&t, 0, sizeof t);
-    LOCK(v);
-    int rc = tn_store_task_get(v->store, id, &t);
-    UNLOCK(v);
-    if (rc < 0) {
-        tn_http_reply_error(r, store_status(rc), "%s", tn_errmsg());
-        return;
-    }
-    json_t *j = v_task_json(v, &t, V_ADMIN_DETAIL);
-    tn_task_clear(&t);
-    if (!j)
-        tn_http_reply_error(r, 500, "%s", tn_errmsg());
-    else
-        tn_http_reply_json(r, 200, j);
+    reply_task(v, r, json_integer_value(json_object_get(b, "id")), V_ADMIN_DETAIL);
 }
 
 static void admin_rescore(vstate *v, tn_http_req *r, json_t *b) {
