@@ -5,6 +5,7 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
+#include "base/mem.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -41,8 +42,7 @@ static int byte_symbol(unsigned b, char *out) {
 
 /* Raw bytes -> their byte-level spelling (a heap string). */
 static char *bytelevel(const unsigned char *s, size_t n) {
-    char *r = malloc(2 * n + 1), *p = r;
-    if (!r) return NULL;
+    char *r = tn_malloc(2 * n + 1), *p = r;
     for (size_t i = 0; i < n; i++) p += byte_symbol(s[i], p);
     *p = 0;
     return r;
@@ -103,8 +103,7 @@ static void bpe_free(bpe *b) {
 static int bpe_learn(bpe *b, const char *text, size_t len, int max_tok) {
     memset(b, 0, sizeof *b);
     size_t npieces = 0, cap = 1 << 16;
-    piece *pc = malloc(cap * sizeof *pc);
-    if (!pc) return tn_fail("out of memory");
+    piece *pc = tn_malloc(cap * sizeof *pc);
     for (size_t i = 0; i < len;) {
         if (text[i] == '\n') {
             i++;
@@ -114,14 +113,7 @@ static int bpe_learn(bpe *b, const char *text, size_t len, int max_tok) {
         while (e < len && text[e] != '\n') e++;
         while (i < e) {
             size_t n = next_piece((const unsigned char *)text + i, e - i);
-            if (npieces == cap) {
-                piece *g = realloc(pc, (cap *= 2) * sizeof *g);
-                if (!g) {
-                    free(pc);
-                    return tn_fail("out of memory");
-                }
-                pc = g;
-            }
+            if (npieces == cap) pc = tn_realloc(pc, (cap *= 2) * sizeof *pc);
             pc[npieces++] = (piece){text + i, n};
             i += n;
         }
@@ -134,18 +126,21 @@ static int bpe_learn(bpe *b, const char *text, size_t len, int max_tok) {
             nw++;
             nsym += pc[i].n;
         }
-    int32_t *sym = malloc((nsym ? nsym : 1) * sizeof *sym);
-    size_t *woff = malloc((nw ? nw : 1) * sizeof *woff), *wlen = malloc((nw ? nw : 1) * sizeof *wlen);
-    int64_t *wcnt = calloc(nw ? nw : 1, sizeof *wcnt);
+    /* The pair table grows with the square of the vocabulary (32 GB at
+     * 65536): the one allocation here that can fail for a legal request,
+     * so it is reported rather than aborted on. */
     int64_t *cnt = calloc((size_t)max_tok * max_tok, sizeof *cnt);
-    b->str = calloc((size_t)max_tok, sizeof *b->str);
-    b->len = calloc((size_t)max_tok, sizeof *b->len);
-    b->merge = malloc((size_t)max_tok * sizeof *b->merge);
-    int rc = 0;
-    if (!sym || !woff || !wlen || !wcnt || !cnt || !b->str || !b->len || !b->merge) {
-        rc = tn_fail("out of memory");
-        goto done;
+    if (!cnt) {
+        free(pc);
+        return tn_fail("out of memory for the BPE pair counts of %d tokens (%zu MB)", max_tok,
+                       (size_t)max_tok * max_tok * sizeof *cnt >> 20);
     }
+    int32_t *sym = tn_malloc((nsym ? nsym : 1) * sizeof *sym);
+    size_t *woff = tn_malloc((nw ? nw : 1) * sizeof *woff), *wlen = tn_malloc((nw ? nw : 1) * sizeof *wlen);
+    int64_t *wcnt = tn_calloc(nw ? nw : 1, sizeof *wcnt);
+    b->str = tn_calloc((size_t)max_tok, sizeof *b->str);
+    b->len = tn_calloc((size_t)max_tok, sizeof *b->len);
+    b->merge = tn_malloc((size_t)max_tok * sizeof *b->merge);
     size_t w = (size_t)-1, at = 0;
     for (size_t i = 0; i < npieces; i++) {
         if (i == 0 || piece_cmp(&pc[i], &pc[i - 1])) {
@@ -157,11 +152,7 @@ static int bpe_learn(bpe *b, const char *text, size_t len, int max_tok) {
         wcnt[w]++;
     }
     for (b->ntok = 0; b->ntok < 256; b->ntok++) {
-        b->str[b->ntok] = malloc(1);
-        if (!b->str[b->ntok]) {
-            rc = tn_fail("out of memory");
-            goto done;
-        }
+        b->str[b->ntok] = tn_malloc(1);
         b->str[b->ntok][0] = (unsigned char)b->ntok;
         b->len[b->ntok] = 1;
     }
@@ -180,11 +171,7 @@ static int bpe_learn(bpe *b, const char *text, size_t len, int max_tok) {
         /* The merged string may already exist ("a"+"bc" after "ab"+"c"); then
          * the merge maps onto that token, as HF's BPE looks results up by string. */
         size_t nl = b->len[x] + b->len[y];
-        unsigned char *ns = malloc(nl);
-        if (!ns) {
-            rc = tn_fail("out of memory");
-            goto done;
-        }
+        unsigned char *ns = tn_malloc(nl);
         memcpy(ns, b->str[x], b->len[x]);
         memcpy(ns + b->len[x], b->str[y], b->len[y]);
         int32_t z = -1;
@@ -219,15 +206,13 @@ static int bpe_learn(bpe *b, const char *text, size_t len, int max_tok) {
             for (size_t j = 0; j + 1 < o; j++) cnt[(size_t)s[j] * V + (size_t)s[j + 1]] += wcnt[i];
         }
     }
-done:
     free(pc);
     free(sym);
     free(woff);
     free(wlen);
     free(wcnt);
     free(cnt);
-    if (rc) bpe_free(b);
-    return rc;
+    return 0;
 }
 
 static json_t *tokenizer_json(const bpe *b) {
@@ -240,18 +225,15 @@ static json_t *tokenizer_json(const bpe *b) {
     }
     for (int t = 0; t < b->ntok; t++) {
         char *s = bytelevel(b->str[t], b->len[t]);
-        if (!s) goto oom;
         json_object_set_new(vocab, s, json_integer(t + N_SPECIAL));
         free(s);
     }
     for (int m = 0; m < b->nmerge; m++) {
         char *l = bytelevel(b->str[b->merge[m][0]], b->len[b->merge[m][0]]);
         char *r = bytelevel(b->str[b->merge[m][1]], b->len[b->merge[m][1]]);
-        char *s = l && r ? malloc(strlen(l) + strlen(r) + 2) : NULL;
-        if (s) sprintf(s, "%s %s", l, r);
+        char *s = tn_sprintf("%s %s", l, r);
         free(l);
         free(r);
-        if (!s) goto oom;
         json_array_append_new(merges, json_string(s));
         free(s);
     }
@@ -272,12 +254,6 @@ static json_t *tokenizer_json(const bpe *b) {
                      "model", "type", "BPE", "dropout", "unk_token", "continuing_subword_prefix",
                      "end_of_word_suffix", "fuse_unk", 0, "byte_fallback", 0, "ignore_merges", 0, "vocab", vocab,
                      "merges", merges);
-oom:
-    json_decref(vocab);
-    json_decref(merges);
-    json_decref(added);
-    tn_fail("out of memory");
-    return NULL;
 }
 
 int tn_bpe_train_write(const char *text, size_t len, int vocab_size, int model_max_length, const char *dir) {
@@ -288,7 +264,7 @@ int tn_bpe_train_write(const char *text, size_t len, int vocab_size, int model_m
     int n = b.ntok + N_SPECIAL;
     json_t *tj = tokenizer_json(&b);
     bpe_free(&b);
-    if (!tj) return -1;
+    if (!tj) return tn_fail("out of memory");
     json_t *cfg = json_pack("{s:b, s:b, s:s, s:s, s:s, s:n, s:i, s:s, s:b}", "add_bos_token", 1, "add_eos_token", 0,
                             "bos_token", "<s>", "eos_token", "</s>", "pad_token", "<pad>", "unk_token",
                             "model_max_length", model_max_length, "tokenizer_class", "PreTrainedTokenizerFast",

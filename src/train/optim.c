@@ -118,3 +118,21 @@ double tn_clip_grad_norm(float *g, size_t n, double max_norm) {
     }
     return norm;
 }
+
+double tn_lr_at(const tn_lr_schedule *s, int64_t step, double progress) {
+    if (s->kind == TN_SCHED_PRETRAIN) {
+        float peak = (float)s->peak;
+        if (step < s->warmup) return peak * (float)(step + 1) / (float)s->warmup;
+        if (progress > 1) progress = 1;
+        return peak * (float)(0.1 + 0.9 * 0.5 * (1 + cos(M_PI * progress)));
+    }
+    if (step < s->warmup) return s->peak * (double)step / (double)s->warmup; /* HF: 0 at step 0 */
+    if (progress > 1.0) progress = 1.0;
+    switch (s->kind) {
+    case TN_SCHED_COSINE: return s->peak * 0.5 * (1.0 + cos(M_PI * progress));
+    case TN_SCHED_LINEAR: return s->peak * (1.0 - progress);
+    case TN_SCHED_CONSTANT:
+    case TN_SCHED_PRETRAIN: break;
+    }
+    return s->peak;
+}

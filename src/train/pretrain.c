@@ -1,5 +1,6 @@
-/* basemodel.c - the built-in base model: a byte-level BPE learned from
- * WordNet's English, and a small Llama pretrained on it (see basemodel.h). */
+/* pretrain.c - the built-in base model: a byte-level BPE learned from
+ * WordNet's English (tok/bpe_learn.c), and a small Llama pretrained on it
+ * (see pretrain.h). */
 #include "train/pretrain.h"
 
 #include "data/wordnet.h"
@@ -7,6 +8,7 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "data/hygiene.h"
 #include "model/model.h"
 #include "tok/bpe_learn.h"
@@ -42,10 +44,9 @@ void tn_base_opts_init(tn_base_opts *o) {
  * boundaries. */
 static int encode_stream(const tn_tokenizer *tok, const char *text, size_t len, int32_t **out, size_t *n_out) {
     size_t cap = len / 2 + 16, n = 0;
-    int32_t *s = malloc(cap * sizeof *s);
+    int32_t *s = tn_malloc(cap * sizeof *s);
     tn_tok_ids ids = {0};
     int32_t bos = tn_tok_bos_id(tok), eos = tn_tok_eos_id(tok);
-    if (!s) return tn_fail("out of memory");
     for (size_t i = 0; i < len;) {
         size_t e = i;
         while (e < len && text[e] != '\n') e++;
@@ -57,13 +58,7 @@ static int encode_stream(const tn_tokenizer *tok, const char *text, size_t len, 
             }
             if (n + ids.n + 2 > cap) {
                 while (n + ids.n + 2 > cap) cap *= 2;
-                int32_t *g = realloc(s, cap * sizeof *g);
-                if (!g) {
-                    free(s);
-                    tn_tok_ids_free(&ids);
-                    return tn_fail("out of memory");
-                }
-                s = g;
+                s = tn_realloc(s, cap * sizeof *s);
             }
             s[n++] = bos;
             memcpy(s + n, ids.ids, ids.n * sizeof *s);
@@ -93,14 +88,6 @@ static void fill_batch(int32_t *ids, const int32_t *stream, size_t span, int B, 
         size_t at = (size_t)tn_rng_below(r, span);
         memcpy(ids + (size_t)b * T, stream + at, (size_t)T * sizeof *ids);
     }
-}
-
-/* Warmup over the first steps, then cosine from lr to lr/10 over `progress`
- * in [0, 1] (steps done / steps, or seconds used / seconds). */
-static float lr_at(float peak, int step, int warmup, double progress) {
-    if (step < warmup) return peak * (float)(step + 1) / (float)warmup;
-    if (progress > 1) progress = 1;
-    return peak * (float)(0.1 + 0.9 * 0.5 * (1 + cos(M_PI * progress)));
 }
 
 #define MAX_CURVE 100
@@ -147,8 +134,9 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
                        "even head sizes");
     double t_start = tn_now();
     /* Thread count is per calling thread in OpenMP (and the OpenMP build of
-     * OpenBLAS follows it); restored at the end so a caller such as
-     * `tuna arena` keeps its own setting. */
+     * OpenBLAS follows it); restored at `done`, which every exit from here
+     * on goes through, so a caller such as `tuna arena` keeps its own
+     * setting. */
     int saved_threads = omp_get_max_threads();
     if (o.threads > 0) omp_set_num_threads(o.threads);
     tn_base_result r = {0};
@@ -156,14 +144,14 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
     tn_tokenizer *tok = NULL;
     tn_model m = {0};
     tn_adamw opt = {0};
-    int32_t *stream = NULL, *ids = NULL;
+    int32_t *stream = NULL, *ids = NULL, *val = NULL;
     float *losses = NULL;
     char *text = NULL;
     json_t *curve = NULL;
     int have_model = 0, have_opt = 0, rc = -1;
     size_t len = 0, ntok = 0;
 
-    if (tn_wordnet_load(&wn, o.wordnet_dir)) return -1;
+    if (tn_wordnet_load(&wn, o.wordnet_dir)) goto done;
     text = tn_wordnet_corpus(&wn, o.seed, o.corpus_bytes, &len);
     tn_wordnet_free(&wn);
     if (!text) goto done;
@@ -200,25 +188,20 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
     if (tn_model_enable_grads(&m) || tn_adamw_init(&opt, &m, o.lr, 0.9f, 0.95f, 1e-8f, 0.01f)) goto done;
     have_opt = 1;
 
-    ids = malloc((size_t)B * T * sizeof *ids);
-    int32_t *val = malloc((size_t)nval * T * sizeof *val);
+    ids = tn_malloc((size_t)B * T * sizeof *ids);
+    val = tn_malloc((size_t)nval * T * sizeof *val);
     int cap_steps = o.steps > 0 ? o.steps : 1 << 20;
-    losses = malloc((size_t)(o.steps > 0 ? o.steps : 4096) * sizeof *losses);
-    if (!ids || !val || !losses) {
-        free(val);
-        tn_fail("out of memory");
-        goto done;
-    }
+    size_t loss_cap = o.steps > 0 ? (size_t)o.steps : 4096;
+    losses = tn_malloc(loss_cap * sizeof *losses);
     for (int b = 0; b < nval; b++) /* evenly spaced held-out windows */
         memcpy(val + (size_t)b * T, stream + ntok - hold + (size_t)b * ((hold - T) / nval), (size_t)T * sizeof *val);
-    if (val_loss(&m, val, nval, B, T, &r.val_before)) {
-        free(val);
-        goto done;
-    }
+    if (val_loss(&m, val, nval, B, T, &r.val_before)) goto done;
     tn_rng rng;
     tn_rng_seed(&rng, o.seed ^ 0x9e3779b97f4a7c15ull);
-    int warmup = o.steps > 0 && o.steps < 100 ? (o.steps / 10 > 0 ? o.steps / 10 : 1) : 10;
-    size_t loss_cap = o.steps > 0 ? (size_t)o.steps : 4096;
+    /* 10 warmup steps, fewer in a short run; then cosine to 10% of o.lr over
+     * the steps, or over the seconds in time mode */
+    const tn_lr_schedule sched = {TN_SCHED_PRETRAIN, o.lr,
+                                  o.steps > 0 && o.steps < 100 ? (o.steps / 10 > 0 ? o.steps / 10 : 1) : 10};
     double t0 = tn_now(), step_time = 0, last_log = t0;
     int step = 0;
     for (; step < cap_steps; step++) {
@@ -226,24 +209,13 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
         /* Time mode: stop when one more step would overrun the budget. */
         if (o.steps == 0 && el + step_time > o.seconds) break;
         double progress = o.steps > 0 ? (double)step / o.steps : el / o.seconds;
-        float lr = lr_at(o.lr, step, warmup, progress), loss;
+        float lr = (float)tn_lr_at(&sched, step, progress), loss;
         fill_batch(ids, stream, train_span, B, T, &rng);
         tn_model_zero_grads(&m);
-        if (tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m)) {
-            free(val);
-            goto done;
-        }
+        if (tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m)) goto done;
         tn_clip_grad_norm(m.g, m.numel, 1.0);
         tn_adamw_step(&opt, m.w, m.g, lr);
-        if ((size_t)step == loss_cap) {
-            float *g = realloc(losses, (loss_cap *= 2) * sizeof *g);
-            if (!g) {
-                free(val);
-                tn_fail("out of memory");
-                goto done;
-            }
-            losses = g;
-        }
+        if ((size_t)step == loss_cap) losses = tn_realloc(losses, (loss_cap *= 2) * sizeof *losses);
         losses[step] = loss;
         double now = tn_now();
         step_time = (now - t0) / (step + 1);
@@ -257,7 +229,6 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
     r.train_seconds = tn_now() - t0;
     r.tokens_per_s = r.train_seconds > 0 ? (double)step * B * T / r.train_seconds : 0;
     if (step == 0) {
-        free(val);
         tn_fail("no training step fitted in %.1f s", o.seconds);
         goto done;
     }
@@ -266,9 +237,7 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
     double sum = 0;
     for (int i = step - tail; i < step; i++) sum += losses[i];
     r.last_loss = (float)(sum / tail);
-    int vrc = val_loss(&m, val, nval, B, T, &r.val_after);
-    free(val);
-    if (vrc || tn_model_save(&m, out_dir, NULL) || tn_wordnet_write_license(out_dir)) goto done;
+    if (val_loss(&m, val, nval, B, T, &r.val_after) || tn_model_save(&m, out_dir, NULL) || tn_wordnet_write_license(out_dir)) goto done;
 
     /* The curve, averaged over at most MAX_CURVE buckets of steps. */
     curve = json_array();
@@ -314,6 +283,7 @@ done:
     tn_tok_free(tok);
     free(stream);
     free(ids);
+    free(val);
     free(losses);
     free(text);
     return rc;

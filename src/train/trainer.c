@@ -119,20 +119,14 @@ static int setup_model(trainer *t) {
 
 /* ---- schedule ------------------------------------------------------------- */
 
+/* The decay runs over the steps after warmup, or over the time budget when
+ * that ends first. */
 static double lr_at(const trainer *t, double elapsed) {
-    const tn_train_opts *o = t->o;
-    int64_t warm = t->warmup;
-    if (t->step < warm) return o->lr * (double)t->step / (double)warm; /* HF: 0 at step 0 */
+    const tn_lr_schedule s = {t->o->sched, t->o->lr, t->warmup};
     double p = 0.0;
-    if (t->total_steps > warm) p = (double)(t->step - warm) / (double)(t->total_steps - warm);
+    if (t->total_steps > t->warmup) p = (double)(t->step - t->warmup) / (double)(t->total_steps - t->warmup);
     if (t->deadline > 0) p = fmax(p, elapsed / t->deadline);
-    if (p > 1.0) p = 1.0;
-    switch (o->sched) {
-    case TN_SCHED_COSINE: return o->lr * 0.5 * (1.0 + cos(M_PI * p));
-    case TN_SCHED_LINEAR: return o->lr * (1.0 - p);
-    case TN_SCHED_CONSTANT: return o->lr;
-    }
-    return o->lr;
+    return tn_lr_at(&s, t->step, p);
 }
 
 /* ---- one step ------------------------------------------------------------- */
