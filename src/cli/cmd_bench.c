@@ -216,11 +216,7 @@ static int bench_train(const bench_cfg *bc, int B, int T, int steps, int lora_r,
     if (!eval_only) {
         if (have_lora) {
             if ((rc = tn_lora_enable_grads(&lo))) goto out;
-            tn_model view = m;
-            view.params = lo.params;
-            view.nparams = lo.nparams;
-            view.numel = lo.numel;
-            rc = tn_adamw_init(&opt, &view, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f);
+            rc = tn_adamw_init_params(&opt, lo.params, lo.nparams, lo.numel, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f);
             pw = lo.w;
             pg = lo.g;
             pn = lo.numel;

@@ -22,6 +22,11 @@ typedef struct {
     uint8_t *decay; /* per float: 1 if weight decay applies */
 } tn_adamw;
 
+/* AdamW over numel floats laid out by a parameter table (a model's or a LoRA
+ * adapter's): the table says which floats decay (ndim >= 2). */
+int tn_adamw_init_params(tn_adamw *o, const tn_param *params, int nparams, size_t numel, float lr, float beta1,
+                         float beta2, float eps, float weight_decay);
+/* The same over a whole model's table. */
 int tn_adamw_init(tn_adamw *o, const tn_model *model, float lr, float beta1, float beta2, float eps,
                   float weight_decay);
 void tn_adamw_free(tn_adamw *o);

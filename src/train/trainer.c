@@ -65,6 +65,14 @@ static void shuffle_epoch(trainer *t, int epoch) {
     tn_shuffle(t->order, t->n_train, t->o->seed * 1000003u + (uint64_t)epoch);
 }
 
+/* The adapter's dropout lives in the adapter (saved in adapter_config.json)
+ * and in each slot (what the forward reads); both change together. This
+ * belongs beside tn_lora_build in model/lora.c, which copies it the same way. */
+static void set_lora_dropout(tn_lora *lo, float p) {
+    lo->dropout = p;
+    for (int i = 0; i < lo->nslots; i++) lo->slots[i].dropout = p;
+}
+
 static int setup_model(trainer *t) {
     tn_train_opts *o = t->o;
     const char *weights = (o->resume && !o->lora) ? o->resume : o->base_model;
@@ -78,8 +86,7 @@ static int setup_model(trainer *t) {
         int rc;
         if (o->resume) {
             rc = tn_lora_load(&t->m, &t->lora, o->resume);
-            t->lora.dropout = (float)o->lora_dropout;
-            for (int i = 0; rc == 0 && i < t->lora.nslots; i++) t->lora.slots[i].dropout = (float)o->lora_dropout;
+            if (rc == 0) set_lora_dropout(&t->lora, (float)o->lora_dropout); /* this run's, not the saved one */
         } else if (o->n_lora_targets > 0 && !o->lora_target_linear) {
             rc = tn_lora_attach(&t->m, &t->lora, o->lora_r, (float)o->lora_alpha, (float)o->lora_dropout,
                                 (const char *const *)o->lora_targets, o->n_lora_targets, o->seed);
@@ -105,16 +112,12 @@ static int setup_model(trainer *t) {
         t->pn = t->m.numel;
         tn_info("model: %s, %zu parameters, full fine-tuning", t->m.cfg.model_type, t->m.numel);
     }
-    /* tn_adamw_init reads the decay rule from a model's table; the adapter's
-     * matrices all decay, as PEFT's do under HF Trainer. */
-    tn_model view = {0};
-    if (o->lora) {
-        view.params = t->lora.params;
-        view.nparams = t->lora.nparams;
-        view.numel = t->lora.numel;
-    }
-    return tn_adamw_init(&t->opt, o->lora ? &view : &t->m, (float)o->lr, (float)o->adam_beta1,
-                         (float)o->adam_beta2, (float)o->adam_eps, (float)o->weight_decay);
+    /* the decay rule comes from the trained table: the adapter's matrices
+     * all decay, as PEFT's do under HF Trainer */
+    const tn_param *params = o->lora ? t->lora.params : t->m.params;
+    int nparams = o->lora ? t->lora.nparams : t->m.nparams;
+    return tn_adamw_init_params(&t->opt, params, nparams, t->pn, (float)o->lr, (float)o->adam_beta1,
+                                (float)o->adam_beta2, (float)o->adam_eps, (float)o->weight_decay);
 }
 
 /* ---- schedule ------------------------------------------------------------- */
