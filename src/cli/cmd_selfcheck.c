@@ -7,7 +7,7 @@
 #include "base/log.h"
 #include "cli/commands.h"
 #include "model/model.h"
-#include "train/optim.h"
+#include "train/step.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +21,7 @@ static void usage(FILE *f) {
 static int run_one(const char *name, json_t *cfg_json, int steps) {
     tn_config cfg;
     tn_model m;
-    tn_adamw opt;
+    tn_stepper st;
     int rc = tn_config_from_json(&cfg, cfg_json, name);
     json_decref(cfg_json);
     if (rc) return -1;
@@ -32,18 +32,15 @@ static int run_one(const char *name, json_t *cfg_json, int steps) {
     enum { B = 4, T = 32 };
     int32_t ids[B * T];
     for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 7 + (i / T) * 3) % 31 + 1);
-    if (tn_model_enable_grads(&m) || tn_adamw_init(&opt, &m, 3e-3f, 0.9f, 0.999f, 1e-8f, 0.0f)) {
+    if (tn_stepper_init(&st, &m, NULL, 3e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0)) {
         tn_model_free(&m);
         return -1;
     }
     float first = 0, loss = 0;
     double t0 = tn_now();
     for (int s = 0; s < steps && rc == 0; s++) {
-        tn_model_zero_grads(&m);
-        rc = tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
+        rc = tn_stepper_step(&st, ids, ids, B, T, 3e-3f, &loss);
         if (s == 0) first = loss;
-        tn_clip_grad_norm(m.g, m.numel, 1.0);
-        tn_adamw_step(&opt, m.w, m.g, 3e-3f);
     }
     if (rc == 0) {
         float last;
@@ -53,7 +50,7 @@ static int run_one(const char *name, json_t *cfg_json, int steps) {
                last, tn_now() - t0, ok ? "ok" : "FAILED");
         if (!ok && rc == 0) rc = tn_fail("%s: the loss did not fall by half", name);
     }
-    tn_adamw_free(&opt);
+    tn_stepper_free(&st);
     tn_model_free(&m);
     return rc;
 }

@@ -7,7 +7,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "model/model.h"
-#include "train/optim.h"
+#include "train/step.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -20,7 +20,7 @@ int tn_profile_measure(int threads, double seconds, double *flops) {
                            "num_attention_heads", 4, "num_key_value_heads", 4, "max_position_embeddings", 256);
     tn_config cfg;
     tn_model m;
-    tn_adamw opt;
+    tn_stepper st;
     int rc = tn_config_from_json(&cfg, cj, "calibration model");
     json_decref(cj);
     if (rc) return -1;
@@ -33,7 +33,7 @@ int tn_profile_measure(int threads, double seconds, double *flops) {
     for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 31 + 7) % 509);
     int old_threads = omp_get_max_threads();
     if (threads > 0) omp_set_num_threads(threads);
-    if (tn_model_enable_grads(&m) || tn_adamw_init(&opt, &m, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f)) {
+    if (tn_stepper_init(&st, &m, NULL, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 0.0)) {
         rc = -1;
         goto out_model;
     }
@@ -43,17 +43,15 @@ int tn_profile_measure(int threads, double seconds, double *flops) {
     /* the first step allocates activations and warms caches: not timed */
     for (int s = -1; rc == 0 && (s < 3 || elapsed < seconds); s++) {
         if (s == 0) t0 = tn_now();
-        tn_model_zero_grads(&m);
-        rc = tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
+        rc = tn_stepper_step(&st, ids, ids, B, T, 1e-4f, &loss); /* the trainer's step, no clipping */
         if (rc) break;
-        tn_adamw_step(&opt, m.w, m.g, 1e-4f);
         if (s >= 0) {
             steps++;
             elapsed = tn_now() - t0;
         }
     }
     if (rc == 0) *flops = 6.0 * (double)m.numel * (double)(B * T) * (double)steps / (elapsed > 0 ? elapsed : 1e-9);
-    tn_adamw_free(&opt);
+    tn_stepper_free(&st);
 out_model:
     omp_set_num_threads(old_threads);
     free(ids);

@@ -14,6 +14,7 @@
 #include "tok/bpe_learn.h"
 #include "tok/tokenizer.h"
 #include "train/optim.h"
+#include "train/step.h"
 
 #include <math.h>
 #include <omp.h>
@@ -143,12 +144,12 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
     tn_wordnet wn;
     tn_tokenizer *tok = NULL;
     tn_model m = {0};
-    tn_adamw opt = {0};
+    tn_stepper st = {0};
     int32_t *stream = NULL, *ids = NULL, *val = NULL;
     float *losses = NULL;
     char *text = NULL;
     json_t *curve = NULL;
-    int have_model = 0, have_opt = 0, rc = -1;
+    int have_model = 0, rc = -1;
     size_t len = 0, ntok = 0;
 
     if (tn_wordnet_load(&wn, o.wordnet_dir)) goto done;
@@ -185,8 +186,7 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
     have_model = 1;
     tn_model_init_random(&m, o.seed);
     r.n_params = m.numel;
-    if (tn_model_enable_grads(&m) || tn_adamw_init(&opt, &m, o.lr, 0.9f, 0.95f, 1e-8f, 0.01f)) goto done;
-    have_opt = 1;
+    if (tn_stepper_init(&st, &m, NULL, o.lr, 0.9f, 0.95f, 1e-8f, 0.01f, 1.0)) goto done;
 
     ids = tn_malloc((size_t)B * T * sizeof *ids);
     val = tn_malloc((size_t)nval * T * sizeof *val);
@@ -211,10 +211,7 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
         double progress = o.steps > 0 ? (double)step / o.steps : el / o.seconds;
         float lr = (float)tn_lr_at(&sched, step, progress), loss;
         fill_batch(ids, stream, train_span, B, T, &rng);
-        tn_model_zero_grads(&m);
-        if (tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m)) goto done;
-        tn_clip_grad_norm(m.g, m.numel, 1.0);
-        tn_adamw_step(&opt, m.w, m.g, lr);
+        if (tn_stepper_step(&st, ids, ids, B, T, lr, &loss)) goto done;
         if ((size_t)step == loss_cap) losses = tn_realloc(losses, (loss_cap *= 2) * sizeof *losses);
         losses[step] = loss;
         double now = tn_now();
@@ -278,7 +275,7 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
 done:
     if (o.threads > 0) omp_set_num_threads(saved_threads);
     json_decref(curve);
-    if (have_opt) tn_adamw_free(&opt);
+    tn_stepper_free(&st); /* safe on a zeroed stepper */
     if (have_model) tn_model_free(&m);
     tn_tok_free(tok);
     free(stream);

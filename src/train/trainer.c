@@ -98,26 +98,13 @@ static int setup_model(trainer *t) {
         }
         if (rc) return -1;
         t->lora.seed = o->seed;
-        t->m.frozen = 1;
-        if (tn_lora_enable_grads(&t->lora)) return -1;
-        t->pw = t->lora.w;
-        t->pg = t->lora.g;
-        t->pn = t->lora.numel;
         tn_info("model: %s, %zu parameters; LoRA r=%d alpha=%g on %d layers: %zu trainable", t->m.cfg.model_type,
                 t->m.numel, t->lora.r, t->lora.alpha, t->lora.nslots, t->lora.numel);
     } else {
-        if (tn_model_enable_grads(&t->m)) return -1;
-        t->pw = t->m.w;
-        t->pg = t->m.g;
-        t->pn = t->m.numel;
         tn_info("model: %s, %zu parameters, full fine-tuning", t->m.cfg.model_type, t->m.numel);
     }
-    /* the decay rule comes from the trained table: the adapter's matrices
-     * all decay, as PEFT's do under HF Trainer */
-    const tn_param *params = o->lora ? t->lora.params : t->m.params;
-    int nparams = o->lora ? t->lora.nparams : t->m.nparams;
-    return tn_adamw_init_params(&t->opt, params, nparams, t->pn, (float)o->lr, (float)o->adam_beta1,
-                                (float)o->adam_beta2, (float)o->adam_eps, (float)o->weight_decay);
+    return tn_stepper_init(&t->st, &t->m, o->lora ? &t->lora : NULL, (float)o->lr, (float)o->adam_beta1,
+                           (float)o->adam_beta2, (float)o->adam_eps, (float)o->weight_decay, o->max_grad_norm);
 }
 
 /* ---- schedule ------------------------------------------------------------- */
@@ -156,37 +143,21 @@ static int next_rows(trainer *t, size_t *sel) {
 static int train_step(trainer *t, double lr, double *loss_out, int64_t *tokens_out) {
     const tn_train_opts *o = t->o;
     size_t sel[1024];
-    double loss_sum = 0.0;
     int64_t tokens = 0;
-    int done = 0;
-    memset(t->pg, 0, sizeof(float) * t->pn);
+    tn_stepper_zero(&t->st);
     for (int k = 0; k < o->grad_accum; k++) {
         int cnt = next_rows(t, sel);
         if (cnt == 0) break;
         tn_batch_make(&t->batch, &t->ex, sel, cnt, cnt, o->seq_len, t->pad_id);
         float loss;
-        if (tn_model_forward_train(&t->m, t->batch.ids, t->batch.labels, t->batch.B, t->batch.T, &loss) ||
-            tn_model_backward(&t->m))
-            return -1;
-        loss_sum += loss;
+        if (tn_stepper_accumulate(&t->st, t->batch.ids, t->batch.labels, t->batch.B, t->batch.T, &loss)) return -1;
         tokens += (int64_t)t->batch.B * t->batch.T;
-        done++;
     }
-    if (done == 0) return 0;
-    /* Each micro-batch gradient is of its own mean loss: the step's gradient
-     * is their average, clipped to max_grad_norm. Both factors go into the
-     * update as one scale (one pass over the gradient for its norm, one for
-     * AdamW) rather than two more passes that rewrite it. */
-    float inv = 1.0f / (float)done;
-    t->last_grad_norm = tn_grad_norm(t->pg, t->pn) * inv;
-    if (!isfinite(t->last_grad_norm))
-        return tn_fail("step %lld: the gradient is not finite (loss %g): lower the learning rate",
-                       (long long)t->step + 1, loss_sum / done);
-    float clip = o->max_grad_norm > 0 ? tn_clip_coef(t->last_grad_norm, o->max_grad_norm) : 1.0f;
-    tn_adamw_step_scaled(&t->opt, t->pw, t->pg, inv * clip, (float)lr);
+    if (t->st.micro == 0) return 0;
+    if (tn_stepper_update(&t->st, (float)lr)) return -1;
+    t->last_grad_norm = t->st.grad_norm;
     t->step++;
-    if (t->o->lora) t->lora.step++; /* a new dropout mask for the next step */
-    *loss_out = loss_sum / done;
+    *loss_out = t->st.loss_sum / t->st.micro;
     *tokens_out = tokens;
     return 1;
 }
@@ -435,7 +406,7 @@ restore:
 out:
     if (t->metrics && tn_metrics_close(t->metrics) && rc == 0) rc = -1;
     tn_batch_free(&t->batch);
-    tn_adamw_free(&t->opt);
+    tn_stepper_free(&t->st);
     if (o->lora) {
         tn_lora_detach(&t->m, &t->lora);
         tn_lora_free(&t->lora);
