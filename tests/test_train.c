@@ -20,6 +20,8 @@
 #include "data/rows.h"
 #include "model/model.h"
 #include "nn/gemm.h"
+#include "tok/tokenizer.h"
+#include "train/examples.h"
 
 #include <math.h>
 #include <signal.h>
@@ -446,7 +448,20 @@ TEST(yaml_config_runs) {
     free(dir);
 }
 
+/* Training and scoring pad with one id: stories260K's tokenizer has no pad
+ * token, so its EOS (test_basemodel checks a tokenizer with one). */
+TEST(pad_id_falls_back_to_eos) {
+    NEED_SETUP();
+    tn_tokenizer *tok = tn_tok_load(g_model);
+    CHECKF(tok != NULL, "%s", tn_errmsg());
+    if (!tok) return;
+    CHECK(tn_tok_pad_id(tok) < 0 && tn_tok_eos_id(tok) >= 0);
+    CHECK(tn_batch_pad_id(tok) == tn_tok_eos_id(tok));
+    tn_tok_free(tok);
+}
+
 int main(void) {
+    RUN(pad_id_falls_back_to_eos);
     RUN(eval_matches_pytorch_lora_and_full);
     RUN(val_loss_falls_alpaca_full);
     RUN(val_loss_falls_alpaca_lora);

@@ -284,7 +284,7 @@ int tn_train_run(tn_train_opts *o) {
         tn_gemm_set_bf16(bf16_before);
         return -1;
     }
-    t->pad_id = tn_tok_pad_id(t->tok) >= 0 ? tn_tok_pad_id(t->tok) : (tn_tok_eos_id(t->tok) >= 0 ? tn_tok_eos_id(t->tok) : 0);
+    t->pad_id = tn_batch_pad_id(t->tok);
     if (tn_mkdir_p(o->output_dir) || load_data(t) || setup_model(t)) goto out;
     if (tn_tok_vocab_size(t->tok) > t->m.cfg.vocab_size) {
         tn_fail("%s: the tokenizer has %d ids but the model only %d embeddings", o->base_model,
