@@ -33,6 +33,7 @@
 #include "model/lora.h"
 #include "model/model.h"
 #include "nn/gemm.h"
+#include "train/random_model.h"
 #include "train/step.h"
 
 #include <cblas.h>
@@ -183,19 +184,12 @@ static int bench_sgemm(const gemm_shape *one, int model, int json, int bf16) {
 }
 
 static int bench_train(const bench_cfg *bc, int B, int T, int steps, int lora_r, int eval_only, int json) {
-    json_t *j = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "model_type", "llama", "vocab_size",
-                          bc->vocab, "hidden_size", bc->dim, "intermediate_size", bc->hidden, "num_hidden_layers",
-                          bc->layers, "num_attention_heads", bc->heads, "num_key_value_heads", bc->kv_heads,
-                          "max_position_embeddings", T > 2048 ? T : 2048, "tie_word_embeddings", bc->tied);
-    tn_config cfg;
+    const tn_model_shape shape = {.model_type = "llama", .vocab = bc->vocab, .dim = bc->dim, .layers = bc->layers,
+                                  .heads = bc->heads, .kv_heads = bc->kv_heads, .hidden = bc->hidden,
+                                  .positions = T > 2048 ? T : 2048, .tied = bc->tied};
     tn_model m;
-    int rc = tn_config_from_json(&cfg, j, bc->name);
-    json_decref(j);
-    if (rc) return -1;
-    rc = tn_model_create(&m, &cfg);
-    tn_config_free(&cfg);
-    if (rc) return -1;
-    tn_model_init_random(&m, 1234);
+    int rc = 0;
+    if (tn_model_random(&m, &shape, bc->name, 1234)) return -1;
 
     tn_lora lo;
     tn_stepper trainer_step = {0};

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "model/model.h"
+#include "train/random_model.h"
 #include "train/step.h"
 
 #include <omp.h>
@@ -15,19 +16,12 @@
 int tn_profile_measure(int threads, double seconds, double *flops) {
     /* big enough that matmuls dominate, small enough to build in a blink:
      * ~0.9M parameters, 4 x 64 tokens a step */
-    json_t *cj = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "model_type", "llama", "vocab_size", 512,
-                           "hidden_size", 128, "intermediate_size", 344, "num_hidden_layers", 4,
-                           "num_attention_heads", 4, "num_key_value_heads", 4, "max_position_embeddings", 256);
-    tn_config cfg;
+    const tn_model_shape shape = {.model_type = "llama", .vocab = 512, .dim = 128, .layers = 4, .heads = 4,
+                                  .hidden = 344, .positions = 256};
     tn_model m;
     tn_stepper st;
-    int rc = tn_config_from_json(&cfg, cj, "calibration model");
-    json_decref(cj);
-    if (rc) return -1;
-    rc = tn_model_create(&m, &cfg);
-    tn_config_free(&cfg);
-    if (rc) return -1;
-    tn_model_init_random(&m, 7);
+    int rc = 0;
+    if (tn_model_random(&m, &shape, "calibration model", 7)) return -1;
     enum { B = 4, T = 64 };
     int32_t *ids = tn_malloc(sizeof(int32_t) * B * T);
     for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 31 + 7) % 509);

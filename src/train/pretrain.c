@@ -14,6 +14,7 @@
 #include "tok/bpe_learn.h"
 #include "tok/tokenizer.h"
 #include "train/optim.h"
+#include "train/random_model.h"
 #include "train/step.h"
 
 #include <math.h>
@@ -175,16 +176,11 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
         fprintf(stderr, "pretrain: corpus %zu bytes, %zu tokens (%.2f bytes/token), vocab %d\n", len, ntok,
                 r.bytes_per_token, vocab);
 
-    tn_config cfg;
     json_t *cj = model_config(&o, vocab);
-    int crc = tn_config_from_json(&cfg, cj, "base model config");
+    int crc = tn_model_random_json(&m, cj, "base model config", o.seed);
     json_decref(cj);
     if (crc) goto done;
-    crc = tn_model_create(&m, &cfg);
-    tn_config_free(&cfg);
-    if (crc) goto done;
     have_model = 1;
-    tn_model_init_random(&m, o.seed);
     r.n_params = m.numel;
     if (tn_stepper_init(&st, &m, NULL, o.lr, 0.9f, 0.95f, 1e-8f, 0.01f, 1.0)) goto done;
 
