@@ -18,6 +18,7 @@
 #include "base/mem.h"
 #include "model/model.h"
 #include "tok/tokenizer.h"
+#include "train/examples.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,7 @@ TEST(pretrain_tiny) {
     CHECKF(loaded, "%s", tn_errmsg());
     if (tok && loaded) {
         CHECK(tn_tok_bos_id(tok) == 0 && tn_tok_eos_id(tok) == 1 && tn_tok_pad_id(tok) == 2 && tn_tok_add_bos(tok));
+        CHECK(tn_batch_pad_id(tok) == 2); /* its own pad token */
         CHECK(m.cfg.vocab_size == tn_tok_vocab_size(tok));
         const char *text = "the dog sleeps all day; caf\xc3\xa9 \"42\"\n";
         int32_t *ids = NULL;

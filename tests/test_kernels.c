@@ -7,7 +7,7 @@
  *    diagonal and cuts windows across tile edges (the model fixtures use T = 9,
  *    a single partial tile);
  *  - the classifier fused with HF's causal-LM cross-entropy
- *    (tn_head_xent_forward_backward), whose row chunks must add up to the loss
+ *    (tn_head_xent), whose row chunks must add up to the loss
  *    and gradients of the whole batch.
  * The attention inputs are laid out as one fused q|k|v row per token, as the
  * model stores them, so the strided addressing is exercised too.

@@ -34,7 +34,8 @@
 #include "model/lora.h"
 #include "model/model.h"
 #include "nn/gemm.h"
-#include "train/optim.h"
+#include "train/random_model.h"
+#include "train/step.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -184,25 +185,16 @@ static int bench_sgemm(const gemm_shape *one, int model, int json, int bf16) {
 }
 
 static int bench_train(const bench_cfg *bc, int B, int T, int steps, int lora_r, int eval_only, int json) {
-    json_t *j = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "model_type", "llama", "vocab_size",
-                          bc->vocab, "hidden_size", bc->dim, "intermediate_size", bc->hidden, "num_hidden_layers",
-                          bc->layers, "num_attention_heads", bc->heads, "num_key_value_heads", bc->kv_heads,
-                          "max_position_embeddings", T > 2048 ? T : 2048, "tie_word_embeddings", bc->tied);
-    tn_config cfg;
+    const tn_model_shape shape = {.model_type = "llama", .vocab = bc->vocab, .dim = bc->dim, .layers = bc->layers,
+                                  .heads = bc->heads, .kv_heads = bc->kv_heads, .hidden = bc->hidden,
+                                  .positions = T > 2048 ? T : 2048, .tied = bc->tied};
     tn_model m;
-    int rc = tn_config_from_json(&cfg, j, bc->name);
-    json_decref(j);
-    if (rc) return -1;
-    rc = tn_model_create(&m, &cfg);
-    tn_config_free(&cfg);
-    if (rc) return -1;
-    tn_model_init_random(&m, 1234);
+    int rc = 0;
+    if (tn_model_random(&m, &shape, bc->name, 1234)) return -1;
 
     tn_lora lo;
-    tn_adamw opt;
-    int have_lora = 0, have_opt = 0;
-    float *pw = m.w, *pg = NULL;
-    size_t pn = m.numel;
+    tn_stepper trainer_step = {0};
+    int have_lora = 0;
     if (lora_r > 0) {
         const char **names;
         int nt = tn_lora_default_targets(&m, &names);
@@ -214,25 +206,10 @@ static int bench_train(const bench_cfg *bc, int B, int T, int steps, int lora_r,
         /* B = 0 would make the adapter a no-op; give it small values */
         for (size_t i = 0; i < lo.numel; i++) lo.w[i] = lo.w[i] != 0.0f ? lo.w[i] : 1e-3f;
     }
-    if (!eval_only) {
-        if (have_lora) {
-            if ((rc = tn_lora_enable_grads(&lo))) goto out;
-            tn_model view = m;
-            view.params = lo.params;
-            view.nparams = lo.nparams;
-            view.numel = lo.numel;
-            rc = tn_adamw_init(&opt, &view, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f);
-            pw = lo.w;
-            pg = lo.g;
-            pn = lo.numel;
-        } else {
-            if ((rc = tn_model_enable_grads(&m))) goto out;
-            rc = tn_adamw_init(&opt, &m, 1e-5f, 0.9f, 0.999f, 1e-8f, 0.0f);
-            pg = m.g;
-        }
-        if (rc) goto out;
-        have_opt = 1;
-    }
+    const float lr = have_lora ? 1e-4f : 1e-5f;
+    if (!eval_only &&
+        (rc = tn_stepper_init(&trainer_step, &m, have_lora ? &lo : NULL, lr, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0)))
+        goto out;
     size_t N = (size_t)B * T;
     int32_t *ids = malloc(sizeof(int32_t) * N);
     uint64_t st = 99;
@@ -248,15 +225,7 @@ static int bench_train(const bench_cfg *bc, int B, int T, int steps, int lora_r,
             rc = tn_model_forward(&m, ids, ids, B, T, &loss);
             continue;
         }
-        if (have_lora)
-            tn_lora_zero_grads(&lo);
-        else
-            tn_model_zero_grads(&m);
-        rc = tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
-        if (rc) break;
-        /* as the trainer does: the clipping factor folded into AdamW */
-        float clip = tn_clip_coef(tn_grad_norm(pg, pn), 1.0);
-        tn_adamw_step_scaled(&opt, pw, pg, clip, have_lora ? 1e-4f : 1e-5f);
+        rc = tn_stepper_step(&trainer_step, ids, ids, B, T, lr, &loss); /* the trainer's step, clipping at 1 */
     }
     double dt = tn_now() - t0;
     free(ids);
@@ -276,7 +245,7 @@ static int bench_train(const bench_cfg *bc, int B, int T, int steps, int lora_r,
                    per_tok * tps / 1e9, peak_rss_mb(), loss);
     }
 out:
-    if (have_opt) tn_adamw_free(&opt);
+    tn_stepper_free(&trainer_step);
     if (have_lora) {
         tn_lora_detach(&m, &lo);
         tn_lora_free(&lo);

@@ -100,9 +100,8 @@ int cmd_eval(int argc, char **argv) {
         tn_fail_errno("%s: cannot write", dump_path);
         goto out;
     }
-    int32_t pad = tn_tok_pad_id(tok) >= 0 ? tn_tok_pad_id(tok) : (tn_tok_eos_id(tok) >= 0 ? tn_tok_eos_id(tok) : 0);
     tn_eval_result r;
-    if (tn_evaluate(&m, &ex, NULL, 0, batch, seq_len, pad, dump, &r)) goto out;
+    if (tn_evaluate(&m, &ex, NULL, 0, batch, seq_len, tn_batch_pad_id(tok), dump, &r)) goto out;
     if (dump && fclose(dump) != 0) {
         dump = NULL;
         tn_fail_errno("%s: write failed", dump_path);

@@ -8,7 +8,8 @@
 #include "base/num.h"
 #include "cli/commands.h"
 #include "model/model.h"
-#include "train/optim.h"
+#include "train/random_model.h"
+#include "train/step.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,32 +20,24 @@ static void usage(FILE *f) {
                "that the loss falls by at least half. Exit status 0 when both do.\n");
 }
 
-static int run_one(const char *name, json_t *cfg_json, int steps) {
-    tn_config cfg;
+static int run_one(const tn_model_shape *shape, int steps) {
+    const char *name = shape->model_type;
     tn_model m;
-    tn_adamw opt;
-    int rc = tn_config_from_json(&cfg, cfg_json, name);
-    json_decref(cfg_json);
-    if (rc) return -1;
-    rc = tn_model_create(&m, &cfg);
-    tn_config_free(&cfg);
-    if (rc) return -1;
-    tn_model_init_random(&m, 42);
+    tn_stepper st;
+    int rc = 0;
+    if (tn_model_random(&m, shape, name, 42)) return -1;
     enum { B = 4, T = 32 };
     int32_t ids[B * T];
     for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 7 + (i / T) * 3) % 31 + 1);
-    if (tn_model_enable_grads(&m) || tn_adamw_init(&opt, &m, 3e-3f, 0.9f, 0.999f, 1e-8f, 0.0f)) {
+    if (tn_stepper_init(&st, &m, NULL, 3e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0)) {
         tn_model_free(&m);
         return -1;
     }
     float first = 0, loss = 0;
     double t0 = tn_now();
     for (int s = 0; s < steps && rc == 0; s++) {
-        tn_model_zero_grads(&m);
-        rc = tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
+        rc = tn_stepper_step(&st, ids, ids, B, T, 3e-3f, &loss);
         if (s == 0) first = loss;
-        tn_clip_grad_norm(m.g, m.numel, 1.0);
-        tn_adamw_step(&opt, m.w, m.g, 3e-3f);
     }
     if (rc == 0) {
         float last;
@@ -54,7 +47,7 @@ static int run_one(const char *name, json_t *cfg_json, int steps) {
                last, tn_now() - t0, ok ? "ok" : "FAILED");
         if (!ok && rc == 0) rc = tn_fail("%s: the loss did not fall by half", name);
     }
-    tn_adamw_free(&opt);
+    tn_stepper_free(&st);
     tn_model_free(&m);
     return rc;
 }
@@ -73,12 +66,10 @@ int cmd_selfcheck(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    json_t *llama = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "model_type", "llama", "vocab_size", 32,
-                              "hidden_size", 64, "intermediate_size", 128, "num_hidden_layers", 2,
-                              "num_attention_heads", 4, "num_key_value_heads", 2, "max_position_embeddings", 64);
-    json_t *gpt2 = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "model_type", "gpt2", "vocab_size", 32, "n_embd", 64,
-                             "n_layer", 2, "n_head", 4, "n_positions", 64);
-    if (run_one("llama", llama, steps) || run_one("gpt2", gpt2, steps)) return cli_fail("selfcheck");
+    const tn_model_shape llama = {.model_type = "llama", .vocab = 32, .dim = 64, .layers = 2, .heads = 4,
+                                  .kv_heads = 2, .hidden = 128, .positions = 64};
+    const tn_model_shape gpt2 = {.model_type = "gpt2", .vocab = 32, .dim = 64, .layers = 2, .heads = 4, .positions = 64};
+    if (run_one(&llama, steps) || run_one(&gpt2, steps)) return cli_fail("selfcheck");
     printf("selfcheck: ok\n");
     return 0;
 }

@@ -7,7 +7,8 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "model/model.h"
-#include "train/optim.h"
+#include "train/random_model.h"
+#include "train/step.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -15,25 +16,18 @@
 int tn_profile_measure(int threads, double seconds, double *flops) {
     /* big enough that matmuls dominate, small enough to build in a blink:
      * ~0.9M parameters, 4 x 64 tokens a step */
-    json_t *cj = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "model_type", "llama", "vocab_size", 512,
-                           "hidden_size", 128, "intermediate_size", 344, "num_hidden_layers", 4,
-                           "num_attention_heads", 4, "num_key_value_heads", 4, "max_position_embeddings", 256);
-    tn_config cfg;
+    const tn_model_shape shape = {.model_type = "llama", .vocab = 512, .dim = 128, .layers = 4, .heads = 4,
+                                  .hidden = 344, .positions = 256};
     tn_model m;
-    tn_adamw opt;
-    int rc = tn_config_from_json(&cfg, cj, "calibration model");
-    json_decref(cj);
-    if (rc) return -1;
-    rc = tn_model_create(&m, &cfg);
-    tn_config_free(&cfg);
-    if (rc) return -1;
-    tn_model_init_random(&m, 7);
+    tn_stepper st;
+    int rc = 0;
+    if (tn_model_random(&m, &shape, "calibration model", 7)) return -1;
     enum { B = 4, T = 64 };
     int32_t *ids = tn_malloc(sizeof(int32_t) * B * T);
     for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 31 + 7) % 509);
     int old_threads = omp_get_max_threads();
     if (threads > 0) omp_set_num_threads(threads);
-    if (tn_model_enable_grads(&m) || tn_adamw_init(&opt, &m, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f)) {
+    if (tn_stepper_init(&st, &m, NULL, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 0.0)) {
         rc = -1;
         goto out_model;
     }
@@ -43,17 +37,15 @@ int tn_profile_measure(int threads, double seconds, double *flops) {
     /* the first step allocates activations and warms caches: not timed */
     for (int s = -1; rc == 0 && (s < 3 || elapsed < seconds); s++) {
         if (s == 0) t0 = tn_now();
-        tn_model_zero_grads(&m);
-        rc = tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m);
+        rc = tn_stepper_step(&st, ids, ids, B, T, 1e-4f, &loss); /* the trainer's step, no clipping */
         if (rc) break;
-        tn_adamw_step(&opt, m.w, m.g, 1e-4f);
         if (s >= 0) {
             steps++;
             elapsed = tn_now() - t0;
         }
     }
     if (rc == 0) *flops = 6.0 * (double)m.numel * (double)(B * T) * (double)steps / (elapsed > 0 ? elapsed : 1e-9);
-    tn_adamw_free(&opt);
+    tn_stepper_free(&st);
 out_model:
     omp_set_num_threads(old_threads);
     free(ids);

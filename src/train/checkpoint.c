@@ -29,15 +29,15 @@ int tn_trainer_save_checkpoint(trainer *t) {
     if (rc == 0)
         rc = o->lora ? tn_lora_save(&t->lora, &t->m, dir, o->base_model) : tn_model_save(&t->m, dir, o->base_model);
     if (rc == 0) {
-        tn_st_entry e[2] = {{"exp_avg", TN_DT_F32, 1, {(int64_t)t->pn}, t->opt.m},
-                            {"exp_avg_sq", TN_DT_F32, 1, {(int64_t)t->pn}, t->opt.v}};
+        tn_st_entry e[2] = {{"exp_avg", TN_DT_F32, 1, {(int64_t)t->st.n}, t->st.opt.m},
+                            {"exp_avg_sq", TN_DT_F32, 1, {(int64_t)t->st.n}, t->st.opt.v}};
         rc = tn_st_write(optp, e, 2, NULL);
     }
     if (rc == 0) {
         json_t *j = json_pack("{s:I, s:i, s:I, s:f, s:I, s:i, s:I, s:I, s:I, s:b}", "step", (json_int_t)t->step,
                               "epoch", t->epoch, "pos", (json_int_t)t->pos, "best_val",
                               isfinite(t->best_val) ? t->best_val : -1.0, "best_step", (json_int_t)t->best_step,
-                              "evals_since_best", t->evals_since_best, "adam_t", (json_int_t)t->opt.t, "n_train",
+                              "evals_since_best", t->evals_since_best, "adam_t", (json_int_t)t->st.opt.t, "n_train",
                               (json_int_t)t->n_train, "seed", (json_int_t)o->seed, "lora", o->lora);
         rc = j ? tn_json_save_file(j, state) : tn_fail("checkpoint: cannot build state.json");
         json_decref(j);
@@ -84,12 +84,12 @@ int tn_trainer_load_state(trainer *t) {
     }
     if (tn_st_open(&f, optp)) goto out;
     const tn_st_tensor *m = tn_st_find(&f, "exp_avg"), *v = tn_st_find(&f, "exp_avg_sq");
-    if (!m || !v || m->numel != t->pn || v->numel != t->pn) {
-        tn_fail("%s: exp_avg / exp_avg_sq missing or not of %zu values", optp, t->pn);
+    if (!m || !v || m->numel != t->st.n || v->numel != t->st.n) {
+        tn_fail("%s: exp_avg / exp_avg_sq missing or not of %zu values", optp, t->st.n);
         goto out;
     }
-    if (tn_st_read_f32(m, t->opt.m, t->pn, 1) || tn_st_read_f32(v, t->opt.v, t->pn, 1)) goto out;
-    t->opt.t = adam_t;
+    if (tn_st_read_f32(m, t->st.opt.m, t->st.n, 1) || tn_st_read_f32(v, t->st.opt.v, t->st.n, 1)) goto out;
+    t->st.opt.t = adam_t;
     t->step = step;
     t->epoch = (int)epoch;
     t->pos = (size_t)pos;

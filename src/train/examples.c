@@ -95,6 +95,11 @@ int tn_examples_load(tn_examples *ex, const char *path, tn_rows_fmt fmt, const t
     return rc;
 }
 
+int32_t tn_batch_pad_id(const tn_tokenizer *tok) {
+    if (tn_tok_pad_id(tok) >= 0) return tn_tok_pad_id(tok);
+    return tn_tok_eos_id(tok) >= 0 ? tn_tok_eos_id(tok) : 0;
+}
+
 void tn_batch_make(tn_batch *b, const tn_examples *ex, const size_t *idx, int count, int B, int max_T,
                    int32_t pad_id) {
     size_t longest = 1;

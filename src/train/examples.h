@@ -57,6 +57,10 @@ typedef struct {
     size_t cap;
 } tn_batch;
 
+/* The id padding takes: the tokenizer's pad token, else its EOS, else 0.
+ * Training (trainer.c) and scoring (validator/evaljob.c, tuna eval) call
+ * this one definition so that they build the same batches. */
+int32_t tn_batch_pad_id(const tn_tokenizer *tok);
 void tn_batch_make(tn_batch *b, const tn_examples *ex, const size_t *idx, int count, int B, int max_T,
                    int32_t pad_id);
 void tn_batch_free(tn_batch *b);

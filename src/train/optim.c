@@ -14,15 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tn_adamw_init(tn_adamw *o, const tn_model *model, float lr, float beta1, float beta2, float eps,
-                  float weight_decay) {
+int tn_adamw_init_params(tn_adamw *o, const tn_param *params, int nparams, size_t numel, float lr, float beta1,
+                         float beta2, float eps, float weight_decay) {
     memset(o, 0, sizeof *o);
     o->lr = lr;
     o->beta1 = beta1;
     o->beta2 = beta2;
     o->eps = eps;
     o->weight_decay = weight_decay;
-    o->n = model->numel;
+    o->n = numel;
     o->m = tn_try_alloc_floats(o->n, "AdamW first moment");
     o->v = o->m ? tn_try_alloc_floats(o->n, "AdamW second moment") : NULL;
     if (!o->v) {
@@ -30,11 +30,16 @@ int tn_adamw_init(tn_adamw *o, const tn_model *model, float lr, float beta1, flo
         return -1;
     }
     o->decay = tn_calloc(o->n, 1);
-    for (int i = 0; i < model->nparams; i++) {
-        const tn_param *p = &model->params[i];
+    for (int i = 0; i < nparams; i++) {
+        const tn_param *p = &params[i];
         if (p->ndim >= 2) memset(o->decay + p->offset, 1, p->numel);
     }
     return 0;
+}
+
+int tn_adamw_init(tn_adamw *o, const tn_model *model, float lr, float beta1, float beta2, float eps,
+                  float weight_decay) {
+    return tn_adamw_init_params(o, model->params, model->nparams, model->numel, lr, beta1, beta2, eps, weight_decay);
 }
 
 void tn_adamw_free(tn_adamw *o) {
@@ -117,4 +122,22 @@ double tn_clip_grad_norm(float *g, size_t n, double max_norm) {
         for (size_t i = 0; i < n; i++) g[i] *= c;
     }
     return norm;
+}
+
+double tn_lr_at(const tn_lr_schedule *s, int64_t step, double progress) {
+    if (s->kind == TN_SCHED_PRETRAIN) {
+        float peak = (float)s->peak;
+        if (step < s->warmup) return peak * (float)(step + 1) / (float)s->warmup;
+        if (progress > 1) progress = 1;
+        return peak * (float)(0.1 + 0.9 * 0.5 * (1 + cos(M_PI * progress)));
+    }
+    if (step < s->warmup) return s->peak * (double)step / (double)s->warmup; /* HF: 0 at step 0 */
+    if (progress > 1.0) progress = 1.0;
+    switch (s->kind) {
+    case TN_SCHED_COSINE: return s->peak * 0.5 * (1.0 + cos(M_PI * progress));
+    case TN_SCHED_LINEAR: return s->peak * (1.0 - progress);
+    case TN_SCHED_CONSTANT:
+    case TN_SCHED_PRETRAIN: break;
+    }
+    return s->peak;
 }

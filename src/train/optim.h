@@ -12,6 +12,7 @@
 #define TN_OPTIM_H
 
 #include "model/model.h"
+#include "train/train.h"
 
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
@@ -21,6 +22,11 @@ typedef struct {
     uint8_t *decay; /* per float: 1 if weight decay applies */
 } tn_adamw;
 
+/* AdamW over numel floats laid out by a parameter table (a model's or a LoRA
+ * adapter's): the table says which floats decay (ndim >= 2). */
+int tn_adamw_init_params(tn_adamw *o, const tn_param *params, int nparams, size_t numel, float lr, float beta1,
+                         float beta2, float eps, float weight_decay);
+/* The same over a whole model's table. */
 int tn_adamw_init(tn_adamw *o, const tn_model *model, float lr, float beta1, float beta2, float eps,
                   float weight_decay);
 void tn_adamw_free(tn_adamw *o);
@@ -39,5 +45,26 @@ float tn_clip_coef(double norm, double max_norm);
 /* torch.nn.utils.clip_grad_norm_: scales g by tn_clip_coef(norm, max_norm).
  * Returns the norm before clipping. */
 double tn_clip_grad_norm(float *g, size_t n, double max_norm);
+
+/* ---- learning-rate schedules ---- */
+
+typedef struct {
+    tn_sched_kind kind;
+    double peak;     /* the learning rate after warmup */
+    int64_t warmup;  /* steps of linear warmup */
+} tn_lr_schedule;
+
+/* The learning rate at `step` (0-based), with `progress` in [0, 1] (clamped)
+ * the fraction of the decay done, which the caller measures (steps, or time
+ * against a budget). After warmup steps of linear warmup:
+ *   TN_SCHED_COSINE    peak * 0.5 (1 + cos(pi progress))   (HF's schedulers:
+ *   TN_SCHED_LINEAR    peak * (1 - progress)                warmup from 0 at
+ *   TN_SCHED_CONSTANT  peak                                 step 0)
+ *   TN_SCHED_PRETRAIN  peak * (0.1 + 0.9 * 0.5 (1 + cos(pi progress))), the
+ *                      warmup from peak / warmup at step 0 (no step is
+ *                      wasted on a zero rate); computed in single precision,
+ *                      as pretraining always did: its weights depend on
+ *                      these bits (tools/identity_check.sh). */
+double tn_lr_at(const tn_lr_schedule *s, int64_t step, double progress);
 
 #endif

@@ -1,5 +1,6 @@
-/* basemodel.c - the built-in base model: a byte-level BPE learned from
- * WordNet's English, and a small Llama pretrained on it (see basemodel.h). */
+/* pretrain.c - the built-in base model: a byte-level BPE learned from
+ * WordNet's English (tok/bpe_learn.c), and a small Llama pretrained on it
+ * (see pretrain.h). */
 #include "train/pretrain.h"
 
 #include "data/wordnet.h"
@@ -7,12 +8,15 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "data/hygiene.h"
 #include "model/model.h"
+#include "tok/bpe_learn.h"
 #include "tok/tokenizer.h"
 #include "train/optim.h"
+#include "train/random_model.h"
+#include "train/step.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -35,296 +39,6 @@ void tn_base_opts_init(tn_base_opts *o) {
     o->threads = 1; /* see basemodel.h */
 }
 
-/* ---- byte-level BPE trainer -------------------------------------------- */
-
-enum { N_SPECIAL = 3 }; /* <s>, </s>, <pad> take ids 0..2 */
-static const char *SPECIALS[N_SPECIAL] = {"<s>", "</s>", "<pad>"};
-
-/* GPT-2's bytes_to_unicode: printable bytes stand for themselves, the others
- * for code points 256.. in byte order. Writes the UTF-8 form of byte b's
- * symbol into out (at most 2 bytes: code points stay below 0x800). */
-static int byte_symbol(unsigned b, char *out) {
-    unsigned cp;
-    if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) {
-        cp = b;
-    } else {
-        unsigned n = 0;
-        for (unsigned x = 0; x < b; x++)
-            if (!((x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF))) n++;
-        cp = 256 + n;
-    }
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    out[0] = (char)(0xC0 | (cp >> 6));
-    out[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-}
-
-/* Raw bytes -> their byte-level spelling (a heap string). */
-static char *bytelevel(const unsigned char *s, size_t n) {
-    char *r = malloc(2 * n + 1), *p = r;
-    if (!r) return NULL;
-    for (size_t i = 0; i < n; i++) p += byte_symbol(s[i], p);
-    *p = 0;
-    return r;
-}
-
-typedef struct {
-    const char *p;
-    size_t n;
-} piece;
-
-static int piece_cmp(const void *a, const void *b) {
-    const piece *x = a, *y = b;
-    size_t n = x->n < y->n ? x->n : y->n;
-    int c = memcmp(x->p, y->p, n);
-    return c ? c : (x->n > y->n) - (x->n < y->n);
-}
-
-static int is_letter(unsigned char c) { return isalpha(c) || c >= 0x80; }
-
-/* The length of the pre-tokenizer piece at s (ASCII reading of GPT-2's
- * regex: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+).
- * Merges only need to be plausible for the real pre-tokenizer: they are
- * applied by the loader's own ByteLevel split, whatever split trained them. */
-static size_t next_piece(const unsigned char *s, size_t n) {
-    if (s[0] == '\'' && n >= 2) {
-        if (strchr("stmd", s[1])) return 2;
-        if (n >= 3 && (!memcmp(s + 1, "re", 2) || !memcmp(s + 1, "ve", 2) || !memcmp(s + 1, "ll", 2))) return 3;
-    }
-    size_t i = 0;
-    if (s[0] == ' ' && n >= 2 && s[1] != ' ') i = 1;
-    if (isspace(s[i])) {
-        while (i < n && isspace(s[i])) i++;
-        return i;
-    }
-    int kind = is_letter(s[i]) ? 1 : isdigit(s[i]) ? 2 : 3;
-    while (i < n && !isspace(s[i]) && (is_letter(s[i]) ? 1 : isdigit(s[i]) ? 2 : 3) == kind) i++;
-    return i;
-}
-
-typedef struct {
-    int ntok;                /* trainer tokens: 0..255 bytes, then merges */
-    unsigned char **str;     /* raw bytes of each token */
-    size_t *len;
-    int nmerge;
-    int (*merge)[2];
-} bpe;
-
-static void bpe_free(bpe *b) {
-    for (int i = 0; i < b->ntok; i++) free(b->str[i]);
-    free(b->str);
-    free(b->len);
-    free(b->merge);
-}
-
-/* Learns merges until max_tok trainer tokens exist or no pair occurs twice.
- * Pair counts live in a dense max_tok x max_tok table kept up to date word
- * by word, so each merge costs one pass over the (unique) words. */
-static int bpe_learn(bpe *b, const char *text, size_t len, int max_tok) {
-    memset(b, 0, sizeof *b);
-    size_t npieces = 0, cap = 1 << 16;
-    piece *pc = malloc(cap * sizeof *pc);
-    if (!pc) return tn_fail("out of memory");
-    for (size_t i = 0; i < len;) {
-        if (text[i] == '\n') {
-            i++;
-            continue;
-        }
-        size_t e = i;
-        while (e < len && text[e] != '\n') e++;
-        while (i < e) {
-            size_t n = next_piece((const unsigned char *)text + i, e - i);
-            if (npieces == cap) {
-                piece *g = realloc(pc, (cap *= 2) * sizeof *g);
-                if (!g) {
-                    free(pc);
-                    return tn_fail("out of memory");
-                }
-                pc = g;
-            }
-            pc[npieces++] = (piece){text + i, n};
-            i += n;
-        }
-    }
-    qsort(pc, npieces, sizeof *pc, piece_cmp);
-    /* unique words with counts, as symbol arrays in one buffer */
-    size_t nw = 0, nsym = 0;
-    for (size_t i = 0; i < npieces; i++)
-        if (i == 0 || piece_cmp(&pc[i], &pc[i - 1])) {
-            nw++;
-            nsym += pc[i].n;
-        }
-    int32_t *sym = malloc((nsym ? nsym : 1) * sizeof *sym);
-    size_t *woff = malloc((nw ? nw : 1) * sizeof *woff), *wlen = malloc((nw ? nw : 1) * sizeof *wlen);
-    int64_t *wcnt = calloc(nw ? nw : 1, sizeof *wcnt);
-    int64_t *cnt = calloc((size_t)max_tok * max_tok, sizeof *cnt);
-    b->str = calloc((size_t)max_tok, sizeof *b->str);
-    b->len = calloc((size_t)max_tok, sizeof *b->len);
-    b->merge = malloc((size_t)max_tok * sizeof *b->merge);
-    int rc = 0;
-    if (!sym || !woff || !wlen || !wcnt || !cnt || !b->str || !b->len || !b->merge) {
-        rc = tn_fail("out of memory");
-        goto done;
-    }
-    size_t w = (size_t)-1, at = 0;
-    for (size_t i = 0; i < npieces; i++) {
-        if (i == 0 || piece_cmp(&pc[i], &pc[i - 1])) {
-            w++;
-            woff[w] = at;
-            wlen[w] = pc[i].n;
-            for (size_t k = 0; k < pc[i].n; k++) sym[at++] = (unsigned char)pc[i].p[k];
-        }
-        wcnt[w]++;
-    }
-    for (b->ntok = 0; b->ntok < 256; b->ntok++) {
-        b->str[b->ntok] = malloc(1);
-        if (!b->str[b->ntok]) {
-            rc = tn_fail("out of memory");
-            goto done;
-        }
-        b->str[b->ntok][0] = (unsigned char)b->ntok;
-        b->len[b->ntok] = 1;
-    }
-    const size_t V = (size_t)max_tok;
-    for (size_t i = 0; i < nw; i++)
-        for (size_t k = 0; k + 1 < wlen[i]; k++) cnt[(size_t)sym[woff[i] + k] * V + (size_t)sym[woff[i] + k + 1]] += wcnt[i];
-    while (b->ntok < max_tok) {
-        int64_t best = 1;
-        size_t bi = 0;
-        size_t lim = (size_t)b->ntok;
-        for (size_t a = 0; a < lim; a++)
-            for (size_t c = 0; c < lim; c++)
-                if (cnt[a * V + c] > best) best = cnt[a * V + c], bi = a * V + c; /* ties: lowest ids */
-        if (best < 2) break;
-        int32_t x = (int32_t)(bi / V), y = (int32_t)(bi % V);
-        /* The merged string may already exist ("a"+"bc" after "ab"+"c"); then
-         * the merge maps onto that token, as HF's BPE looks results up by string. */
-        size_t nl = b->len[x] + b->len[y];
-        unsigned char *ns = malloc(nl);
-        if (!ns) {
-            rc = tn_fail("out of memory");
-            goto done;
-        }
-        memcpy(ns, b->str[x], b->len[x]);
-        memcpy(ns + b->len[x], b->str[y], b->len[y]);
-        int32_t z = -1;
-        for (int t = 256; t < b->ntok && z < 0; t++)
-            if (b->len[t] == nl && !memcmp(b->str[t], ns, nl)) z = t;
-        if (z < 0) {
-            z = b->ntok++;
-            b->str[z] = ns;
-            b->len[z] = nl;
-        } else {
-            free(ns);
-        }
-        b->merge[b->nmerge][0] = x;
-        b->merge[b->nmerge][1] = y;
-        b->nmerge++;
-        for (size_t i = 0; i < nw; i++) {
-            int32_t *s = sym + woff[i];
-            size_t n = wlen[i], k = 0;
-            while (k + 1 < n && !(s[k] == x && s[k + 1] == y)) k++;
-            if (k + 1 >= n) continue;
-            for (size_t j = 0; j + 1 < n; j++) cnt[(size_t)s[j] * V + (size_t)s[j + 1]] -= wcnt[i];
-            size_t o = 0;
-            for (size_t j = 0; j < n;) {
-                if (j + 1 < n && s[j] == x && s[j + 1] == y) {
-                    s[o++] = z;
-                    j += 2;
-                } else {
-                    s[o++] = s[j++];
-                }
-            }
-            wlen[i] = o;
-            for (size_t j = 0; j + 1 < o; j++) cnt[(size_t)s[j] * V + (size_t)s[j + 1]] += wcnt[i];
-        }
-    }
-done:
-    free(pc);
-    free(sym);
-    free(woff);
-    free(wlen);
-    free(wcnt);
-    free(cnt);
-    if (rc) bpe_free(b);
-    return rc;
-}
-
-static json_t *tokenizer_json(const bpe *b) {
-    json_t *vocab = json_object(), *merges = json_array(), *added = json_array();
-    for (int i = 0; i < N_SPECIAL; i++) {
-        json_object_set_new(vocab, SPECIALS[i], json_integer(i));
-        json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", i, "content", SPECIALS[i],
-                                               "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0,
-                                               "special", 1));
-    }
-    for (int t = 0; t < b->ntok; t++) {
-        char *s = bytelevel(b->str[t], b->len[t]);
-        if (!s) goto oom;
-        json_object_set_new(vocab, s, json_integer(t + N_SPECIAL));
-        free(s);
-    }
-    for (int m = 0; m < b->nmerge; m++) {
-        char *l = bytelevel(b->str[b->merge[m][0]], b->len[b->merge[m][0]]);
-        char *r = bytelevel(b->str[b->merge[m][1]], b->len[b->merge[m][1]]);
-        char *s = l && r ? malloc(strlen(l) + strlen(r) + 2) : NULL;
-        if (s) sprintf(s, "%s %s", l, r);
-        free(l);
-        free(r);
-        if (!s) goto oom;
-        json_array_append_new(merges, json_string(s));
-        free(s);
-    }
-    /* "<s> $A": BOS in front, as Llama's tokenizer.json does, so HF's
-     * PreTrainedTokenizerFast adds it too (not only tuna's add_bos_token). */
-    json_t *post = json_pack(
-        "{s:s, s:[{s:{s:s, s:i}}, {s:{s:s, s:i}}], s:[{s:{s:s, s:i}}, {s:{s:s, s:i}}, {s:{s:s, s:i}}, {s:{s:s, s:i}}],"
-        " s:{s:{s:s, s:[i], s:[s]}}}",
-        "type", "TemplateProcessing", "single", "SpecialToken", "id", "<s>", "type_id", 0, "Sequence", "id", "A",
-        "type_id", 0, "pair", "SpecialToken", "id", "<s>", "type_id", 0, "Sequence", "id", "A", "type_id", 0,
-        "SpecialToken", "id", "<s>", "type_id", 1, "Sequence", "id", "B", "type_id", 1, "special_tokens", "<s>", "id",
-        "<s>", "ids", 0, "tokens", "<s>");
-    return json_pack("{s:s, s:n, s:n, s:o, s:n, s:{s:s, s:b, s:b, s:b}, s:o, s:{s:s, s:b, s:b, s:b},"
-                     " s:{s:s, s:n, s:n, s:n, s:n, s:b, s:b, s:b, s:o, s:o}}",
-                     "version", "1.0", "truncation", "padding", "added_tokens", added, "normalizer", "pre_tokenizer",
-                     "type", "ByteLevel", "add_prefix_space", 0, "trim_offsets", 1, "use_regex", 1, "post_processor",
-                     post, "decoder", "type", "ByteLevel", "add_prefix_space", 1, "trim_offsets", 1, "use_regex", 1,
-                     "model", "type", "BPE", "dropout", "unk_token", "continuing_subword_prefix",
-                     "end_of_word_suffix", "fuse_unk", 0, "byte_fallback", 0, "ignore_merges", 0, "vocab", vocab,
-                     "merges", merges);
-oom:
-    json_decref(vocab);
-    json_decref(merges);
-    json_decref(added);
-    tn_fail("out of memory");
-    return NULL;
-}
-
-int tn_bpe_train_write(const char *text, size_t len, int vocab_size, int model_max_length, const char *dir) {
-    if (vocab_size < N_SPECIAL + 256 || vocab_size > 65536)
-        return tn_fail("vocab_size %d: expected 259..65536 (3 specials + 256 bytes + merges)", vocab_size);
-    bpe b;
-    if (bpe_learn(&b, text, len, vocab_size - N_SPECIAL)) return -1;
-    int n = b.ntok + N_SPECIAL;
-    json_t *tj = tokenizer_json(&b);
-    bpe_free(&b);
-    if (!tj) return -1;
-    json_t *cfg = json_pack("{s:b, s:b, s:s, s:s, s:s, s:n, s:i, s:s, s:b}", "add_bos_token", 1, "add_eos_token", 0,
-                            "bos_token", "<s>", "eos_token", "</s>", "pad_token", "<pad>", "unk_token",
-                            "model_max_length", model_max_length, "tokenizer_class", "PreTrainedTokenizerFast",
-                            "clean_up_tokenization_spaces", 0);
-    char *p1 = tn_path_join(dir, "tokenizer.json"), *p2 = tn_path_join(dir, "tokenizer_config.json");
-    int rc = tn_mkdir_p(dir) || tn_json_save_file(tj, p1) || tn_json_save_file(cfg, p2) ? -1 : 0;
-    free(p1);
-    free(p2);
-    json_decref(tj);
-    json_decref(cfg);
-    return rc ? -1 : n;
-}
-
 /* ---- pretraining -------------------------------------------------------- */
 
 /* The corpus as one token stream: <s> line </s> <s> line </s> ..., the shape
@@ -332,10 +46,9 @@ int tn_bpe_train_write(const char *text, size_t len, int vocab_size, int model_m
  * boundaries. */
 static int encode_stream(const tn_tokenizer *tok, const char *text, size_t len, int32_t **out, size_t *n_out) {
     size_t cap = len / 2 + 16, n = 0;
-    int32_t *s = malloc(cap * sizeof *s);
+    int32_t *s = tn_malloc(cap * sizeof *s);
     tn_tok_ids ids = {0};
     int32_t bos = tn_tok_bos_id(tok), eos = tn_tok_eos_id(tok);
-    if (!s) return tn_fail("out of memory");
     for (size_t i = 0; i < len;) {
         size_t e = i;
         while (e < len && text[e] != '\n') e++;
@@ -347,13 +60,7 @@ static int encode_stream(const tn_tokenizer *tok, const char *text, size_t len, 
             }
             if (n + ids.n + 2 > cap) {
                 while (n + ids.n + 2 > cap) cap *= 2;
-                int32_t *g = realloc(s, cap * sizeof *g);
-                if (!g) {
-                    free(s);
-                    tn_tok_ids_free(&ids);
-                    return tn_fail("out of memory");
-                }
-                s = g;
+                s = tn_realloc(s, cap * sizeof *s);
             }
             s[n++] = bos;
             memcpy(s + n, ids.ids, ids.n * sizeof *s);
@@ -383,14 +90,6 @@ static void fill_batch(int32_t *ids, const int32_t *stream, size_t span, int B, 
         size_t at = (size_t)tn_rng_below(r, span);
         memcpy(ids + (size_t)b * T, stream + at, (size_t)T * sizeof *ids);
     }
-}
-
-/* Warmup over the first steps, then cosine from lr to lr/10 over `progress`
- * in [0, 1] (steps done / steps, or seconds used / seconds). */
-static float lr_at(float peak, int step, int warmup, double progress) {
-    if (step < warmup) return peak * (float)(step + 1) / (float)warmup;
-    if (progress > 1) progress = 1;
-    return peak * (float)(0.1 + 0.9 * 0.5 * (1 + cos(M_PI * progress)));
 }
 
 #define MAX_CURVE 100
@@ -437,23 +136,24 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
                        "even head sizes");
     double t_start = tn_now();
     /* Thread count is per calling thread in OpenMP (and the OpenMP build of
-     * OpenBLAS follows it); restored at the end so a caller such as
-     * `tuna arena` keeps its own setting. */
+     * OpenBLAS follows it); restored at `done`, which every exit from here
+     * on goes through, so a caller such as `tuna arena` keeps its own
+     * setting. */
     int saved_threads = omp_get_max_threads();
     if (o.threads > 0) omp_set_num_threads(o.threads);
     tn_base_result r = {0};
     tn_wordnet wn;
     tn_tokenizer *tok = NULL;
     tn_model m = {0};
-    tn_adamw opt = {0};
-    int32_t *stream = NULL, *ids = NULL;
+    tn_stepper st = {0};
+    int32_t *stream = NULL, *ids = NULL, *val = NULL;
     float *losses = NULL;
     char *text = NULL;
     json_t *curve = NULL;
-    int have_model = 0, have_opt = 0, rc = -1;
+    int have_model = 0, rc = -1;
     size_t len = 0, ntok = 0;
 
-    if (tn_wordnet_load(&wn, o.wordnet_dir)) return -1;
+    if (tn_wordnet_load(&wn, o.wordnet_dir)) goto done;
     text = tn_wordnet_corpus(&wn, o.seed, o.corpus_bytes, &len);
     tn_wordnet_free(&wn);
     if (!text) goto done;
@@ -476,39 +176,28 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
         fprintf(stderr, "pretrain: corpus %zu bytes, %zu tokens (%.2f bytes/token), vocab %d\n", len, ntok,
                 r.bytes_per_token, vocab);
 
-    tn_config cfg;
     json_t *cj = model_config(&o, vocab);
-    int crc = tn_config_from_json(&cfg, cj, "base model config");
+    int crc = tn_model_random_json(&m, cj, "base model config", o.seed);
     json_decref(cj);
     if (crc) goto done;
-    crc = tn_model_create(&m, &cfg);
-    tn_config_free(&cfg);
-    if (crc) goto done;
     have_model = 1;
-    tn_model_init_random(&m, o.seed);
     r.n_params = m.numel;
-    if (tn_model_enable_grads(&m) || tn_adamw_init(&opt, &m, o.lr, 0.9f, 0.95f, 1e-8f, 0.01f)) goto done;
-    have_opt = 1;
+    if (tn_stepper_init(&st, &m, NULL, o.lr, 0.9f, 0.95f, 1e-8f, 0.01f, 1.0)) goto done;
 
-    ids = malloc((size_t)B * T * sizeof *ids);
-    int32_t *val = malloc((size_t)nval * T * sizeof *val);
+    ids = tn_malloc((size_t)B * T * sizeof *ids);
+    val = tn_malloc((size_t)nval * T * sizeof *val);
     int cap_steps = o.steps > 0 ? o.steps : 1 << 20;
-    losses = malloc((size_t)(o.steps > 0 ? o.steps : 4096) * sizeof *losses);
-    if (!ids || !val || !losses) {
-        free(val);
-        tn_fail("out of memory");
-        goto done;
-    }
+    size_t loss_cap = o.steps > 0 ? (size_t)o.steps : 4096;
+    losses = tn_malloc(loss_cap * sizeof *losses);
     for (int b = 0; b < nval; b++) /* evenly spaced held-out windows */
         memcpy(val + (size_t)b * T, stream + ntok - hold + (size_t)b * ((hold - T) / nval), (size_t)T * sizeof *val);
-    if (val_loss(&m, val, nval, B, T, &r.val_before)) {
-        free(val);
-        goto done;
-    }
+    if (val_loss(&m, val, nval, B, T, &r.val_before)) goto done;
     tn_rng rng;
     tn_rng_seed(&rng, o.seed ^ 0x9e3779b97f4a7c15ull);
-    int warmup = o.steps > 0 && o.steps < 100 ? (o.steps / 10 > 0 ? o.steps / 10 : 1) : 10;
-    size_t loss_cap = o.steps > 0 ? (size_t)o.steps : 4096;
+    /* 10 warmup steps, fewer in a short run; then cosine to 10% of o.lr over
+     * the steps, or over the seconds in time mode */
+    const tn_lr_schedule sched = {TN_SCHED_PRETRAIN, o.lr,
+                                  o.steps > 0 && o.steps < 100 ? (o.steps / 10 > 0 ? o.steps / 10 : 1) : 10};
     double t0 = tn_now(), step_time = 0, last_log = t0;
     int step = 0;
     for (; step < cap_steps; step++) {
@@ -516,24 +205,10 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
         /* Time mode: stop when one more step would overrun the budget. */
         if (o.steps == 0 && el + step_time > o.seconds) break;
         double progress = o.steps > 0 ? (double)step / o.steps : el / o.seconds;
-        float lr = lr_at(o.lr, step, warmup, progress), loss;
+        float lr = (float)tn_lr_at(&sched, step, progress), loss;
         fill_batch(ids, stream, train_span, B, T, &rng);
-        tn_model_zero_grads(&m);
-        if (tn_model_forward_train(&m, ids, ids, B, T, &loss) || tn_model_backward(&m)) {
-            free(val);
-            goto done;
-        }
-        tn_clip_grad_norm(m.g, m.numel, 1.0);
-        tn_adamw_step(&opt, m.w, m.g, lr);
-        if ((size_t)step == loss_cap) {
-            float *g = realloc(losses, (loss_cap *= 2) * sizeof *g);
-            if (!g) {
-                free(val);
-                tn_fail("out of memory");
-                goto done;
-            }
-            losses = g;
-        }
+        if (tn_stepper_step(&st, ids, ids, B, T, lr, &loss)) goto done;
+        if ((size_t)step == loss_cap) losses = tn_realloc(losses, (loss_cap *= 2) * sizeof *losses);
         losses[step] = loss;
         double now = tn_now();
         step_time = (now - t0) / (step + 1);
@@ -547,7 +222,6 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
     r.train_seconds = tn_now() - t0;
     r.tokens_per_s = r.train_seconds > 0 ? (double)step * B * T / r.train_seconds : 0;
     if (step == 0) {
-        free(val);
         tn_fail("no training step fitted in %.1f s", o.seconds);
         goto done;
     }
@@ -556,9 +230,7 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
     double sum = 0;
     for (int i = step - tail; i < step; i++) sum += losses[i];
     r.last_loss = (float)(sum / tail);
-    int vrc = val_loss(&m, val, nval, B, T, &r.val_after);
-    free(val);
-    if (vrc || tn_model_save(&m, out_dir, NULL) || tn_wordnet_write_license(out_dir)) goto done;
+    if (val_loss(&m, val, nval, B, T, &r.val_after) || tn_model_save(&m, out_dir, NULL) || tn_wordnet_write_license(out_dir)) goto done;
 
     /* The curve, averaged over at most MAX_CURVE buckets of steps. */
     curve = json_array();
@@ -599,11 +271,12 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
 done:
     if (o.threads > 0) omp_set_num_threads(saved_threads);
     json_decref(curve);
-    if (have_opt) tn_adamw_free(&opt);
+    tn_stepper_free(&st); /* safe on a zeroed stepper */
     if (have_model) tn_model_free(&m);
     tn_tok_free(tok);
     free(stream);
     free(ids);
+    free(val);
     free(losses);
     free(text);
     return rc;

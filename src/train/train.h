@@ -11,7 +11,10 @@
 
 #include <stdint.h>
 
-typedef enum { TN_SCHED_COSINE = 0, TN_SCHED_LINEAR, TN_SCHED_CONSTANT } tn_sched_kind;
+/* Learning-rate schedules (tn_lr_at, optim.h). The first three are HF's and
+ * the trainer's (lr_scheduler:); TN_SCHED_PRETRAIN is the built-in base
+ * model's (train/pretrain.c), not a config choice. */
+typedef enum { TN_SCHED_COSINE = 0, TN_SCHED_LINEAR, TN_SCHED_CONSTANT, TN_SCHED_PRETRAIN } tn_sched_kind;
 
 #define TN_LORA_MAX_TARGETS 16
 

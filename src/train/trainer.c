@@ -65,6 +65,14 @@ static void shuffle_epoch(trainer *t, int epoch) {
     tn_shuffle(t->order, t->n_train, t->o->seed * 1000003u + (uint64_t)epoch);
 }
 
+/* The adapter's dropout lives in the adapter (saved in adapter_config.json)
+ * and in each slot (what the forward reads); both change together. This
+ * belongs beside tn_lora_build in model/lora.c, which copies it the same way. */
+static void set_lora_dropout(tn_lora *lo, float p) {
+    lo->dropout = p;
+    for (int i = 0; i < lo->nslots; i++) lo->slots[i].dropout = p;
+}
+
 static int setup_model(trainer *t) {
     tn_train_opts *o = t->o;
     const char *weights = (o->resume && !o->lora) ? o->resume : o->base_model;
@@ -78,8 +86,7 @@ static int setup_model(trainer *t) {
         int rc;
         if (o->resume) {
             rc = tn_lora_load(&t->m, &t->lora, o->resume);
-            t->lora.dropout = (float)o->lora_dropout;
-            for (int i = 0; rc == 0 && i < t->lora.nslots; i++) t->lora.slots[i].dropout = (float)o->lora_dropout;
+            if (rc == 0) set_lora_dropout(&t->lora, (float)o->lora_dropout); /* this run's, not the saved one */
         } else if (o->n_lora_targets > 0 && !o->lora_target_linear) {
             rc = tn_lora_attach(&t->m, &t->lora, o->lora_r, (float)o->lora_alpha, (float)o->lora_dropout,
                                 (const char *const *)o->lora_targets, o->n_lora_targets, o->seed);
@@ -91,48 +98,25 @@ static int setup_model(trainer *t) {
         }
         if (rc) return -1;
         t->lora.seed = o->seed;
-        t->m.frozen = 1;
-        if (tn_lora_enable_grads(&t->lora)) return -1;
-        t->pw = t->lora.w;
-        t->pg = t->lora.g;
-        t->pn = t->lora.numel;
         tn_info("model: %s, %zu parameters; LoRA r=%d alpha=%g on %d layers: %zu trainable", t->m.cfg.model_type,
                 t->m.numel, t->lora.r, t->lora.alpha, t->lora.nslots, t->lora.numel);
     } else {
-        if (tn_model_enable_grads(&t->m)) return -1;
-        t->pw = t->m.w;
-        t->pg = t->m.g;
-        t->pn = t->m.numel;
         tn_info("model: %s, %zu parameters, full fine-tuning", t->m.cfg.model_type, t->m.numel);
     }
-    /* tn_adamw_init reads the decay rule from a model's table; the adapter's
-     * matrices all decay, as PEFT's do under HF Trainer. */
-    tn_model view = {0};
-    if (o->lora) {
-        view.params = t->lora.params;
-        view.nparams = t->lora.nparams;
-        view.numel = t->lora.numel;
-    }
-    return tn_adamw_init(&t->opt, o->lora ? &view : &t->m, (float)o->lr, (float)o->adam_beta1,
-                         (float)o->adam_beta2, (float)o->adam_eps, (float)o->weight_decay);
+    return tn_stepper_init(&t->st, &t->m, o->lora ? &t->lora : NULL, (float)o->lr, (float)o->adam_beta1,
+                           (float)o->adam_beta2, (float)o->adam_eps, (float)o->weight_decay, o->max_grad_norm);
 }
 
 /* ---- schedule ------------------------------------------------------------- */
 
+/* The decay runs over the steps after warmup, or over the time budget when
+ * that ends first. */
 static double lr_at(const trainer *t, double elapsed) {
-    const tn_train_opts *o = t->o;
-    int64_t warm = t->warmup;
-    if (t->step < warm) return o->lr * (double)t->step / (double)warm; /* HF: 0 at step 0 */
+    const tn_lr_schedule s = {t->o->sched, t->o->lr, t->warmup};
     double p = 0.0;
-    if (t->total_steps > warm) p = (double)(t->step - warm) / (double)(t->total_steps - warm);
+    if (t->total_steps > t->warmup) p = (double)(t->step - t->warmup) / (double)(t->total_steps - t->warmup);
     if (t->deadline > 0) p = fmax(p, elapsed / t->deadline);
-    if (p > 1.0) p = 1.0;
-    switch (o->sched) {
-    case TN_SCHED_COSINE: return o->lr * 0.5 * (1.0 + cos(M_PI * p));
-    case TN_SCHED_LINEAR: return o->lr * (1.0 - p);
-    case TN_SCHED_CONSTANT: return o->lr;
-    }
-    return o->lr;
+    return tn_lr_at(&s, t->step, p);
 }
 
 /* ---- one step ------------------------------------------------------------- */
@@ -159,37 +143,21 @@ static int next_rows(trainer *t, size_t *sel) {
 static int train_step(trainer *t, double lr, double *loss_out, int64_t *tokens_out) {
     const tn_train_opts *o = t->o;
     size_t sel[1024];
-    double loss_sum = 0.0;
     int64_t tokens = 0;
-    int done = 0;
-    memset(t->pg, 0, sizeof(float) * t->pn);
+    tn_stepper_zero(&t->st);
     for (int k = 0; k < o->grad_accum; k++) {
         int cnt = next_rows(t, sel);
         if (cnt == 0) break;
         tn_batch_make(&t->batch, &t->ex, sel, cnt, cnt, o->seq_len, t->pad_id);
         float loss;
-        if (tn_model_forward_train(&t->m, t->batch.ids, t->batch.labels, t->batch.B, t->batch.T, &loss) ||
-            tn_model_backward(&t->m))
-            return -1;
-        loss_sum += loss;
+        if (tn_stepper_accumulate(&t->st, t->batch.ids, t->batch.labels, t->batch.B, t->batch.T, &loss)) return -1;
         tokens += (int64_t)t->batch.B * t->batch.T;
-        done++;
     }
-    if (done == 0) return 0;
-    /* Each micro-batch gradient is of its own mean loss: the step's gradient
-     * is their average, clipped to max_grad_norm. Both factors go into the
-     * update as one scale (one pass over the gradient for its norm, one for
-     * AdamW) rather than two more passes that rewrite it. */
-    float inv = 1.0f / (float)done;
-    t->last_grad_norm = tn_grad_norm(t->pg, t->pn) * inv;
-    if (!isfinite(t->last_grad_norm))
-        return tn_fail("step %lld: the gradient is not finite (loss %g): lower the learning rate",
-                       (long long)t->step + 1, loss_sum / done);
-    float clip = o->max_grad_norm > 0 ? tn_clip_coef(t->last_grad_norm, o->max_grad_norm) : 1.0f;
-    tn_adamw_step_scaled(&t->opt, t->pw, t->pg, inv * clip, (float)lr);
+    if (t->st.micro == 0) return 0;
+    if (tn_stepper_update(&t->st, (float)lr)) return -1;
+    t->last_grad_norm = t->st.grad_norm;
     t->step++;
-    if (t->o->lora) t->lora.step++; /* a new dropout mask for the next step */
-    *loss_out = loss_sum / done;
+    *loss_out = t->st.loss_sum / t->st.micro;
     *tokens_out = tokens;
     return 1;
 }
@@ -316,7 +284,7 @@ int tn_train_run(tn_train_opts *o) {
         tn_gemm_set_bf16(bf16_before);
         return -1;
     }
-    t->pad_id = tn_tok_pad_id(t->tok) >= 0 ? tn_tok_pad_id(t->tok) : (tn_tok_eos_id(t->tok) >= 0 ? tn_tok_eos_id(t->tok) : 0);
+    t->pad_id = tn_batch_pad_id(t->tok);
     if (tn_mkdir_p(o->output_dir) || load_data(t) || setup_model(t)) goto out;
     if (tn_tok_vocab_size(t->tok) > t->m.cfg.vocab_size) {
         tn_fail("%s: the tokenizer has %d ids but the model only %d embeddings", o->base_model,
@@ -438,7 +406,7 @@ restore:
 out:
     if (t->metrics && tn_metrics_close(t->metrics) && rc == 0) rc = -1;
     tn_batch_free(&t->batch);
-    tn_adamw_free(&t->opt);
+    tn_stepper_free(&t->st);
     if (o->lora) {
         tn_lora_detach(&t->m, &t->lora);
         tn_lora_free(&t->lora);

@@ -10,6 +10,7 @@
 #include "train/examples.h"
 #include "train/optim.h"
 #include "train/report.h"
+#include "train/step.h"
 #include "train/train.h"
 
 typedef struct {
@@ -17,9 +18,7 @@ typedef struct {
     tn_tokenizer *tok;
     tn_model m;
     tn_lora lora;
-    tn_adamw opt;
-    float *pw, *pg;       /* the trained arena (model or adapter) and its gradient */
-    size_t pn;
+    tn_stepper st;        /* the trained arena (model or adapter), its gradient, AdamW */
     tn_examples ex;
     size_t *train_idx, n_train, *val_idx, n_val;
     size_t *order;        /* this epoch's order of train_idx */

@@ -28,8 +28,7 @@ static int eval_file(tn_model *m, const tn_tokenizer *tok, const char *path, con
     int rc = tn_examples_load(&ex, path, TN_ROWS_JSONL, spec, tok, seq_len, 0);
     tn_eval_result r = {0};
     if (rc == 0) {
-        int32_t pad = tn_tok_pad_id(tok) >= 0 ? tn_tok_pad_id(tok) : (tn_tok_eos_id(tok) >= 0 ? tn_tok_eos_id(tok) : 0);
-        rc = tn_evaluate(m, &ex, NULL, 0, 4, seq_len, pad, NULL, &r);
+        rc = tn_evaluate(m, &ex, NULL, 0, 4, seq_len, tn_batch_pad_id(tok), NULL, &r);
     }
     tn_examples_free(&ex);
     *loss = r.loss;
