@@ -53,8 +53,10 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test asan fixtures layers bench pack-bench clean
-# object files of tests are inputs of two rules; keep them between builds
-.SECONDARY:
+# Object files of tests are inputs of two rules; keep them between builds.
+# Only those: a bare .SECONDARY: marks every object as intermediate, and make
+# then skips a new source's missing object while libtuna.a looks up to date.
+.SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.o) $(BUILD)/obj/tests/harness.o
 all: $(BUILD)/tuna $(TEST_BIN)
 
 $(BUILD)/obj/%.o: %.c
