@@ -17,6 +17,7 @@
  * Skipped without ../shared/data, and under the sanitizers (minutes of
  * eight instrumented processes; the parts have their own sanitizer runs). */
 #include "harness.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"

@@ -8,6 +8,7 @@
 #include "net/http_server.h"
 #include "net/keys.h"
 #include "net/sign.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"

@@ -4,6 +4,7 @@
  * checked on its own, then a fuzz loop compares the integer parser with a
  * reference written from the rules and runs every parser on random text
  * (under ASan/UBSan: no overflow, no out-of-range conversion). */
+#include "base/rng.h"
 #include "base/err.h"
 #include "base/num.h"
 #include "harness.h"
@@ -212,13 +213,8 @@ static int ref_int(const char *s, long long lo, long long hi, long long *out) {
     return 0;
 }
 
-static uint64_t fuzz_state = 0x9e3779b97f4a7c15ull;
-static uint32_t fuzz_next(void) {
-    fuzz_state ^= fuzz_state << 13;
-    fuzz_state ^= fuzz_state >> 7;
-    fuzz_state ^= fuzz_state << 17;
-    return (uint32_t)(fuzz_state >> 32);
-}
+static tn_rng fuzz_rng = {{1, 2, 3, 4}}; /* any nonzero state: the run is the same every time */
+static uint32_t fuzz_next(void) { return (uint32_t)(tn_rng_next(&fuzz_rng) >> 32); }
 
 TEST(fuzz_against_the_rules) {
     static const char alphabet[] = "0123456789000999+-.eExXsmhinfa :\t,_";

@@ -2,6 +2,7 @@
  * signals, limits, process groups, the parent-death signal and supervision. */
 #include "harness.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"

@@ -12,11 +12,13 @@
  *   - --bf16 (bf16 matmul inputs, fp32 accumulation) ends within 2% of the
  *     fp32 run's validation loss (tools/bf16_parity.sh measures more). */
 #include "harness.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/spawn.h"
 #include "data/rows.h"
 #include "model/model.h"
 #include "nn/gemm.h"
@@ -30,11 +32,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static const char *tuna(void) {
-    const char *b = getenv("TUNA_BIN");
-    return b ? b : "build/tuna";
-}
 
 static char g_model[512], g_alpaca[512], g_gsm[512];
 
@@ -82,7 +79,7 @@ static int setup(void) {
     snprintf(g_gsm, sizeof g_gsm, "%s/gsm80.jsonl", tn_t_tmpdir());
     char *cmd = tn_sprintf("%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s "
                            "%s/models/stories260K/stories260K.bin",
-                           tuna(), data, g_model, data);
+                           tn_t_tuna(), data, g_model, data);
     int rc = run(cmd, NULL);
     free(cmd);
     if (rc != 0) return -1;
@@ -118,7 +115,7 @@ static double json_num(const json_t *j, const char *key) {
 static void eval_vs_pytorch(const char *what, const char *adapter, const char *model) {
     char *dump = tn_sprintf("%s/%s.dump.jsonl", tn_t_tmpdir(), what);
     char *out = tn_sprintf("%s/%s.eval.json", tn_t_tmpdir(), what);
-    char *cmd = tn_sprintf("%s eval --model %s %s%s --data %s --seq-len 256 --json --dump %s > %s", tuna(), model,
+    char *cmd = tn_sprintf("%s eval --model %s %s%s --data %s --seq-len 256 --json --dump %s > %s", tn_t_tuna(), model,
                            adapter ? "--adapter " : "", adapter ? adapter : "", g_alpaca, dump, out);
     char *err = NULL;
     CHECKF(run(cmd, &err) == 0, "%s: %s", cmd, err ? err : "");
@@ -152,13 +149,13 @@ TEST(eval_matches_pytorch_lora_and_full) {
     char *lora = tn_sprintf("%s/evl_lora", tn_t_tmpdir()), *full = tn_sprintf("%s/evl_full", tn_t_tmpdir());
     char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --lora --lora-r 4 --lr 1e-2 --max-steps 6 "
                            "--batch 4 --seq-len 256 --quiet",
-                           tuna(), g_model, g_alpaca, lora);
+                           tn_t_tuna(), g_model, g_alpaca, lora);
     char *err = NULL;
     CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
     free(err);
     free(cmd);
     cmd = tn_sprintf("%s train --model %s --data %s --out %s --lr 1e-3 --max-steps 6 --batch 4 --seq-len 256 --quiet",
-                     tuna(), g_model, g_alpaca, full);
+                     tn_t_tuna(), g_model, g_alpaca, full);
     CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
     free(err);
     free(cmd);
@@ -174,7 +171,7 @@ static void val_loss_falls(const char *what, const char *data, const char *extra
     char *out = tn_sprintf("%s/vf_%s", tn_t_tmpdir(), what);
     char *cmd = tn_sprintf("%s train --model %s --data %s --out %s %s --val-size 0.2 --epochs 0 --max-steps 24 --eval-every 8 "
                            "--batch 4 --seq-len 256 --quiet",
-                           tuna(), g_model, data, out, extra);
+                           tn_t_tuna(), g_model, data, out, extra);
     char *err = NULL;
     CHECKF(run(cmd, &err) == 0, "%s: %s", cmd, err ? err : "");
     free(err);
@@ -224,7 +221,7 @@ static double parity_run(const char *what, const char *extra, int *bf16_out) {
     char *out = tn_sprintf("%s/bf16p_%s", tn_t_tmpdir(), what);
     char *cmd = tn_sprintf("%s train --model %s --data %s --out %s %s --val-size 0.2 --epochs 0 --max-steps 24 "
                            "--eval-every 24 --batch 4 --seq-len 256 --lr 2e-3 --quiet",
-                           tuna(), g_model, g_alpaca, out, extra);
+                           tn_t_tuna(), g_model, g_alpaca, out, extra);
     char *err = NULL;
     double best = NAN;
     CHECKF(run(cmd, &err) == 0, "%s: %s", cmd, err ? err : "");
@@ -263,7 +260,7 @@ TEST(time_budget_is_kept) {
     char *out = tn_sprintf("%s/budget", tn_t_tmpdir());
     char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --time 6s --val-size 0.1 --batch 4 --seq-len 256 "
                            "--lr 1e-3 --quiet",
-                           tuna(), g_model, g_alpaca, out);
+                           tn_t_tuna(), g_model, g_alpaca, out);
     double t0 = tn_now();
     char *err = NULL;
     CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
@@ -305,21 +302,18 @@ TEST(sigterm_checkpoint_and_resume) {
     NEED_SETUP();
     char *out = tn_sprintf("%s/resume", tn_t_tmpdir());
     char *metrics = tn_path_join(out, "metrics.jsonl");
-    pid_t pid = fork();
-    if (pid == 0) {
-        freopen("/dev/null", "w", stderr);
-        char *args[] = {(char *)tuna(), "train", "--model", g_model, "--data", g_alpaca, "--out", out, "--max-steps",
-                        "400", "--batch", "2", "--seq-len", "128", "--lr", "1e-3", "--quiet", NULL};
-        execv(tuna(), args);
-        _exit(127);
-    }
+    char *args[] = {(char *)tn_t_tuna(), "train", "--model", g_model, "--data", g_alpaca, "--out", out, "--max-steps",
+                    "400", "--batch", "2", "--seq-len", "128", "--lr", "1e-3", "--quiet", NULL};
+    tn_spawn_opts so = {.err_path = "/dev/null"};
+    pid_t pid;
+    CHECK(tn_spawn(args, &so, &pid) == 0);
     /* wait for a few steps, then ask it to stop */
     double t0 = tn_now();
     while (count_steps(metrics, NULL, NULL) < 3 && tn_now() - t0 < 60) usleep(50000);
     kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
-    CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 130, "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    tn_spawn_end end = {.code = -1};
+    tn_spawn_wait(pid, &end);
+    CHECKF(end.code == 130, "exit status %d", end.code);
     int64_t last_before = 0;
     count_steps(metrics, NULL, &last_before);
     CHECK(last_before >= 3 && last_before < 400);
@@ -330,7 +324,7 @@ TEST(sigterm_checkpoint_and_resume) {
     /* resume to 10 steps past the interruption */
     char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --max-steps %lld --batch 2 --seq-len 128 --lr 1e-3 "
                            "--quiet --resume %s",
-                           tuna(), g_model, g_alpaca, out, (long long)last_before + 10, ckpt);
+                           tn_t_tuna(), g_model, g_alpaca, out, (long long)last_before + 10, ckpt);
     char *err = NULL;
     CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
     CHECKF(err && strstr(err, "resumed from"), "%s", err ? err : "");
@@ -367,7 +361,7 @@ TEST(bad_inputs_name_file_row_field) {
         {noresp, "--seq-len 8", "no row has a token to train on"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --max-steps 1 --quiet %s", tuna(), g_model,
+        char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --max-steps 1 --quiet %s", tn_t_tuna(), g_model,
                                cases[i].data, out, cases[i].extra);
         char *err = NULL;
         int rc = run(cmd, &err);
@@ -385,13 +379,13 @@ TEST(bad_inputs_name_file_row_field) {
     if (tn_t_failed_checks) return;
     CHECKF(tn_model_save(&om, other, g_model) == 0, "%s", tn_errmsg()); /* tokenizer files from stories260K */
     tn_model_free(&om);
-    char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --lora --max-steps 1 --seq-len 64 --quiet", tuna(),
+    char *cmd = tn_sprintf("%s train --model %s --data %s --out %s --lora --max-steps 1 --seq-len 64 --quiet", tn_t_tuna(),
                            other, g_alpaca, adapter);
     char *err = NULL;
     CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
     free(err);
     free(cmd);
-    cmd = tn_sprintf("%s eval --model %s --adapter %s --data %s --json", tuna(), g_model, adapter, g_alpaca);
+    cmd = tn_sprintf("%s eval --model %s --adapter %s --data %s --json", tn_t_tuna(), g_model, adapter, g_alpaca);
     int rc = run(cmd, &err);
     CHECKF(rc == 1 && err && strstr(err, "an adapter for another model's shapes") && strstr(err, "adapter_model.safetensors"),
            "rc %d, stderr: %s", rc, err ? err : "");
@@ -428,7 +422,7 @@ TEST(yaml_config_runs) {
                             "output_dir: ./out\n",
                             g_model, g_gsm);
     write_text(cfg, text);
-    char *cmd = tn_sprintf("%s train %s --quiet", tuna(), cfg);
+    char *cmd = tn_sprintf("%s train %s --quiet", tn_t_tuna(), cfg);
     char *err = NULL;
     CHECKF(run(cmd, &err) == 0, "%s", err ? err : "");
     CHECKF(!err || !strstr(err, "unknown key 'bf16'"), "bf16: auto is a known key: %s", err ? err : "");

@@ -18,6 +18,7 @@
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "net/keys.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"

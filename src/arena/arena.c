@@ -2,6 +2,7 @@
 #include "arena/arena.h"
 #include "net/http_client.h"
 #include "net/keys.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"

@@ -13,8 +13,5 @@ void tn_log(tn_log_level lvl, const char *fmt, ...) TN_PRINTF(2, 3);
 #define tn_info(...) tn_log(TN_LOG_INFO, __VA_ARGS__)
 #define tn_warn(...) tn_log(TN_LOG_WARN, __VA_ARGS__)
 
-/* TRANSITION: the clocks moved to base/clock.h; callers that still reach
- * them through this header are switched over once the rooms' mends land. */
-#include "base/clock.h"
 
 #endif

@@ -1,4 +1,5 @@
 /* spawn.c - child processes (see spawn.h). */
+#include "base/clock.h"
 #include "base/spawn.h"
 
 #include "base/err.h"

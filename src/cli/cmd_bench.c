@@ -27,6 +27,7 @@
  * ends with "bf16": true or false. Without AVX512_BF16 in the build, --bf16
  * is an error.
  * bench/run calls this next to bench/train_bench.py; see docs/performance.md. */
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/num.h"

@@ -3,6 +3,7 @@
  * each with AdamW on a fixed batch of a repeating token pattern, and checks
  * that the loss falls by at least half (a model that can memorise a batch has
  * working forward, backward and optimizer). */
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/num.h"

@@ -11,6 +11,7 @@
  */
 #include "miner/child.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"

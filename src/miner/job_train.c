@@ -14,6 +14,7 @@
 #include "miner/child.h"
 #include "miner/spec.h"
 
+#include "base/clock.h"
 #include "base/rng.h"
 #include "base/hash.h"
 #include "base/err.h"

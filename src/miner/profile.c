@@ -1,6 +1,7 @@
 /* profile.c - throughput calibration (see profile.h). */
 #include "miner/profile.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"

@@ -50,6 +50,7 @@ static void *watch(void *arg) {
     tn_conn_guard *g = arg;
     pthread_mutex_lock(&g->mu);
     while (!g->stopping) {
+        /* pthread_cond_timedwait takes an absolute CLOCK_REALTIME time */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += CHECK_EVERY_NS;

@@ -1,5 +1,6 @@
 /* evaluate.c - token-weighted mean loss over a set (see evaluate.h). */
 #include "train/evaluate.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"

@@ -4,6 +4,7 @@
 #include "train/pretrain.h"
 
 #include "data/wordnet.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -193,7 +194,7 @@ int tn_make_base_model_r(const char *out_dir, const tn_base_opts *opts, tn_base_
         memcpy(val + (size_t)b * T, stream + ntok - hold + (size_t)b * ((hold - T) / nval), (size_t)T * sizeof *val);
     if (val_loss(&m, val, nval, B, T, &r.val_before)) goto done;
     tn_rng rng;
-    tn_rng_seed(&rng, o.seed ^ 0x9e3779b97f4a7c15ull);
+    tn_rng_seed(&rng, o.seed ^ TN_GOLDEN64);
     /* 10 warmup steps, fewer in a short run; then cosine to 10% of o.lr over
      * the steps, or over the seconds in time mode */
     const tn_lr_schedule sched = {TN_SCHED_PRETRAIN, o.lr,

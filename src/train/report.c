@@ -1,6 +1,7 @@
 /* report.c - metrics log, SVG loss curve, progress line (see report.h). */
 #include "train/report.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"

@@ -16,6 +16,7 @@
  *              output, then return; --resume continues from the checkpoint
  */
 #include "train/trainer_internal.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"

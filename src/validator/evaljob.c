@@ -1,6 +1,7 @@
 /* evaljob.c - a submission's evaluation in a sandboxed child (see evaljob.h). */
 #include "validator/evaljob.h"
 #include "judge/provenance.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/json.h"
