@@ -141,6 +141,11 @@ int tn_lora_enable_grads(tn_lora *lo) {
     return 0;
 }
 
+void tn_lora_set_dropout(tn_lora *lo, float p) {
+    lo->dropout = p;
+    for (int i = 0; i < lo->nslots; i++) lo->slots[i].dropout = p;
+}
+
 void tn_lora_zero_grads(tn_lora *lo) {
     if (lo->g) memset(lo->g, 0, sizeof(float) * lo->numel);
 }

@@ -68,6 +68,9 @@ void tn_lora_merge(tn_model *m, tn_lora *lo);
 void tn_lora_detach(tn_model *m, tn_lora *lo);
 void tn_lora_free(tn_lora *lo);
 int tn_lora_enable_grads(tn_lora *lo);
+/* The dropout probability of every slot (a loaded adapter trains with this
+ * run's dropout, not the one it was saved with). */
+void tn_lora_set_dropout(tn_lora *lo, float p);
 void tn_lora_zero_grads(tn_lora *lo);
 
 /* Internal (lora.c, lora_io.c): slots for lins[chosen[0..n)], arenas, attach. */

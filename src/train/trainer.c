@@ -69,11 +69,6 @@ static void shuffle_epoch(trainer *t, int epoch) {
 /* The adapter's dropout lives in the adapter (saved in adapter_config.json)
  * and in each slot (what the forward reads); both change together. This
  * belongs beside tn_lora_build in model/lora.c, which copies it the same way. */
-static void set_lora_dropout(tn_lora *lo, float p) {
-    lo->dropout = p;
-    for (int i = 0; i < lo->nslots; i++) lo->slots[i].dropout = p;
-}
-
 static int setup_model(trainer *t) {
     tn_train_opts *o = t->o;
     const char *weights = (o->resume && !o->lora) ? o->resume : o->base_model;
@@ -87,7 +82,7 @@ static int setup_model(trainer *t) {
         int rc;
         if (o->resume) {
             rc = tn_lora_load(&t->m, &t->lora, o->resume);
-            if (rc == 0) set_lora_dropout(&t->lora, (float)o->lora_dropout); /* this run's, not the saved one */
+            if (rc == 0) tn_lora_set_dropout(&t->lora, (float)o->lora_dropout); /* this run's, not the saved one */
         } else if (o->n_lora_targets > 0 && !o->lora_target_linear) {
             rc = tn_lora_attach(&t->m, &t->lora, o->lora_r, (float)o->lora_alpha, (float)o->lora_dropout,
                                 (const char *const *)o->lora_targets, o->n_lora_targets, o->seed);
