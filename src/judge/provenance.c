@@ -100,7 +100,8 @@ int tn_arch_differs(const tn_config *a, const tn_config *b, int strict, char *wh
     DIFF_INT(qkv_bias, "qkv bias");
     DIFF_INT(o_bias, "o_proj bias");
     DIFF_INT(mlp_bias, "mlp_bias");
-    if (a->arch == TN_ARCH_GPT2) DIFF_INT(max_positions, "n_positions"); /* wpe's shape */
+    const tn_arch_ops *ops = tn_config_arch(a);
+    if (ops && ops->learned_positions) DIFF_INT(max_positions, "n_positions"); /* the position table's shape */
     if (!strict) return 0;
     /* Same shapes but another function: a submission may not retune the
      * architecture, only the weights (the validator evaluates its config). */
@@ -110,7 +111,7 @@ int tn_arch_differs(const tn_config *a, const tn_config *b, int strict, char *wh
     }
     DIFF_NUM(norm_eps, "norm eps");
     DIFF_INT(sliding_window, "sliding_window");
-    if (a->arch == TN_ARCH_LLAMA) {
+    if (ops && ops->rope) {
         DIFF_NUM(rope_theta, "rope_theta");
         DIFF_INT(rope_llama3, "rope_scaling llama3");
         if (a->rope_llama3) {

@@ -76,10 +76,12 @@ static const tn_arch_ops *const ARCHS[] = {
 };
 _Static_assert(sizeof ARCHS / sizeof *ARCHS == TN_ARCH_COUNT, "model.c: one tn_arch_ops per tn_arch value");
 
-const tn_arch_ops *tn_model_arch(const tn_model *m) {
-    unsigned i = (unsigned)m->cfg.arch;
+const tn_arch_ops *tn_config_arch(const tn_config *c) {
+    unsigned i = (unsigned)c->arch;
     return i < TN_ARCH_COUNT ? ARCHS[i] : NULL;
 }
+
+const tn_arch_ops *tn_model_arch(const tn_model *m) { return tn_config_arch(&m->cfg); }
 
 static void layout(tn_model *m, int pass) {
     tn_walker wk = {m, pass, 0};

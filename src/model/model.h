@@ -195,6 +195,8 @@ typedef struct {
 
 extern const tn_arch_ops tn_arch_llama, tn_arch_gpt2;
 const tn_arch_ops *tn_model_arch(const tn_model *m);
+/* The architecture a config names (NULL when the table has none). */
+const tn_arch_ops *tn_config_arch(const tn_config *c);
 
 /* For the architectures' forward: where block l writes its output (the next
  * block's input, or after the last block res_final). */
