@@ -37,7 +37,7 @@ void tn_base_opts_init(tn_base_opts *o) {
     o->batch = 8;
     o->lr = 2e-3f;
     o->corpus_bytes = 8u << 20;
-    o->threads = 1; /* see basemodel.h */
+    o->threads = 1; /* see pretrain.h */
 }
 
 /* ---- pretraining -------------------------------------------------------- */

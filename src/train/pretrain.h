@@ -1,8 +1,8 @@
-/* basemodel.h - tuna's built-in base model: a small Llama pretrained here.
+/* pretrain.h - tuna's built-in base model: a small Llama pretrained here.
  *
  * `tuna arena` without --model needs a base model that anyone can rebuild
  * without a download. tn_make_base_model reads WordNet's glosses and example
- * sentences (arena/corpus.h), learns a byte-level BPE tokenizer from them,
+ * sentences (data/wordnet.h), learns a byte-level BPE tokenizer from them,
  * pretrains a small Llama from random weights for a wall-clock budget or an
  * exact number of steps, and writes an HF model directory that `tuna train`,
  * `tuna eval` and `tuna generate` load:
@@ -13,8 +13,8 @@
  * machine and thread count; with `seconds` it is "about this long" (the
  * number of steps depends on the machine's speed). See docs/arena-data.md.
  */
-#ifndef TN_ARENA_BASEMODEL_H
-#define TN_ARENA_BASEMODEL_H
+#ifndef TN_TRAIN_PRETRAIN_H
+#define TN_TRAIN_PRETRAIN_H
 
 #include <stddef.h>
 #include <stdint.h>
