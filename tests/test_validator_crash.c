@@ -4,7 +4,7 @@
  * build's when tests/run runs with BUILD=build-asan).
  *
  *   kill_during_evaluations  three stand-in miners upload small fine-tunes;
- *       every evaluation sleeps 3 s before writing its result (the test hook
+ *       every evaluation sleeps 5 s before writing its result (the test hook
  *       TUNA_TEST_EVAL_SLEEP_S, src/validator/evaljob.h), and the validator
  *       is killed with SIGKILL three times while one runs (the base model's,
  *       the first and the second submission's). After each kill no
@@ -324,7 +324,7 @@ static int log_count(const char *needle) {
 TEST(kill_during_evaluations) {
     if (!tn_t_shared_data()) SKIP("../shared/data is missing (set TUNA_SHARED_DATA)");
     /* every validator started below inherits it, and its evaluators */
-    setenv("TUNA_TEST_EVAL_SLEEP_S", "3", 1);
+    setenv("TUNA_TEST_EVAL_SLEEP_S", "5", 1);
     if (setup("crash", 0.25, NULL) != 0) {
         unsetenv("TUNA_TEST_EVAL_SLEEP_S");
         teardown();
@@ -349,11 +349,13 @@ TEST(kill_during_evaluations) {
         if (!mine) break;
         usleep((useconds_t)(300000 + 600000 * kill_no)); /* at another point of it each time */
         tn_t_validator_stop(&g_v, SIGKILL);
-        /* the evaluator dies with it: its parent-death signal */
+        /* the evaluator dies with it (its parent-death signal), well before
+         * it would have ended by itself: it has more than 3 s to sleep */
         t0 = tn_now();
         int left = 1;
-        while ((left = evaluators(0, NULL, NULL)) > 0 && tn_now() - t0 < 5) usleep(10000);
-        CHECKF(left == 0, "kill %d: %d evaluator(s) still running 5 s after the validator was killed", kill_no, left);
+        while ((left = evaluators(0, NULL, NULL)) > 0 && tn_now() - t0 < 1.5) usleep(10000);
+        CHECKF(left == 0, "kill %d: %d evaluator(s) still running 1.5 s after the validator was killed", kill_no,
+               left);
         int up = start_validator(NULL) == 0;
         CHECKF(up, "restart %d failed (see %s)", kill_no, g_log);
         if (!up) break;
