@@ -1,5 +1,6 @@
 /* test_spawn.c - base/spawn: /bin/sh children with redirections, exit codes,
- * signals, limits, process groups, the parent-death signal and supervision. */
+ * signals, limits, process groups, the parent-death signal (also on a kill -9
+ * of the parent), a kept descriptor, supervision and the memory watch. */
 #include "harness.h"
 
 #include "base/clock.h"
@@ -9,9 +10,13 @@
 #include "base/mem.h"
 #include "base/spawn.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Runs `sh -c script` with o and waits for it. */
@@ -222,6 +227,90 @@ TEST(death_signal) {
     CHECKF(!e.timed_out && e.signal == SIGTERM, "timed out %d signal %d", e.timed_out, e.signal);
 }
 
+/* A kill -9 of the parent process (not just the end of a thread) fires the
+ * death signal: the evaluator's case when the validator is killed. The
+ * parent is a fork of this test; the grandchild is reparented to this test
+ * (a subreaper), which can then reap it and see what ended it. */
+TEST(death_signal_on_sigkill) {
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t mid = fork();
+    if (mid == 0) {
+        close(fds[0]);
+        char *argv[] = {"/bin/sh", "-c", "sleep 30", NULL};
+        tn_spawn_opts o = {.death_signal = SIGKILL};
+        pid_t g = -1;
+        if (tn_spawn(argv, &o, &g)) g = -1;
+        ssize_t w = write(fds[1], &g, sizeof g);
+        (void)w;
+        pause();
+        _exit(0);
+    }
+    close(fds[1]);
+    pid_t g = -1;
+    CHECK(mid > 0 && read(fds[0], &g, sizeof g) == (ssize_t)sizeof g && g > 0);
+    close(fds[0]);
+    if (mid > 0) {
+        kill(mid, SIGKILL);
+        waitpid(mid, NULL, 0);
+    }
+    if (g > 0) {
+        tn_spawn_watch w = {.timeout_s = 10, .sig = SIGTERM};
+        tn_spawn_end e;
+        CHECK(tn_spawn_supervise(g, &w, &e) == 0);
+        CHECKF(!e.timed_out && e.signal == SIGKILL, "timed out %d signal %d", e.timed_out, e.signal);
+    }
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+/* keep_fd: a flock the child goes on holding after the parent let go (the
+ * evaluator's job lock); without it the child does not have the file. */
+TEST(keep_fd) {
+    char *path = tmp("job.lock");
+    char *argv[] = {"/bin/sh", "-c", "sleep 30", NULL};
+    for (int keep = 1; keep >= 0; keep--) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        CHECK(fd > 2 && flock(fd, LOCK_EX | LOCK_NB) == 0);
+        tn_spawn_opts o = {.keep_fd = keep ? fd : 0};
+        pid_t pid;
+        CHECK(tn_spawn(argv, &o, &pid) == 0);
+        close(fd);
+        int again = open(path, O_RDWR | O_CLOEXEC);
+        int got = flock(again, LOCK_EX | LOCK_NB) == 0;
+        CHECKF(got == !keep, "keep_fd %d: the lock is %s", keep, got ? "free" : "held");
+        kill(pid, SIGKILL);
+        tn_spawn_wait(pid, NULL);
+        CHECKF(flock(again, LOCK_EX | LOCK_NB) == 0, "keep_fd %d: the lock outlives the child", keep);
+        close(again);
+    }
+    tn_spawn_opts bad = {.keep_fd = 2};
+    pid_t pid;
+    CHECK_ERR(tn_spawn(argv, &bad, &pid), "cannot keep descriptor 2");
+    free(path);
+}
+
+/* max_rss_mb: a child that keeps growing is killed past the limit (what the
+ * evaluator has in a sanitizer build, where RLIMIT_AS cannot be used); one
+ * that stays small is not. */
+TEST(memory_watch) {
+    char *grow[] = {"/usr/bin/tail", "/dev/zero", NULL}; /* one endless line, kept in memory */
+    pid_t pid;
+    tn_spawn_end e;
+    CHECK(tn_spawn(grow, NULL, &pid) == 0);
+    tn_spawn_watch w = {.timeout_s = 30, .sig = SIGKILL, .max_rss_mb = 64};
+    double t0 = tn_now();
+    CHECK(tn_spawn_supervise(pid, &w, &e) == 0);
+    CHECKF(e.over_memory && !e.timed_out && e.signal == SIGKILL && e.peak_rss_mb > 64,
+           "over %d timed out %d signal %d peak %ld MiB", e.over_memory, e.timed_out, e.signal, e.peak_rss_mb);
+    CHECK(tn_now() - t0 < 30);
+    char *small[] = {"/bin/sh", "-c", "sleep 0.3", NULL};
+    CHECK(tn_spawn(small, NULL, &pid) == 0);
+    CHECK(tn_spawn_supervise(pid, &w, &e) == 0);
+    CHECKF(!e.over_memory && e.code == 0 && e.peak_rss_mb < 64, "over %d code %d peak %ld MiB", e.over_memory,
+           e.code, e.peak_rss_mb);
+}
+
 int main(void) {
     RUN(exit_codes_and_signals);
     RUN(redirection);
@@ -232,5 +321,8 @@ int main(void) {
     RUN(signal_mask);
     RUN(supervise);
     RUN(death_signal);
+    RUN(death_signal_on_sigkill);
+    RUN(keep_fd);
+    RUN(memory_watch);
     return tn_test_summary("spawn");
 }

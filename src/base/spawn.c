@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -44,6 +46,10 @@ static void child(char *const argv[], const tn_spawn_opts *o, pid_t parent, int 
         if (getppid() != parent) _exit(TN_SPAWN_EXEC_FAILED); /* the parent died before prctl */
     }
     if (o->new_pgroup) setpgid(0, 0);
+    if (o->keep_fd > 2) {
+        int fl = fcntl(o->keep_fd, F_GETFD);
+        if (fl < 0 || fcntl(o->keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) _exit(TN_SPAWN_EXEC_FAILED);
+    }
     if (o->reset_signals) {
         sigset_t none;
         sigemptyset(&none);
@@ -70,6 +76,8 @@ int tn_spawn(char *const argv[], const tn_spawn_opts *o, pid_t *pid) {
     static const tn_spawn_opts none;
     if (!o) o = &none;
     int wflags = O_WRONLY | O_CREAT | (o->truncate ? O_TRUNC : O_APPEND);
+    /* 0..2 are replaced by the redirections: a kept descriptor must be above */
+    if (o->keep_fd == 1 || o->keep_fd == 2 || o->keep_fd < 0) return tn_fail("spawn: cannot keep descriptor %d", o->keep_fd);
     int in = -1, out = -1, err = -1, sync[2] = {-1, -1}, rc = -1;
     if (o->in_path && (in = open_high(o->in_path, O_RDONLY)) < 0) goto out;
     if (o->out_path && (out = open_high(o->out_path, wflags)) < 0) goto out;
@@ -132,20 +140,49 @@ int tn_spawn_wait(pid_t pid, tn_spawn_end *end) { return reap(pid, 0, end); }
 
 int tn_spawn_poll(pid_t pid, tn_spawn_end *end) { return reap(pid, WNOHANG, end); }
 
+/* The child's peak resident memory in MiB (VmHWM), or -1 when it cannot be
+ * read (the child is a zombie already, or /proc is missing). open/read, not
+ * stdio: this runs every 20 ms for as long as the child does. */
+static long peak_rss_mb(pid_t pid) {
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    const char *p = strstr(buf, "\nVmHWM:");
+    if (!p) return -1;
+    return strtol(p + 7, NULL, 10) / 1024; /* "VmHWM:   123456 kB" */
+}
+
 int tn_spawn_supervise(pid_t pid, const tn_spawn_watch *w, tn_spawn_end *end) {
     double t0 = tn_now(), signalled_at = 0;
-    int signalled = 0, killed = 0, timed_out = 0, stopped = 0;
+    int signalled = 0, killed = 0, timed_out = 0, stopped = 0, over_memory = 0;
+    long peak = 0;
     for (;;) {
         int r = tn_spawn_poll(pid, end);
         if (r <= 0) {
             if (r == 0 && end) {
                 end->timed_out = timed_out;
                 end->stopped = stopped;
+                end->over_memory = over_memory;
+                end->peak_rss_mb = peak;
             }
             return r;
         }
         /* the child is not reaped yet: its pid cannot have been reused */
         double now = tn_now();
+        if (w && w->max_rss_mb > 0 && !killed) {
+            long m = peak_rss_mb(pid);
+            if (m > peak) peak = m;
+            if (peak > w->max_rss_mb) {
+                kill(pid, SIGKILL);
+                killed = signalled = over_memory = 1;
+                signalled_at = now;
+            }
+        }
         if (w && !signalled) {
             stopped = w->stop && atomic_load(w->stop);
             timed_out = !stopped && w->timeout_s > 0 && now - t0 >= w->timeout_s;

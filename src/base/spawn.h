@@ -5,8 +5,8 @@
  * Those parents run threads, so the child must not touch anything a thread
  * of the parent may have held at fork time (malloc's locks, stdio's): between
  * fork and exec the child makes only async-signal-safe system calls
- * (prctl, setpgid, sigprocmask, signal, setrlimit, dup2, execve, write,
- * _exit). Everything else is prepared by the parent before the fork: the
+ * (prctl, setpgid, sigprocmask, signal, setrlimit, fcntl, dup2, execve,
+ * write, _exit). Everything else is prepared by the parent before the fork: the
  * redirection files are opened there (so a bad path is the parent's error,
  * not a silent child failure), close-on-exec, and moved above fd 2.
  *
@@ -40,8 +40,16 @@ typedef struct {
     int new_pgroup;           /* the child leads a process group of its own
                                * (a terminal's Ctrl-C then reaches the parent only) */
     int death_signal;         /* > 0: sent to the child when the thread that
-                               * spawned it ends (Linux PR_SET_PDEATHSIG); the
-                               * child exits at once when the parent is already gone */
+                               * spawned it ends (Linux PR_SET_PDEATHSIG; a
+                               * kill -9 of the parent ends every thread); the
+                               * child exits at once when the parent is already
+                               * gone. Spawn from a thread that outlives the
+                               * child (e.g. one that also waits for it) */
+    int keep_fd;              /* > 0: this descriptor of the parent stays open in
+                               * the child across exec (close-on-exec cleared in
+                               * the child only), e.g. a flock the child must
+                               * hold for as long as it lives, even after the
+                               * parent died. 0: none (0 is stdin, never kept) */
     int reset_signals;        /* the child starts with no blocked signals and
                                * SIGPIPE at its default (exec keeps both) */
     int n_rlimits;            /* resource limits set in the child before exec */
@@ -60,6 +68,10 @@ typedef struct {
     int signal;    /* the signal that ended it, else 0 */
     int timed_out; /* tn_spawn_supervise signalled it: timeout_s passed */
     int stopped;   /* tn_spawn_supervise signalled it: *stop was set */
+    int over_memory; /* tn_spawn_supervise killed it: its peak resident
+                      * memory passed max_rss_mb */
+    long peak_rss_mb; /* its peak resident memory as last seen by
+                       * tn_spawn_supervise (0 when not watched) */
 } tn_spawn_end;
 
 /* The shell's number: the exit status, or 128 + the signal. */
@@ -76,10 +88,17 @@ typedef struct {
     double timeout_s;      /* > 0: the child gets `sig` this long after the call */
     int sig;               /* the first signal: SIGTERM lets it clean up */
     double kill_after_s;   /* > 0: SIGKILL this long after the first signal */
+    long max_rss_mb;       /* > 0: SIGKILL (whatever `sig`) once the child's
+                            * peak resident memory (VmHWM in /proc/PID/status)
+                            * passes this. Measured from outside, so it holds
+                            * where an address-space limit cannot (sanitizer
+                            * builds), but only every 20 ms: a child can go
+                            * past it by what it touches in that time */
 } tn_spawn_watch;
 
 /* Waits for the child, signalling it as `w` says (checked every 20 ms).
- * 0 once it has ended, or -1 with the error set. */
+ * Only the child itself is signalled, not its process group. 0 once it has
+ * ended, or -1 with the error set. */
 int tn_spawn_supervise(pid_t pid, const tn_spawn_watch *w, tn_spawn_end *end);
 
 #endif

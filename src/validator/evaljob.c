@@ -13,10 +13,12 @@
 #include "train/evaluate.h"
 #include "train/examples.h"
 
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -48,6 +50,37 @@ static void rules_from_json(const json_t *j, tn_check_rules *r) {
     if ((v = json_object_get(j, "sketch_seed")) && json_is_integer(v)) r->sketch_seed = (uint64_t)json_integer_value(v);
 }
 
+/* TUNA_TEST_EVAL_ALLOC_MB (evaljob.h): allocates and touches that many MiB,
+ * 16 MiB at a time, as a submission that inflates the evaluator would; the
+ * chunks are chained through their first word and freed at the end. */
+static void **test_hook_alloc(void) {
+    const char *e = getenv("TUNA_TEST_EVAL_ALLOC_MB");
+    long mb = e ? strtol(e, NULL, 10) : 0;
+    void **head = NULL;
+    for (long i = 0; i < mb; i += 16) {
+        void **c = tn_malloc((size_t)16 << 20);
+        memset(c, 1, (size_t)16 << 20);
+        *c = head;
+        head = c;
+    }
+    return head;
+}
+
+static void test_hook_free(void **head) {
+    while (head) {
+        void **next = *head;
+        free(head);
+        head = next;
+    }
+}
+
+/* TUNA_TEST_EVAL_SLEEP_S (evaljob.h) */
+static void test_hook_sleep(void) {
+    const char *e = getenv("TUNA_TEST_EVAL_SLEEP_S");
+    double s = e ? strtod(e, NULL) : 0;
+    if (s > 0 && s < 3600) usleep((useconds_t)(s * 1e6));
+}
+
 int tn_evaljob_run(const char *job_path, const char *result_path) {
     double t0 = tn_now();
     json_t *job = tn_json_load_file(job_path);
@@ -72,6 +105,7 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
     memset(&cr, 0, sizeof cr);
     tn_tokenizer *tok = NULL;
     json_t *res = json_object();
+    void **hook = base_only ? NULL : test_hook_alloc();
     if (tn_model_load(&base, base_dir, 1)) goto out_job;
     if (!(tok = tn_tok_load(base_dir))) goto out_base;
     tn_model *scored = &base;
@@ -119,6 +153,7 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
     rc = 0;
 write:
     json_object_set_new(res, "seconds", json_real(tn_now() - t0));
+    test_hook_sleep();
     if (rc == 0) rc = tn_json_save_file(res, result_path);
 out_base:
     if (have_sub) tn_model_free(&sub);
@@ -126,6 +161,7 @@ out_base:
     tn_tok_free(tok);
     tn_model_free(&base);
 out_job:
+    test_hook_free(hook);
     json_decref(res);
     json_decref(job);
     return rc;
@@ -133,18 +169,92 @@ out_job:
 
 /* ---- the parent's side ----------------------------------------------------- */
 
-json_t *tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result_path,
-                         const tn_evaljob_limits *lim) {
-    if (tn_json_save_file(job, job_path)) return NULL;
-    unlink(result_path);
+/* Whether pid is an `eval-submission` of job_path (its command line), so
+ * that a pid read from a lock file is never trusted blindly. */
+static int is_evaluator_of(pid_t pid, const char *job_path) {
+    char path[64], cmd[8192];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC); /* (a /proc file has no size to read by) */
+    ssize_t n = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (n <= 0) return 0;
+    cmd[n] = 0;
+    int eval = 0, job = 0;
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(cmd + i) + 1) {
+        eval |= !strcmp(cmd + i, "eval-submission");
+        job |= !strcmp(cmd + i, job_path);
+    }
+    return eval && job;
+}
+
+/* Takes the job's lock (evaljob.h) into *fd. An earlier child that still
+ * holds it (its validator was killed, and the parent-death signal has not
+ * ended it yet, or could not) is killed when the lock file names it, and
+ * waited for up to 10 s. 0, or -1 with the error set. */
+static int take_job_lock(const char *lock_path, const char *job_path, atomic_int *stop, int *fd) {
+    int f = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) return tn_fail_errno("%s", lock_path);
+    double t0 = tn_now();
+    int killed = 0;
+    for (;;) {
+        if (flock(f, LOCK_EX | LOCK_NB) == 0) break;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            tn_fail_errno("%s: flock", lock_path);
+            close(f);
+            return -1;
+        }
+        char buf[32] = {0};
+        long pid = pread(f, buf, sizeof buf - 1, 0) > 0 ? strtol(buf, NULL, 10) : 0;
+        if (!killed && pid > 1 && is_evaluator_of((pid_t)pid, job_path)) {
+            tn_warn("evaluation: killing evaluator %ld, left running by an earlier validator on %s", pid, job_path);
+            kill((pid_t)pid, SIGKILL);
+            killed = 1;
+        }
+        if ((stop && atomic_load(stop)) || tn_now() - t0 > 10) {
+            close(f);
+            return tn_fail("another evaluator (pid %ld) still holds %s", pid, lock_path);
+        }
+        usleep(50 * 1000);
+    }
+    *fd = f;
+    return 0;
+}
+
+/* The last non-empty line of the child's stderr log (heap), or NULL. */
+static char *last_line(const char *errlog) {
+    char *log = tn_read_file(errlog, NULL);
+    if (!log) {
+        tn_err_clear();
+        return NULL;
+    }
+    size_t n = strlen(log);
+    while (n > 0 && log[n - 1] == '\n') log[--n] = 0;
+    char *nl = strrchr(log, '\n');
+    char *line = tn_strdup(nl ? nl + 1 : log);
+    free(log);
+    return line;
+}
+
+int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result_path, const tn_evaljob_limits *lim,
+                     json_t **result) {
+    *result = NULL;
+    char *lock_path = tn_sprintf("%s.lock", result_path);
     char *errlog = tn_sprintf("%s.stderr", result_path);
+    int lock = -1, rc = -1;
+    /* the lock before anything of the job is touched: an earlier child may
+     * still be writing it */
+    if (take_job_lock(lock_path, job_path, lim->stop, &lock) || tn_json_save_file(job, job_path)) goto out;
+    unlink(result_path);
     char *bin = (char *)(lim->tuna ? lim->tuna : "/proc/self/exe");
     char *argv[] = {bin, "eval-submission", "--job", (char *)job_path, "--out", (char *)result_path, NULL};
-    /* limits, stderr to a fresh log, then the evaluator binary */
-    tn_spawn_opts o = {.err_path = errlog, .truncate = 1};
+    /* stderr to a fresh log; the lock stays with the child; it dies with
+     * this thread (which waits for it below) and leads its own group */
+    tn_spawn_opts o = {.err_path = errlog, .truncate = 1, .keep_fd = lock, .death_signal = SIGKILL,
+                       .new_pgroup = 1, .reset_signals = 1};
 #if !defined(__SANITIZE_ADDRESS__)
-    /* (sanitizer builds reserve terabytes of shadow address space at
-     * start: an address-space limit would stop the child before main) */
+    /* (sanitizer builds reserve terabytes of shadow address space at start:
+     * an address-space limit would stop the child before main; there the
+     * watch below is the memory limit) */
     if (lim->mem_mb > 0)
         o.rlimits[o.n_rlimits++] = (tn_spawn_rlimit){RLIMIT_AS, (unsigned long long)lim->mem_mb << 20,
                                                      (unsigned long long)lim->mem_mb << 20};
@@ -154,38 +264,45 @@ json_t *tn_evaljob_spawn(const json_t *job, const char *job_path, const char *re
                                                      (unsigned long long)lim->cpu_s + 5};
     o.rlimits[o.n_rlimits++] = (tn_spawn_rlimit){RLIMIT_CORE, 0, 0};
     pid_t pid;
-    if (tn_spawn(argv, &o, &pid)) {
-        free(errlog);
-        tn_err_prefix("evaluation");
-        return NULL;
+    if (ftruncate(lock, 0)) {
+        tn_fail_errno("%s", lock_path);
+        goto out;
     }
-    tn_spawn_watch w = {.timeout_s = lim->wall_s, .sig = SIGKILL};
+    if (tn_spawn(argv, &o, &pid)) goto out;
+    /* the holder, for a restarted validator (take_job_lock); a failure to
+     * say so only costs that validator a longer wait */
+    char spid[32];
+    int len = snprintf(spid, sizeof spid, "%d\n", (int)pid);
+    if (pwrite(lock, spid, (size_t)len, 0) != len) tn_warn("%s: cannot record the evaluator's pid", lock_path);
+    tn_spawn_watch w = {.stop = lim->stop, .timeout_s = lim->wall_s, .sig = SIGKILL, .max_rss_mb = lim->mem_mb};
     tn_spawn_end end;
-    if (tn_spawn_supervise(pid, &w, &end)) {
-        free(errlog);
-        tn_err_prefix("evaluation");
-        return NULL;
-    }
-    json_t *res = NULL;
-    if (end.timed_out) {
-        tn_fail("evaluation: killed after the %.0f s wall-clock limit", lim->wall_s);
+    if (tn_spawn_supervise(pid, &w, &end)) goto out;
+    char *why = end.code != 0 ? last_line(errlog) : NULL;
+    rc = 1;
+    if (end.stopped) {
+        rc = tn_fail("the validator is stopping");
+    } else if (end.timed_out) {
+        tn_fail("killed after the %.0f s wall-clock limit", lim->wall_s);
+    } else if (end.over_memory) {
+        tn_fail("killed over the %ld MiB memory limit (peak %ld MiB resident)", lim->mem_mb, end.peak_rss_mb);
     } else if (end.signal) {
-        tn_fail("evaluation: the evaluator died of signal %d%s", end.signal,
-                end.signal == SIGXCPU ? " (CPU-time limit)" : "");
+        tn_fail("the evaluator died of signal %d%s%s%s", end.signal,
+                end.signal == SIGXCPU   ? " (CPU-time limit)"
+                : end.signal == SIGKILL ? " (CPU-time limit, or the kernel out of memory)"
+                                        : "",
+                why ? ": " : "", why ? why : "");
     } else if (end.code != 0) {
-        char *log = tn_read_file(errlog, NULL);
         /* the child's last line says why (e.g. out of memory under the limit) */
-        char *last = log ? strrchr(log, '\n') : NULL;
-        while (last && last > log && (last[1] == 0)) {
-            *last = 0;
-            last = strrchr(log, '\n');
-        }
-        tn_fail("evaluation: the evaluator failed (status %d): %s", end.code,
-                log ? (last ? last + 1 : log) : "no message");
-        free(log);
+        tn_fail("the evaluator failed (status %d): %s", end.code, why ? why : "no message");
     } else {
-        res = tn_json_load_file(result_path);
+        rc = (*result = tn_json_load_file(result_path)) ? 0 : 1;
     }
+    free(why);
+out:
+    if (rc) tn_err_prefix("evaluation");
+    /* released once the child is gone too (it held the same open file) */
+    if (lock >= 0) close(lock);
+    free(lock_path);
     free(errlog);
-    return res;
+    return rc;
 }

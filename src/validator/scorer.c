@@ -93,8 +93,10 @@ static json_t *job_rules(const tn_check_rules *c) {
                      "untouched_rel_eps", c->untouched_rel_eps, "sketch_k", c->sketch_k);
 }
 
-static json_t *run_job(vstate *v, const rule_settings *rs, const tn_task *t, const char *base, const char *sub,
-                       const char *tag, const char *mapping) {
+/* One evaluator child (evaljob.h): 0 with *res, 1 the job's own failure, -1
+ * not run (try again on a later tick). */
+static int run_job(vstate *v, const rule_settings *rs, const tn_task *t, const char *base, const char *sub,
+                   const char *tag, const char *mapping, json_t **res) {
     char *test = tn_blobs_path(v->blobs, t->test_hash), *synth = tn_blobs_path(v->blobs, t->synth_hash);
     json_t *dt = json_loads(mapping, 0, NULL);
     json_t *params = json_loads(t->params_json ? t->params_json : "{}", 0, NULL);
@@ -105,15 +107,15 @@ static json_t *run_job(vstate *v, const rule_settings *rs, const tn_task *t, con
                             job_rules(&rs->check));
     char *jp = v_path(v, "tasks/%lld/%s.job.json", (long long)t->id, tag);
     char *rp = v_path(v, "tasks/%lld/%s.result.json", (long long)t->id, tag);
-    tn_evaljob_limits lim = {v->o.eval_mem_mb, v->o.eval_cpu_s, v->o.eval_wall_s, v->o.tuna_bin};
-    json_t *res = tn_evaljob_spawn(job, jp, rp, &lim);
+    tn_evaljob_limits lim = {v->o.eval_mem_mb, v->o.eval_cpu_s, v->o.eval_wall_s, v->o.tuna_bin, &v->stop};
+    int rc = tn_evaljob_spawn(job, jp, rp, &lim, res);
     json_decref(job);
     json_decref(params);
     free(jp);
     free(rp);
     free(test);
     free(synth);
-    return res;
+    return rc;
 }
 
 /* Stores one rule's decision; takes over `numbers` (may be NULL). */
@@ -153,8 +155,10 @@ static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task
                                const tn_submission *s, const char *mapping) {
     char tag[64];
     snprintf(tag, sizeof tag, "sub%lld", (long long)s->id);
-    json_t *res = run_job(v, rs, t, base, s->files_dir, tag, mapping);
-    if (!res) {
+    json_t *res = NULL;
+    int jrc = run_job(v, rs, t, base, s->files_dir, tag, mapping, &res);
+    if (jrc < 0) return -1; /* not evaluated (e.g. stopping): nothing recorded */
+    if (jrc > 0) {
         /* the child crashed or hit a limit on this upload: its problem */
         char why[700];
         snprintf(why, sizeof why, "could not be evaluated: %s", tn_errmsg());
@@ -538,9 +542,13 @@ int v_evaluate_task(vstate *v, int64_t task_id) {
         goto out;
     }
     base_path = v_path(v, "tasks/%lld/base.result.json", (long long)t.id);
-    base_res = tn_file_exists(base_path) ? tn_json_load_file(base_path)
-                                         : run_job(v, &rs, &t, base, NULL, "base", cd.mapping_json);
-    if (!base_res) {
+    int brc = tn_file_exists(base_path) ? ((base_res = tn_json_load_file(base_path)) ? 0 : 1)
+                                        : run_job(v, &rs, &t, base, NULL, "base", cd.mapping_json, &base_res);
+    if (brc < 0) {
+        rc = -1; /* not run: the next tick tries again */
+        goto out;
+    }
+    if (brc > 0) {
         char why[700];
         snprintf(why, sizeof why, "evaluating the base model: %s", tn_errmsg());
         rc = fail_evaluation(v, &t, why);

@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 typedef struct {
     tn_validator_opts o;
@@ -35,7 +36,9 @@ typedef struct {
     pthread_mutex_t up_mu;
     char **completing;
     size_t ncompleting;
-    volatile sig_atomic_t stop;
+    /* the signal that asked to stop (0: none); atomic, as lock-free atomics may
+     * be set from a signal handler, so an evaluation can watch it too */
+    atomic_int stop;
 } vstate;
 
 /* v->db makes a group of store calls one consistent view (read a task, then
