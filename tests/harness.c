@@ -4,6 +4,7 @@
 #include "base/fs.h"
 #include "base/mem.h"
 #include "base/spawn.h"
+#include "net/http_client.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -147,4 +148,56 @@ int tn_t_stub_miner_start(tn_http_server **srv, tn_verifier **ver, const char *v
     tn_http_route r1 = {"POST", "/task_offer", TN_ROUTE_EXACT | TN_ROUTE_SIGNED, 0, NULL, offer, ud};
     tn_http_route r2 = {"POST", "/start_training", TN_ROUTE_EXACT | TN_ROUTE_SIGNED, 0, NULL, start, ud};
     return tn_http_server_route(*srv, &r1) || tn_http_server_route(*srv, &r2) || tn_http_server_start(*srv);
+}
+
+json_t *tn_t_get_json(const char *base_url, const char *path) {
+    char *url = tn_sprintf("%s%s", base_url, path);
+    tn_http_opts o = {0};
+    tn_http_resp r;
+    memset(&r, 0, sizeof r);
+    json_t *j = NULL;
+    if (tn_http_request(&o, "GET", url, NULL, NULL, 0, &r) == 0 && r.status == 200) j = json_incref(r.json);
+    tn_http_resp_free(&r);
+    free(url);
+    return j;
+}
+
+long tn_t_post_signed(const tn_keypair *key, const char *base_url, const char *path, json_t *body) {
+    char *url = tn_sprintf("%s%s", base_url, path);
+    tn_http_opts o = {0};
+    o.key = key;
+    o.timeout_ms = 60000;
+    tn_http_resp r;
+    memset(&r, 0, sizeof r);
+    tn_http_json(&o, "POST", url, body, &r);
+    long st = r.status;
+    if (st >= 300) fprintf(stderr, "  POST %s: %ld %s\n", path, st, r.body ? r.body : "");
+    tn_http_resp_free(&r);
+    json_decref(body);
+    free(url);
+    return st;
+}
+
+void tn_t_accept_offer(tn_http_req *r, void *ud) {
+    (void)ud;
+    tn_http_reply_json(r, 200, json_pack("{s:b, s:s}", "accepted", 1, "message", "ok"));
+}
+
+int tn_t_stories260k(const char *out_dir) {
+    const char *data = tn_t_shared_data();
+    if (!data) return -1;
+    char *tok = tn_sprintf("%s/models/stories260K/tok512.bin", data);
+    char *bin = tn_sprintf("%s/models/stories260K/stories260K.bin", data);
+    char *log = tn_sprintf("%s.log", out_dir);
+    char *argv[] = {(char *)tn_t_tuna(), "convert", "--from", "llama2c", "--tokenizer", tok, "--out", (char *)out_dir,
+                    bin, NULL};
+    tn_spawn_opts so = {.out_path = log, .err_path = log, .truncate = 1};
+    tn_spawn_end end = {.code = -1};
+    pid_t pid;
+    int rc = tn_spawn(argv, &so, &pid) == 0 && tn_spawn_wait(pid, &end) == 0 && end.code == 0 ? 0 : -1;
+    if (rc) fprintf(stderr, "  tuna convert of stories260K into %s failed (see %s)\n", out_dir, log);
+    free(tok);
+    free(bin);
+    free(log);
+    return rc;
 }

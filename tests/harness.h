@@ -12,7 +12,10 @@
 #define TN_HARNESS_H
 
 #include "net/http_server.h"
+#include "net/keys.h"
 #include "net/sign.h"
+
+#include <jansson.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -95,6 +98,10 @@ int tn_t_allclose(const char *what, const float *a, const float *b, size_t n, do
 /* The tuna binary under test: $TUNA_BIN, else build/tuna. */
 const char *tn_t_tuna(void);
 
+/* `tuna convert` of ../shared/data's stories260K (with its tokenizer) into
+ * out_dir, stderr to out_dir.log. 0, or -1 (with a message on stderr). */
+int tn_t_stories260k(const char *out_dir);
+
 /* A `tuna validator` started by a test. */
 typedef struct {
     int pid;             /* > 0 while it runs */
@@ -115,6 +122,14 @@ int tn_t_validator_stop(tn_t_validator *v, int sig);
 /* A stand-in miner's server: POST /task_offer and POST /start_training,
  * both signed by validator_pub, answered by the test's own handlers (ud is
  * passed to both). 0, or -1 with the error set. */
+/* GET base_url + path: its JSON body when the reply is 200, else NULL. */
+json_t *tn_t_get_json(const char *base_url, const char *path);
+/* POST base_url + path with a JSON body (taken over) signed by key; the
+ * reply's status (a failure above 299 is printed with the reply's body). */
+long tn_t_post_signed(const tn_keypair *key, const char *base_url, const char *path, json_t *body);
+
+/* A stand-in miner's offer handler that accepts every offer. */
+void tn_t_accept_offer(tn_http_req *r, void *ud);
 int tn_t_stub_miner_start(tn_http_server **srv, tn_verifier **ver, const char *validator_pub, tn_http_handler offer,
                           tn_http_handler start, void *ud);
 

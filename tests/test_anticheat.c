@@ -19,11 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *tuna_bin(void) {
-    const char *b = getenv("TUNA_BIN");
-    return b ? b : "build/tuna";
-}
-
 static json_t *cfg_json(int hidden) {
     return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "model_type", "llama", "vocab_size", 61,
                      "hidden_size", hidden, "intermediate_size", 48, "num_hidden_layers", 2, "num_attention_heads", 4,
@@ -424,9 +419,9 @@ TEST(directories_and_adapters) {
 
 TEST(cli) {
     if (!g_dir[0] || !tn_dir_exists(sub_dir("adapter"))) SKIP("directories_and_adapters did not run");
-    if (access(tuna_bin(), X_OK) != 0) SKIP("%s not built", tuna_bin());
+    if (access(tn_t_tuna(), X_OK) != 0) SKIP("%s not built", tn_t_tuna());
     char *out, *cmd;
-    cmd = tn_sprintf("%s check --base %s --submission %s --against %s --against %s --json", tuna_bin(),
+    cmd = tn_sprintf("%s check --base %s --submission %s --against %s --against %s --json", tn_t_tuna(),
                      sub_dir("base"), sub_dir("adapter"), sub_dir("ft"), sub_dir("merged"));
     CHECK(run_cmd(cmd, &out) == 0);
     json_t *j = tn_json_loadb(out, strlen(out), "tuna check output");
@@ -445,7 +440,7 @@ TEST(cli) {
     }
     free(out);
     free(cmd);
-    cmd = tn_sprintf("%s check --base %s --submission %s --json --sketch", tuna_bin(), sub_dir("base"), sub_dir("other"));
+    cmd = tn_sprintf("%s check --base %s --submission %s --json --sketch", tn_t_tuna(), sub_dir("base"), sub_dir("other"));
     CHECK(run_cmd(cmd, &out) == 0); /* a verdict is not an error */
     j = tn_json_loadb(out, strlen(out), "tuna check output");
     if (j) {
@@ -456,21 +451,21 @@ TEST(cli) {
     }
     free(out);
     free(cmd);
-    cmd = tn_sprintf("%s check --base %s --submission %s", tuna_bin(), sub_dir("base"), sub_dir("untouched"));
+    cmd = tn_sprintf("%s check --base %s --submission %s", tn_t_tuna(), sub_dir("base"), sub_dir("untouched"));
     CHECK(run_cmd(cmd, &out) == 0);
     CHECKF(strncmp(out, "untouched-base: ", 16) == 0, "%s", out);
     free(out);
     free(cmd);
-    cmd = tn_sprintf("%s check --base %s --submission %s", tuna_bin(), sub_dir("base"), sub_dir("missing"));
+    cmd = tn_sprintf("%s check --base %s --submission %s", tn_t_tuna(), sub_dir("base"), sub_dir("missing"));
     CHECK(run_cmd(cmd, &out) == 1);
     CHECKF(strstr(out, "tuna check: submission: ") && strstr(out, "no such directory"), "%s", out);
     free(out);
     free(cmd);
-    cmd = tn_sprintf("%s check --base %s", tuna_bin(), sub_dir("base"));
+    cmd = tn_sprintf("%s check --base %s", tn_t_tuna(), sub_dir("base"));
     CHECK(run_cmd(cmd, &out) == 2);
     free(out);
     free(cmd);
-    cmd = tn_sprintf("%s check --base %s --submission %s --dup-similarity 1.5", tuna_bin(), sub_dir("base"),
+    cmd = tn_sprintf("%s check --base %s --submission %s --dup-similarity 1.5", tn_t_tuna(), sub_dir("base"),
                      sub_dir("ft"));
     CHECK(run_cmd(cmd, &out) == 2);
     CHECK(strstr(out, "dup_similarity") != NULL);
@@ -483,11 +478,11 @@ TEST(cli) {
 TEST(real_stories260k) {
     const char *data = tn_t_shared_data();
     if (!data) SKIP("../shared/data not found");
-    if (access(tuna_bin(), X_OK) != 0) SKIP("%s not built", tuna_bin());
+    if (access(tn_t_tuna(), X_OK) != 0) SKIP("%s not built", tn_t_tuna());
     char *d = tn_sprintf("%s/real", tn_t_tmpdir()), *out, *cmd;
     cmd = tn_sprintf("%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s/base "
                      "%s/models/stories260K/stories260K.bin",
-                     tuna_bin(), data, d, data);
+                     tn_t_tuna(), data, d, data);
     int rc = run_cmd(cmd, &out);
     free(cmd);
     if (rc != 0) {
@@ -502,7 +497,7 @@ TEST(real_stories260k) {
     for (int i = 0; i < 3; i++) {
         cmd = tn_sprintf("OMP_NUM_THREADS=1 %s train --model %s/base --data %s/datasets/alpaca_en_demo.json "
                          "--out %s/%s --max-steps 20 --batch 2 --seq-len 64 --lr 1e-3 --quiet %s",
-                         tuna_bin(), d, data, d, runs[i][0], runs[i][1]);
+                         tn_t_tuna(), d, data, d, runs[i][0], runs[i][1]);
         CHECKF(run_cmd(cmd, &out) == 0, "%s", out);
         free(out);
         free(cmd);

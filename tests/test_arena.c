@@ -46,10 +46,7 @@ static int skip_reason(char *why, size_t n) {
     if (g_model[0]) return 0;
     snprintf(g_model, sizeof g_model, "%s/stories260K", tn_t_tmpdir());
     snprintf(g_data, sizeof g_data, "%s/alpaca200.jsonl", tn_t_tmpdir());
-    char *cmd = tn_sprintf("%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s "
-                           "%s/models/stories260K/stories260K.bin 2>/dev/null", tn_t_tuna(), data, g_model, data);
-    int rc = system(cmd);
-    free(cmd);
+    int rc = tn_t_stories260k(g_model);
     json_t *all = NULL;
     char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data);
     FILE *f = fopen(g_data, "w");

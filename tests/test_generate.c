@@ -33,11 +33,6 @@ static const char *fixtures(void) {
     return f ? f : "build/fixtures";
 }
 
-static const char *tuna_bin(void) {
-    const char *b = getenv("TUNA_BIN");
-    return b ? b : "build/tuna";
-}
-
 static double uniform01(tn_rng *r) { return (double)(tn_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
 
 static double normal(tn_rng *r) {
@@ -507,7 +502,7 @@ TEST(bad_input_library) {
  * status and the two outputs (heap strings). */
 static int run_generate(const char *args, char **out, char **err) {
     char *o = tn_sprintf("%s/gen.out", tn_t_tmpdir()), *e = tn_sprintf("%s/gen.err", tn_t_tmpdir());
-    char *cmd = tn_sprintf("%s generate %s >%s 2>%s", tuna_bin(), args, o, e);
+    char *cmd = tn_sprintf("%s generate %s >%s 2>%s", tn_t_tuna(), args, o, e);
     int st = system(cmd);
     size_t n;
     *out = tn_read_file(o, &n);
@@ -521,7 +516,7 @@ static int run_generate(const char *args, char **out, char **err) {
 }
 
 TEST(cli) {
-    if (!tn_file_exists(tuna_bin())) SKIP("%s not built (set TUNA_BIN)", tuna_bin());
+    if (!tn_file_exists(tn_t_tuna())) SKIP("%s not built (set TUNA_BIN)", tn_t_tuna());
     char why[512];
     const char *dir = stories_dir(why, sizeof why);
     if (!dir) SKIP("%s", why);

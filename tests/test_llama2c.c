@@ -20,11 +20,6 @@ static const char *fixtures(void) {
     return f ? f : "build/fixtures";
 }
 
-static const char *tuna_bin(void) {
-    const char *b = getenv("TUNA_BIN");
-    return b ? b : "build/tuna";
-}
-
 TEST(stories260k_logits_match_pytorch) {
     const char *data = tn_t_shared_data();
     if (!data) SKIP("../shared/data is missing (set TUNA_SHARED_DATA)");
@@ -36,7 +31,7 @@ TEST(stories260k_logits_match_pytorch) {
     char *out = tn_sprintf("%s/stories260K", tn_t_tmpdir());
     char *cmd = tn_sprintf("%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s "
                            "%s/models/stories260K/stories260K.bin 2>&1",
-                           tuna_bin(), data, out, data);
+                           tn_t_tuna(), data, out, data);
     CHECKF(system(cmd) == 0, "%s failed", cmd);
     tn_model m;
     tn_st_file ref;

@@ -352,13 +352,6 @@ static char g_model[512], g_data[512], g_swap[512], g_test_rows[512];
 static json_t *g_files; /* [{name, url, sha256, size}] of the base model */
 static json_t *g_dataset;
 
-static int run_quiet(const char *cmd) {
-    char *full = tn_sprintf("%s > /dev/null 2>&1", cmd);
-    int st = system(full);
-    free(full);
-    return st == 0 ? 0 : -1;
-}
-
 static json_t *blob_entry(const char *path, const char *name) {
     unsigned char sha[TN_SHA256_BYTES];
     char hex[2 * TN_SHA256_BYTES + 1];
@@ -392,12 +385,7 @@ static int setup(void) {
     if (!data) return 0;
     const char *tmp = tn_t_tmpdir();
     snprintf(g_model, sizeof g_model, "%s/base", tmp);
-    char *cmd = tn_sprintf("%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s "
-                           "%s/models/stories260K/stories260K.bin",
-                           tn_t_tuna(), data, g_model, data);
-    int rc = run_quiet(cmd);
-    free(cmd);
-    if (rc) return done = -1;
+    if (tn_t_stories260k(g_model)) return done = -1;
     /* swap-base: the same architecture from random weights, same tokenizer */
     snprintf(g_swap, sizeof g_swap, "%s/other", tmp);
     tn_config cfg;
@@ -405,7 +393,7 @@ static int setup(void) {
     if (tn_config_load(&cfg, g_model) || tn_model_create(&m, &cfg)) return done = -1;
     tn_config_free(&cfg);
     tn_model_init_random(&m, 99);
-    rc = tn_model_save(&m, g_swap, g_model);
+    int rc = tn_model_save(&m, g_swap, g_model);
     tn_model_free(&m);
     if (rc) return done = -1;
     snprintf(g_data, sizeof g_data, "%s/data.jsonl", tmp);

@@ -77,12 +77,7 @@ static int setup(void) {
     snprintf(g_model, sizeof g_model, "%s/stories260K", tn_t_tmpdir());
     snprintf(g_alpaca, sizeof g_alpaca, "%s/alpaca80.jsonl", tn_t_tmpdir());
     snprintf(g_gsm, sizeof g_gsm, "%s/gsm80.jsonl", tn_t_tmpdir());
-    char *cmd = tn_sprintf("%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s "
-                           "%s/models/stories260K/stories260K.bin",
-                           tn_t_tuna(), data, g_model, data);
-    int rc = run(cmd, NULL);
-    free(cmd);
-    if (rc != 0) return -1;
+    if (tn_t_stories260k(g_model)) return -1;
     char *a = tn_sprintf("%s/datasets/alpaca_en_demo.json", data), *g = tn_sprintf("%s/datasets/gsm8k_train.jsonl", data);
     head_rows(a, g_alpaca, 80);
     head_rows(g, g_gsm, 80);

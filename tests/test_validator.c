@@ -230,33 +230,9 @@ static pid_t start_validator(void) {
     return (pid_t)v.pid;
 }
 
-static json_t *get(const char *path) {
-    char url[600];
-    snprintf(url, sizeof url, "%s%s", g_url, path);
-    tn_http_opts o = {0};
-    tn_http_resp r;
-    memset(&r, 0, sizeof r);
-    json_t *j = NULL;
-    if (tn_http_request(&o, "GET", url, NULL, NULL, 0, &r) == 0 && r.status == 200) j = json_incref(r.json);
-    tn_http_resp_free(&r);
-    return j;
-}
+static json_t *get(const char *path) { return tn_t_get_json(g_url, path); }
 
-static long admin(const char *path, json_t *body) {
-    char url[600];
-    snprintf(url, sizeof url, "%s%s", g_url, path);
-    tn_http_opts o = {0};
-    o.key = &g_admin;
-    o.timeout_ms = 60000;
-    tn_http_resp r;
-    memset(&r, 0, sizeof r);
-    tn_http_json(&o, "POST", url, body, &r);
-    long st = r.status;
-    if (st >= 300) fprintf(stderr, "  admin %s: %ld %s\n", path, st, r.body);
-    tn_http_resp_free(&r);
-    json_decref(body);
-    return st;
-}
+static long admin(const char *path, json_t *body) { return tn_t_post_signed(&g_admin, g_url, path, body); }
 
 static const char *task_state(int64_t id) {
     static char st[32];
@@ -290,10 +266,9 @@ TEST(whole_task_with_cheats) {
     tn_crypto_init();
     tn_keypair_generate(&g_admin);
     snprintf(g_admin_pub, sizeof g_admin_pub, "%s", g_admin.id);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s/base "
-             "%s/models/stories260K/stories260K.bin 2>/dev/null", tn_t_tuna(), data, g_tmp, data);
-    CHECK(system(cmd) == 0);
+    char *base_dir = tn_sprintf("%s/base", g_tmp);
+    CHECK(tn_t_stories260k(base_dir) == 0);
+    free(base_dir);
     /* 120 alpaca rows */
     json_t *all;
     char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data), *ds = tn_sprintf("%s/alpaca120.jsonl", g_tmp);

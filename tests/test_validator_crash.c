@@ -53,11 +53,6 @@ static tn_keypair g_admin;
 static char *g_validator_pub;
 static tn_t_validator g_v;
 
-static void h_offer(tn_http_req *r, void *ud) {
-    (void)ud;
-    tn_http_reply_json(r, 200, json_pack("{s:b, s:s}", "accepted", 1, "message", "ok"));
-}
-
 static void h_start(tn_http_req *r, void *ud) {
     miner *m = ud;
     json_t *b = tn_http_body_json(r);
@@ -81,33 +76,9 @@ static int start_validator(char *const extra[]) {
     return 0;
 }
 
-static json_t *get(const char *path) {
-    char url[600];
-    snprintf(url, sizeof url, "%s%s", g_url, path);
-    tn_http_opts o = {0};
-    tn_http_resp r;
-    memset(&r, 0, sizeof r);
-    json_t *j = NULL;
-    if (tn_http_request(&o, "GET", url, NULL, NULL, 0, &r) == 0 && r.status == 200) j = json_incref(r.json);
-    tn_http_resp_free(&r);
-    return j;
-}
+static json_t *get(const char *path) { return tn_t_get_json(g_url, path); }
 
-static long admin(const char *path, json_t *body) {
-    char url[600];
-    snprintf(url, sizeof url, "%s%s", g_url, path);
-    tn_http_opts o = {0};
-    o.key = &g_admin;
-    o.timeout_ms = 60000;
-    tn_http_resp r;
-    memset(&r, 0, sizeof r);
-    tn_http_json(&o, "POST", url, body, &r);
-    long st = r.status;
-    if (st >= 300) fprintf(stderr, "  admin %s: %ld %s\n", path, st, r.body);
-    tn_http_resp_free(&r);
-    json_decref(body);
-    return st;
-}
+static long admin(const char *path, json_t *body) { return tn_t_post_signed(&g_admin, g_url, path, body); }
 
 /* config.json and model.safetensors of dir, then the completion */
 static int upload_model(miner *m, const char *dir) {
@@ -233,10 +204,9 @@ static int setup(const char *name, double minutes, char *const extra[]) {
     tn_crypto_init();
     tn_keypair_generate(&g_admin);
     snprintf(g_admin_pub, sizeof g_admin_pub, "%s", g_admin.id);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s/base "
-             "%s/models/stories260K/stories260K.bin 2>/dev/null", tn_t_tuna(), data, g_tmp, data);
-    CHECK(system(cmd) == 0);
+    char *base_dir = tn_sprintf("%s/base", g_tmp);
+    CHECK(tn_t_stories260k(base_dir) == 0);
+    free(base_dir);
     json_t *all;
     char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data), *ds = tn_sprintf("%s/alpaca.jsonl", g_tmp);
     char *base = tn_sprintf("%s/base", g_tmp);
@@ -257,7 +227,7 @@ static int setup(const char *name, double minutes, char *const extra[]) {
     for (int i = 0; i < NM; i++) {
         memset(&M[i], 0, sizeof M[i]);
         tn_keypair_generate(&M[i].key);
-        CHECK(tn_t_stub_miner_start(&M[i].srv, &M[i].ver, g_validator_pub, h_offer, h_start, &M[i]) == 0);
+        CHECK(tn_t_stub_miner_start(&M[i].srv, &M[i].ver, g_validator_pub, tn_t_accept_offer, h_start, &M[i]) == 0);
         char ep[64], nm[16];
         snprintf(ep, sizeof ep, "http://127.0.0.1:%d", tn_http_server_port(M[i].srv));
         snprintf(nm, sizeof nm, "m%d", i);

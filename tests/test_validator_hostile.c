@@ -51,11 +51,6 @@ static char *g_validator_pub;
 
 /* ---- the miners: accept, remember where to upload ---- */
 
-static void h_offer(tn_http_req *r, void *ud) {
-    (void)ud;
-    tn_http_reply_json(r, 200, json_pack("{s:b, s:s}", "accepted", 1, "message", "ok"));
-}
-
 static void h_start(tn_http_req *r, void *ud) {
     miner *m = ud;
     json_t *b = tn_http_body_json(r);
@@ -68,7 +63,7 @@ static void h_start(tn_http_req *r, void *ud) {
 }
 
 static int start_miner(miner *m) {
-    return tn_t_stub_miner_start(&m->srv, &m->ver, g_validator_pub, h_offer, h_start, m);
+    return tn_t_stub_miner_start(&m->srv, &m->ver, g_validator_pub, tn_t_accept_offer, h_start, m);
 }
 
 /* ---- the validator ---- */
@@ -224,10 +219,9 @@ TEST(hostile_clients) {
     tn_crypto_init();
     tn_keypair_generate(&g_admin);
     snprintf(g_admin_pub, sizeof g_admin_pub, "%s", g_admin.id);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s convert --from llama2c --tokenizer %s/models/stories260K/tok512.bin --out %s/base "
-             "%s/models/stories260K/stories260K.bin 2>/dev/null", tn_t_tuna(), data, g_tmp, data);
-    CHECK(system(cmd) == 0);
+    char *base_dir = tn_sprintf("%s/base", g_tmp);
+    CHECK(tn_t_stories260k(base_dir) == 0);
+    free(base_dir);
     json_t *all;
     char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data), *ds = tn_sprintf("%s/alpaca.jsonl", g_tmp);
     CHECK(tn_rows_load_all(src, TN_ROWS_AUTO, &all) == 0);
