@@ -221,6 +221,13 @@ TEST(special_ids_and_bos) {
     /* the reused buffer: encoding again replaces its contents */
     CHECK(tn_tok_encode_into(m, "", 0, 1, &a) == 0 && a.n == 1 && a.ids[0] == 1);
     CHECK(tn_tok_encode_into(m, "", 0, 0, &a) == 0 && a.n == 0);
+    /* fuzz_tok_encode's finding (the empty input): BOS alone, skipped, leaves
+     * the Strip decoder one empty piece with no text buffer behind it */
+    const int32_t bos_only[1] = {1};
+    size_t blen = 99;
+    s = tn_tok_decode(m, bos_only, 1, 1, &blen);
+    CHECK(s && blen == 0 && !strcmp(s, ""));
+    free(s);
     tn_tok_ids_free(&a);
     tn_tok_ids_free(&b);
     tn_tok_free(m);
