@@ -86,6 +86,29 @@ TEST(load_errors_name_the_feature) {
     CHECK(t == NULL && strstr(tn_errmsg(), "model.merges[0]") && strstr(tn_errmsg(), "\"q\""));
     t = tn_tok_load("/nonexistent/tok");
     CHECK(t == NULL && strstr(tn_errmsg(), "/nonexistent/tok"));
+    /* fuzz_tokenizer's finding: a post-processor's special-token ids were
+     * emitted by encode unchecked; an id past the vocabulary would index past
+     * the model's embedding, one in a hole of it could not be decoded */
+#define TMPL(ids) "\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": " \
+                  "{\"id\": \"<w>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], " \
+                  "\"special_tokens\": {\"<w>\": {\"id\": \"<w>\", \"ids\": " ids ", \"tokens\": [\"<w>\"]}}}"
+    t = tiny("e10", TMPL("[99999]"));
+    CHECK(t == NULL && strstr(tn_errmsg(), "special_tokens.<w>.ids: id 99999 is not in the vocabulary"));
+    t = tiny("e11", TMPL("[-1]"));
+    CHECK(t == NULL && strstr(tn_errmsg(), "id -1 is not in the vocabulary"));
+    t = tn_tok_load(write_tok("e12", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"<w>\": 3}, \"merges\": []}, "
+                                     TMPL("[2]") "}"));
+    CHECK(t == NULL && strstr(tn_errmsg(), "id 2 is not in the vocabulary"));
+    t = tiny("e13", TMPL("[9]"));
+    CHECKF(t != NULL, "%s", tn_errmsg());
+    if (t) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(tn_tok_encode(t, "ab", 2, 1, &ids, &n) == 0 && n == 2 && ids[0] == 9 && ids[1] == 5);
+        free(ids);
+        tn_tok_free(t);
+    }
+#undef TMPL
 }
 
 TEST(split_behaviours) {
