@@ -2,6 +2,7 @@
  * (and, after "\n--\n", its tokenizer_config.json), then text after a second
  * "\n--\n" encoded with and without special tokens and decoded back, and the
  * text's bytes decoded as ids (ids out of range must be refused, not read). */
+#include "base/err.h"
 #include "base/fs.h"
 #include "tok/tokenizer.h"
 #include "util.h"
@@ -43,7 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     if (ids[i] < 0 || ids[i] >= V) abort(); /* an id the model has no row for */
                 size_t dl;
                 char *back = tn_tok_decode(tok, ids, n, special, &dl);
-                if (!back && n) abort(); /* decoding the tokenizer's own ids cannot fail */
+                if (!back && n) { /* decoding the tokenizer's own ids cannot fail */
+                    fprintf(stderr, "fuzz_tokenizer: decode of encode's ids failed: %s\n", tn_errmsg());
+                    abort();
+                }
                 free(back);
             }
             free(ids);
