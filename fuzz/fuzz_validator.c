@@ -59,9 +59,10 @@ static void admin_body(const json_t *b) {
     const char *pk = jstr(b, "public_key");
     if (pk) (void)tn_key_id_parse(pk, pub);
     const json_t *mins = json_object_get(b, "minutes");
-    if (json_is_number(mins) && json_number_value(mins) > 0) {
+    if (json_is_number(mins)) {
+        /* refused (-1) or a limit that start + limit cannot overflow */
         int64_t ms = tn_task_ms_from_minutes(json_number_value(mins));
-        if (ms < 0) abort(); /* a positive time limit stays positive */
+        if (ms < -1 || ms > (int64_t)(TN_TASK_MAX_MINUTES * 60000.0)) abort();
     }
     const json_t *dt = json_object_get(b, "dataset_type");
     if (json_is_object(dt)) {

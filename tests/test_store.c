@@ -744,6 +744,18 @@ out:
     free(p);
 }
 
+/* fuzz_validator's finding: an admin task body with "minutes": 1e300 was
+ * converted to int64 milliseconds, which is undefined for a double that
+ * large (and start + limit would overflow); the limit is now refused */
+TEST(task_minutes_limit) {
+    CHECK(tn_task_ms_from_minutes(1e300) == -1);
+    CHECK(tn_task_ms_from_minutes(TN_TASK_MAX_MINUTES + 1) == -1);
+    CHECK(tn_task_ms_from_minutes(0) == -1 && tn_task_ms_from_minutes(-5) == -1);
+    CHECK(tn_task_ms_from_minutes(0.0 / 0.0) == -1);
+    CHECK(tn_task_ms_from_minutes(1.5) == 90000);
+    CHECK(tn_task_ms_from_minutes(TN_TASK_MAX_MINUTES) == (int64_t)(TN_TASK_MAX_MINUTES * 60000.0));
+}
+
 int main(void) {
     RUN(migrations_from_empty);
     RUN(migrations_step_by_step);
@@ -759,5 +771,6 @@ int main(void) {
     RUN(evaluations_idempotent);
     RUN(settings_versioning);
     RUN(threads_share_a_handle);
+    RUN(task_minutes_limit);
     return tn_test_summary("store");
 }
