@@ -6,6 +6,8 @@
 #   make asan       the same tests built with AddressSanitizer + UBSan
 #   make bench      side-by-side benchmarks (long; not part of test)
 #   make pack-bench tn_sgemm's packers on uncached operands, prefetch on and off
+#   make fuzz       libFuzzer targets (fuzz/fuzz_*.c, clang + ASan + UBSan) into build-fuzz/
+#   make fuzz-smoke each fuzz target FUZZ_SECONDS (30) from its seed corpus; fails on any finding
 #
 # Sources are found by pattern, so adding a module is adding a file:
 #   src/<component>/*.c   -> libtuna.a (everything but src/cli)
@@ -48,15 +50,17 @@ EXCLUDE ?=
 LIB_SRC  := $(filter-out $(EXCLUDE),$(sort $(shell find src -name '*.c' ! -path 'src/cli/*')))
 CLI_SRC  := $(filter-out $(EXCLUDE),$(sort $(wildcard src/cli/*.c)))
 TEST_SRC := $(filter-out $(EXCLUDE),$(sort $(wildcard tests/test_*.c)))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test asan fixtures layers bench pack-bench clean
+.PHONY: all test asan fixtures layers bench pack-bench clean fuzz fuzz-bins fuzz-smoke
 # Object files of tests are inputs of two rules; keep them between builds.
 # Only those: a bare .SECONDARY: marks every object as intermediate, and make
 # then skips a new source's missing object while libtuna.a looks up to date.
-.SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.o) $(BUILD)/obj/tests/harness.o
+.SECONDARY: $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.o) $(BUILD)/obj/tests/harness.o \
+            $(FUZZ_SRC:fuzz/%.c=$(BUILD)/obj/fuzz/%.o) $(BUILD)/obj/fuzz/util.o
 all: $(BUILD)/tuna $(TEST_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -107,7 +111,38 @@ pack-bench: $(BUILD)/bench/pack_bench $(BUILD)/bench/pack_bench_nopf
 	$(BUILD)/bench/pack_bench_nopf
 	$(BUILD)/bench/pack_bench
 
-clean:
-	rm -rf build build-asan
+# Fuzzing (docs/reliability.md, "Fuzzing"): libtuna and the targets are built
+# by clang in their own tree, instrumented for coverage (fuzzer-no-link) and
+# checked by ASan + UBSan (every UBSan finding aborts, so libFuzzer reports
+# it); only the targets link libFuzzer's main. clang's OpenMP is libomp.
+# -Wno-pass-failed: UBSan's checks on every memory access (null, alignment,
+# pointer overflow) put branches in each `omp simd` loop, and clang then
+# warns that it could not vectorise it; that is the instrumentation's doing
+# (the same loops vectorise in every uninstrumented build), not the code's.
+FUZZ_CC     ?= clang
+FUZZ_SAN    := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
+FUZZ_BIN    := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 30
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) \
+	    OPT="-O1 -g -march=native -fno-omit-frame-pointer -Wno-pass-failed -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	    LDFLAGS="-fopenmp -fsanitize=fuzzer $(FUZZ_SAN)" fuzz-bins
+	tools/fuzz_seeds build-fuzz/corpus
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d)
+fuzz-bins: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/util.o $(BUILD)/libtuna.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/fuzz/util.o $(BUILD)/libtuna.a $(LDLIBS)
+
+# Each target from its corpus (build-fuzz/corpus/NAME, new inputs land there
+# too) for FUZZ_SECONDS; a crash, leak, input slower than 10 s or RSS over
+# 2 GB fails the run and leaves the input in build-fuzz/findings/.
+fuzz-smoke: fuzz
+	BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz_run
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) \
+         $(FUZZ_SRC:fuzz/%.c=$(BUILD)/obj/fuzz/%.d)

@@ -135,6 +135,11 @@ TEST(start_validation) {
     json_object_set_new(s, "upload_url", json_string("http://ok/x"));
     json_object_set_new(json_object_get(s, "dataset_type"), "kind", json_string("dpo"));
     CHECK_ERR(tn_start_validate(s, now), "dataset_type.kind");
+    /* fuzz_miner's finding: a body without "dataset" crashed the miner while
+     * the error message named the missing value's type */
+    json_object_del(json_object_get(s, "dataset_type"), "kind");
+    json_object_del(s, "dataset");
+    CHECK_ERR(tn_start_validate(s, now), "dataset: expected an object, got nothing");
     json_decref(s);
 }
 

@@ -744,6 +744,23 @@ out:
     free(p);
 }
 
+/* fuzz_validator's finding: an admin task body with "minutes": 5.6e44 was
+ * converted to int64 milliseconds, which is undefined for a double that
+ * large (and start + limit would overflow); the limit is now refused */
+TEST(task_minutes_limit) {
+    CHECK(tn_task_ms_from_minutes(1e300) == -1);
+    /* the fuzzer's input (the admin body) */
+    json_t *b = json_loads("{\"minutes\":555555555555555555555555555555555555555555550.8}", 0, NULL);
+    CHECK(b && json_is_number(json_object_get(b, "minutes")));
+    CHECK(tn_task_ms_from_minutes(json_number_value(json_object_get(b, "minutes"))) == -1);
+    json_decref(b);
+    CHECK(tn_task_ms_from_minutes(TN_TASK_MAX_MINUTES + 1) == -1);
+    CHECK(tn_task_ms_from_minutes(0) == -1 && tn_task_ms_from_minutes(-5) == -1);
+    CHECK(tn_task_ms_from_minutes(0.0 / 0.0) == -1);
+    CHECK(tn_task_ms_from_minutes(1.5) == 90000);
+    CHECK(tn_task_ms_from_minutes(TN_TASK_MAX_MINUTES) == (int64_t)(TN_TASK_MAX_MINUTES * 60000.0));
+}
+
 int main(void) {
     RUN(migrations_from_empty);
     RUN(migrations_step_by_step);
@@ -759,5 +776,6 @@ int main(void) {
     RUN(evaluations_idempotent);
     RUN(settings_versioning);
     RUN(threads_share_a_handle);
+    RUN(task_minutes_limit);
     return tn_test_summary("store");
 }

@@ -86,6 +86,29 @@ TEST(load_errors_name_the_feature) {
     CHECK(t == NULL && strstr(tn_errmsg(), "model.merges[0]") && strstr(tn_errmsg(), "\"q\""));
     t = tn_tok_load("/nonexistent/tok");
     CHECK(t == NULL && strstr(tn_errmsg(), "/nonexistent/tok"));
+    /* fuzz_tokenizer's finding: a post-processor's special-token ids were
+     * emitted by encode unchecked; an id past the vocabulary would index past
+     * the model's embedding, one in a hole of it could not be decoded */
+#define TMPL(ids) "\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": " \
+                  "{\"id\": \"<w>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], " \
+                  "\"special_tokens\": {\"<w>\": {\"id\": \"<w>\", \"ids\": " ids ", \"tokens\": [\"<w>\"]}}}"
+    t = tiny("e10", TMPL("[99999]"));
+    CHECK(t == NULL && strstr(tn_errmsg(), "special_tokens.<w>.ids: id 99999 is not in the vocabulary"));
+    t = tiny("e11", TMPL("[-1]"));
+    CHECK(t == NULL && strstr(tn_errmsg(), "id -1 is not in the vocabulary"));
+    t = tn_tok_load(write_tok("e12", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"<w>\": 3}, \"merges\": []}, "
+                                     TMPL("[2]") "}"));
+    CHECK(t == NULL && strstr(tn_errmsg(), "id 2 is not in the vocabulary"));
+    t = tiny("e13", TMPL("[9]"));
+    CHECKF(t != NULL, "%s", tn_errmsg());
+    if (t) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(tn_tok_encode(t, "ab", 2, 1, &ids, &n) == 0 && n == 2 && ids[0] == 9 && ids[1] == 5);
+        free(ids);
+        tn_tok_free(t);
+    }
+#undef TMPL
 }
 
 TEST(split_behaviours) {
@@ -221,6 +244,13 @@ TEST(special_ids_and_bos) {
     /* the reused buffer: encoding again replaces its contents */
     CHECK(tn_tok_encode_into(m, "", 0, 1, &a) == 0 && a.n == 1 && a.ids[0] == 1);
     CHECK(tn_tok_encode_into(m, "", 0, 0, &a) == 0 && a.n == 0);
+    /* fuzz_tok_encode's finding (the empty input): BOS alone, skipped, leaves
+     * the Strip decoder one empty piece with no text buffer behind it */
+    const int32_t bos_only[1] = {1};
+    size_t blen = 99;
+    s = tn_tok_decode(m, bos_only, 1, 1, &blen);
+    CHECK(s && blen == 0 && !strcmp(s, ""));
+    free(s);
     tn_tok_ids_free(&a);
     tn_tok_ids_free(&b);
     tn_tok_free(m);

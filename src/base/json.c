@@ -26,6 +26,9 @@ json_t *tn_json_loadb(const char *buf, size_t len, const char *what) {
 }
 
 const char *tn_json_type_name(const json_t *v) {
+    /* callers pass what json_object_get found, NULL for a missing key
+     * (json_typeof would dereference it) */
+    if (!v) return "nothing";
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
     case JSON_ARRAY: return "an array";

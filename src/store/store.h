@@ -171,8 +171,15 @@ void tn_task_clear(tn_task *t);
 void tn_tasks_free(tn_task *v, size_t n);
 
 /* The time limit in the units the protocols speak: the admin API and the
- * task views in (fractional) minutes, the miner protocol in hours. */
-static inline int64_t tn_task_ms_from_minutes(double minutes) { return (int64_t)(minutes * 60000.0); }
+ * task views in (fractional) minutes, the miner protocol in hours. A limit
+ * is at most TN_TASK_MAX_MINUTES (a year): tn_task_ms_from_minutes gives -1
+ * for minutes outside (0, TN_TASK_MAX_MINUTES], since converting a larger
+ * double to int64 is undefined and start + limit must not overflow. */
+#define TN_TASK_MAX_MINUTES (366.0 * 24 * 60)
+static inline int64_t tn_task_ms_from_minutes(double minutes) {
+    if (!(minutes > 0 && minutes <= TN_TASK_MAX_MINUTES)) return -1;
+    return (int64_t)(minutes * 60000.0);
+}
 static inline double tn_task_minutes(const tn_task *t) { return (double)t->time_limit_ms / 60000.0; }
 static inline double tn_task_hours(const tn_task *t) { return (double)t->time_limit_ms / 3600000.0; }
 

@@ -41,6 +41,11 @@ static void tl_commit(tlist *l, size_t off, int added) {
     l->added[l->sp.n - 1] = (unsigned char)added;
 }
 
+/* Piece i. The pieces may all be empty with no buffer behind them yet (a
+ * lone special token skipped, then Fuse): they are read from "" then, since
+ * NULL + 0 is undefined. */
+static const char *tl_str(const tlist *l, size_t i) { return (l->text.p ? l->text.p : "") + l->sp.v[i].off; }
+
 static void tl_reset(tlist *l) {
     l->text.n = 0;
     l->sp.n = 0;
@@ -83,12 +88,11 @@ static int byte_token(const char *s, size_t n) {
 /* One decoder step: src -> dst. */
 static void step(const tn_dec *d, pcre2_match_data *md, const tlist *src, tlist *dst, tn_sbuf *tmp) {
     size_t n = src->sp.n;
-    const char *base = src->text.p;
     switch (d->type) {
     case TN_DEC_BYTELEVEL:
     case TN_DEC_BYTEFALLBACK:
         for (size_t i = 0; i < n;) {
-            const char *s = base + src->sp.v[i].off;
+            const char *s = tl_str(src, i);
             size_t l = src->sp.v[i].len;
             int grp = d->type == TN_DEC_BYTELEVEL ? !src->added[i] : byte_token(s, l) >= 0;
             if (!grp) {
@@ -98,7 +102,7 @@ static void step(const tn_dec *d, pcre2_match_data *md, const tlist *src, tlist 
             }
             tmp->n = 0;
             for (; i < n; i++) { /* a run of byte-level / <0xXX> tokens: one string */
-                s = base + src->sp.v[i].off;
+                s = tl_str(src, i);
                 l = src->sp.v[i].len;
                 if (d->type == TN_DEC_BYTELEVEL) {
                     if (src->added[i]) break;
@@ -116,13 +120,13 @@ static void step(const tn_dec *d, pcre2_match_data *md, const tlist *src, tlist 
         return;
     case TN_DEC_FUSE: {
         size_t off = dst->text.n;
-        for (size_t i = 0; i < n; i++) tn_sbuf_put(&dst->text, base + src->sp.v[i].off, src->sp.v[i].len);
+        for (size_t i = 0; i < n; i++) tn_sbuf_put(&dst->text, tl_str(src, i), src->sp.v[i].len);
         tl_commit(dst, off, 0);
         return;
     }
     case TN_DEC_STRIP:
         for (size_t i = 0; i < n; i++) {
-            const char *s = base + src->sp.v[i].off;
+            const char *s = tl_str(src, i);
             size_t a = 0, b = src->sp.v[i].len;
             for (int k = 0; k < d->start && b - a >= d->sn && !memcmp(s + a, d->s, d->sn); k++) a += d->sn;
             for (int k = 0; k < d->stop && b - a >= d->sn && !memcmp(s + b - d->sn, d->s, d->sn); k++) b -= d->sn;
@@ -132,7 +136,7 @@ static void step(const tn_dec *d, pcre2_match_data *md, const tlist *src, tlist 
     case TN_DEC_REPLACE:
     case TN_DEC_METASPACE:
         for (size_t i = 0; i < n; i++) {
-            const char *s = base + src->sp.v[i].off;
+            const char *s = tl_str(src, i);
             size_t l = src->sp.v[i].len;
             tmp->n = 0;
             if (d->type == TN_DEC_REPLACE)
@@ -170,7 +174,7 @@ char *tn_tok_decode(const tn_tokenizer *tok, const int32_t *ids, size_t n, int s
     if (!tok->has_decoder) { /* no decoder: tokens joined by spaces, as HF does */
         for (size_t i = 0; i < l[0].sp.n; i++) {
             if (i) tn_sbuf_putc(&tmp, ' ');
-            tn_sbuf_put(&tmp, l[0].text.p + l[0].sp.v[i].off, l[0].sp.v[i].len);
+            tn_sbuf_put(&tmp, tl_str(&l[0], i), l[0].sp.v[i].len);
         }
     } else {
         pcre2_match_data *md = pcre2_match_data_create(32, NULL);
@@ -181,7 +185,7 @@ char *tn_tok_decode(const tn_tokenizer *tok, const int32_t *ids, size_t n, int s
         }
         pcre2_match_data_free(md);
         tmp.n = 0;
-        for (size_t i = 0; i < l[k].sp.n; i++) tn_sbuf_put(&tmp, l[k].text.p + l[k].sp.v[i].off, l[k].sp.v[i].len);
+        for (size_t i = 0; i < l[k].sp.n; i++) tn_sbuf_put(&tmp, tl_str(&l[k], i), l[k].sp.v[i].len);
     }
     tn_utf8_lossy(tmp.p ? tmp.p : "", tmp.n, &out);
     tn_sbuf_putc(&out, 0);

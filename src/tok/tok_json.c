@@ -206,7 +206,14 @@ static int special_ids(loader *L, const json_t *specials, const char *name, cons
         for (size_t i = 0; i < json_array_size(ids); i++) {
             json_t *x = json_array_get(ids, i);
             if (!json_is_integer(x)) return tn_fail("%s: %s.special_tokens.%s.ids: expected integers", L->src, path, name);
-            ids_append(v, n, (int32_t)json_integer_value(x));
+            /* encode emits these ids as they are: one the vocabulary lacks
+             * would index past the model's embedding, or be a hole that
+             * decode refuses (the vocabulary and added tokens are read by now) */
+            json_int_t id = json_integer_value(x);
+            if (id < 0 || id > INT32_MAX || !tn_vocab_str(&L->tok->vocab, (int32_t)id, NULL))
+                return tn_fail("%s: %s.special_tokens.%s.ids: id %" JSON_INTEGER_FORMAT " is not in the vocabulary",
+                               L->src, path, name, id);
+            ids_append(v, n, (int32_t)id);
         }
         return 0;
     }

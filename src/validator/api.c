@@ -354,6 +354,10 @@ static void admin_task(vstate *v, tn_http_req *r, json_t *b) {
     t.created_at = tn_wall_ms();
     /* minutes may be fractional (short arena runs) */
     t.time_limit_ms = tn_task_ms_from_minutes(json_number_value(mins));
+    if (t.time_limit_ms < 0) {
+        tn_http_reply_error(r, 422, "task: minutes must be at most %.0f (a year)", TN_TASK_MAX_MINUTES);
+        return;
+    }
     uint64_t seed;
     randombytes_buf(&seed, sizeof seed);
     t.split_seed = (int64_t)(seed >> 1); /* secret: never leaves the validator */
