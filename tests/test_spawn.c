@@ -268,7 +268,9 @@ TEST(death_signal_on_sigkill) {
  * evaluator's job lock); without it the child does not have the file. */
 TEST(keep_fd) {
     char *path = tmp("job.lock");
-    char *argv[] = {"/bin/sh", "-c", "sleep 30", NULL};
+    /* sleep itself, not a shell: a shell may fork sleep, which would inherit the
+     * descriptor and hold the lock after the killed shell */
+    char *argv[] = {"/bin/sleep", "30", NULL};
     for (int keep = 1; keep >= 0; keep--) {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         CHECK(fd > 2 && flock(fd, LOCK_EX | LOCK_NB) == 0);
