@@ -141,9 +141,9 @@ static void head_xent_case(const char *file) {
     size_t nl = lt && lt->dtype == TN_DT_I32 ? lt->numel : 0;
     float *x = read_tensor(&f, "x", NULL), *w = read_tensor(&f, "w", NULL);
     float *want_loss = read_tensor(&f, "loss", NULL), *want_dx = read_tensor(&f, "dx", NULL);
-    float *want_dw = read_tensor(&f, "dw", NULL);
-    CHECK(x && w && want_loss && want_dx && want_dw && nl == (size_t)N);
-    if (x && w && want_loss && want_dx && want_dw && nl == (size_t)N) {
+    float *want_dw = read_tensor(&f, "dw", NULL), *want_pos = read_tensor(&f, "pos_loss", NULL);
+    CHECK(x && w && want_loss && want_dx && want_dw && want_pos && nl == (size_t)N);
+    if (x && w && want_loss && want_dx && want_dw && want_pos && nl == (size_t)N) {
         int32_t *labels = tn_malloc(sizeof(int32_t) * N), *targets = tn_malloc(sizeof(int32_t) * N);
         memcpy(labels, lt->data, sizeof(int32_t) * N);
         int64_t scored = tn_causal_targets(targets, labels, B, T), count = -1;
@@ -154,7 +154,7 @@ static void head_xent_case(const char *file) {
             float *scratch = tn_malloc(sizeof(float) * tn_head_xent_scratch(chunks[c], D, V));
             memset(dw, 0, sizeof(float) * (size_t)V * D);
             for (size_t i = 0; i < (size_t)N * D; i++) dx[i] = NAN; /* must be written, zero rows too */
-            double loss = tn_head_xent(&head, x, targets, N, dx, scratch, chunks[c], &count);
+            double loss = tn_head_xent(&head, x, targets, N, dx, scratch, chunks[c], &count, NULL);
             char what[160];
             snprintf(what, sizeof what, "%s chunk %d loss", file, chunks[c]);
             float l = (float)loss;
@@ -168,12 +168,30 @@ static void head_xent_case(const char *file) {
              * up to rounding, against PyTorch and against the training path */
             memset(dw, 0, sizeof(float) * (size_t)V * D);
             head.dw = NULL;
-            double eval = tn_head_xent(&head, x, targets, N, NULL, scratch, chunks[c], NULL);
-            head.dw = dw;
+            double *pos = tn_malloc(sizeof(double) * N);
+            float *posf = tn_malloc(sizeof(float) * N);
+            double eval = tn_head_xent(&head, x, targets, N, NULL, scratch, chunks[c], NULL, NULL);
             snprintf(what, sizeof what, "%s chunk %d eval loss", file, chunks[c]);
             float le = (float)eval;
             CHECK(tn_t_allclose(what, &le, want_loss, 1, 1e-5));
             CHECK_NEAR(eval, loss, 1e-6, 0);
+            /* each position's own loss, on the evaluation path and on the
+             * general one (a bias forces it), against PyTorch's reduction="none" */
+            for (int pass = 0; pass < 2; pass++) {
+                float *zero_b = pass ? tn_calloc((size_t)V, sizeof(float)) : NULL;
+                head.b = zero_b;
+                for (int i = 0; i < N; i++) pos[i] = NAN;
+                tn_head_xent(&head, x, targets, N, NULL, scratch, chunks[c], NULL, pos);
+                for (int i = 0; i < N; i++) posf[i] = (float)pos[i];
+                snprintf(what, sizeof what, "%s chunk %d %s per-position loss", file, chunks[c],
+                         pass ? "general" : "eval");
+                CHECK(tn_t_allclose(what, posf, want_pos, (size_t)N, 1e-5));
+                head.b = NULL;
+                free(zero_b);
+            }
+            head.dw = dw;
+            free(pos);
+            free(posf);
             free(scratch);
         }
         free(labels);
@@ -186,6 +204,7 @@ static void head_xent_case(const char *file) {
     free(want_loss);
     free(want_dx);
     free(want_dw);
+    free(want_pos);
     tn_st_close(&f);
 }
 
@@ -204,7 +223,7 @@ TEST(head_xent_nothing_scored) {
     CHECK(tn_head_xent_scratch(64, D, V) <= sizeof scratch / sizeof *scratch);
     tn_linear head = {.w = w, .dw = dw, .in = D, .out = V};
     int64_t count = -1;
-    CHECK(tn_head_xent(&head, x, targets, N, dx, scratch, 64, &count) == 0.0);
+    CHECK(tn_head_xent(&head, x, targets, N, dx, scratch, 64, &count, NULL) == 0.0);
     CHECK(count == 0);
     for (int i = 0; i < N * D; i++) CHECK(dx[i] == 0.0f);
     for (int i = 0; i < V * D; i++) CHECK(dw[i] == 0.0f);

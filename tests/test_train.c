@@ -110,7 +110,7 @@ static double json_num(const json_t *j, const char *key) {
 static void eval_vs_pytorch(const char *what, const char *adapter, const char *model) {
     char *dump = tn_sprintf("%s/%s.dump.jsonl", tn_t_tmpdir(), what);
     char *out = tn_sprintf("%s/%s.eval.json", tn_t_tmpdir(), what);
-    char *cmd = tn_sprintf("%s eval --model %s %s%s --data %s --seq-len 256 --json --dump %s > %s", tn_t_tuna(), model,
+    char *cmd = tn_sprintf("%s eval --model %s %s%s --data %s --seq-len 256 --json --per-row --dump %s > %s", tn_t_tuna(), model,
                            adapter ? "--adapter " : "", adapter ? adapter : "", g_alpaca, dump, out);
     char *err = NULL;
     CHECKF(run(cmd, &err) == 0, "%s: %s", cmd, err ? err : "");
@@ -128,6 +128,22 @@ static void eval_vs_pytorch(const char *what, const char *adapter, const char *m
         CHECK_NEAR(json_num(ours, "loss"), json_num(theirs, "loss"), 1e-4, 0);
         CHECK(json_num(ours, "tokens") == json_num(theirs, "tokens") && json_num(ours, "tokens") > 100);
         CHECK(json_num(ours, "rows") == json_num(theirs, "rows"));
+        /* each row's own loss (what the validator compares row by row) */
+        json_t *ol = json_object_get(ours, "row_loss"), *tl = json_object_get(theirs, "row_loss");
+        json_t *ot = json_object_get(ours, "row_tokens"), *tt = json_object_get(theirs, "row_tokens");
+        size_t nr = json_array_size(ol);
+        CHECK(nr == json_num(ours, "rows") && nr == json_array_size(tl) && nr == json_array_size(ot) &&
+              nr == json_array_size(tt));
+        double weighted = 0.0, tokens = 0.0;
+        for (size_t i = 0; i < nr && i < json_array_size(tl) && i < json_array_size(tt); i++) {
+            double a = json_number_value(json_array_get(ol, i)), b = json_number_value(json_array_get(tl, i));
+            CHECKF(fabs(a - b) <= 1e-4 * (1 + fabs(b)), "%s row %zu: %.6f vs PyTorch %.6f", what, i, a, b);
+            CHECK(json_integer_value(json_array_get(ot, i)) == json_integer_value(json_array_get(tt, i)));
+            weighted += a * (double)json_integer_value(json_array_get(ot, i));
+            tokens += (double)json_integer_value(json_array_get(ot, i));
+        }
+        CHECK(tokens == json_num(ours, "tokens"));
+        CHECK_NEAR(weighted / tokens, json_num(ours, "loss"), 1e-6, 0);
     }
     json_decref(ours);
     json_decref(theirs);

@@ -9,7 +9,8 @@ cross-entropy over every scored target of the rows in a `tuna eval --dump`
 file (one JSON line per row: {"ids": [...], "labels": [...]}, labels aligned
 with ids, -100 masked; position t is scored against labels[t+1]).
 
-Prints {"loss": ..., "tokens": ..., "rows": ...} as one JSON line.
+Prints {"loss": ..., "tokens": ..., "rows": ..., "row_loss": [...], "row_tokens": [...]}
+as one JSON line (row_loss: each row's mean over its scored targets, 0 when none).
 
 usage: /usr/bin/python3 tools/eval_ref.py --model DIR [--adapter DIR] --dump FILE
 """
@@ -89,6 +90,7 @@ def main():
     model.load_state_dict(state, strict=False)
     model.eval()
     total, count, rows = 0.0, 0, 0
+    row_loss, row_tokens = [], []
     with torch.no_grad(), open(args.dump) as f:
         for line in f:
             row = json.loads(line)
@@ -97,12 +99,17 @@ def main():
             logits = model(ids)
             tgt = labels[:, 1:].reshape(-1)
             n = int((tgt != -100).sum())
+            row_sum = 0.0
             if n:
-                total += float(F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).double(), tgt,
-                                               ignore_index=-100, reduction="sum"))
+                row_sum = float(F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).double(), tgt,
+                                                ignore_index=-100, reduction="sum"))
+                total += row_sum
                 count += n
+            row_loss.append(row_sum / n if n else 0.0)
+            row_tokens.append(n)
             rows += 1
-    print(json.dumps({"loss": total / count if count else float("nan"), "tokens": count, "rows": rows}))
+    print(json.dumps({"loss": total / count if count else float("nan"), "tokens": count, "rows": rows,
+                      "row_loss": row_loss, "row_tokens": row_tokens}))
 
 
 if __name__ == "__main__":

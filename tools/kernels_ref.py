@@ -89,9 +89,14 @@ def head_xent_case(out_dir, name, B, T, D, V, ignore, seed):
     loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1),
                                              ignore_index=-100)
     loss.backward()
+    # each position's own loss (0 at the last position and where ignored): a per-row evaluation sums these
+    per = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1),
+                                            ignore_index=-100, reduction="none").view(B, T - 1)
+    pos_loss = torch.zeros(B, T, dtype=torch.float64)
+    pos_loss[:, :-1] = per.detach()
     t = {"x": x.numpy(), "w": w.numpy(), "labels": labels.int().numpy(),
          "loss": np.array([loss.item()], dtype=np.float32), "dx": xd.grad.float().numpy(),
-         "dw": wd.grad.float().numpy()}
+         "dw": wd.grad.float().numpy(), "pos_loss": pos_loss.view(-1).float().numpy()}
     st.save(os.path.join(out_dir, "head_xent_%s.safetensors" % name), t,
             metadata=dict(B=B, T=T, D=D, V=V))
 

@@ -2,6 +2,7 @@
  * The validator runs exactly this to score submissions. */
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/num.h"
 #include "cli/cli_data.h"
 #include "cli/commands.h"
@@ -16,7 +17,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tuna eval --model DIR [--adapter DIR] --data FILE [dataset options] [--seq-len N]\n"
-               "                 [--batch N] [--json] [--dump FILE]\n\n"
+               "                 [--batch N] [--json [--per-row]] [--dump FILE]\n\n"
                "Formats and tokenizes the dataset exactly as `tuna train` does (loss only on the\n"
                "response tokens) and prints the mean cross-entropy over all scored tokens.\n\n"
                "options:\n"
@@ -27,6 +28,8 @@ static void usage(FILE *f) {
                "  --batch N         rows per forward pass (default 8)\n"
                "  --train-on-inputs score the prompt tokens too\n"
                "  --json            print {\"loss\", \"tokens\", \"rows\", \"perplexity\", ...}\n"
+               "  --per-row         with --json: also \"row_loss\" (each row's mean loss) and\n"
+               "                    \"row_tokens\" (its scored tokens), in dataset order\n"
                "  --dump FILE       write one JSON line per row: {\"ids\": [...], \"labels\": [...]}\n"
                "                    (labels aligned with ids, -100 where masked)\n\n" CLI_DATA_HELP);
 }
@@ -38,13 +41,14 @@ int cmd_eval(int argc, char **argv) {
                                          {"seq-len", required_argument, 0, 's'},
                                          {"batch", required_argument, 0, 'b'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"per-row", no_argument, 0, 'R'},
                                          {"dump", required_argument, 0, 'D'},
                                          {"train-on-inputs", no_argument, 0, 'I'},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_DATA_OPTIONS,
                                          {0, 0, 0, 0}};
     const char *model_dir = NULL, *adapter = NULL, *data = NULL, *dump_path = NULL;
-    int seq_len = 0, batch = 8, as_json = 0, train_inputs = 0, c;
+    int seq_len = 0, batch = 8, as_json = 0, per_row = 0, train_inputs = 0, c;
     cli_data d;
     cli_data_init(&d);
     optind = 1;
@@ -61,6 +65,7 @@ int cmd_eval(int argc, char **argv) {
             break;
         case 'b': if (tn_parse_int("--batch", optarg, 1, 1024, &batch)) return cli_usage_fail("eval"); break;
         case 'j': as_json = 1; break;
+        case 'R': per_row = 1; break;
         case 'D': dump_path = optarg; break;
         case 'I': train_inputs = 1; break;
         case 'h': usage(stdout); return 0;
@@ -69,6 +74,10 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!model_dir || !data || optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    if (per_row && !as_json) {
+        fprintf(stderr, "tuna eval: --per-row needs --json\n");
         return 2;
     }
     if (cli_data_finish(&d, data)) return cli_fail("eval");
@@ -101,7 +110,16 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     tn_eval_result r;
-    if (tn_evaluate(&m, &ex, NULL, 0, batch, seq_len, tn_batch_pad_id(tok), dump, &r)) goto out;
+    tn_eval_rows rows = {0};
+    if (per_row) {
+        rows.loss = tn_calloc(ex.n + 1, sizeof *rows.loss);
+        rows.tokens = tn_calloc(ex.n + 1, sizeof *rows.tokens);
+    }
+    if (tn_evaluate(&m, &ex, NULL, 0, batch, seq_len, tn_batch_pad_id(tok), dump, per_row ? &rows : NULL, &r)) {
+        free(rows.loss);
+        free(rows.tokens);
+        goto out;
+    }
     if (dump && fclose(dump) != 0) {
         dump = NULL;
         tn_fail_errno("%s: write failed", dump_path);
@@ -110,15 +128,25 @@ int cmd_eval(int argc, char **argv) {
     dump = NULL;
     if (as_json) {
         printf("{\"loss\": %.9g, \"tokens\": %lld, \"rows\": %zu, \"perplexity\": %.9g, \"rows_read\": %zu, "
-               "\"dropped_rows\": %zu, \"truncated_rows\": %zu, \"seq_len\": %d, \"seconds\": %.3f}\n",
+               "\"dropped_rows\": %zu, \"truncated_rows\": %zu, \"seq_len\": %d, \"seconds\": %.3f",
                r.loss, (long long)r.tokens, r.rows, exp(r.loss), ex.rows_read, ex.dropped_no_target, ex.truncated,
                seq_len, r.seconds);
+        if (per_row) {
+            fputs(", \"row_loss\": [", stdout);
+            for (size_t i = 0; i < ex.n; i++) printf("%s%.9g", i ? ", " : "", rows.loss[i]);
+            fputs("], \"row_tokens\": [", stdout);
+            for (size_t i = 0; i < ex.n; i++) printf("%s%lld", i ? ", " : "", (long long)rows.tokens[i]);
+            fputs("]", stdout);
+        }
+        fputs("}\n", stdout);
     } else {
         printf("loss %.6f  perplexity %.4f  over %lld tokens in %zu rows (%zu read, %zu without a target, %zu "
                "truncated to %d)\n",
                r.loss, exp(r.loss), (long long)r.tokens, r.rows, ex.rows_read, ex.dropped_no_target, ex.truncated,
                seq_len);
     }
+    free(rows.loss);
+    free(rows.tokens);
     rc = 0;
 out:
     if (rc) cli_fail("eval");

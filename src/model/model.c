@@ -542,7 +542,8 @@ static int check_ids(const tn_config *c, const int32_t *ids, const int32_t *labe
 }
 
 /* The forward of every entry point; train: also the classifier's backward. */
-static int forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss, int train) {
+static int forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss, int train,
+                   double *pos_loss) {
     const tn_config *c = &m->cfg;
     m->acts.train_ready = 0;
     if (B <= 0 || T <= 0) return tn_fail("forward: empty batch (B=%d, T=%d)", B, T);
@@ -568,19 +569,25 @@ static int forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B
     }
     tn_causal_targets(a->targets, labels, B, T);
     double l = tn_head_xent(&m->head, a->lnf, a->targets, (int)N, train ? a->dln : NULL, a->head_scratch,
-                            a->head_chunk, &a->n_scored);
+                            a->head_chunk, &a->n_scored, pos_loss);
     if (loss) *loss = (float)l;
     a->train_ready = train;
     return 0;
 }
 
 int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss) {
-    return forward(m, ids, labels, B, T, loss, 0);
+    return forward(m, ids, labels, B, T, loss, 0, NULL);
+}
+
+int tn_model_forward_losses(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss,
+                            double *pos_loss) {
+    if (!labels) return tn_fail("forward: per-position losses need labels");
+    return forward(m, ids, labels, B, T, loss, 0, pos_loss);
 }
 
 int tn_model_forward_train(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss) {
     if (!labels) return tn_fail("forward: a training forward needs labels");
-    return forward(m, ids, labels, B, T, loss, 1);
+    return forward(m, ids, labels, B, T, loss, 1, NULL);
 }
 
 int tn_model_forward_cached(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0, const int32_t *ids, int n,

@@ -131,6 +131,10 @@ const tn_param *tn_model_find_param(const tn_model *m, const char *name);
  * classifier + cross-entropy, and no logits are kept.
  * Fails (-1) on ids or labels outside the vocabulary or T beyond the model. */
 int tn_model_forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss);
+/* The same, and pos_loss[B*T] gets each position's loss (the loss of
+ * predicting its target; 0 where nothing is scored). */
+int tn_model_forward_losses(tn_model *m, const int32_t *ids, const int32_t *labels, int B, int T, float *loss,
+                            double *pos_loss);
 /* The training forward: tn_model_forward with labels, plus the classifier's
  * backward done chunk by chunk on the way (so [N, V] logits never exist): the
  * head's weight gradient is ACCUMULATED now. tn_model_backward continues. */

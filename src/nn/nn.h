@@ -145,8 +145,10 @@ int64_t tn_causal_targets(int32_t *targets, const int32_t *labels, int B, int T)
 
 /* Cross-entropy of n rows of logits [n, V] against targets[n] (all in
  * [0, V)): returns the SUM of the row losses; with dlogits != NULL also writes
- * grad_scale * (softmax - onehot) (dlogits may alias logits). */
-double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets, int n, int V, float grad_scale);
+ * grad_scale * (softmax - onehot) (dlogits may alias logits); with row_loss
+ * != NULL, row_loss[n] receives each row's loss. */
+double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets, int n, int V, float grad_scale,
+                    double *row_loss);
 
 /* The classifier `head` (x [N, D] -> logits [N, V]) fused with the mean
  * cross-entropy over the rows whose target is not -100, in chunks of `chunk`
@@ -155,10 +157,11 @@ double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets,
  * is also the head's backward: dx [N, D] = d(mean loss)/dx is written (zero
  * rows where not scored) and the head's weight gradients accumulate (+=), as
  * tn_linear_backward does. scratch holds tn_head_xent_scratch(chunk, D, V)
- * floats. */
+ * floats. With pos_loss != NULL, pos_loss[N] receives each position's own
+ * loss (0 where not scored): what a per-row evaluation sums. */
 size_t tn_head_xent_scratch(int chunk, int D, int V);
 double tn_head_xent(const tn_linear *head, const float *x, const int32_t *targets, int N, float *dx,
-                    float *scratch, int chunk, int64_t *count);
+                    float *scratch, int chunk, int64_t *count, double *pos_loss);
 
 /* ---- small helpers ------------------------------------------------------ */
 void tn_add_inplace(float *y, const float *x, size_t n); /* y += x */

@@ -50,7 +50,8 @@ int64_t tn_causal_targets(int32_t *targets, const int32_t *labels, int B, int T)
     return n;
 }
 
-double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets, int n, int V, float grad_scale) {
+double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets, int n, int V, float grad_scale,
+                    double *row_loss) {
     /* logits[n, V], every row scored against targets[r] in [0, V) */
     double total = 0.0;
 #pragma omp parallel for reduction(+ : total) schedule(static)
@@ -60,6 +61,7 @@ double tn_xent_rows(float *dlogits, const float *logits, const int32_t *targets,
         double lse = mx + log(tn_row_exp(NULL, row, V, mx, 1.0f));
         int y = targets[r];
         total += lse - row[y];
+        if (row_loss) row_loss[r] = lse - row[y];
         if (dlogits) {
             float *drow = dlogits + (size_t)r * V;
             tn_row_exp(drow, row, V, (float)lse, grad_scale);
@@ -91,7 +93,7 @@ static int gather_scored(const float *x, const int32_t *targets, int N, int D, i
  * so that the slices stay wide enough for the matmul to run at speed.
  * W is [V, D] (no bias, no adapter: tn_head_xent checks). */
 static double head_xent_eval(const tn_linear *head, const float *x, const int32_t *targets, int N, float *logits,
-                             size_t cap, int64_t n_scored) {
+                             size_t cap, int64_t n_scored, double *pos_loss) {
     const int D = head->in, V = head->out;
     const size_t s_min = V < 1024 ? (size_t)V : 1024;
     int G = (int)(cap / s_min < (size_t)n_scored ? cap / s_min : (size_t)n_scored);
@@ -126,7 +128,11 @@ static double head_xent_eval(const tn_linear *head, const float *x, const int32_
                 if (tg[r] >= v0 && tg[r] < v0 + w) zt[r] = row[tg[r] - v0];
             }
         }
-        for (int r = 0; r < n; r++) total += (double)mx[r] + log(sum[r]) - zt[r];
+        for (int r = 0; r < n; r++) {
+            double l = (double)mx[r] + log(sum[r]) - zt[r];
+            total += l;
+            if (pos_loss) pos_loss[rows[r]] = l;
+        }
     }
     free(xg);
     free(zt);
@@ -142,7 +148,7 @@ size_t tn_head_xent_scratch(int chunk, int D, int V) {
 }
 
 double tn_head_xent(const tn_linear *head, const float *x, const int32_t *targets, int N, float *dx,
-                    float *scratch, int chunk, int64_t *count) {
+                    float *scratch, int chunk, int64_t *count, double *pos_loss) {
     const int D = head->in, V = head->out;
     float *logits = scratch, *xg = logits + (size_t)chunk * V, *dxg = xg + (size_t)chunk * D;
     int32_t *tg = (int32_t *)(dxg + (size_t)chunk * D), *rows = tg + chunk;
@@ -150,21 +156,26 @@ double tn_head_xent(const tn_linear *head, const float *x, const int32_t *target
     for (int i = 0; i < N; i++) n_scored += targets[i] != -100;
     if (count) *count = n_scored;
     if (dx) memset(dx, 0, sizeof(float) * (size_t)N * D);
+    if (pos_loss) memset(pos_loss, 0, sizeof(double) * (size_t)N);
     if (n_scored == 0) return 0.0;
     /* every model's head is a plain [V, D] matrix (HF's lm_head, or the tied
      * embedding); anything else takes the general path below */
     if (!dx && !head->adapter && !head->b && !head->in_out_layout)
-        return head_xent_eval(head, x, targets, N, logits, (size_t)chunk * V, n_scored);
+        return head_xent_eval(head, x, targets, N, logits, (size_t)chunk * V, n_scored, pos_loss);
     const float scale = 1.0f / (float)n_scored;
     double total = 0.0;
+    double *chunk_loss = pos_loss ? tn_malloc(sizeof(double) * (size_t)chunk) : NULL;
     for (int i = 0, n; (n = gather_scored(x, targets, N, D, &i, chunk, rows, tg, xg)) > 0;) {
         tn_linear_forward(head, xg, logits, n);
-        total += tn_xent_rows(dx ? logits : NULL, logits, tg, n, V, scale);
+        total += tn_xent_rows(dx ? logits : NULL, logits, tg, n, V, scale, chunk_loss);
+        if (chunk_loss)
+            for (int r = 0; r < n; r++) pos_loss[rows[r]] = chunk_loss[r];
         if (dx) {
             tn_linear_backward(head, xg, logits, dxg, n, 0);
 #pragma omp parallel for schedule(static)
             for (int r = 0; r < n; r++) memcpy(dx + (size_t)rows[r] * D, dxg + (size_t)r * D, sizeof(float) * D);
         }
     }
+    free(chunk_loss);
     return total / (double)n_scored;
 }

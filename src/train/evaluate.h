@@ -22,9 +22,20 @@ typedef struct {
     double seconds;
 } tn_eval_result;
 
+/* Each evaluated row's own share, in evaluation order (the caller sizes both
+ * arrays to the rows evaluated): loss[i] is the mean over row i's scored
+ * targets (0 when it has none), tokens[i] their count. What the validator
+ * needs for paired per-row comparisons: sum(loss[i] * tokens[i]) /
+ * sum(tokens[i]) is the set's loss. */
+typedef struct {
+    double *loss;
+    int64_t *tokens;
+} tn_eval_rows;
+
 /* Evaluates examples idx[0..n) (all of them when idx is NULL) in batches of
- * `batch` rows padded to at most max_T. */
+ * `batch` rows padded to at most max_T; rows (may be NULL) receives each
+ * row's loss. */
 int tn_evaluate(tn_model *m, const tn_examples *ex, const size_t *idx, size_t n, int batch, int max_T,
-                int32_t pad_id, FILE *dump, tn_eval_result *out);
+                int32_t pad_id, FILE *dump, tn_eval_rows *rows, tn_eval_result *out);
 
 #endif

@@ -173,7 +173,7 @@ static void push_point(double **xs, double **ys, size_t *n, size_t *cap, double 
 
 static int validate(trainer *t, double *val) {
     tn_eval_result r;
-    if (tn_evaluate(&t->m, &t->ex, t->val_idx, t->n_val, t->o->micro_batch, t->o->seq_len, t->pad_id, NULL, &r))
+    if (tn_evaluate(&t->m, &t->ex, t->val_idx, t->n_val, t->o->micro_batch, t->o->seq_len, t->pad_id, NULL, NULL, &r))
         return -1;
     t->val_seconds = r.seconds;
     *val = r.loss;

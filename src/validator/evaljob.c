@@ -24,18 +24,40 @@
 
 /* ---- the child's side ------------------------------------------------------ */
 
+/* The loss of one scored set, and each row's own (tn_eval_rows) as
+ * <name>_row_loss / <name>_row_tokens arrays in res: the scorer compares
+ * submissions row by row (bootstrap intervals, per-row gains over the base). */
 static int eval_file(tn_model *m, const tn_tokenizer *tok, const char *path, const tn_data_spec *spec, int seq_len,
-                     double *loss, int64_t *tokens) {
+                     const char *name, json_t *res) {
     tn_examples ex;
     tn_examples_init(&ex);
     int rc = tn_examples_load(&ex, path, TN_ROWS_JSONL, spec, tok, seq_len, 0);
     tn_eval_result r = {0};
+    tn_eval_rows rows = {0};
     if (rc == 0) {
-        rc = tn_evaluate(m, &ex, NULL, 0, 4, seq_len, tn_batch_pad_id(tok), NULL, &r);
+        rows.loss = tn_calloc(ex.n + 1, sizeof *rows.loss);
+        rows.tokens = tn_calloc(ex.n + 1, sizeof *rows.tokens);
+        rc = tn_evaluate(m, &ex, NULL, 0, 4, seq_len, tn_batch_pad_id(tok), NULL, &rows, &r);
     }
+    if (rc == 0) {
+        char key[64];
+        json_t *loss = json_array(), *tokens = json_array();
+        for (size_t i = 0; i < ex.n; i++) {
+            json_array_append_new(loss, json_real(rows.loss[i]));
+            json_array_append_new(tokens, json_integer(rows.tokens[i]));
+        }
+        snprintf(key, sizeof key, "%s_loss", name);
+        json_object_set_new(res, key, json_real(r.loss));
+        snprintf(key, sizeof key, "%s_tokens", name);
+        json_object_set_new(res, key, json_integer(r.tokens));
+        snprintf(key, sizeof key, "%s_row_loss", name);
+        json_object_set_new(res, key, loss);
+        snprintf(key, sizeof key, "%s_row_tokens", name);
+        json_object_set_new(res, key, tokens);
+    }
+    free(rows.loss);
+    free(rows.tokens);
     tn_examples_free(&ex);
-    *loss = r.loss;
-    *tokens = r.tokens;
     return rc;
 }
 
@@ -141,15 +163,9 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
     } else {
         json_object_set_new(res, "verdict", json_string("base"));
     }
-    double tl, sl;
-    int64_t tt, st;
-    if (eval_file(scored, tok, test_file, &spec, seq_len, &tl, &tt) ||
-        eval_file(scored, tok, synth_file, &spec, seq_len, &sl, &st))
+    if (eval_file(scored, tok, test_file, &spec, seq_len, "test", res) ||
+        eval_file(scored, tok, synth_file, &spec, seq_len, "synth", res))
         goto out_base;
-    json_object_set_new(res, "test_loss", json_real(tl));
-    json_object_set_new(res, "synth_loss", json_real(sl));
-    json_object_set_new(res, "test_tokens", json_integer(tt));
-    json_object_set_new(res, "synth_tokens", json_integer(st));
     rc = 0;
 write:
     json_object_set_new(res, "seconds", json_real(tn_now() - t0));

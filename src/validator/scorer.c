@@ -174,9 +174,14 @@ static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task
     int rc = put_rule(v, s->id, "provenance", ok ? TN_DECISION_PASS : TN_DECISION_FAIL, prov, reason ? reason : verdict);
     if (rc == 0 && ok)
         rc = put_rule(v, s->id, "losses", TN_DECISION_PASS,
-                      json_pack("{s:O, s:O, s:O, s:O}", "test_loss", json_object_get(res, "test_loss"), "synth_loss",
-                                json_object_get(res, "synth_loss"), "test_tokens", json_object_get(res, "test_tokens"),
-                                "synth_tokens", json_object_get(res, "synth_tokens")),
+                      json_pack("{s:O, s:O, s:O, s:O, s:O?, s:O?, s:O?, s:O?}", "test_loss",
+                                json_object_get(res, "test_loss"), "synth_loss", json_object_get(res, "synth_loss"),
+                                "test_tokens", json_object_get(res, "test_tokens"), "synth_tokens",
+                                json_object_get(res, "synth_tokens"), "test_row_loss",
+                                json_object_get(res, "test_row_loss"), "test_row_tokens",
+                                json_object_get(res, "test_row_tokens"), "synth_row_loss",
+                                json_object_get(res, "synth_row_loss"), "synth_row_tokens",
+                                json_object_get(res, "synth_row_tokens")),
                       NULL);
     json_decref(res);
     return rc;
