@@ -10,7 +10,9 @@
  *            it never completes (removed once the task stops taking uploads)
  *   other    per-submission limits (file count 409, bytes 413), then a
  *            broken submission whose evaluation reason quotes a path
- * Then the public views show no path of the data directory and no
+ * While 200 connections from 127.0.0.2 trickle unfinished requests (finding
+ * 9), a health check and a miner's signed upload from 127.0.0.1 still get
+ * through. Then the public views show no path of the data directory and no
  * submission id; a restart removes stale staging and temporary files; the
  * validator exits cleanly (status 0) on SIGTERM. Needs ../shared/data. */
 #include "harness.h"
@@ -24,11 +26,14 @@
 #include "base/mem.h"
 #include "data/rows.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,6 +69,33 @@ static void h_start(tn_http_req *r, void *ud) {
 
 static int start_miner(miner *m) {
     return tn_t_stub_miner_start(&m->srv, &m->ver, g_validator_pub, tn_t_accept_offer, h_start, m);
+}
+
+/* ---- slow clients (finding 9) ---- */
+
+/* Opens n connections from 127.0.0.2 to the validator, each sending the
+ * start of a request and nothing more (a slowloris client). Returns how many
+ * connected; their descriptors are in fds (close them). */
+static int slow_connections(int n, int *fds) {
+    const char *colon = strrchr(g_url, ':');
+    int port = colon ? atoi(colon + 1) : 0, opened = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) break;
+        struct sockaddr_in src = {.sin_family = AF_INET}, dst = {.sin_family = AF_INET};
+        inet_pton(AF_INET, "127.0.0.2", &src.sin_addr);
+        inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+        dst.sin_port = htons((uint16_t)port);
+        static const char start[] = "POST /v1/miners/register HTTP/1.1\r\nHost: x\r\n";
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
+            connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 ||
+            send(fd, start, sizeof start - 1, MSG_NOSIGNAL) < 0) {
+            close(fd);
+            continue;
+        }
+        fds[opened++] = fd;
+    }
+    return opened;
 }
 
 /* ---- the validator ---- */
@@ -288,6 +320,38 @@ TEST(hostile_clients) {
         char *sd = staging(HOSTILE, NULL);
         CHECKF(count_files(sd) == 0, "refused names left %d files in %s", count_files(sd), sd);
         free(sd);
+    }
+
+    /* finding 9, end to end: 200 slow connections from one address do not
+     * keep another client's health check or a miner's signed upload out */
+    {
+        int fds[200];
+        int opened = slow_connections(200, fds);
+        CHECKF(opened > 0, "no slow connection could be opened");
+        usleep(300000); /* let the server take them in */
+        tn_http_opts o = {0};
+        o.timeout_ms = 5000; /* far below the 200 connections' hold: an answer, not a wait */
+        tn_http_resp r;
+        memset(&r, 0, sizeof r);
+        char url[600];
+        snprintf(url, sizeof url, "%s/v1/health", g_url);
+        int hrc = tn_http_request(&o, "GET", url, NULL, NULL, 0, &r);
+        CHECKF(hrc == 0 && r.status == 200, "health check under %d slow connections: %s (status %ld)", opened,
+               hrc ? tn_errmsg() : "replied", r.status);
+        tn_http_resp_free(&r);
+        /* the miner's signed upload, with the same short patience (the
+         * server drops late headers after 10 s: a wait that long would
+         * hide a server that stopped answering) */
+        o.key = &M[OTHER].key;
+        memset(&r, 0, sizeof r);
+        snprintf(url, sizeof url, "%s/files/a.bin", M[OTHER].upload_url);
+        int urc = tn_http_request(&o, "PUT", url, "application/octet-stream", "slow", 4, &r);
+        CHECKF(urc == 0 && r.status == 201, "a miner's upload under %d slow connections: %s (status %ld) %s", opened,
+               urc ? tn_errmsg() : "replied", r.status, r.body ? r.body : "");
+        tn_http_resp_free(&r);
+        for (int i = 0; i < opened; i++) close(fds[i]);
+        fprintf(stderr, "  %d slow connections opened from 127.0.0.2 while 127.0.0.1 checked health and uploaded\n",
+                opened);
     }
 
     /* finding 6: per-submission limits; what goes over is not stored */
