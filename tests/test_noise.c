@@ -145,7 +145,9 @@ TEST(pairing_sees_what_separate_intervals_miss) {
     CHECKF(res[1].lo < res[0].hi, "intervals [%g, %g] and [%g, %g] should overlap", res[0].lo, res[0].hi, res[1].lo,
            res[1].hi);
     CHECK(res[1].leader == 1);
-    CHECK(res[1].diff_lo == 0 && res[1].diff_hi == 0); /* a leader's own */
+    /* its interval against the better one, which it does not join, is above 0 */
+    CHECKF(res[1].diff_lo > 0, "difference interval [%g, %g]", res[1].diff_lo, res[1].diff_hi);
+    CHECK(res[0].diff_lo == 0 && res[0].diff_hi == 0); /* the best: nothing to compare to */
     /* unpaired, the same data would tie: resampling each submission's rows
      * independently is what separate intervals amount to, and they overlap */
     CHECK(res[0].w < res[1].w && res[1].w - res[0].w > p.dead_zone);
@@ -344,6 +346,62 @@ TEST(intervals_match_numpy_reference) {
     json_decref(ref);
 }
 
+/* ---- docs/scoring.md, "Noise-aware quality: worked example" ---- */
+
+/* The rows of the example; the expected numbers are tools/bootstrap_ref.py's
+ * output on the same input (B = 1000, seed 1 = the task's id). */
+static const double EX_TT[6] = {40, 25, 60, 30, 45, 50}, EX_ST[4] = {35, 50, 30, 40};
+static const double EX_TL[4][6] = {{3.10, 3.85, 2.95, 4.20, 3.40, 3.30},
+                                   {3.037, 3.927, 3.007, 4.137, 3.487, 3.307},
+                                   {3.30, 4.02, 3.12, 4.41, 3.58, 3.47},
+                                   {3.101, 3.851, 2.951, 4.201, 3.401, 3.301}};
+static const double EX_SL[4][4] = {{3.55, 3.20, 3.90, 3.45},
+                                   {3.617, 3.177, 3.877, 3.517},
+                                   {3.71, 3.40, 4.10, 3.62},
+                                   {3.551, 3.201, 3.901, 3.451}};
+
+TEST(docs_worked_example) {
+    tn_noise_rows rows[4];
+    for (int i = 0; i < 4; i++) rows[i] = (tn_noise_rows){EX_TL[i], EX_TT, EX_SL[i], EX_ST};
+    tn_noise_params p = params(1000, 1);
+    tn_noise_result res[4];
+    CHECK(tn_noise_compare(&p, 0.7, rows, 4, 6, 4, res) == 0);
+    static const double want[4][5] = {
+        /* w, lo, hi, diff_lo, diff_hi */
+        {3.399209677, 3.215086223, 3.673817523, 0, 0},
+        {3.419934194, 3.238358273, 3.680342825, -0.014687072, 0.052882396},
+        {3.581157419, 3.394179848, 3.865207309, 0.172644632, 0.192512713},
+        {3.400209677, 3.216086223, 3.674817523, 0.001, 0.001},
+    };
+    static const int leader[4] = {0, 0, 2, 0};
+    for (int i = 0; i < 4; i++) {
+        CHECK_NEAR(res[i].w, want[i][0], 0, 1e-9);
+        CHECK_NEAR(res[i].lo, want[i][1], 0, 1e-9);
+        CHECK_NEAR(res[i].hi, want[i][2], 0, 1e-9);
+        CHECK_NEAR(res[i].diff_lo, want[i][3], 0, 1e-9);
+        CHECK_NEAR(res[i].diff_hi, want[i][4], 0, 1e-9);
+        CHECK(res[i].leader == leader[i]);
+    }
+    /* five participants: these four and one invalid (score 0) */
+    tn_score_params sp;
+    tn_score_params_default(&sp);
+    tn_task_entry e[5];
+    double eff[5], w[5], s_new[5], s_old[5];
+    for (int i = 0; i < 5; i++) {
+        e[i] = (tn_task_entry){i < 4, 0, 0};
+        eff[i] = i < 4 ? res[i].effective : NAN;
+        w[i] = i < 4 ? res[i].w : NAN;
+    }
+    CHECK(tn_score_losses(&sp, e, eff, 5, NULL, s_new) == 0);
+    CHECK(tn_score_losses(&sp, e, w, 5, NULL, s_old) == 0);
+    static const double want_new[5] = {1.538461538, 1.538461538, 0.384615385, 1.538461538, 0};
+    static const double want_old[5] = {1.614808960, 1.378936623, 0.403702240, 1.602552177, 0};
+    for (int i = 0; i < 5; i++) {
+        CHECK_NEAR(s_new[i], want_new[i], 0, 1e-9);
+        CHECK_NEAR(s_old[i], want_old[i], 0, 1e-9);
+    }
+}
+
 int main(void) {
     RUN(a_thousandth_of_a_nat_is_a_tie);
     RUN(dead_zone_alone_ties_noiseless_rows);
@@ -353,5 +411,6 @@ int main(void) {
     RUN(deterministic_and_order_independent);
     RUN(degenerate_inputs);
     RUN(intervals_match_numpy_reference);
+    RUN(docs_worked_example);
     return tn_test_summary("noise");
 }

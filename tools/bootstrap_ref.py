@@ -116,8 +116,7 @@ def main():
             dlo, dhi = np.quantile(W[:, i] - W[:, leader], qs)
             joins = abs(w[i] - w[leader]) <= dz or (dlo <= 0 <= dhi)
         if not joins:
-            leader = i
-            dlo = dhi = 0.0
+            leader = i  # keeps the interval against the previous leader
         res[i] = {"w": w[i], "lo": ci[i][0], "hi": ci[i][1], "leader": leader, "effective": w[leader],
                   "diff_lo": dlo, "diff_hi": dhi}
     json.dump({"results": [{k: (float(v) if k != "leader" else int(v)) for k, v in r.items()} for r in res]},

@@ -202,10 +202,7 @@ int tn_noise_compare(const tn_noise_params *p, double alpha, const tn_noise_rows
             double d = e->w - res[leader].w;
             joins = fabs(d) <= p->dead_zone || (e->diff_lo <= 0 && e->diff_hi >= 0);
         }
-        if (!joins) {
-            leader = i;
-            e->diff_lo = e->diff_hi = 0;
-        }
+        if (!joins) leader = i; /* keeps its interval against the previous leader: why it leads */
         e->leader = leader;
         e->effective = res[leader].w;
     }

@@ -55,7 +55,9 @@ typedef struct {
     double lo, hi;           /* its interval */
     int leader;              /* index of the group's leader (itself when it leads) */
     double effective;        /* w of the leader: what the quality is computed from */
-    double diff_lo, diff_hi; /* interval of w - w_leader (0, 0 for a leader) */
+    /* interval of w - w_leader; for a leader, of w - w_previous leader (why it
+     * leads a group); 0, 0 for the best */
+    double diff_lo, diff_hi;
 } tn_noise_result;
 
 /* Compares n >= 1 submissions (alpha: the test loss's weight in w). Rows
