@@ -59,6 +59,20 @@ static json_t *sub(const char *miner, const char *owner, const char *status, con
     return s;
 }
 
+/* The noise-aware numbers of a valid row (views.c): its weighted loss, its
+ * interval (lo < 0: none, as for results scored before per-row losses) and
+ * the miner it is tied with (NULL: none). */
+static json_t *weighted(json_t *s, double w, double lo, double hi, const char *tied_with) {
+    json_object_set_new(s, "weighted_loss", json_real(w));
+    if (lo >= 0) {
+        json_object_set_new(s, "interval", json_pack("[f, f]", lo, hi));
+        json_object_set_new(s, "confidence", json_real(0.95));
+        json_object_set_new(s, "effective_loss", json_real(w));
+    }
+    if (tied_with) json_object_set_new(s, "tied_with", json_string(tied_with));
+    return s;
+}
+
 static json_t *task(int id, const char *model, const char *dataset, const char *state, int64_t created,
                     int64_t deadline) {
     return json_pack("{s:i, s:s, s:s?, s:s, s:n, s:I, s:I, s:f}", "id", id, "model", model, "dataset", dataset, "state",
@@ -82,14 +96,19 @@ static void build_competition(void) {
     g_tasks = json_pack("{s:[o,o,o]}", "tasks", json_copy(t1), json_copy(t2), json_copy(t3));
 
     json_object_set_new(t1, "submissions", json_pack("[o,o,o,o,o]",
-        sub("alice-fast", "alice", "valid", "evaluated", 2.1034, 2.2517, 1.6, NULL, "full fine-tune, 2 epochs, cosine lr", NULL, NULL),
-        sub("alice-lora", "alice", "valid", "evaluated", 2.2981, 2.4102, 1.3, NULL, "LoRA r=16 on q,v", NULL, NULL),
-        sub("bob-1", "bob", "valid", "evaluated", 2.4127, 2.5360, 1.2, NULL, "LoRA r=8, 1 epoch", NULL, NULL),
-        sub(XSS_NAME, "eve", "valid", "evaluated", 2.6545, 2.7012, 0.9, NULL, XSS_NOTE, NULL, NULL),
+        weighted(sub("alice-fast", "alice", "valid", "evaluated", 2.1034, 2.2517, 1.6, NULL, "full fine-tune, 2 epochs, cosine lr", NULL, NULL),
+                 2.14789, 2.11021, 2.18573, NULL),
+        weighted(sub("alice-lora", "alice", "valid", "evaluated", 2.2981, 2.4102, 1.25, NULL, "LoRA r=16 on q,v", NULL, NULL),
+                 2.33173, 2.29314, 2.37102, NULL),
+        weighted(sub("bob-1", "bob", "valid", "evaluated", 2.4127, 2.5360, 1.25, NULL, "LoRA r=8, 1 epoch", NULL, NULL),
+                 2.44969, 2.40903, 2.49012, "alice-lora"),
+        weighted(sub(XSS_NAME, "eve", "valid", "evaluated", 2.6545, 2.7012, 0.9, NULL, XSS_NOTE, NULL, NULL),
+                 2.66851, 2.62034, 2.71703, NULL),
         sub("mallory-copy", "mallory", "invalid", "evaluated", 2.1034, 2.2517, 0, "duplicate", "resubmitted a friend's model",
             NULL, json_pack("[o]", flag("duplicate", R_DUP)))));
     json_object_set_new(t2, "submissions", json_pack("[o,o,o,o,o]",
-        sub("alice-fast", "alice", "valid", "evaluated", 3.0113, 3.1904, 3.0, NULL, "full fine-tune, 1 epoch", NULL, NULL),
+        weighted(sub("alice-fast", "alice", "valid", "evaluated", 3.0113, 3.1904, 3.0, NULL, "full fine-tune, 1 epoch", NULL, NULL),
+                 3.06503, -1, -1, NULL),
         sub("alice-lora", "alice", "rejected", "rejected", -1, -1, -1, NULL, NULL, "gpt2 is not on my list", NULL),
         sub("bob-1", "bob", "invalid", "evaluated", 3.6020, 3.6650, 0, "not a fine-tune", "submitted the base as is", NULL,
             json_pack("[o]", flag("provenance", R_BASE))),
@@ -471,10 +490,23 @@ TEST(browser_renders_competition) {
     CHECK(strstr(t1, ">2.1034<") && strstr(t1, ">2.2517<") && strstr(t1, ">1.600<"));
     CHECK(strstr(t1, "<svg class=\"loss-chart\"") != NULL);
     CHECK(count(t1, "class=\"miner invalid\"") == 1); /* mallory-copy */
+    /* weighted losses with their intervals; bob-1 within noise of alice-lora */
+    CHECK(strstr(t1, ">2.1479<span class=\"interval\"") != NULL);
+    CHECK(strstr(t1, "> [2.1102, 2.1857]</span>") && strstr(t1, "> [2.4090, 2.4901]</span>"));
+    CHECK(count(t1, "class=\"interval\"") == 4);
+    CHECK(strstr(t1, "95% interval of the weighted loss") != NULL);
+    CHECK(count(t1, "class=\"tie\"") == 1);
+    const char *bob = strstr(t1, "<tr data-miner=\"bob-1\"");
+    const char *tie = strstr(t1, ">= alice-lora</div>");
+    CHECKF(bob && tie && tie > bob && !memmem(bob, (size_t)(tie - bob), "</tr>", 5), "the tie is not on bob-1's row");
+    CHECK(strstr(t1, ">1.250<") != NULL);
     free(t1);
     char *t2 = region(dom, "id=\"task-2\"", "</article>");
     CHECK(count(t2, "class=\"miner invalid\"") == 2); /* bob-1, eve */
     CHECK(strstr(t2, "gpt2 is not on my list") != NULL);
+    /* a result scored before per-row losses: the weighted loss, no interval */
+    CHECK(strstr(t2, ">3.0650</td>") != NULL);
+    CHECK(strstr(t2, "class=\"interval\"") == NULL);
     free(t2);
     char *t3 = region(dom, "id=\"task-3\"", "</article>");
     CHECK(strstr(t3, "<svg") == NULL); /* nothing evaluated yet */

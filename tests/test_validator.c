@@ -353,6 +353,33 @@ TEST(whole_task_with_cheats) {
         accepted++;
     }
     CHECKF(fabs(sum / accepted - 1.0) < 1e-9, "scores average %.12f over %d accepted", sum / accepted, accepted);
+    /* noise-aware scores (docs/scoring.md): each valid submission's weighted
+     * loss has its bootstrap interval; the two fair ones either share a
+     * quality (within noise: equal scores, the worse names the better) or
+     * are R = 4 apart */
+    json_t *f1 = sub_of(task, "fair1"), *f2 = sub_of(task, "fair2");
+    for (int k = 0; f1 && f2 && k < 2; k++) {
+        json_t *s = k ? f2 : f1, *iv = json_object_get(s, "interval");
+        double w = json_number_value(json_object_get(s, "weighted_loss"));
+        double lo = json_number_value(json_array_get(iv, 0)), hi = json_number_value(json_array_get(iv, 1));
+        CHECKF(json_array_size(iv) == 2 && lo < w && w < hi, "%s: weighted loss %g, interval [%g, %g]",
+               k ? "fair2" : "fair1", w, lo, hi);
+        CHECK_NEAR(w, 0.7 * json_number_value(json_object_get(s, "test_loss")) +
+                          0.3 * json_number_value(json_object_get(s, "synth_loss")), 1e-9, 1e-9);
+        CHECK(json_number_value(json_object_get(s, "confidence")) == 0.95);
+    }
+    if (f1 && f2) {
+        double s1 = json_number_value(json_object_get(f1, "score")), s2 = json_number_value(json_object_get(f2, "score"));
+        const char *t1 = json_string_value(json_object_get(f1, "tied_with"));
+        const char *t2 = json_string_value(json_object_get(f2, "tied_with"));
+        fprintf(stderr, "  fair1 %.4f, fair2 %.4f: scores %.4f, %.4f, tied: %s\n",
+                json_number_value(json_object_get(f1, "weighted_loss")),
+                json_number_value(json_object_get(f2, "weighted_loss")), s1, s2, t1 ? t1 : t2 ? t2 : "no");
+        if (t1 || t2)
+            CHECK(!(t1 && t2) && fabs(s1 - s2) < 1e-12 && (t1 ? !strcmp(t1, "fair2") : !strcmp(t2, "fair1")));
+        else
+            CHECKF(fabs(fmax(s1, s2) / fmin(s1, s2) - 4) < 1e-9, "scores %g and %g", s1, s2);
+    }
     json_t *rej = sub_of(task, "reject");
     CHECK(rej && !strcmp(json_string_value(json_object_get(rej, "offer")), "rejected") &&
           json_is_null(json_object_get(rej, "score")));
@@ -386,6 +413,10 @@ TEST(whole_task_with_cheats) {
         json_t *a = sub_of(task, NAMES[want[k].r]), *b = sub_of(task3, NAMES[want[k].r]);
         CHECKF(a && b && json_equal(json_object_get(a, "score"), json_object_get(b, "score")),
                "%s: score changed after restart + rescore", NAMES[want[k].r]);
+        /* the resamples are seeded by the task: the same intervals */
+        CHECKF(a && b && (json_equal(json_object_get(a, "interval"), json_object_get(b, "interval")) ||
+                          (!json_object_get(a, "interval") && !json_object_get(b, "interval"))),
+               "%s: interval changed after restart + rescore", NAMES[want[k].r]);
     }
     json_decref(task);
     json_decref(task2);

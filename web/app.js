@@ -75,6 +75,7 @@
   const fmtScore = (x) => (isNum(x) ? x.toFixed(3) : '—');
   const fmtProduct = (x) => (isNum(x) ? (x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(4)) : '—');
   const str = (x) => (x === null || x === undefined ? '' : String(x));
+  const isInterval = (v) => Array.isArray(v) && v.length === 2 && isNum(v[0]) && isNum(v[1]);
 
   function pad2(n) { return (n < 10 ? '0' : '') + n; }
 
@@ -280,6 +281,21 @@
         'aria-labelledby': titleId }, g));
   }
 
+  /* The weighted loss and its bootstrap interval (docs/scoring.md), and the
+   * submission it shares a quality with when the two are within noise. */
+  function weightedCell(x) {
+    if (!isNum(x.weighted_loss)) return h('td', { class: 'num weighted' }, '—');
+    const conf = isNum(x.confidence) ? Math.round(x.confidence * 100) + '% interval' : 'interval';
+    return h('td', { class: 'num weighted' }, fmtLoss(x.weighted_loss),
+      isInterval(x.interval)
+        ? h('span', { class: 'interval', title: conf + ' of the weighted loss (bootstrap over rows)' },
+          ' [' + fmtLoss(x.interval[0]) + ', ' + fmtLoss(x.interval[1]) + ']')
+        : null,
+      x.tied_with
+        ? h('div', { class: 'tie', title: 'within noise: the same quality as this miner' }, '= ', str(x.tied_with))
+        : null);
+  }
+
   function taskCard(t, d) {
     const subs = (Array.isArray(d.submissions) ? d.submissions : []).slice().sort(subOrder);
     const id = Number(t.id);
@@ -294,6 +310,7 @@
         ? h('div', { class: 'message', title: str(x.message) }, str(x.message)) : null),
     h('td', { class: 'num test-loss' }, fmtLoss(x.test_loss)),
     h('td', { class: 'num synth-loss' }, fmtLoss(x.synth_loss)),
+    weightedCell(x),
     h('td', { class: 'num score' }, fmtScore(x.score)),
     h('td', { class: 'flags-cell' }, flagItems(x)),
     h('td', { class: 'strategy', title: str(x.strategy) }, x.strategy ? str(x.strategy) : h('span', { class: 'muted' }, '—'))));
@@ -308,7 +325,7 @@
       subs.length
         ? table('Submissions for task ' + id,
           ['Miner', 'Owner', 'Status', { t: 'Test loss', cls: 'num' }, { t: 'Synth loss', cls: 'num' },
-            { t: 'Score', cls: 'num' }, 'Flags', 'Strategy'], rows, { class: 'subs' })
+            { t: 'Weighted loss [interval]', cls: 'num' }, { t: 'Score', cls: 'num' }, 'Flags', 'Strategy'], rows, { class: 'subs' })
         : empty('No offers yet.'));
   }
 

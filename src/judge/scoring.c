@@ -26,36 +26,48 @@ double tn_weighted_loss(const tn_score_params *p, double test_loss, double synth
     return p->alpha * test_loss + (1 - p->alpha) * synth_loss;
 }
 
-int tn_score_task(const tn_score_params *p, const tn_task_entry *e, int n, double *w, double *r, double *s) {
+int tn_score_losses(const tn_score_params *p, const tn_task_entry *e, const double *loss, int n, double *r,
+                    double *s) {
     if (tn_score_params_check(p)) return -1;
     if (n < 0) return tn_fail("scoring: negative entry count %d", n);
-    double wmin = INFINITY, wmax = -INFINITY;
+    double lmin = INFINITY, lmax = -INFINITY;
     for (int i = 0; i < n; i++) {
         if (!e[i].valid) continue;
-        double wi = tn_weighted_loss(p, e[i].test_loss, e[i].synth_loss);
-        if (!isfinite(wi))
-            return tn_fail("scoring: entry %d is valid but its losses (test %g, synth %g) are not finite", i,
-                           e[i].test_loss, e[i].synth_loss);
-        if (wi < wmin) wmin = wi;
-        if (wi > wmax) wmax = wi;
+        if (!isfinite(loss[i])) return tn_fail("scoring: entry %d is valid but its loss %g is not finite", i, loss[i]);
+        if (loss[i] < lmin) lmin = loss[i];
+        if (loss[i] > lmax) lmax = loss[i];
     }
     /* r first into s (the caller's r may be NULL), then normalise in place. */
     double sum = 0;
     for (int i = 0; i < n; i++) {
-        double wi = NAN, ri = 0;
-        if (e[i].valid) {
-            wi = tn_weighted_loss(p, e[i].test_loss, e[i].synth_loss);
-            /* Equal losses (one valid entry, or a tie of all) leave no spread to
-             * rank by: everyone valid gets the best quality. */
-            ri = wmax > wmin ? pow(p->R, -(wi - wmin) / (wmax - wmin)) : 1.0;
-        }
-        if (w) w[i] = wi;
+        double ri = 0;
+        /* Equal losses (one valid entry, or a tie of all) leave no spread to
+         * rank by: everyone valid gets the best quality. */
+        if (e[i].valid) ri = lmax > lmin ? pow(p->R, -(loss[i] - lmin) / (lmax - lmin)) : 1.0;
         if (r) r[i] = ri;
         s[i] = ri;
         sum += ri;
     }
     for (int i = 0; i < n; i++) s[i] = sum > 0 ? s[i] * n / sum : 0.0;
     return 0;
+}
+
+int tn_score_task(const tn_score_params *p, const tn_task_entry *e, int n, double *w, double *r, double *s) {
+    if (tn_score_params_check(p)) return -1;
+    if (n < 0) return tn_fail("scoring: negative entry count %d", n);
+    double *wl = tn_calloc((size_t)n + 1, sizeof *wl);
+    for (int i = 0; i < n; i++) {
+        wl[i] = e[i].valid ? tn_weighted_loss(p, e[i].test_loss, e[i].synth_loss) : NAN;
+        if (e[i].valid && !isfinite(wl[i])) {
+            free(wl);
+            return tn_fail("scoring: entry %d is valid but its losses (test %g, synth %g) are not finite", i,
+                           e[i].test_loss, e[i].synth_loss);
+        }
+    }
+    int rc = tn_score_losses(p, e, wl, n, r, s);
+    if (rc == 0 && w) memcpy(w, wl, sizeof *w * (size_t)n);
+    free(wl);
+    return rc;
 }
 
 /* ---- ranking ------------------------------------------------------------ */

@@ -39,6 +39,12 @@ double tn_weighted_loss(const tn_score_params *p, double test_loss, double synth
  * with a non-finite loss. n == 0 is fine (nothing to write). */
 int tn_score_task(const tn_score_params *p, const tn_task_entry *e, int n, double *w, double *r, double *s);
 
+/* The same r and s from one given loss per valid entry (loss[i] in place of
+ * w_i; loss of invalid entries is not read): the noise-aware rule
+ * (judge/noise.h) passes each submission's effective loss. */
+int tn_score_losses(const tn_score_params *p, const tn_task_entry *e, const double *loss, int n, double *r,
+                    double *s);
+
 /* One offer of one task to one miner, after scoring. */
 typedef enum { TN_SCORE_ACCEPTED = 0, TN_SCORE_REJECTED = 1 } tn_score_offer;
 

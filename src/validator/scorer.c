@@ -22,6 +22,7 @@
 #include "judge/duplicates.h"
 #include "judge/leak.h"
 #include "judge/scoring.h"
+#include "judge/noise.h"
 #include "validator/evaljob.h"
 #include "validator/vstate.h"
 #include "base/clock.h"
@@ -36,7 +37,8 @@
 #include <string.h>
 
 
-static const char *RULES[] = {"provenance", "losses", "duplicate", "leak"};
+/* "score": the noise-aware comparison's numbers (interval, tie), for the views */
+static const char *RULES[] = {"provenance", "losses", "duplicate", "leak", "score"};
 
 /* The rules and their thresholds for one evaluation pass, read once so that
  * every decision of the pass uses the same numbers: the anti-cheat library's
@@ -46,6 +48,7 @@ typedef struct {
     tn_leak_rule leak;
     int leak_invalidates; /* a leak flag also makes the submission invalid */
     tn_score_params score;
+    tn_noise_params noise; /* seed: the task's id, set when scoring */
 } rule_settings;
 
 static int load_rule_settings(vstate *v, rule_settings *r) {
@@ -53,7 +56,9 @@ static int load_rule_settings(vstate *v, rule_settings *r) {
     tn_leak_rule *l = &r->leak;
     tn_check_rules_default(c);
     tn_leak_rule_defaults(l);
-    double sketch_k, invalidates;
+    double sketch_k, invalidates, resamples;
+    tn_noise_params *np = &r->noise;
+    tn_noise_params_default(np);
     if (v_setting_num(v, "rules.min_cosine", c->min_cosine, &c->min_cosine) ||
         v_setting_num(v, "rules.max_rel_distance", c->max_rel_distance, &c->max_rel_distance) ||
         v_setting_num(v, "rules.untouched_rel_eps", c->untouched_rel_eps, &c->untouched_rel_eps) ||
@@ -61,8 +66,12 @@ static int load_rule_settings(vstate *v, rule_settings *r) {
         v_setting_num(v, "rules.dup_similarity", c->dup_similarity, &c->dup_similarity) ||
         v_setting_num(v, "rules.leak_min_excess", l->min_excess, &l->min_excess) ||
         v_setting_num(v, "rules.leak_k", l->k, &l->k) || v_setting_num(v, "rules.leak_rel", l->rel, &l->rel) ||
-        v_setting_num(v, "rules.leak_invalidates", 1, &invalidates) || v_score_params(v, &r->score))
+        v_setting_num(v, "rules.leak_invalidates", 1, &invalidates) || v_score_params(v, &r->score) ||
+        v_setting_num(v, "score.dead_zone", np->dead_zone, &np->dead_zone) ||
+        v_setting_num(v, "score.resamples", np->resamples, &resamples) ||
+        v_setting_num(v, "score.confidence", np->confidence, &np->confidence))
         return -1;
+    np->resamples = resamples >= 0 && resamples <= 1e9 ? (int)resamples : -1; /* checked when scoring */
     c->sketch_k = (int)sketch_k;
     r->leak_invalidates = invalidates != 0;
     return 0;
@@ -305,7 +314,17 @@ typedef struct {
     char rule[32];            /* the rule that failed it, "" when none */
     char reason[256];
     double weighted, quality, score;
+    json_t *losses; /* a valid one's stored "losses" numbers (the row arrays), else NULL */
+    /* the noise-aware comparison (judge/noise.h), when every valid one has rows */
+    int has_interval;
+    double row_w, lo, hi, effective, diff_lo, diff_hi;
+    size_t leader; /* index of its group's leader among the task's participants */
 } participant;
+
+static void free_participants(participant *ps, size_t n) {
+    for (size_t i = 0; ps && i < n; i++) json_decref(ps[i].losses);
+    free(ps);
+}
 
 static void set_failed(participant *e, const char *rule, const char *reason) {
     snprintf(e->rule, sizeof e->rule, "%s", rule);
@@ -345,6 +364,7 @@ static int judge_participant(vstate *v, const tn_task *t, participant *e) {
         e->synth = json_number_value(json_object_get(l, "synth_loss"));
         e->valid = isfinite(e->test) && isfinite(e->synth);
         if (!e->valid) set_failed(e, "invalid", "non-finite loss");
+        if (e->valid) e->losses = json_incref(l);
     }
     json_decref(p);
     json_decref(l);
@@ -375,7 +395,7 @@ static int participants_of(vstate *v, const tn_task *t, participant **out, size_
     }
     tn_offers_free(offers, no);
     if (rc < 0) {
-        free(ps);
+        free_participants(ps, n);
         return -1;
     }
     *out = ps;
@@ -428,22 +448,147 @@ static int leak_rule(vstate *v, const rule_settings *rs, participant *ps, size_t
     return rc;
 }
 
-/* Weighted loss, quality and score of every participant (scoring.h). */
-static void score(const tn_task *t, const tn_score_params *sp, participant *ps, size_t n) {
+/* The array `key` of a stored "losses" result as doubles (null: NaN) into
+ * out[0..n); 0, or -1 when it is missing, of another length or not numbers. */
+static int row_column(const json_t *losses, const char *key, double *out, size_t n) {
+    const json_t *a = json_object_get(losses, key);
+    if (!json_is_array(a) || json_array_size(a) != n) return -1;
+    for (size_t k = 0; k < n; k++) {
+        const json_t *x = json_array_get(a, k);
+        if (!json_is_number(x) && !json_is_null(x)) return -1;
+        out[k] = json_is_null(x) ? NAN : json_number_value(x);
+    }
+    return 0;
+}
+
+/* The noise-aware comparison of the valid participants (judge/noise.h):
+ * fills has_interval, row_w, lo, hi, effective, leader. 0 when done; 1 when
+ * it cannot be (results stored before per-row losses, rows of different
+ * lengths, rows that disagree with the stored losses, bad settings): the
+ * caller then scores on w alone, as before per-row losses, and says why. */
+static int compare_within_noise(const tn_task *t, const rule_settings *rs, participant *ps, size_t n) {
+    size_t nv = 0, nt = 0, ns = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ps[i].valid) {
+            const json_t *l = ps[i].losses;
+            size_t a = json_array_size(json_object_get(l, "test_row_loss"));
+            size_t b = json_array_size(json_object_get(l, "synth_row_loss"));
+            if (!l || !json_is_array(json_object_get(l, "test_row_loss"))) {
+                tn_warn("task %lld: submission %lld has no per-row losses (evaluated before they were stored): "
+                        "scores without intervals", (long long)t->id, (long long)ps[i].sub_id);
+                return 1;
+            }
+            if (nv > 0 && (a != nt || b != ns)) {
+                tn_warn("task %lld: submission %lld has %zu test and %zu synthetic rows, others %zu and %zu: "
+                        "scores without intervals", (long long)t->id, (long long)ps[i].sub_id, a, b, nt, ns);
+                return 1;
+            }
+            nt = a;
+            ns = b;
+            nv++;
+        }
+    if (nv == 0) return 1;
+    size_t per = 2 * (nt + ns);
+    double *buf = tn_calloc(nv * per + 1, sizeof *buf);
+    tn_noise_rows *rows = tn_calloc(nv, sizeof *rows);
+    tn_noise_result *res = tn_calloc(nv, sizeof *res);
+    size_t *who = tn_calloc(nv, sizeof *who);
+    int rc = 0;
+    for (size_t i = 0, k = 0; rc == 0 && i < n; i++) {
+        if (!ps[i].valid) continue;
+        double *b = buf + k * per;
+        rows[k] = (tn_noise_rows){b, b + nt, b + 2 * nt, b + 2 * nt + ns};
+        who[k] = i;
+        if (row_column(ps[i].losses, "test_row_loss", b, nt) || row_column(ps[i].losses, "test_row_tokens", b + nt, nt) ||
+            row_column(ps[i].losses, "synth_row_loss", b + 2 * nt, ns) ||
+            row_column(ps[i].losses, "synth_row_tokens", b + 2 * nt + ns, ns)) {
+            tn_warn("task %lld: submission %lld: malformed per-row losses: scores without intervals",
+                    (long long)t->id, (long long)ps[i].sub_id);
+            rc = 1;
+        }
+        k++;
+    }
+    tn_noise_params np = rs->noise;
+    np.seed = (uint64_t)t->id; /* a rescore draws the same resamples */
+    if (rc == 0 && tn_noise_compare(&np, rs->score.alpha, rows, (int)nv, (int)nt, (int)ns, res)) {
+        tn_warn("task %lld: %s: scores without intervals", (long long)t->id, tn_errmsg());
+        rc = 1;
+    }
+    for (size_t k = 0; rc == 0 && k < nv; k++) {
+        /* the rows must give the loss the evaluator reported (float sums) */
+        const participant *e = &ps[who[k]];
+        double w = tn_weighted_loss(&rs->score, e->test, e->synth);
+        if (fabs(res[k].w - w) > 1e-3 * fmax(1, fabs(w))) {
+            tn_warn("task %lld: submission %lld: its rows give loss %.6f, its result %.6f: scores without intervals",
+                    (long long)t->id, (long long)e->sub_id, res[k].w, w);
+            rc = 1;
+        }
+    }
+    for (size_t k = 0; rc == 0 && k < nv; k++) {
+        participant *e = &ps[who[k]];
+        e->has_interval = 1;
+        e->row_w = res[k].w;
+        e->lo = res[k].lo;
+        e->hi = res[k].hi;
+        e->effective = res[k].effective;
+        e->diff_lo = res[k].diff_lo;
+        e->diff_hi = res[k].diff_hi;
+        e->leader = who[res[k].leader];
+    }
+    free(buf);
+    free(rows);
+    free(res);
+    free(who);
+    return rc;
+}
+
+/* Weighted loss, quality and score of every participant (scoring.h): from
+ * the effective losses of the noise-aware comparison when it can be made,
+ * from the weighted losses otherwise. */
+static void score(const tn_task *t, const rule_settings *rs, participant *ps, size_t n) {
     if (n == 0) return;
+    const tn_score_params *sp = &rs->score;
     tn_task_entry *te = tn_calloc(n, sizeof *te);
-    double *col = tn_calloc(3 * n, sizeof *col); /* w, r, s */
+    double *col = tn_calloc(4 * n, sizeof *col); /* w, r, s, effective */
     for (size_t i = 0; i < n; i++) te[i] = (tn_task_entry){ps[i].valid, ps[i].test, ps[i].synth};
+    int noisy = compare_within_noise(t, rs, ps, n) == 0;
+    for (size_t i = 0; i < n; i++) col[3 * n + i] = ps[i].valid ? ps[i].effective : NAN;
     /* only bad score.* settings make it fail: every score then stays 0 */
-    if (tn_score_task(sp, te, (int)n, col, col + n, col + 2 * n))
-        tn_warn("task %lld: scoring: %s (every score is 0)", (long long)t->id, tn_errmsg());
+    int rc = tn_score_task(sp, te, (int)n, col, col + n, col + 2 * n);
+    if (rc == 0 && noisy) rc = tn_score_losses(sp, te, col + 3 * n, (int)n, col + n, col + 2 * n);
+    if (rc) tn_warn("task %lld: scoring: %s (every score is 0)", (long long)t->id, tn_errmsg());
     for (size_t i = 0; i < n; i++) {
         ps[i].weighted = ps[i].valid ? col[i] : NAN;
-        ps[i].quality = col[n + i];
-        ps[i].score = col[2 * n + i];
+        ps[i].quality = rc ? 0 : col[n + i];
+        ps[i].score = rc ? 0 : col[2 * n + i];
     }
     free(te);
     free(col);
+}
+
+/* Each compared submission's interval and tie, as its "score" rule result
+ * (the views show them; docs/scoring.md). */
+static int store_intervals(vstate *v, const rule_settings *rs, const participant *ps, size_t n) {
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const participant *e = &ps[i];
+        if (!e->has_interval) continue;
+        const participant *lead = &ps[e->leader];
+        int tied = lead != e;
+        char why[200] = "";
+        if (tied)
+            snprintf(why, sizeof why, "within noise of submission %lld (difference %.4f nats, interval [%.4f, %.4f])",
+                     (long long)lead->sub_id, e->row_w - lead->row_w, e->diff_lo, e->diff_hi);
+        rc = put_rule(v, e->sub_id, "score", TN_DECISION_PASS,
+                      json_pack("{s:f, s:f, s:f, s:f, s:I, s:I, s:f, s:f, s:f, s:i, s:f}", "weighted_loss", e->row_w,
+                                "lo", e->lo, "hi", e->hi, "effective_loss", e->effective, "tied_with_submission",
+                                (json_int_t)(tied ? lead->sub_id : 0), "tied_with_miner",
+                                (json_int_t)(tied ? lead->miner_id : 0), "diff_lo", e->diff_lo, "diff_hi", e->diff_hi,
+                                "dead_zone", rs->noise.dead_zone, "resamples", rs->noise.resamples, "confidence",
+                                rs->noise.confidence),
+                      tied ? why : NULL);
+    }
+    return rc;
 }
 
 /* A flag for every failed rule, the offers of evaluated submissions marked,
@@ -485,11 +630,12 @@ static int finalize(vstate *v, const rule_settings *rs, const tn_task *t, const 
     if (participants_of(v, t, &ps, &n)) return -1;
     int rc = leak_rule(v, rs, ps, n, base_res, &nvalid);
     if (rc == 0) {
-        score(t, &rs->score, ps, n);
-        rc = store_results(v, t, ps, n);
+        score(t, rs, ps, n);
+        rc = store_intervals(v, rs, ps, n);
+        if (rc == 0) rc = store_results(v, t, ps, n);
     }
     if (rc == 0) tn_info("task %lld: scored (%zu participants, %zu valid)", (long long)t->id, n, nvalid);
-    free(ps);
+    free_participants(ps, n);
     return rc;
 }
 

@@ -21,6 +21,41 @@ static const char *status_of(const tn_score *sc) {
     return "invalid";
 }
 
+/* The noise-aware comparison's numbers of a valid submission (its "score"
+ * rule result, scorer.c) into row e: "interval" [lo, hi] of its weighted
+ * loss, "effective_loss", and "tied_with", the miner whose submission it
+ * shares a quality with. Results scored before per-row losses have none.
+ * Call with the lock held; -1 when the store fails. */
+static int add_interval(vstate *v, int64_t sub_id, json_t *e) {
+    tn_rule_result *rs = NULL;
+    size_t n = 0;
+    if (tn_store_rule_results(v->store, sub_id, &rs, &n) < 0) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rs[i].rule, "score") != 0 || !rs[i].numbers_json) continue;
+        json_t *j = json_loads(rs[i].numbers_json, 0, NULL);
+        double lo = json_number_value(json_object_get(j, "lo")), hi = json_number_value(json_object_get(j, "hi"));
+        if (j && isfinite(lo) && isfinite(hi)) {
+            json_object_set_new(e, "interval", json_pack("[f, f]", lo, hi));
+            json_object_set_new(e, "confidence", num_or_null(json_number_value(json_object_get(j, "confidence"))));
+            json_object_set_new(e, "effective_loss",
+                                num_or_null(json_number_value(json_object_get(j, "effective_loss"))));
+            json_int_t tw = json_integer_value(json_object_get(j, "tied_with_miner"));
+            tn_miner m;
+            memset(&m, 0, sizeof m);
+            if (tw > 0) {
+                int mrc = tn_store_miner_get(v->store, tw, &m);
+                if (mrc >= 0) json_object_set_new(e, "tied_with", json_string(m.name));
+                else if (mrc != TN_STORE_NOT_FOUND) rc = -1;
+            }
+            tn_miner_clear(&m);
+        }
+        json_decref(j);
+    }
+    tn_rule_results_free(rs, n);
+    return rc;
+}
+
 /* One offer of a task as a row: the miner, its submission, score and flags.
  * Call with the lock held; NULL when the store fails. */
 static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const tn_score *ss, size_t ns, int detail,
@@ -71,7 +106,12 @@ static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const 
             free(why);
         }
         if (have) json_object_set_new(e, "received_at", json_integer(s.received_at));
-        if (!pub) {
+        if (sc) json_object_set_new(e, "weighted_loss", num_or_null(sc->valid ? sc->weighted_loss : NAN));
+        if (have && sc && sc->valid && add_interval(v, s.id, e)) {
+            json_decref(e);
+            e = NULL;
+        }
+        if (e && !pub) {
             json_object_set_new(e, "submission_id", json_string(o->token));
             if (have) json_object_set_new(e, "files_dir", json_string(s.files_dir));
         }
