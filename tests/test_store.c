@@ -880,6 +880,51 @@ out:
     free(p);
 }
 
+/* Four processes change settings at once: each change must take its own
+ * global version (on PostgreSQL two writers read the same MAX(version) and
+ * one of them has to run again), none may fail. */
+TEST(settings_race_across_processes) {
+    char *p = db_path("setrace.db");
+    tn_store *s = open_db(p);
+    if (!s) goto out;
+    tn_store_close(s);
+    enum { NPROC = 4, EACH = 25 };
+    pid_t kids[NPROC];
+    for (int i = 0; i < NPROC; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            tn_store_opts o = {.relaxed_sync = 1};
+            tn_store *c = tn_store_open(p, &o);
+            if (!c) _exit(3);
+            char key[32];
+            for (int k = 0; k < EACH; k++) {
+                snprintf(key, sizeof key, "p%d.k%d", i, k);
+                if (tn_store_setting_set(c, key, "v", -1, k, NULL) != 0) {
+                    fprintf(stderr, "  child %d: %s\n", i, tn_errmsg());
+                    _exit(4);
+                }
+            }
+            tn_store_close(c);
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < NPROC; i++) {
+        int status = 0;
+        waitpid(kids[i], &status, 0);
+        CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %d", i, status);
+    }
+    s = open_db(p);
+    int64_t v = 0;
+    tn_setting *sv = NULL;
+    size_t n = 0;
+    CHECK(s && tn_store_settings_version(s, &v) == 0 && v == NPROC * EACH);
+    CHECK(s && tn_store_setting_list(s, &sv, &n) == 0 && n == NPROC * EACH);
+    tn_settings_free(sv, n);
+    tn_store_close(s);
+out:
+    free(p);
+}
+
 /* The cases that touch a database; run once per backend. */
 static void run_backend_cases(const char *prefix) {
     struct {
@@ -892,6 +937,7 @@ static void run_backend_cases(const char *prefix) {
         C(cas_across_processes),  C(cas_while_other_tx_open), C(crash_mid_transaction),
         C(kill9_busy_writer),     C(offers),                  C(submissions_replace),
         C(evaluations_idempotent), C(settings_versioning),    C(threads_share_a_handle),
+        C(settings_race_across_processes),
 #undef C
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -88,6 +88,7 @@ static int submission_put_tx(tn_store *s, const tn_submission *in, int64_t *id_o
                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1) RETURNING id",
                         "iitittttt", in->task_id, in->miner_id, in->token, in->received_at, kind,
                         in->manifest_json, in->content_hash, strategy, in->files_dir);
+        rc = pgs_race_is_retry(s, rc);
         n = 1;
     } else if (rc == 0) {
         /* A re-upload replaces the content; results computed on the old
@@ -374,6 +375,7 @@ static int setting_tx(tn_store *s, const char *key, const char *value, int64_t e
         rc = pgq_run(s, "recording setting history", NULL,
                      "INSERT INTO settings_history (version, key, value, updated_at) VALUES ($1, $2, $3, $4)",
                      "itti", *next, key, value, now);
+    rc = pgs_race_is_retry(s, rc);
     if (rc == 0)
         rc = pgq_run(s, "setting", NULL,
                      "INSERT INTO settings (key, value, version, updated_at) VALUES ($1, $2, $3, $4) "

@@ -240,6 +240,11 @@ int pgq_again(tn_store *s, int rc, int attempt) {
     return 1;
 }
 
+int pgs_race_is_retry(tn_store *s, int rc) {
+    if (rc == TN_STORE_EXISTS) s->pg_retry = 1;
+    return rc;
+}
+
 /* ---- open, migrate, close ------------------------------------------------------------ */
 
 /* The URL for messages: a password in it (postgres://user:pw@host) is hidden. */

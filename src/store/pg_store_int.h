@@ -63,6 +63,12 @@ int pgs_enter(tn_store *s);
 int pgq_begin(tn_store *s);
 int pgq_finish(tn_store *s, int rc);
 int pgq_again(tn_store *s, int rc, int attempt);
+/* For an INSERT whose key the transaction checked was free (a first upload,
+ * the next settings version): a unique violation means a concurrent
+ * transaction took it after our snapshot. PostgreSQL may report that as
+ * 23505 rather than 40001; either way the answer is to run again and see the
+ * winner's row, so EXISTS becomes a retry. Returns rc. */
+int pgs_race_is_retry(tn_store *s, int rc);
 #define PG_TX(s, rc, body)                                                                        \
     for (int pg_try_ = 0;; pg_try_++) {                                                           \
         (rc) = pgq_begin(s);                                                                      \
