@@ -39,16 +39,10 @@ static int upload_allowed(tn_store *s, const tn_submission *in) {
     int rc = pgq_fetch_one(s, pgq_exec(s, "reading offer", "SELECT " PG_OFFER_COLS " FROM offers WHERE token = $1", "t", in->token),
                            sizeof o, pgs_row_offer, &o, "upload: unknown submission token");
     if (rc != 0) return rc;
-    tn_offer_status st = o.status;
-    int64_t task_id = o.task_id, miner_id = o.miner_id;
+    rc = ss_upload_offer_ok(in, &o);
+    int64_t task_id = o.task_id;
     tn_offer_clear(&o);
-    if (miner_id != in->miner_id || task_id != in->task_id)
-        return ss_fail_code(TN_STORE_REFUSED,
-                            "store: upload: the submission token belongs to another miner or task");
-    if (st != TN_OFFER_ACCEPTED && st != TN_OFFER_STARTED && st != TN_OFFER_SUBMITTED)
-        return ss_fail_code(TN_STORE_REFUSED,
-                            "store: upload: the offer of task %lld to miner %lld is '%s', not accepted",
-                            (long long)task_id, (long long)miner_id, ss_offer_statuses[st]);
+    if (rc != 0) return rc;
     PGresult *r = pgq_exec(s, "reading task", "SELECT state, deadline FROM tasks WHERE id = $1", "i", task_id);
     if (!r) return TN_STORE_ERROR;
     if (PQntuples(r) == 0) {
@@ -59,18 +53,7 @@ static int upload_allowed(tn_store *s, const tn_submission *in) {
     snprintf(state, sizeof state, "%s", PQgetvalue(r, 0, 0));
     int64_t deadline = pgq_i64(r, 0, 1);
     PQclear(r);
-    if (strcmp(state, "training") != 0)
-        return ss_fail_code(TN_STORE_REFUSED,
-                            "store: upload: task %lld is '%s' and no longer accepts uploads",
-                            (long long)task_id, state);
-    if (deadline <= 0)
-        return ss_fail_code(TN_STORE_REFUSED, "store: upload: task %lld has no deadline set",
-                            (long long)task_id);
-    if (in->received_at > deadline)
-        return ss_fail_code(TN_STORE_REFUSED,
-                            "store: upload: received %.3f s after the deadline of task %lld",
-                            (double)(in->received_at - deadline) / 1000.0, (long long)task_id);
-    return 0;
+    return ss_upload_task_ok(in, state, deadline);
 }
 
 static int submission_put_tx(tn_store *s, const tn_submission *in, int64_t *id_out) {

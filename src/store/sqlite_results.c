@@ -37,34 +37,17 @@ static int upload_allowed(tn_store *s, const tn_submission *in) {
     int rc = ss_fetch_one(s, tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE token = ?", "t", in->token),
                        sizeof o, ss_row_offer, &o, "upload: unknown submission token");
     if (rc != 0) return rc;
-    tn_offer_status st = o.status;
-    int64_t task_id = o.task_id, miner_id = o.miner_id;
+    rc = ss_upload_offer_ok(in, &o);
+    int64_t task_id = o.task_id;
     tn_offer_clear(&o);
-    if (miner_id != in->miner_id || task_id != in->task_id)
-        return ss_fail_code(TN_STORE_REFUSED,
-                         "store: upload: the submission token belongs to another miner or task");
-    if (st != TN_OFFER_ACCEPTED && st != TN_OFFER_STARTED && st != TN_OFFER_SUBMITTED)
-        return ss_fail_code(TN_STORE_REFUSED,
-                         "store: upload: the offer of task %lld to miner %lld is '%s', not accepted",
-                         (long long)task_id, (long long)miner_id, ss_offer_statuses[st]);
+    if (rc != 0) return rc;
     char state[32];
     if ((rc = ss_read_text(s, "SELECT state FROM tasks WHERE id = ?", task_id, state, sizeof state)))
         return rc == TN_STORE_NOT_FOUND ? ss_fail_code(rc, "store: upload: task vanished") : rc;
-    if (strcmp(state, "training") != 0)
-        return ss_fail_code(TN_STORE_REFUSED,
-                         "store: upload: task %lld is '%s' and no longer accepts uploads",
-                         (long long)task_id, state);
     int64_t deadline = 0;
     if ((rc = tn_sqlite_scalar(&s->h, &deadline, "SELECT deadline FROM tasks WHERE id = ?", "i", task_id)))
         return rc;
-    if (deadline <= 0)
-        return ss_fail_code(TN_STORE_REFUSED, "store: upload: task %lld has no deadline set",
-                         (long long)task_id);
-    if (in->received_at > deadline)
-        return ss_fail_code(TN_STORE_REFUSED,
-                         "store: upload: received %.3f s after the deadline of task %lld",
-                         (double)(in->received_at - deadline) / 1000.0, (long long)task_id);
-    return 0;
+    return ss_upload_task_ok(in, state, deadline);
 }
 
 int sqs_submission_put(tn_store *s, const tn_submission *in, int64_t *id_out) {

@@ -200,6 +200,37 @@ int ss_check_task_edge(int64_t id, tn_task_state from, tn_task_state to) {
     return 0;
 }
 
+/* An upload's checks, made by each backend inside the upload's transaction
+ * on what it read there: the token's offer ... */
+int ss_upload_offer_ok(const tn_submission *in, const tn_offer *o) {
+    if (o->miner_id != in->miner_id || o->task_id != in->task_id)
+        return ss_fail_code(TN_STORE_REFUSED,
+                            "store: upload: the submission token belongs to another miner or task");
+    if (o->status != TN_OFFER_ACCEPTED && o->status != TN_OFFER_STARTED &&
+        o->status != TN_OFFER_SUBMITTED)
+        return ss_fail_code(TN_STORE_REFUSED,
+                            "store: upload: the offer of task %lld to miner %lld is '%s', not accepted",
+                            (long long)o->task_id, (long long)o->miner_id,
+                            tn_offer_status_name(o->status));
+    return 0;
+}
+
+/* ... and its task: training, and received by the deadline (exactly at it is in time). */
+int ss_upload_task_ok(const tn_submission *in, const char *state, int64_t deadline) {
+    if (strcmp(state, "training") != 0)
+        return ss_fail_code(TN_STORE_REFUSED,
+                            "store: upload: task %lld is '%s' and no longer accepts uploads",
+                            (long long)in->task_id, state);
+    if (deadline <= 0)
+        return ss_fail_code(TN_STORE_REFUSED, "store: upload: task %lld has no deadline set",
+                            (long long)in->task_id);
+    if (in->received_at > deadline)
+        return ss_fail_code(TN_STORE_REFUSED,
+                            "store: upload: received %.3f s after the deadline of task %lld",
+                            (double)(in->received_at - deadline) / 1000.0, (long long)in->task_id);
+    return 0;
+}
+
 /* 128 random bits: unguessable, so the token also authorises the upload path
  * together with the miner's signature. */
 void ss_new_token(char token[TN_TOKEN_HEX + 1]) {

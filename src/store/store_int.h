@@ -155,6 +155,10 @@ int ss_check_upload(const tn_submission *in);
 int ss_check_scores(int64_t task_id, const tn_score *v, size_t n);
 int ss_check_offer_edge(int64_t task_id, int64_t miner_id, tn_offer_status from, tn_offer_status to);
 int ss_check_task_edge(int64_t id, tn_task_state from, tn_task_state to);
+/* An upload's checks on the token's offer, then on its task (state name,
+ * deadline), as read inside the upload's transaction: 0 or TN_STORE_REFUSED. */
+int ss_upload_offer_ok(const tn_submission *in, const tn_offer *o);
+int ss_upload_task_ok(const tn_submission *in, const char *state, int64_t deadline);
 /* A fresh submission token: 16 random bytes as hex. */
 void ss_new_token(char token[TN_TOKEN_HEX + 1]);
 
