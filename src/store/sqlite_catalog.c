@@ -2,15 +2,10 @@
 #include "store/sqlite_store_int.h"
 #include "base/mem.h"
 
-#include <math.h>
-#include <pthread.h>
-#include <sodium.h>
 #include <sqlite3.h>
-#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 /* ---- miners ------------------------------------------------------------------------- */
 
@@ -28,29 +23,8 @@ static int row_miner(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-void tn_miner_clear(tn_miner *m) {
-    if (!m) return;
-    free(m->name);
-    free(m->owner);
-    free(m->endpoint);
-    free(m->pubkey_hex);
-    memset(m, 0, sizeof *m);
-}
-
-static void clear_miner(void *p) { tn_miner_clear(p); }
-
-void tn_miners_free(tn_miner *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) tn_miner_clear(&v[i]);
-    free(v);
-}
-
-int tn_store_miner_add(tn_store *s, const tn_miner *in, int64_t *id_out) {
-    if (ss_nonempty(in->name, "miner name") || ss_nonempty(in->owner, "miner owner") ||
-        ss_nonempty(in->endpoint, "miner endpoint"))
-        return TN_STORE_ERROR;
-    if (!ss_is_hex64(in->pubkey_hex))
-        return tn_fail("store: miner '%s': public key must be 64 lowercase hex characters",
-                       in->name);
+int sqs_miner_add(tn_store *s, const tn_miner *in, int64_t *id_out) {
+    if (ss_check_miner(in) != 0) return TN_STORE_ERROR;
     int rc = ss_enter_tx(s);
     if (rc != 0) return rc;
     int64_t v = 0;
@@ -94,7 +68,7 @@ out:
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_miner_get(tn_store *s, int64_t id, tn_miner *out) {
+int sqs_miner_get(tn_store *s, int64_t id, tn_miner *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     char what[64];
     snprintf(what, sizeof what, "no miner with id %lld", (long long)id);
@@ -103,7 +77,7 @@ int tn_store_miner_get(tn_store *s, int64_t id, tn_miner *out) {
     return ss_leave(s, rc);
 }
 
-int tn_store_miner_by_name(tn_store *s, const char *name, tn_miner *out) {
+int sqs_miner_by_name(tn_store *s, const char *name, tn_miner *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     char what[256];
     snprintf(what, sizeof what, "no miner named '%s'", name ? name : "");
@@ -112,22 +86,22 @@ int tn_store_miner_by_name(tn_store *s, const char *name, tn_miner *out) {
     return ss_leave(s, rc);
 }
 
-int tn_store_miner_by_key(tn_store *s, const char *pubkey_hex, tn_miner *out) {
+int sqs_miner_by_key(tn_store *s, const char *pubkey_hex, tn_miner *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = ss_fetch_one(s, tn_sqlite_q(&s->h, "SELECT " MINER_COLS " FROM miners WHERE pubkey = ?", "t", pubkey_hex),
                        sizeof *out, row_miner, out, "no miner with this public key");
     return ss_leave(s, rc);
 }
 
-int tn_store_miner_list(tn_store *s, int enabled_only, tn_miner **v, size_t *n) {
+int sqs_miner_list(tn_store *s, int enabled_only, tn_miner **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     sqlite3_stmt *st = tn_sqlite_q(&s->h, "SELECT " MINER_COLS " FROM miners WHERE enabled >= ? ORDER BY id", "i",
                          (int64_t)(enabled_only ? 1 : 0));
-    int rc = tn_sqlite_fetch_all(&s->h, st, sizeof **v, row_miner, clear_miner, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(&s->h, st, sizeof **v, row_miner, ss_clear_miner, (void **)v, n);
     return ss_leave(s, rc);
 }
 
-int tn_store_miner_set_enabled(tn_store *s, const char *name, int enabled) {
+int sqs_miner_set_enabled(tn_store *s, const char *name, int enabled) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_run(&s->h, "enabling miner", "UPDATE miners SET enabled = ? WHERE name = ?", "it",
                  (int64_t)(enabled ? 1 : 0), name);
@@ -151,21 +125,6 @@ static int row_model(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-void tn_catalog_model_clear(tn_catalog_model *m) {
-    if (!m) return;
-    free(m->name);
-    free(m->manifest_hash);
-    free(m->arch_json);
-    memset(m, 0, sizeof *m);
-}
-
-static void clear_model(void *p) { tn_catalog_model_clear(p); }
-
-void tn_catalog_models_free(tn_catalog_model *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) tn_catalog_model_clear(&v[i]);
-    free(v);
-}
-
 static int row_dataset(sqlite3_stmt *st, void *out) {
     tn_catalog_dataset *d = out;
     d->id = tn_sqlite_col_i64(st, 0);
@@ -175,21 +134,6 @@ static int row_dataset(sqlite3_stmt *st, void *out) {
     d->row_count = tn_sqlite_col_i64(st, 4);
     d->created_at = tn_sqlite_col_i64(st, 5);
     return 0;
-}
-
-void tn_catalog_dataset_clear(tn_catalog_dataset *d) {
-    if (!d) return;
-    free(d->name);
-    free(d->blob_hash);
-    free(d->mapping_json);
-    memset(d, 0, sizeof *d);
-}
-
-static void clear_dataset(void *p) { tn_catalog_dataset_clear(p); }
-
-void tn_catalog_datasets_free(tn_catalog_dataset *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) tn_catalog_dataset_clear(&v[i]);
-    free(v);
 }
 
 /* Shared by models and datasets: same name + same hash is a no-op. */
@@ -215,10 +159,8 @@ static int catalog_check(tn_store *s, const char *what, const char *sql, const c
     return ret;
 }
 
-int tn_store_model_add(tn_store *s, const tn_catalog_model *in) {
-    if (ss_nonempty(in->name, "model name")) return TN_STORE_ERROR;
-    if (!ss_is_hex64(in->manifest_hash))
-        return tn_fail("store: model '%s': manifest hash must be 64 lowercase hex", in->name);
+int sqs_model_add(tn_store *s, const tn_catalog_model *in) {
+    if (ss_check_model(in) != 0) return TN_STORE_ERROR;
     int rc = ss_enter_tx(s), exists = 0;
     if (rc != 0) return rc;
     rc = catalog_check(s, "model", "SELECT manifest_hash FROM models WHERE name = ?", in->name,
@@ -230,7 +172,7 @@ int tn_store_model_add(tn_store *s, const tn_catalog_model *in) {
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_model_get(tn_store *s, const char *name, tn_catalog_model *out) {
+int sqs_model_get(tn_store *s, const char *name, tn_catalog_model *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     char what[256];
     snprintf(what, sizeof what, "no model named '%s'", name ? name : "");
@@ -239,19 +181,16 @@ int tn_store_model_get(tn_store *s, const char *name, tn_catalog_model *out) {
     return ss_leave(s, rc);
 }
 
-int tn_store_model_list(tn_store *s, tn_catalog_model **v, size_t *n) {
+int sqs_model_list(tn_store *s, tn_catalog_model **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h, tn_sqlite_q(&s->h, "SELECT " MODEL_COLS " FROM models ORDER BY name", NULL),
-        sizeof **v, row_model, clear_model, (void **)v, n);
+        sizeof **v, row_model, ss_clear_model, (void **)v, n);
     return ss_leave(s, rc);
 }
 
-int tn_store_dataset_add(tn_store *s, const tn_catalog_dataset *in) {
-    if (ss_nonempty(in->name, "dataset name")) return TN_STORE_ERROR;
-    if (!ss_is_hex64(in->blob_hash))
-        return tn_fail("store: dataset '%s': blob hash must be 64 lowercase hex", in->name);
-    if (in->row_count < 0) return tn_fail("store: dataset '%s': negative row count", in->name);
+int sqs_dataset_add(tn_store *s, const tn_catalog_dataset *in) {
+    if (ss_check_dataset(in) != 0) return TN_STORE_ERROR;
     int rc = ss_enter_tx(s), exists = 0;
     if (rc != 0) return rc;
     rc = catalog_check(s, "dataset", "SELECT blob_hash FROM datasets WHERE name = ?", in->name,
@@ -265,7 +204,7 @@ int tn_store_dataset_add(tn_store *s, const tn_catalog_dataset *in) {
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_dataset_get(tn_store *s, const char *name, tn_catalog_dataset *out) {
+int sqs_dataset_get(tn_store *s, const char *name, tn_catalog_dataset *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     char what[256];
     snprintf(what, sizeof what, "no dataset named '%s'", name ? name : "");
@@ -274,10 +213,10 @@ int tn_store_dataset_get(tn_store *s, const char *name, tn_catalog_dataset *out)
     return ss_leave(s, rc);
 }
 
-int tn_store_dataset_list(tn_store *s, tn_catalog_dataset **v, size_t *n) {
+int sqs_dataset_list(tn_store *s, tn_catalog_dataset **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h, tn_sqlite_q(&s->h, "SELECT " DATASET_COLS " FROM datasets ORDER BY name", NULL),
-        sizeof **v, row_dataset, clear_dataset, (void **)v, n);
+        sizeof **v, row_dataset, ss_clear_dataset, (void **)v, n);
     return ss_leave(s, rc);
 }

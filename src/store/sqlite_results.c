@@ -2,15 +2,10 @@
 #include "store/sqlite_store_int.h"
 #include "base/mem.h"
 
-#include <math.h>
-#include <pthread.h>
-#include <sodium.h>
 #include <sqlite3.h>
-#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 /* ---- submissions --------------------------------------------------------------------- */
 
@@ -36,66 +31,27 @@ static int row_submission(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-void tn_submission_clear(tn_submission *b) {
-    if (!b) return;
-    free(b->token);
-    free(b->manifest_json);
-    free(b->content_hash);
-    free(b->strategy);
-    free(b->files_dir);
-    memset(b, 0, sizeof *b);
-}
-
-static void clear_submission(void *p) { tn_submission_clear(p); }
-
-void tn_submissions_free(tn_submission *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) tn_submission_clear(&v[i]);
-    free(v);
-}
-
 /* The checks of an upload, made inside its transaction. */
 static int upload_allowed(tn_store *s, const tn_submission *in) {
     tn_offer o;
     int rc = ss_fetch_one(s, tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE token = ?", "t", in->token),
                        sizeof o, ss_row_offer, &o, "upload: unknown submission token");
     if (rc != 0) return rc;
-    tn_offer_status st = o.status;
-    int64_t task_id = o.task_id, miner_id = o.miner_id;
+    rc = ss_upload_offer_ok(in, &o);
+    int64_t task_id = o.task_id;
     tn_offer_clear(&o);
-    if (miner_id != in->miner_id || task_id != in->task_id)
-        return ss_fail_code(TN_STORE_REFUSED,
-                         "store: upload: the submission token belongs to another miner or task");
-    if (st != TN_OFFER_ACCEPTED && st != TN_OFFER_STARTED && st != TN_OFFER_SUBMITTED)
-        return ss_fail_code(TN_STORE_REFUSED,
-                         "store: upload: the offer of task %lld to miner %lld is '%s', not accepted",
-                         (long long)task_id, (long long)miner_id, ss_offer_statuses[st]);
+    if (rc != 0) return rc;
     char state[32];
     if ((rc = ss_read_text(s, "SELECT state FROM tasks WHERE id = ?", task_id, state, sizeof state)))
         return rc == TN_STORE_NOT_FOUND ? ss_fail_code(rc, "store: upload: task vanished") : rc;
-    if (strcmp(state, "training") != 0)
-        return ss_fail_code(TN_STORE_REFUSED,
-                         "store: upload: task %lld is '%s' and no longer accepts uploads",
-                         (long long)task_id, state);
     int64_t deadline = 0;
     if ((rc = tn_sqlite_scalar(&s->h, &deadline, "SELECT deadline FROM tasks WHERE id = ?", "i", task_id)))
         return rc;
-    if (deadline <= 0)
-        return ss_fail_code(TN_STORE_REFUSED, "store: upload: task %lld has no deadline set",
-                         (long long)task_id);
-    if (in->received_at > deadline)
-        return ss_fail_code(TN_STORE_REFUSED,
-                         "store: upload: received %.3f s after the deadline of task %lld",
-                         (double)(in->received_at - deadline) / 1000.0, (long long)task_id);
-    return 0;
+    return ss_upload_task_ok(in, state, deadline);
 }
 
-int tn_store_submission_put(tn_store *s, const tn_submission *in, int64_t *id_out) {
-    if (ss_nonempty(in->token, "submission token") || ss_nonempty(in->manifest_json, "manifest") ||
-        ss_nonempty(in->files_dir, "files directory"))
-        return TN_STORE_ERROR;
-    if (!ss_is_hex64(in->content_hash))
-        return tn_fail("store: upload: content hash must be 64 lowercase hex");
-    if ((unsigned)in->kind > TN_SUB_ADAPTER) return tn_fail("store: upload: unknown kind");
+int sqs_submission_put(tn_store *s, const tn_submission *in, int64_t *id_out) {
+    if (ss_check_upload(in) != 0) return TN_STORE_ERROR;
     const char *kind = ss_sub_kinds[in->kind];
     const char *strategy = in->strategy ? in->strategy : "";
     int rc = ss_enter_tx(s);
@@ -143,7 +99,7 @@ out:
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_submission_get(tn_store *s, int64_t id, tn_submission *out) {
+int sqs_submission_get(tn_store *s, int64_t id, tn_submission *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     char what[64];
     snprintf(what, sizeof what, "no submission with id %lld", (long long)id);
@@ -152,7 +108,7 @@ int tn_store_submission_get(tn_store *s, int64_t id, tn_submission *out) {
     return ss_leave(s, rc);
 }
 
-int tn_store_submission_for(tn_store *s, int64_t task_id, int64_t miner_id, tn_submission *out) {
+int sqs_submission_for(tn_store *s, int64_t task_id, int64_t miner_id, tn_submission *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     char what[96];
     snprintf(what, sizeof what, "no submission of miner %lld for task %lld", (long long)miner_id,
@@ -164,7 +120,7 @@ int tn_store_submission_for(tn_store *s, int64_t task_id, int64_t miner_id, tn_s
     return ss_leave(s, rc);
 }
 
-int tn_store_submissions_for_task(tn_store *s, int64_t task_id, tn_submission **v, size_t *n) {
+int sqs_submissions_for_task(tn_store *s, int64_t task_id, tn_submission **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
@@ -172,11 +128,11 @@ int tn_store_submissions_for_task(tn_store *s, int64_t task_id, tn_submission **
                     "SELECT " SUB_COLS
                     " FROM submissions WHERE task_id = ? ORDER BY received_at, id",
                     "i", task_id),
-        sizeof **v, row_submission, clear_submission, (void **)v, n);
+        sizeof **v, row_submission, ss_clear_submission, (void **)v, n);
     return ss_leave(s, rc);
 }
 
-int tn_store_submissions_by_hash(tn_store *s, const char *content_hash, tn_submission **v,
+int sqs_submissions_by_hash(tn_store *s, const char *content_hash, tn_submission **v,
                                  size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
@@ -185,11 +141,11 @@ int tn_store_submissions_by_hash(tn_store *s, const char *content_hash, tn_submi
                     "SELECT " SUB_COLS
                     " FROM submissions WHERE content_hash = ? ORDER BY received_at, id",
                     "t", content_hash),
-        sizeof **v, row_submission, clear_submission, (void **)v, n);
+        sizeof **v, row_submission, ss_clear_submission, (void **)v, n);
     return ss_leave(s, rc);
 }
 
-int tn_store_upload_history(tn_store *s, int64_t submission_id, tn_submission **v, size_t *n) {
+int sqs_upload_history(tn_store *s, int64_t submission_id, tn_submission **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
@@ -199,7 +155,7 @@ int tn_store_upload_history(tn_store *s, int64_t submission_id, tn_submission **
             "u.content_hash, u.strategy, u.files_dir, u.n FROM uploads u "
             "JOIN submissions b ON b.id = u.submission_id WHERE u.submission_id = ? ORDER BY u.n",
             "i", submission_id),
-        sizeof **v, row_submission, clear_submission, (void **)v, n);
+        sizeof **v, row_submission, ss_clear_submission, (void **)v, n);
     return ss_leave(s, rc);
 }
 
@@ -218,20 +174,7 @@ static int row_rule(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-static void clear_rule(void *p) {
-    tn_rule_result *r = p;
-    free(r->rule);
-    free(r->numbers_json);
-    free(r->reason);
-    memset(r, 0, sizeof *r);
-}
-
-void tn_rule_results_free(tn_rule_result *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) clear_rule(&v[i]);
-    free(v);
-}
-
-int tn_store_rule_result_put(tn_store *s, const tn_rule_result *in) {
+int sqs_rule_result_put(tn_store *s, const tn_rule_result *in) {
     if (ss_nonempty(in->rule, "rule name")) return TN_STORE_ERROR;
     if ((unsigned)in->decision > TN_DECISION_FLAG) return tn_fail("store: unknown rule decision");
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
@@ -253,7 +196,7 @@ int tn_store_rule_result_put(tn_store *s, const tn_rule_result *in) {
     return ss_leave(s, rc);
 }
 
-int tn_store_rule_results(tn_store *s, int64_t submission_id, tn_rule_result **v, size_t *n) {
+int sqs_rule_results(tn_store *s, int64_t submission_id, tn_rule_result **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
@@ -261,11 +204,11 @@ int tn_store_rule_results(tn_store *s, int64_t submission_id, tn_rule_result **v
                     "SELECT submission_id, rule, decision, numbers_json, reason, evaluated_at "
                     "FROM rule_results WHERE submission_id = ? ORDER BY rule",
                     "i", submission_id),
-        sizeof **v, row_rule, clear_rule, (void **)v, n);
+        sizeof **v, row_rule, ss_clear_rule, (void **)v, n);
     return ss_leave(s, rc);
 }
 
-int tn_store_rule_results_delete(tn_store *s, int64_t submission_id, const char *rule) {
+int sqs_rule_results_delete(tn_store *s, int64_t submission_id, const char *rule) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = rule ? tn_sqlite_run(&s->h, "deleting rule result",
                         "DELETE FROM rule_results WHERE submission_id = ? AND rule = ?", "it",
@@ -295,26 +238,8 @@ static int row_score(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-static void clear_score(void *p) {
-    tn_score *c = p;
-    free(c->invalid_reason);
-    memset(c, 0, sizeof *c);
-}
-
-void tn_scores_free(tn_score *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) clear_score(&v[i]);
-    free(v);
-}
-
-int tn_store_scores_replace(tn_store *s, int64_t task_id, const tn_score *v, size_t n, int64_t now) {
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].task_id != task_id)
-            return tn_fail("store: scores of task %lld: row %zu is for task %lld", (long long)task_id,
-                           i, (long long)v[i].task_id);
-        if (!isfinite(v[i].quality) || !isfinite(v[i].score))
-            return tn_fail("store: scores of task %lld: row %zu has a non-finite r or s",
-                           (long long)task_id, i);
-    }
+int sqs_scores_replace(tn_store *s, int64_t task_id, const tn_score *v, size_t n, int64_t now) {
+    if (ss_check_scores(task_id, v, n) != 0) return TN_STORE_ERROR;
     int rc = ss_enter_tx(s);
     if (rc != 0) return rc;
     rc = tn_sqlite_run(&s->h, "clearing scores", "DELETE FROM scores WHERE task_id = ?", "i", task_id);
@@ -338,32 +263,32 @@ int tn_store_scores_replace(tn_store *s, int64_t task_id, const tn_score *v, siz
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_scores_for_task(tn_store *s, int64_t task_id, tn_score **v, size_t *n) {
+int sqs_scores_for_task(tn_store *s, int64_t task_id, tn_score **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
         tn_sqlite_q(&s->h, "SELECT " SCORE_COLS " FROM scores WHERE task_id = ? ORDER BY miner_id",
                     "i", task_id),
-        sizeof **v, row_score, clear_score, (void **)v, n);
+        sizeof **v, row_score, ss_clear_score, (void **)v, n);
     return ss_leave(s, rc);
 }
 
-int tn_store_scores_for_miner(tn_store *s, int64_t miner_id, tn_score **v, size_t *n) {
+int sqs_scores_for_miner(tn_store *s, int64_t miner_id, tn_score **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
         tn_sqlite_q(&s->h, "SELECT " SCORE_COLS " FROM scores WHERE miner_id = ? ORDER BY task_id",
                     "i", miner_id),
-        sizeof **v, row_score, clear_score, (void **)v, n);
+        sizeof **v, row_score, ss_clear_score, (void **)v, n);
     return ss_leave(s, rc);
 }
 
-int tn_store_scores_all(tn_store *s, tn_score **v, size_t *n) {
+int sqs_scores_all(tn_store *s, tn_score **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
         tn_sqlite_q(&s->h, "SELECT " SCORE_COLS " FROM scores ORDER BY miner_id, task_id", NULL),
-        sizeof **v, row_score, clear_score, (void **)v, n);
+        sizeof **v, row_score, ss_clear_score, (void **)v, n);
     return ss_leave(s, rc);
 }
 
@@ -380,19 +305,7 @@ static int row_flag(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-static void clear_flag(void *p) {
-    tn_flag *f = p;
-    free(f->rule);
-    free(f->reason);
-    memset(f, 0, sizeof *f);
-}
-
-void tn_flags_free(tn_flag *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) clear_flag(&v[i]);
-    free(v);
-}
-
-int tn_store_flag_raise(tn_store *s, const tn_flag *in, int64_t *id_out) {
+int sqs_flag_raise(tn_store *s, const tn_flag *in, int64_t *id_out) {
     if (ss_nonempty(in->rule, "flag rule")) return TN_STORE_ERROR;
     int rc = ss_enter_tx(s);
     if (rc != 0) return rc;
@@ -409,7 +322,7 @@ int tn_store_flag_raise(tn_store *s, const tn_flag *in, int64_t *id_out) {
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_flag_list(tn_store *s, int64_t task_id, int64_t miner_id, tn_flag **v, size_t *n) {
+int sqs_flag_list(tn_store *s, int64_t task_id, int64_t miner_id, tn_flag **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
@@ -418,13 +331,13 @@ int tn_store_flag_list(tn_store *s, int64_t task_id, int64_t miner_id, tn_flag *
                     "WHERE (? = 0 OR task_id = ?) AND (? = 0 OR miner_id = ?) "
                     "ORDER BY created_at DESC, id DESC",
                     "iiii", task_id, task_id, miner_id, miner_id),
-        sizeof **v, row_flag, clear_flag, (void **)v, n);
+        sizeof **v, row_flag, ss_clear_flag, (void **)v, n);
     return ss_leave(s, rc);
 }
 
 /* ---- settings ------------------------------------------------------------------------------ */
 
-int tn_store_setting_set(tn_store *s, const char *key, const char *value, int64_t expected_version,
+int sqs_setting_set(tn_store *s, const char *key, const char *value, int64_t expected_version,
                          int64_t now, int64_t *version_out) {
     if (ss_nonempty(key, "setting key")) return TN_STORE_ERROR;
     int rc = ss_enter_tx(s);
@@ -457,7 +370,7 @@ int tn_store_setting_set(tn_store *s, const char *key, const char *value, int64_
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_setting_get(tn_store *s, const char *key, char **value_out, int64_t *version_out) {
+int sqs_setting_get(tn_store *s, const char *key, char **value_out, int64_t *version_out) {
     *value_out = NULL;
     if (version_out) *version_out = 0;
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
@@ -480,7 +393,7 @@ int tn_store_setting_get(tn_store *s, const char *key, char **value_out, int64_t
     return ss_leave(s, rc);
 }
 
-int tn_store_setting_get_at(tn_store *s, const char *key, int64_t version, char **value_out) {
+int sqs_setting_get_at(tn_store *s, const char *key, int64_t version, char **value_out) {
     *value_out = NULL;
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     sqlite3_stmt *st = tn_sqlite_q(&s->h,
@@ -502,7 +415,7 @@ int tn_store_setting_get_at(tn_store *s, const char *key, int64_t version, char 
     return ss_leave(s, rc);
 }
 
-int tn_store_settings_version(tn_store *s, int64_t *out) {
+int sqs_settings_version(tn_store *s, int64_t *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_scalar(&s->h, out, "SELECT COALESCE(MAX(version), 0) FROM settings_history", NULL);
     return ss_leave(s, rc);
@@ -517,25 +430,13 @@ static int row_setting(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-static void clear_setting(void *p) {
-    tn_setting *x = p;
-    free(x->key);
-    free(x->value);
-    memset(x, 0, sizeof *x);
-}
-
-void tn_settings_free(tn_setting *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) clear_setting(&v[i]);
-    free(v);
-}
-
-int tn_store_setting_list(tn_store *s, tn_setting **v, size_t *n) {
+int sqs_setting_list(tn_store *s, tn_setting **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(&s->h,
                                  tn_sqlite_q(&s->h,
                                              "SELECT key, value, version, updated_at FROM settings "
                                              "WHERE value IS NOT NULL ORDER BY key",
                                              NULL),
-                                 sizeof **v, row_setting, clear_setting, (void **)v, n);
+                                 sizeof **v, row_setting, ss_clear_setting, (void **)v, n);
     return ss_leave(s, rc);
 }

@@ -2,15 +2,10 @@
 #include "store/sqlite_store_int.h"
 #include "base/mem.h"
 
-#include <math.h>
-#include <pthread.h>
-#include <sodium.h>
 #include <sqlite3.h>
-#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 /* ---- tasks ------------------------------------------------------------------------- */
 
@@ -41,25 +36,6 @@ static int row_task(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-void tn_task_clear(tn_task *t) {
-    if (!t) return;
-    free(t->model);
-    free(t->dataset);
-    free(t->failure_reason);
-    free(t->train_hash);
-    free(t->test_hash);
-    free(t->synth_hash);
-    free(t->params_json);
-    memset(t, 0, sizeof *t);
-}
-
-static void clear_task(void *p) { tn_task_clear(p); }
-
-void tn_tasks_free(tn_task *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) tn_task_clear(&v[i]);
-    free(v);
-}
-
 static int add_event(tn_store *s, int64_t task_id, const char *from, const char *to,
                      const char *reason, int64_t now) {
     return tn_sqlite_run(&s->h, "recording task event",
@@ -68,7 +44,7 @@ static int add_event(tn_store *s, int64_t task_id, const char *from, const char 
                "ittti", task_id, from, to, reason, now);
 }
 
-int tn_store_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
+int sqs_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
     if (in->time_limit_ms <= 0) return tn_fail("store: task needs a positive time limit (time_limit_ms)");
     int rc = ss_enter_tx(s);
     if (rc != 0) return rc;
@@ -98,7 +74,7 @@ int tn_store_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_task_get(tn_store *s, int64_t id, tn_task *out) {
+int sqs_task_get(tn_store *s, int64_t id, tn_task *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     char what[64];
     snprintf(what, sizeof what, "no task with id %lld", (long long)id);
@@ -107,20 +83,15 @@ int tn_store_task_get(tn_store *s, int64_t id, tn_task *out) {
     return ss_leave(s, rc);
 }
 
-int tn_store_task_list(tn_store *s, int state, tn_task **v, size_t *n) {
+int sqs_task_list(tn_store *s, int state, tn_task **v, size_t *n) {
     if (state >= TN_TASK_NSTATES) return tn_fail("store: unknown task state %d", state);
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     sqlite3_stmt *st =
         state < 0 ? tn_sqlite_q(&s->h, "SELECT " TASK_COLS " FROM tasks ORDER BY id", NULL)
                   : tn_sqlite_q(&s->h, "SELECT " TASK_COLS " FROM tasks WHERE state = ? ORDER BY id", "t",
                       ss_task_states[state]);
-    int rc = tn_sqlite_fetch_all(&s->h, st, sizeof **v, row_task, clear_task, (void **)v, n);
+    int rc = tn_sqlite_fetch_all(&s->h, st, sizeof **v, row_task, ss_clear_task, (void **)v, n);
     return ss_leave(s, rc);
-}
-
-int tn_store_task_transition(tn_store *s, int64_t id, tn_task_state from, tn_task_state to,
-                             const char *reason, int64_t now) {
-    return tn_store_task_transition_ex(s, id, from, to, reason, now, NULL);
 }
 
 /* Reads a text column of one row by id into buf ("" for NULL). */
@@ -138,11 +109,9 @@ int ss_read_text(tn_store *s, const char *sql, int64_t id, char *buf, size_t cap
     return ret;
 }
 
-int tn_store_task_transition_ex(tn_store *s, int64_t id, tn_task_state from, tn_task_state to,
+int sqs_task_transition_ex(tn_store *s, int64_t id, tn_task_state from, tn_task_state to,
                                 const char *reason, int64_t now, const tn_task_patch *patch) {
-    if (!tn_task_transition_allowed(from, to))
-        return tn_fail("store: task %lld: transition %s -> %s is not allowed", (long long)id,
-                       tn_task_state_name(from), tn_task_state_name(to));
+    if (ss_check_task_edge(id, from, to) != 0) return TN_STORE_ERROR;
     tn_task_patch p = patch ? *patch : (tn_task_patch){0};
     int rc = ss_enter_tx(s);
     if (rc != 0) return rc;
@@ -195,18 +164,7 @@ static int row_event(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-static void clear_event(void *p) {
-    tn_task_event *e = p;
-    free(e->reason);
-    memset(e, 0, sizeof *e);
-}
-
-void tn_task_events_free(tn_task_event *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) clear_event(&v[i]);
-    free(v);
-}
-
-int tn_store_task_events(tn_store *s, int64_t task_id, tn_task_event **v, size_t *n) {
+int sqs_task_events(tn_store *s, int64_t task_id, tn_task_event **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
@@ -214,7 +172,7 @@ int tn_store_task_events(tn_store *s, int64_t task_id, tn_task_event **v, size_t
                     "SELECT id, task_id, from_state, to_state, reason, at FROM task_events "
                     "WHERE task_id = ? ORDER BY id",
                     "i", task_id),
-        sizeof **v, row_event, clear_event, (void **)v, n);
+        sizeof **v, row_event, ss_clear_event, (void **)v, n);
     return ss_leave(s, rc);
 }
 
@@ -237,27 +195,10 @@ int ss_row_offer(sqlite3_stmt *st, void *out) {
     return 0;
 }
 
-void tn_offer_clear(tn_offer *o) {
-    if (!o) return;
-    free(o->message);
-    memset(o, 0, sizeof *o);
-}
-
-static void clear_offer(void *p) { tn_offer_clear(p); }
-
-void tn_offers_free(tn_offer *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) tn_offer_clear(&v[i]);
-    free(v);
-}
-
-int tn_store_offer_create(tn_store *s, int64_t task_id, int64_t miner_id, int64_t now,
+int sqs_offer_create(tn_store *s, int64_t task_id, int64_t miner_id, int64_t now,
                           char token_out[TN_TOKEN_HEX + 1]) {
-    /* 128 random bits: unguessable, so the token also authorises the upload
-     * path together with the miner's signature. */
-    unsigned char raw[TN_TOKEN_HEX / 2];
     char token[TN_TOKEN_HEX + 1];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(token, sizeof token, raw, sizeof raw);
+    ss_new_token(token);
     int rc = ss_enter_tx(s);
     if (rc != 0) return rc;
     int64_t v;
@@ -285,13 +226,9 @@ int tn_store_offer_create(tn_store *s, int64_t task_id, int64_t miner_id, int64_
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_offer_update(tn_store *s, int64_t task_id, int64_t miner_id, tn_offer_status from,
+int sqs_offer_update(tn_store *s, int64_t task_id, int64_t miner_id, tn_offer_status from,
                           tn_offer_status to, const char *message, int64_t now) {
-    if ((unsigned)from >= TN_OFFER_NSTATUS || (unsigned)to >= TN_OFFER_NSTATUS ||
-        !ss_offer_edge_allowed(from, to))
-        return tn_fail("store: offer (task %lld, miner %lld): %s -> %s is not allowed",
-                       (long long)task_id, (long long)miner_id, tn_offer_status_name(from),
-                       tn_offer_status_name(to));
+    if (ss_check_offer_edge(task_id, miner_id, from, to) != 0) return TN_STORE_ERROR;
     int rc = ss_enter_tx(s);
     if (rc != 0) return rc;
     sqlite3_stmt *st = tn_sqlite_q(&s->h, "SELECT status FROM offers WHERE task_id = ? AND miner_id = ?", "ii",
@@ -327,7 +264,7 @@ out:
     return ss_leave_tx(s, rc);
 }
 
-int tn_store_offer_get(tn_store *s, int64_t task_id, int64_t miner_id, tn_offer *out) {
+int sqs_offer_get(tn_store *s, int64_t task_id, int64_t miner_id, tn_offer *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     char what[96];
     snprintf(what, sizeof what, "no offer of task %lld to miner %lld", (long long)task_id,
@@ -339,29 +276,29 @@ int tn_store_offer_get(tn_store *s, int64_t task_id, int64_t miner_id, tn_offer 
     return ss_leave(s, rc);
 }
 
-int tn_store_offer_by_token(tn_store *s, const char *token, tn_offer *out) {
+int sqs_offer_by_token(tn_store *s, const char *token, tn_offer *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = ss_fetch_one(s, tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE token = ?", "t", token),
                        sizeof *out, ss_row_offer, out, "unknown submission token");
     return ss_leave(s, rc);
 }
 
-int tn_store_offers_for_task(tn_store *s, int64_t task_id, tn_offer **v, size_t *n) {
+int sqs_offers_for_task(tn_store *s, int64_t task_id, tn_offer **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
         tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE task_id = ? ORDER BY miner_id",
                     "i", task_id),
-        sizeof **v, ss_row_offer, clear_offer, (void **)v, n);
+        sizeof **v, ss_row_offer, ss_clear_offer, (void **)v, n);
     return ss_leave(s, rc);
 }
 
-int tn_store_offers_for_miner(tn_store *s, int64_t miner_id, tn_offer **v, size_t *n) {
+int sqs_offers_for_miner(tn_store *s, int64_t miner_id, tn_offer **v, size_t *n) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     int rc = tn_sqlite_fetch_all(
         &s->h,
         tn_sqlite_q(&s->h, "SELECT " OFFER_COLS " FROM offers WHERE miner_id = ? ORDER BY task_id",
                     "i", miner_id),
-        sizeof **v, ss_row_offer, clear_offer, (void **)v, n);
+        sizeof **v, ss_row_offer, ss_clear_offer, (void **)v, n);
     return ss_leave(s, rc);
 }

@@ -3,8 +3,8 @@
  * The validator runs unattended for days and must survive kill -9 at any
  * moment, so every state transition below is one transaction: a caller never
  * sees half of an operation after a crash. The interface speaks in entities
- * and operations, never SQL, so that a PostgreSQL backend can implement the
- * same functions later (docs/store.md, "PostgreSQL plan").
+ * and operations, never SQL; SQLite and PostgreSQL implement the same
+ * functions (store.c dispatches; docs/store.md, "PostgreSQL backend").
  *
  * Conventions
  *  - Functions return 0 on success and a negative code on failure, with a
@@ -46,9 +46,11 @@ typedef struct tn_store tn_store;
 typedef struct {
     int max_miners_total;     /* 0 = default 20 */
     int max_miners_per_owner; /* 0 = default 5 */
-    int busy_timeout_ms;      /* 0 = default 10000: wait for another process's write lock */
+    int busy_timeout_ms;      /* 0 = default 10000: wait for another process's write lock
+                               * (PostgreSQL: lock_timeout, waiting for a row) */
     /* 0 = synchronous=FULL (default: a commit survives power loss, see
-     * docs/store.md); 1 = NORMAL (survives kill -9 only; for tests/bulk). */
+     * docs/store.md); 1 = NORMAL (survives kill -9 only; for tests/bulk).
+     * PostgreSQL: 1 sets synchronous_commit off for the session. */
     int relaxed_sync;
     /* Testing: stop migrating at this version (0 = latest). Lets a test build
      * an old database and then watch it migrate. */
@@ -56,12 +58,14 @@ typedef struct {
 } tn_store_opts;
 
 /* Opens (creating and migrating when needed) the store named by `url`:
- * "sqlite:PATH" or a plain PATH for SQLite; "postgres://..." is reserved for
- * the PostgreSQL backend and refused in this build. opts may be NULL. */
+ * "sqlite:PATH" or a plain PATH for SQLite; "postgres://..." or
+ * "postgresql://..." (any libpq connection URI) for PostgreSQL, whose
+ * database must exist (the tables are created in it). opts may be NULL. */
 tn_store *tn_store_open(const char *url, const tn_store_opts *opts);
 void tn_store_close(tn_store *s);
 int tn_store_schema_version(tn_store *s, int *out);
-/* Full consistency check (SQLite: integrity_check + foreign_key_check). */
+/* Consistency check (SQLite: integrity_check + foreign_key_check;
+ * PostgreSQL: every table present, no constraint left NOT VALID). */
 int tn_store_check(tn_store *s);
 
 /* ---- miners ------------------------------------------------------------ */
