@@ -19,6 +19,8 @@
  *   3. the endpoint down (serve stopped) with synth.fallback builtin: the
  *      task goes on to evaluating and the log says which generator made the
  *      set and why.
+ *   4. synth.source pool with synth.pool.alpaca: 6 of the dataset's rows and
+ *      4 others; the synthetic set is the 4 others.
  * Needs ../shared/data (stories260K, alpaca_en_demo.json). */
 #include "harness.h"
 #include "base/clock.h"
@@ -300,6 +302,38 @@ TEST(synthetic_sets_from_endpoints) {
     json_decref(t);
     CHECKF(log_has("built-in generator (synth.fallback), as synth.source llm failed") && log_has("connection refused"),
            "see %s", g_log);
+
+    /* 4. synth.source pool: a pool of 6 of the dataset's own rows and 4 new
+     * ones; the synthetic set is the 4 new ones */
+    char *pool = tn_sprintf("%s/pool.jsonl", g_tmp);
+    FILE *pf = fopen(pool, "w");
+    json_t *dsrows = NULL;
+    CHECK(tn_rows_load_all(ds, TN_ROWS_JSONL, &dsrows) == 0);
+    for (int k = 0; pf && k < 10; k++) {
+        json_t *r = k < 6 ? json_incref(json_array_get(dsrows, (size_t)k * 7))
+                          : json_pack("{s:s, s:s, s:s}", "instruction", "Name a pool fruit.", "input", "", "output",
+                                      k == 6 ? "apple" : k == 7 ? "pear" : k == 8 ? "plum" : "fig");
+        char *line = json_dumps(r, JSON_COMPACT);
+        fprintf(pf, "%s\n", line);
+        free(line);
+        json_decref(r);
+    }
+    if (pf) fclose(pf);
+    json_decref(dsrows);
+    CHECK(set("synth.source", "pool") == 0 && set("synth.pool.alpaca", pool) == 0 && set("synth.fallback", "none") == 0);
+    CHECK(new_task() == 0);
+    t = wait_state(4, "evaluating,scored,failed", 180);
+    st = json_string_value(json_object_get(t, "state"));
+    CHECKF(st && strcmp(st, "failed"), "task 4: %s: %s", s0(st), s0(json_string_value(json_object_get(t, "failure_reason"))));
+    json_decref(t);
+    char *synth4 = tn_sprintf("%s/tasks/4/synth.jsonl", g_vdir);
+    rows = NULL;
+    CHECK(tn_rows_load_all(synth4, TN_ROWS_JSONL, &rows) == 0);
+    CHECKF(json_array_size(rows) == 4, "%zu rows from the pool", json_array_size(rows));
+    json_array_foreach(rows, i, row) CHECK(!strcmp(json_string_value(json_object_get(row, "instruction")), "Name a pool fruit."));
+    json_decref(rows);
+    free(synth4);
+    free(pool);
 out:
     if (g_v.pid > 0) tn_t_validator_stop(&g_v, SIGTERM);
     tn_http_server_free(llm);
