@@ -374,7 +374,7 @@ TEST(synth_llm_rows_checked) {
     g_calls = 0;
     o.max_tries = 1;
     CHECK(tn_synth_llm_rows(src, &spec, 3, 1, &o, NULL) == NULL);
-    CHECKF(strstr(tn_errmsg(), "row 1 of 3: 1 tries failed, last: the reply holds no JSON object"), "%s",
+    CHECKF(strstr(tn_errmsg(), "row 1 of 3: 1 try failed, last: the reply holds no JSON object"), "%s",
            tn_errmsg());
     json_decref(rows);
     json_decref(src);

@@ -194,6 +194,10 @@ json_t *tn_synth_llm_rows(const json_t *src, const tn_data_spec *spec, size_t n,
     for (size_t i = 0; i < n && out; i++) {
         int made = 0;
         for (int t = 0; t < tries && !made; t++) {
+            if (o->stop && atomic_load(o->stop)) {
+                tn_fail("stopped (the replies so far are cached)");
+                break;
+            }
             uint64_t s = tn_mix64(seed ^ tn_mix64((uint64_t)i * 1000003u + (uint64_t)t + 1));
             tn_rng_seed(&r, s);
             json_t *body = request_body(src, o, &r, s);
@@ -216,8 +220,11 @@ json_t *tn_synth_llm_rows(const json_t *src, const tn_data_spec *spec, size_t n,
             json_decref(body);
         }
         if (!made) {
-            tn_err_prefix("synthetic rows from %s (model %s): row %zu of %zu: %d tries failed, last", o->base_url,
-                          o->model, i + 1, n, tries);
+            char what[64];
+            if (o->stop && atomic_load(o->stop)) snprintf(what, sizeof what, "not made");
+            else snprintf(what, sizeof what, "%d %s failed, last", tries, tries == 1 ? "try" : "tries");
+            tn_err_prefix("synthetic rows from %s (model %s): row %zu of %zu: %s", o->base_url, o->model, i + 1, n,
+                          what);
             json_decref(out);
             out = NULL;
         }

@@ -31,6 +31,7 @@
 #include "data/format.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,7 @@ typedef struct {
     double temperature;    /* < 0: 1.0 */
     int max_tokens;        /* reply budget; 0 = 512 */
     long timeout_ms;       /* per request; 0 = 120000 */
+    atomic_int *stop;      /* nonzero: give up before the next request (a stopping validator); NULL: never */
 } tn_synth_llm_opts;
 
 typedef struct {

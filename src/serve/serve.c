@@ -44,16 +44,6 @@ static void oa_error(tn_http_req *r, int status, const char *type, const char *c
                                  code ? json_string(code) : json_null()));
 }
 
-static tn_tokenizer *load_tokenizer(const char *dir) {
-    /* a `tuna convert --from llama2c` directory may hold only tokenizer.bin */
-    char *json = tn_path_join(dir, "tokenizer.json"), *bin = tn_path_join(dir, "tokenizer.bin");
-    const char *path = !tn_file_exists(json) && tn_file_exists(bin) ? bin : dir;
-    tn_tokenizer *tok = tn_tok_load(path);
-    free(json);
-    free(bin);
-    return tok;
-}
-
 tn_serve *tn_serve_new(const tn_serve_opts *o) {
     tn_serve *s = tn_calloc(1, sizeof *s);
     s->turn_end_id = -1;
@@ -72,7 +62,8 @@ tn_serve *tn_serve_new(const tn_serve_opts *o) {
             tn_err_prefix("--adapter %s", o->adapter_dir);
         }
     }
-    if (rc == 0 && !(s->tok = load_tokenizer(o->model_dir))) rc = tn_err_prefix("tokenizer of %s", o->model_dir);
+    /* tn_tok_load finds tokenizer.json, GPT-2's files or llama2.c's tokenizer.bin */
+    if (rc == 0 && !(s->tok = tn_tok_load(o->model_dir))) rc = tn_err_prefix("tokenizer of %s", o->model_dir);
     if (rc == 0 && o->chat_template) {
         rc = tn_chat_template_parse(o->chat_template, &s->tmpl);
     } else if (rc == 0) {

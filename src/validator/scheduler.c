@@ -397,7 +397,8 @@ static int step_training(vstate *v, const tn_task *t) {
     char sh[TN_HASH_HEX + 1], *note = NULL;
     if (rc < 0 || v_spec_of(d.mapping_json, &spec, &holder) || tn_rows_load_all(test, TN_ROWS_JSONL, &rows) ||
         !(synth = v_synth_make(v, t->id, d.name, &spec, rows, &note))) {
-        rc = fail_task(v, t, tn_errmsg());
+        /* stopping mid-way is no failure: the next start goes on from the cache */
+        rc = atomic_load(&v->stop) ? -1 : fail_task(v, t, tn_errmsg());
     } else {
         FILE *f = fopen(out, "w");
         size_t i;

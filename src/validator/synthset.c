@@ -72,7 +72,7 @@ static json_t *from_llm(vstate *v, long long id, const tn_data_spec *spec, const
         char *cache = v_path(v, "tasks/%lld/synth_cache", id);
         tn_synth_llm_opts o = {.base_url = url, .model = model, .api_key = key, .cache_dir = cache,
                                .examples = (int)examples, .max_tries = (int)tries, .temperature = temp,
-                               .timeout_ms = (long)(timeout_s * 1000)};
+                               .timeout_ms = (long)(timeout_s * 1000), .stop = &v->stop};
         tn_synth_llm_stats st = {0};
         out = tn_synth_llm_rows(src, spec, json_array_size(src), seed, &o, &st);
         tn_info("task %lld: synthetic rows from %s: %zu requests, %zu cached replies, %zu rejected", id, url,
