@@ -24,6 +24,7 @@
 #include "base/fs.h"
 #include "base/mem.h"
 #include "base/spawn.h"
+#include "data/chat.h"
 #include "judge/synth_llm.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
@@ -191,6 +192,66 @@ static void check_template(const char *tmpl) {
     free(want);
     free(prompt);
     json_decref(msgs);
+}
+
+/* tn_chat_render_prompt, in process, for all five templates: the rendering
+ * with the fixture's bos/eos strings where the flags are equals the Jinja
+ * rendering of the conversation with its answer, cut where the answer's text
+ * begins (spaces before it belong to the answer's turn: llama2). */
+TEST(generation_prompt_is_the_templates_cut) {
+    const char *names[] = {"chatml", "llama3", "llama2", "mistral", "alpaca"};
+    for (int k = 0; k < 5; k++) {
+        char *path = tn_sprintf("%s/chat/%s.json", fixtures(), names[k]);
+        json_t *f = json_load_file(path, 0, NULL);
+        free(path);
+        if (!f) SKIP("no $FIXTURES/chat (make fixtures)");
+        size_t ci;
+        json_t *c;
+        json_array_foreach(json_object_get(f, "cases"), ci, c) {
+            json_t *row = json_pack("{s:O}", "messages", json_object_get(c, "messages"));
+            json_t *msgs = json_object_get(row, "messages");
+            size_t n = json_array_size(msgs);
+            const char *answer = json_string_value(json_object_get(json_array_get(msgs, n - 1), "content"));
+            const char *text = json_string_value(json_object_get(c, "text"));
+            /* the answer as the template writes it: llama2/llama3 strip it */
+            const char *role = json_string_value(json_object_get(json_array_get(msgs, n - 1), "role"));
+            if (!answer || !role || strcmp(role, "assistant")) {
+                json_decref(row);
+                continue;
+            }
+            const char *a = answer;
+            size_t al = strlen(a);
+            while (al && strchr(" \n", a[0])) a++, al--;
+            while (al && strchr(" \n", a[al - 1])) al--;
+            const char *at = NULL;
+            for (const char *p = text; (p = memmem(p, strlen(p), a, al)); p++) at = p; /* the last */
+            CHECKF(at != NULL, "%s case %zu: answer not in the text", names[k], ci);
+            if (!at) {
+                json_decref(row);
+                continue;
+            }
+            size_t end = (size_t)(at - text);
+            while (end > 0 && text[end - 1] == ' ') end--;
+            json_array_remove(msgs, n - 1);
+            tn_chat_template t;
+            tn_chat_msg *m = NULL;
+            size_t nm = 0;
+            tn_sample smp;
+            tn_sample_init(&smp);
+            CHECK(tn_chat_template_parse(names[k], &t) == 0 && tn_chat_parse(row, "messages", "case", &m, &nm) == 0);
+            CHECKF(tn_chat_render_prompt(t, m, nm, "case", &smp) == 0, "%s", tn_errmsg());
+            size_t len;
+            char *got = tn_sample_render(&smp, json_string_value(json_object_get(f, "bos")),
+                                         json_string_value(json_object_get(f, "eos")), &len);
+            CHECKF(len == end && !memcmp(got, text, end), "%s case %zu:\n got  '%s'\n want '%.*s'", names[k], ci, got,
+                   (int)end, text);
+            free(got);
+            free(m);
+            tn_sample_free(&smp);
+            json_decref(row);
+        }
+        json_decref(f);
+    }
 }
 
 TEST(serve_matches_generate) {
@@ -382,6 +443,7 @@ TEST(synth_llm_rows_checked) {
 }
 
 int main(void) {
+    RUN(generation_prompt_is_the_templates_cut);
     RUN(serve_matches_generate);
     RUN(serve_errors);
     RUN(synth_llm_against_tuna_serve);
