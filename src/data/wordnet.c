@@ -413,6 +413,27 @@ static json_t *make_row(const tn_synset *s, tn_task_kind k) {
     }
 }
 
+/* Offers synset s to the task whose turn it is, then to the next ones: the
+ * first that is not full (cap rows), can make a row of s and has not had its
+ * instruction yet takes it, and the turn passes to the task after it. 1 when
+ * taken. */
+static int deal(const tn_synset *s, json_t *dst[TN_TASK_COUNT], size_t cap, hset seen[TN_TASK_COUNT], int *turn) {
+    for (int t = 0; t < TN_TASK_COUNT; t++) {
+        int k = (*turn + t) % TN_TASK_COUNT;
+        if (json_array_size(dst[k]) >= cap) continue;
+        json_t *row = make_row(s, (tn_task_kind)k);
+        if (!row) continue;
+        if (!hset_add(&seen[k], tn_fnv1a_str(json_string_value(json_object_get(row, "instruction"))))) {
+            json_decref(row);
+            continue;
+        }
+        json_array_append_new(dst[k], row);
+        *turn = (k + 1) % TN_TASK_COUNT;
+        return 1;
+    }
+    return 0;
+}
+
 int tn_wordnet_tasks(const tn_wordnet *wn, uint64_t seed, size_t rows, json_t *out[TN_TASK_COUNT]) {
     return tn_wordnet_tasks_pools(wn, seed, rows, 0, out, NULL);
 }
@@ -436,45 +457,14 @@ int tn_wordnet_tasks_pools(const tn_wordnet *wn, uint64_t seed, size_t rows, siz
          * it is takes the synset if it is eligible and the task is not full,
          * else the next task may. A synset goes to at most one task. */
         int turn = 0;
-        for (size_t i = 0; i < wn->n; i++) {
-            const tn_synset *s = &wn->s[idx[i]];
-            for (int t = 0; t < TN_TASK_COUNT; t++) {
-                int k = (turn + t) % TN_TASK_COUNT;
-                if (json_array_size(out[k]) >= rows) continue;
-                json_t *row = make_row(s, (tn_task_kind)k);
-                if (!row) continue;
-                if (!hset_add(&seen[k], tn_fnv1a_str(json_string_value(json_object_get(row, "instruction"))))) {
-                    json_decref(row);
-                    continue;
-                }
-                json_array_append_new(out[k], row);
-                used[i] = 1;
-                turn = (k + 1) % TN_TASK_COUNT;
-                break;
-            }
-        }
+        for (size_t i = 0; i < wn->n; i++) used[i] = deal(&wn->s[idx[i]], out, rows, seen, &turn);
         /* The pools: the synsets no task took, dealt the same way, in the
          * same shuffled order. A pool row's word is none of its task's
          * instructions (the `seen` sets carry on), so a pool holds rows in the
          * task's style that its dataset does not: what an LLM's knowledge is
          * to a public dataset (the validator's synth.source pool). */
-        for (size_t i = 0; pool && i < wn->n; i++) {
-            if (used[i]) continue;
-            const tn_synset *s = &wn->s[idx[i]];
-            for (int t = 0; t < TN_TASK_COUNT; t++) {
-                int k = (turn + t) % TN_TASK_COUNT;
-                if (json_array_size(pool[k]) >= pool_rows) continue;
-                json_t *row = make_row(s, (tn_task_kind)k);
-                if (!row) continue;
-                if (!hset_add(&seen[k], tn_fnv1a_str(json_string_value(json_object_get(row, "instruction"))))) {
-                    json_decref(row);
-                    continue;
-                }
-                json_array_append_new(pool[k], row);
-                turn = (k + 1) % TN_TASK_COUNT;
-                break;
-            }
-        }
+        for (size_t i = 0; pool && i < wn->n; i++)
+            if (!used[i]) deal(&wn->s[idx[i]], pool, pool_rows, seen, &turn);
         for (int k = 0; k < TN_TASK_COUNT && rc == 0; k++)
             if (json_array_size(out[k]) == 0) rc = tn_fail("WordNet data gave no rows for task %s", tn_task_name(k));
     }
