@@ -28,6 +28,7 @@ LEVELS = [
     ["train"],               # trainer, AdamW, evaluation, pretraining
     ["infer"],               # generation
     ["net"],                 # HTTP, signing, keys
+    ["serve"],               # OpenAI-compatible chat server on the engine
     ["judge"],               # provenance, duplicates, leaks, scoring, synthetic sets
     ["store"],               # the validator's database and blobs
     ["validator", "miner"],  # the two roles: never include each other

@@ -460,6 +460,17 @@ int tn_arena_run(const tn_arena_opts *o) {
                                      "kind", "instruct", "field_instruction", "instruction", "field_output", "output"));
                 nds++;
             }
+            /* the synthetic sets come from WordNet outside the task's dataset
+             * (docs/arena-data.md), as an LLM's rows would for a public one:
+             * a miner holding the whole dataset cannot have trained on them */
+            char *pool = tn_sprintf("%s/%s.synth-pool.jsonl", data, dsnames[k]);
+            if (rc == 0 && tn_file_exists(pool)) {
+                char *key = tn_sprintf("synth.pool.%s", dsnames[k]);
+                rc = admin(A, "/v1/admin/settings", json_pack("{s:s, s:s}", "key", key, "value", pool));
+                if (rc == 0) rc = admin(A, "/v1/admin/settings", json_pack("{s:s, s:s}", "key", "synth.source", "value", "pool"));
+                free(key);
+            }
+            free(pool);
             free(p);
         }
         if (nds == 0) rc = tn_fail("no datasets in %s (tuna pretrain --data-out)", data);

@@ -23,6 +23,7 @@ static const command COMMANDS[] = {
     {"eval", cmd_eval, "mean loss of a model (or model + adapter) on a dataset"},
     {"eval-submission", cmd_eval_submission, "(validator internal) evaluate one submission in a sandbox"},
     {"generate", cmd_generate, "continue a prompt with a model (KV cache; greedy, top-k, top-p)"},
+    {"serve", cmd_serve, "OpenAI-compatible chat completions server on a model directory"},
     {"info", cmd_info, "describe an HF model directory (config, parameter count)"},
     {"keygen", cmd_keygen, "create an Ed25519 key pair for signing arena requests"},
     {"miner", cmd_miner, "serve a validator's fine-tuning tasks (accept, train, upload); miner ledger"},

@@ -269,3 +269,18 @@ int tn_chat_render(tn_chat_template t, const tn_chat_msg *msgs, size_t n, const 
     }
     return tn_fail("%s: chat rows need a chat template (chatml, llama2, llama3, mistral, alpaca)", where);
 }
+
+int tn_chat_render_prompt(tn_chat_template t, const tn_chat_msg *msgs, size_t n, const char *where,
+                          tn_sample *out) {
+    if (n && msgs[n - 1].role != TN_ROLE_USER)
+        return tn_fail("%s: the last message is the %s's; a reply is generated for a user message", where,
+                       tn_chat_role_name(msgs[n - 1].role));
+    if (tn_chat_render(t, msgs, n, where, out)) return -1;
+    switch (t) {
+    case TN_TMPL_CHATML: ADD(out, "<|im_start|>assistant\n", 0); break;
+    case TN_TMPL_LLAMA3: ADD(out, "<|start_header_id|>assistant<|end_header_id|>\n\n", 0); break;
+    case TN_TMPL_ALPACA: ADD(out, "\n\n### Response:\n", 0); break;
+    default: break; /* [INST] ... [/INST] already asks for the answer */
+    }
+    return 0;
+}

@@ -75,5 +75,15 @@ int tn_chat_parse(const json_t *row, const char *field, const char *where, tn_ch
 /* Renders messages into `out` (which must be empty). */
 int tn_chat_render(tn_chat_template t, const tn_chat_msg *msgs, size_t n, const char *where,
                    tn_sample *out);
+/* The prompt a model continues to answer the conversation: the messages
+ * rendered as above, then the assistant's turn opened as the Jinja templates
+ * do with add_generation_prompt=true (chatml "<|im_start|>assistant\n",
+ * llama3 "<|start_header_id|>assistant<|end_header_id|>\n\n", alpaca
+ * "\n\n### Response:\n"; llama2 and mistral end the user turn with
+ * "[/INST]" and add nothing). So the result is the full rendering of the
+ * conversation with its answer, cut where the answer's text begins. The last
+ * message must be the user's. */
+int tn_chat_render_prompt(tn_chat_template t, const tn_chat_msg *msgs, size_t n, const char *where,
+                          tn_sample *out);
 
 #endif

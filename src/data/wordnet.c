@@ -413,13 +413,42 @@ static json_t *make_row(const tn_synset *s, tn_task_kind k) {
     }
 }
 
+/* Offers synset s to the task whose turn it is, then to the next ones: the
+ * first that is not full (cap rows), can make a row of s and has not had its
+ * instruction yet takes it, and the turn passes to the task after it. 1 when
+ * taken. */
+static int deal(const tn_synset *s, json_t *dst[TN_TASK_COUNT], size_t cap, hset seen[TN_TASK_COUNT], int *turn) {
+    for (int t = 0; t < TN_TASK_COUNT; t++) {
+        int k = (*turn + t) % TN_TASK_COUNT;
+        if (json_array_size(dst[k]) >= cap) continue;
+        json_t *row = make_row(s, (tn_task_kind)k);
+        if (!row) continue;
+        if (!hset_add(&seen[k], tn_fnv1a_str(json_string_value(json_object_get(row, "instruction"))))) {
+            json_decref(row);
+            continue;
+        }
+        json_array_append_new(dst[k], row);
+        *turn = (k + 1) % TN_TASK_COUNT;
+        return 1;
+    }
+    return 0;
+}
+
 int tn_wordnet_tasks(const tn_wordnet *wn, uint64_t seed, size_t rows, json_t *out[TN_TASK_COUNT]) {
+    return tn_wordnet_tasks_pools(wn, seed, rows, 0, out, NULL);
+}
+
+int tn_wordnet_tasks_pools(const tn_wordnet *wn, uint64_t seed, size_t rows, size_t pool_rows,
+                           json_t *out[TN_TASK_COUNT], json_t *pool[TN_TASK_COUNT]) {
     size_t *idx = malloc((wn->n ? wn->n : 1) * sizeof *idx);
+    unsigned char *used = calloc(wn->n ? wn->n : 1, 1);
     hset seen[TN_TASK_COUNT] = {{0}};
-    int rc = idx ? 0 : tn_fail("out of memory");
+    int rc = idx && used ? 0 : tn_fail("out of memory");
     for (int k = 0; k < TN_TASK_COUNT; k++) {
+        if (pool) pool[k] = json_array();
         out[k] = json_array();
-        if (rc == 0 && (!out[k] || hset_init(&seen[k], rows))) rc = tn_fail("out of memory");
+        if (rc == 0 && (!out[k] || (pool && !pool[k]) || hset_init(&seen[k], rows + (pool ? pool_rows : 0))))
+            rc = tn_fail("out of memory");
     }
     if (rc == 0) {
         for (size_t i = 0; i < wn->n; i++) idx[i] = i;
@@ -428,22 +457,14 @@ int tn_wordnet_tasks(const tn_wordnet *wn, uint64_t seed, size_t rows, json_t *o
          * it is takes the synset if it is eligible and the task is not full,
          * else the next task may. A synset goes to at most one task. */
         int turn = 0;
-        for (size_t i = 0; i < wn->n; i++) {
-            const tn_synset *s = &wn->s[idx[i]];
-            for (int t = 0; t < TN_TASK_COUNT; t++) {
-                int k = (turn + t) % TN_TASK_COUNT;
-                if (json_array_size(out[k]) >= rows) continue;
-                json_t *row = make_row(s, (tn_task_kind)k);
-                if (!row) continue;
-                if (!hset_add(&seen[k], tn_fnv1a_str(json_string_value(json_object_get(row, "instruction"))))) {
-                    json_decref(row);
-                    continue;
-                }
-                json_array_append_new(out[k], row);
-                turn = (k + 1) % TN_TASK_COUNT;
-                break;
-            }
-        }
+        for (size_t i = 0; i < wn->n; i++) used[i] = deal(&wn->s[idx[i]], out, rows, seen, &turn);
+        /* The pools: the synsets no task took, dealt the same way, in the
+         * same shuffled order. A pool row's word is none of its task's
+         * instructions (the `seen` sets carry on), so a pool holds rows in the
+         * task's style that its dataset does not: what an LLM's knowledge is
+         * to a public dataset (the validator's synth.source pool). */
+        for (size_t i = 0; pool && i < wn->n; i++)
+            if (!used[i]) deal(&wn->s[idx[i]], pool, pool_rows, seen, &turn);
         for (int k = 0; k < TN_TASK_COUNT && rc == 0; k++)
             if (json_array_size(out[k]) == 0) rc = tn_fail("WordNet data gave no rows for task %s", tn_task_name(k));
     }
@@ -453,7 +474,12 @@ int tn_wordnet_tasks(const tn_wordnet *wn, uint64_t seed, size_t rows, json_t *o
             json_decref(out[k]);
             out[k] = NULL;
         }
+        if (pool && rc) {
+            json_decref(pool[k]);
+            pool[k] = NULL;
+        }
     }
+    free(used);
     free(idx);
     return rc;
 }
@@ -491,17 +517,21 @@ static int write_jsonl(const char *path, const json_t *rows) {
 
 int tn_wordnet_write_tasks(const tn_wordnet *wn, const char *out_dir, uint64_t seed, size_t rows,
                            size_t n_out[TN_TASK_COUNT]) {
-    json_t *t[TN_TASK_COUNT];
-    if (tn_mkdir_p(out_dir) || tn_wordnet_tasks(wn, seed, rows, t)) return -1;
+    json_t *t[TN_TASK_COUNT], *pool[TN_TASK_COUNT];
+    if (tn_mkdir_p(out_dir) || tn_wordnet_tasks_pools(wn, seed, rows, rows, t, pool)) return -1;
     int rc = 0;
     for (int k = 0; k < TN_TASK_COUNT; k++) {
-        char name[32];
+        char name[48], pname[48];
         snprintf(name, sizeof name, "%s.jsonl", tn_task_name(k));
-        char *path = tn_path_join(out_dir, name);
+        snprintf(pname, sizeof pname, "%s.synth-pool.jsonl", tn_task_name(k));
+        char *path = tn_path_join(out_dir, name), *ppath = tn_path_join(out_dir, pname);
         if (rc == 0) rc = path ? write_jsonl(path, t[k]) : tn_fail("out of memory");
+        if (rc == 0) rc = ppath ? write_jsonl(ppath, pool[k]) : tn_fail("out of memory");
         if (n_out) n_out[k] = json_array_size(t[k]);
         free(path);
+        free(ppath);
         json_decref(t[k]);
+        json_decref(pool[k]);
     }
     return rc ? rc : tn_wordnet_write_license(out_dir);
 }

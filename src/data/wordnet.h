@@ -79,7 +79,16 @@ const char *tn_task_name(tn_task_kind k);
  * once). Fails when a task gets no row. */
 int tn_wordnet_tasks(const tn_wordnet *wn, uint64_t seed, size_t rows, json_t *out[TN_TASK_COUNT]);
 
-/* tn_wordnet_tasks, then writes out_dir/<name>.jsonl for each task and
+/* tn_wordnet_tasks, and also up to pool_rows rows of each kind into pool[k]
+ * (pool NULL: none) from the synsets no task took, none with an instruction
+ * of its task: rows in the task's style outside its dataset, for the
+ * validator's synthetic sets (synth.source pool). The tasks' rows are those
+ * tn_wordnet_tasks makes with the same seed. */
+int tn_wordnet_tasks_pools(const tn_wordnet *wn, uint64_t seed, size_t rows, size_t pool_rows,
+                           json_t *out[TN_TASK_COUNT], json_t *pool[TN_TASK_COUNT]);
+
+/* tn_wordnet_tasks_pools with pool_rows = rows, then writes
+ * out_dir/<name>.jsonl and out_dir/<name>.synth-pool.jsonl for each task and
  * out_dir/LICENSE.wordnet (creating out_dir). n_out[k] (may be NULL) gets each file's row count. */
 int tn_wordnet_write_tasks(const tn_wordnet *wn, const char *out_dir, uint64_t seed, size_t rows,
                            size_t n_out[TN_TASK_COUNT]);

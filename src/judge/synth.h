@@ -15,8 +15,8 @@
  *     capitalisation kept.
  * The response column is never touched. Each row gets a different mix, drawn
  * from a seed that is secret to the validator and fresh per evaluation.
- * (Rewriting through an OpenAI-compatible endpoint is not built yet:
- * docs/validator.md, "Limits".)
+ * New rows written by an LLM through an OpenAI-compatible endpoint:
+ * synth_llm.h; which generator a task uses: validator/synthset.h.
  */
 #ifndef TN_SYNTH_H
 #define TN_SYNTH_H

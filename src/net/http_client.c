@@ -138,6 +138,11 @@ static int xfer_init(xfer *x, const tn_http_opts *o, const char *method, const c
         add_header(x, TN_HDR_SIG, sh.sig);
     }
     if (content_type) add_header(x, "Content-Type", content_type);
+    if (o->bearer) {
+        char *v = tn_sprintf("Bearer %s", o->bearer);
+        add_header(x, "Authorization", v);
+        free(v);
+    }
     curl_easy_setopt(x->h, CURLOPT_CURLU, x->u);
     curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM games in threaded callers */

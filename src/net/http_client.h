@@ -25,6 +25,7 @@ typedef struct {
     long connect_timeout_ms;   /* 0 = 5000 */
     long timeout_ms;           /* whole request; 0 = 30000, < 0 = no limit (big transfers) */
     size_t max_response_bytes; /* in-memory replies; 0 = 16 MiB */
+    const char *bearer;        /* sent as "Authorization: Bearer ..." (OpenAI-style APIs); NULL: none */
 } tn_http_opts;
 
 typedef struct {

@@ -13,7 +13,7 @@
  *   evaluating -> scored     scorer.c; results are upserted per rule
  */
 #include "net/http_client.h"
-#include "judge/synth.h"
+#include "validator/synthset.h"
 #include "validator/prepare.h"
 #include "validator/vstate.h"
 #include "base/clock.h"
@@ -383,7 +383,8 @@ static int step_training(vstate *v, const tn_task *t) {
     }
     /* the synthetic set: made now, after training closed, from the held-out
      * synthetic-source rows (never the test rows: see prepare.h) and a seed
-     * drawn now, so it did not exist while miners trained */
+     * drawn now, so it did not exist while miners trained; synth.source picks
+     * the generator (synthset.h) */
     tn_catalog_dataset d;
     memset(&d, 0, sizeof d);
     LOCK(v);
@@ -393,13 +394,12 @@ static int step_training(vstate *v, const tn_task *t) {
     tn_data_spec spec;
     char *test = v_path(v, "tasks/%lld/synth_source.jsonl", (long long)t->id);
     char *out = v_path(v, "tasks/%lld/synth.jsonl", (long long)t->id);
-    char sh[TN_HASH_HEX + 1];
-    uint64_t seed;
-    randombytes_buf(&seed, sizeof seed);
-    if (rc < 0 || v_spec_of(d.mapping_json, &spec, &holder) || tn_rows_load_all(test, TN_ROWS_JSONL, &rows)) {
-        rc = fail_task(v, t, tn_errmsg());
+    char sh[TN_HASH_HEX + 1], *note = NULL;
+    if (rc < 0 || v_spec_of(d.mapping_json, &spec, &holder) || tn_rows_load_all(test, TN_ROWS_JSONL, &rows) ||
+        !(synth = v_synth_make(v, t->id, d.name, &spec, rows, &note))) {
+        /* stopping mid-way is no failure: the next start goes on from the cache */
+        rc = atomic_load(&v->stop) ? -1 : fail_task(v, t, tn_errmsg());
     } else {
-        synth = tn_synth_rows(rows, &spec, seed);
         FILE *f = fopen(out, "w");
         size_t i;
         json_t *row;
@@ -413,12 +413,15 @@ static int step_training(vstate *v, const tn_task *t) {
         } else {
             tn_task_patch p = {0};
             p.synth_hash = sh;
-            rc = transition(v, t, TN_TASK_EVALUATING, "deadline passed", &p);
+            char *why = note ? tn_sprintf("deadline passed; %s", note) : NULL;
+            rc = transition(v, t, TN_TASK_EVALUATING, why ? why : "deadline passed", &p);
+            free(why);
         }
     }
     json_decref(rows);
     json_decref(synth);
     json_decref(holder);
+    free(note);
     free(test);
     free(out);
     tn_catalog_dataset_clear(&d);
