@@ -2,9 +2,8 @@
  *
  * libgomp spins its idle threads for a while (GOMP_SPINCOUNT, 300000 by
  * default) after each parallel region. With one core taken by another
- * process a spinning thread burns the time slice its partner needs: tuna's
- * stories42M evaluation fell to 24% of its quiet speed (48% with passive
- * waits). tuna therefore runs with OMP_WAIT_POLICY=passive unless the user
+ * process a spinning thread burns the time slice its partner needs (issue 15:
+ * stories42M evaluation at 24% of its quiet speed, 54% with passive waits). tuna therefore runs with OMP_WAIT_POLICY=passive unless the user
  * set OMP_WAIT_POLICY or GOMP_SPINCOUNT; numbers: docs/performance.md.
  */
 #ifndef TN_BASE_OMP_ENV_H
