@@ -1,4 +1,5 @@
 /* main.c - `tuna <subcommand> ...`: dispatch to src/cli/cmd_*.c. */
+#include "base/omp_env.h"
 #include "cli/commands.h"
 
 #include <stdio.h>
@@ -44,6 +45,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    tn_omp_env_default(argv); /* passive OpenMP waits unless the user chose (base/omp_env.h) */
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return argc < 2 ? 2 : 0;

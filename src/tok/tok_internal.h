@@ -82,15 +82,20 @@ typedef struct {
     tn_sbuf strs;
     tn_ventry *e;
     size_t ne, cape;
-    uint32_t *slots; /* entry index + 1; 0 = empty */
+    uint64_t *slots; /* hash tag << 32 | (entry index + 1); 0 = empty */
     size_t nslots;
     int32_t *id_entry; /* id -> entry index, -1 for holes */
     int32_t nids;      /* 1 + max id */
     size_t ids_cap;
 } tn_vocab;
 void tn_vocab_init(tn_vocab *v, size_t expected);
-void tn_vocab_set(tn_vocab *v, const char *s, size_t n, int32_t id);
+/* Maps s to id; returns 1 when s was already present (its id replaced), else 0. */
+int tn_vocab_set(tn_vocab *v, const char *s, size_t n, int32_t id);
 int32_t tn_vocab_get(const tn_vocab *v, const char *s, size_t n);
+/* Batched lookups (the loader's merges): hash and prefetch each key's slot
+ * first, then look them up, so their cache misses overlap. */
+uint64_t tn_vocab_hash_prefetch(const tn_vocab *v, const char *s, size_t n);
+int32_t tn_vocab_get_hashed(const tn_vocab *v, const char *s, size_t n, uint64_t h);
 const char *tn_vocab_str(const tn_vocab *v, int32_t id, size_t *len);
 void tn_vocab_free(tn_vocab *v);
 
@@ -277,6 +282,17 @@ tn_tokenizer *tn_tok_from_json(const struct json_t *root, const char *source, co
 tn_tokenizer *tn_tok_load_hf_json(const char *json_path, const char *config_path);
 tn_tokenizer *tn_tok_load_gpt2_files(const char *vocab_path, const char *merges_path);
 tn_tokenizer *tn_tok_load_llama2c(const char *bin_path);
+/* model.vocab and model.merges read from the text of a tokenizer.json
+ * (tok_scan.c). Each returns -1 when it meets anything it does not expect;
+ * the caller then loads the file with jansson, which judges it. */
+typedef struct {
+    const char *vocab, *vocab_end;   /* the "{...}" value of model.vocab */
+    const char *merges, *merges_end; /* the "[...]" value of model.merges */
+} tn_model_spans;
+int tn_tok_scan_model(const char *buf, size_t n, tn_model_spans *out);
+int tn_tok_scan_vocab(const tn_model_spans *sp, tn_vocab *v);
+typedef int (*tn_merge_fn)(void *ctx, size_t i, const char *a, size_t an, const char *b, size_t bn);
+int tn_tok_scan_merges(const tn_model_spans *sp, tn_merge_fn fn, void *ctx);
 /* Sets up the byte-level GPT-2 pipeline (ByteLevel pre-tokenizer + decoder). */
 void tn_tok_setup_bytelevel(tn_tokenizer *tok);
 /* Adds an added token; returns its index. */

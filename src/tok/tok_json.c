@@ -8,6 +8,7 @@
  */
 #include "tok/tok_internal.h"
 #include "base/err.h"
+#include "base/fs.h"
 #include "base/json.h"
 #include "base/mem.h"
 
@@ -359,7 +360,37 @@ static int parse_merge(loader *L, const json_t *m, size_t i, const char **a, siz
     return tn_fail("%s: model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", L->src, i);
 }
 
-static int parse_model(loader *L, const json_t *m) {
+typedef struct {
+    loader *L;
+    tn_sbuf cat;
+} merge_ctx;
+
+/* Adds merge i (a, b): both sides and their concatenation must be tokens. */
+static int add_merge(void *ctx, size_t i, const char *a, size_t an, const char *b, size_t bn) {
+    merge_ctx *mc = ctx;
+    loader *L = mc->L;
+    tn_tokenizer *tok = L->tok;
+    /* the merged token drops the right side's continuing-subword prefix */
+    size_t skip = tok->cont_prefix_n && bn >= tok->cont_prefix_n && !memcmp(b, tok->cont_prefix, tok->cont_prefix_n)
+                      ? tok->cont_prefix_n : 0;
+    mc->cat.n = 0;
+    tn_sbuf_put(&mc->cat, a, an);
+    tn_sbuf_put(&mc->cat, b + skip, bn - skip);
+    const tn_vocab *v = &tok->vocab;
+    uint64_t ha = tn_vocab_hash_prefetch(v, a, an), hb = tn_vocab_hash_prefetch(v, b, bn),
+             ho = tn_vocab_hash_prefetch(v, mc->cat.p, mc->cat.n);
+    int32_t ia = tn_vocab_get_hashed(v, a, an, ha), ib = tn_vocab_get_hashed(v, b, bn, hb),
+            io = tn_vocab_get_hashed(v, mc->cat.p, mc->cat.n, ho);
+    if (ia < 0 || ib < 0 || io < 0)
+        return tn_fail("%s: model.merges[%zu]: token \"%.*s\" is not in the vocabulary", L->src, i,
+                       ia < 0 ? (int)an : ib < 0 ? (int)bn : (int)mc->cat.n, ia < 0 ? a : ib < 0 ? b : mc->cat.p);
+    tn_merges_add(&tok->merges, ia, ib, (uint32_t)i, io);
+    return 0;
+}
+
+/* sp: model.vocab and model.merges were cut out of the text (they are {} and
+ * [] in m) and are read from sp; NULL: they are in m. */
+static int parse_model(loader *L, const json_t *m, const tn_model_spans *sp) {
     tn_tokenizer *tok = L->tok;
     if (!json_is_object(m)) return tn_fail("%s: model: expected an object", L->src);
     const char *type = type_of(m);
@@ -374,18 +405,22 @@ static int parse_model(loader *L, const json_t *m) {
     if (!json_is_object(vocab)) return tn_fail("%s: model.vocab: expected an object", L->src);
     if (!json_is_array(merges)) return tn_fail("%s: model.merges: expected an array", L->src);
 
-    tn_vocab_init(&tok->vocab, json_object_size(vocab) + 1024);
-    const char *key;
-    json_t *val;
-    void *iter = json_object_iter((json_t *)vocab);
-    while (iter) {
-        key = json_object_iter_key(iter);
-        val = json_object_iter_value(iter);
-        size_t kn = json_object_iter_key_len(iter);
-        if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > INT32_MAX - 1)
-            return tn_fail("%s: model.vocab[\"%s\"]: expected a non-negative integer id", L->src, key);
-        tn_vocab_set(&tok->vocab, key, kn, (int32_t)json_integer_value(val));
-        iter = json_object_iter_next((json_t *)vocab, iter);
+    if (sp) {
+        /* ~20 bytes of text per entry ("\"token\": 12345, "); an underestimate only costs a rehash */
+        tn_vocab_init(&tok->vocab, (size_t)(sp->vocab_end - sp->vocab) / 20 + 1024);
+        if (tn_tok_scan_vocab(sp, &tok->vocab)) return -1;
+    } else {
+        tn_vocab_init(&tok->vocab, json_object_size(vocab) + 1024);
+        void *iter = json_object_iter((json_t *)vocab);
+        while (iter) {
+            const char *key = json_object_iter_key(iter);
+            json_t *val = json_object_iter_value(iter);
+            size_t kn = json_object_iter_key_len(iter);
+            if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > INT32_MAX - 1)
+                return tn_fail("%s: model.vocab[\"%s\"]: expected a non-negative integer id", L->src, key);
+            tn_vocab_set(&tok->vocab, key, kn, (int32_t)json_integer_value(val));
+            iter = json_object_iter_next((json_t *)vocab, iter);
+        }
     }
 
     const char *s;
@@ -404,33 +439,22 @@ static int parse_model(loader *L, const json_t *m) {
     if (get_str(L, m, "end_of_word_suffix", "model", NULL, &s, &sn)) return -1;
     if (s && sn) tok->eow_suffix = tn_strndup(s, sn), tok->eow_suffix_n = sn;
 
-    size_t nm = json_array_size(merges);
-    tn_merges_init(&tok->merges, nm);
-    tn_sbuf cat = {0};
-    for (size_t i = 0; i < nm; i++) {
-        const char *a = NULL, *b = NULL;
-        size_t an = 0, bn = 0;
-        if (parse_merge(L, json_array_get(merges, i), i, &a, &an, &b, &bn)) goto fail;
-        int32_t ia = tn_vocab_get(&tok->vocab, a, an), ib = tn_vocab_get(&tok->vocab, b, bn);
-        /* the merged token drops the right side's continuing-subword prefix */
-        size_t skip = tok->cont_prefix_n && bn >= tok->cont_prefix_n && !memcmp(b, tok->cont_prefix, tok->cont_prefix_n)
-                          ? tok->cont_prefix_n : 0;
-        cat.n = 0;
-        tn_sbuf_put(&cat, a, an);
-        tn_sbuf_put(&cat, b + skip, bn - skip);
-        int32_t io = tn_vocab_get(&tok->vocab, cat.p, cat.n);
-        if (ia < 0 || ib < 0 || io < 0) {
-            tn_fail("%s: model.merges[%zu]: token \"%.*s\" is not in the vocabulary", L->src, i,
-                    ia < 0 ? (int)an : ib < 0 ? (int)bn : (int)cat.n, ia < 0 ? a : ib < 0 ? b : cat.p);
-            goto fail;
+    merge_ctx mc = {L, {0}};
+    int rc = 0;
+    if (sp) {
+        tn_merges_init(&tok->merges, (size_t)(sp->merges_end - sp->merges) / 16 + 1024);
+        rc = tn_tok_scan_merges(sp, add_merge, &mc);
+    } else {
+        size_t nm = json_array_size(merges);
+        tn_merges_init(&tok->merges, nm);
+        for (size_t i = 0; i < nm && !rc; i++) {
+            const char *a = NULL, *b = NULL;
+            size_t an = 0, bn = 0;
+            rc = parse_merge(L, json_array_get(merges, i), i, &a, &an, &b, &bn) || add_merge(&mc, i, a, an, b, bn) ? -1 : 0;
         }
-        tn_merges_add(&tok->merges, ia, ib, (uint32_t)i, io);
     }
-    tn_sbuf_free(&cat);
-    return 0;
-fail:
-    tn_sbuf_free(&cat);
-    return -1;
+    tn_sbuf_free(&mc.cat);
+    return rc;
 }
 
 static int parse_added(loader *L, const json_t *arr) {
@@ -458,14 +482,15 @@ static int parse_added(loader *L, const json_t *arr) {
     return 0;
 }
 
-tn_tokenizer *tn_tok_from_json(const json_t *root, const char *source, const char *config_path) {
+static tn_tokenizer *from_json(const json_t *root, const char *source, const char *config_path,
+                               const tn_model_spans *sp) {
     loader L = {tn_tok_alloc(source), source};
     json_t *v;
     if (!json_is_object(root)) {
         tn_fail("%s: expected a JSON object", source);
         goto fail;
     }
-    if (parse_model(&L, json_object_get(root, "model"))) goto fail;
+    if (parse_model(&L, json_object_get(root, "model"), sp)) goto fail;
     if (parse_added(&L, json_object_get(root, "added_tokens"))) goto fail;
     if ((v = json_object_get(root, "normalizer")) && !json_is_null(v) && parse_norm(&L, v, "normalizer")) goto fail;
     if ((v = json_object_get(root, "pre_tokenizer")) && !json_is_null(v) && parse_pretok(&L, v, "pre_tokenizer")) goto fail;
@@ -482,10 +507,43 @@ fail:
     return NULL;
 }
 
-tn_tokenizer *tn_tok_load_hf_json(const char *json_path, const char *config_path) {
-    json_t *root = tn_json_load_file(json_path);
+tn_tokenizer *tn_tok_from_json(const json_t *root, const char *source, const char *config_path) {
+    return from_json(root, source, config_path, NULL);
+}
+
+/* The fast path: model.vocab and model.merges read from the text (tok_scan.c),
+ * jansson for the rest, which is buf with those two values replaced by {} and
+ * []. NULL whenever anything is unexpected, valid or not. */
+static tn_tokenizer *load_scanned(const char *buf, size_t n, const char *json_path, const char *config_path) {
+    tn_model_spans sp;
+    if (tn_tok_scan_model(buf, n, &sp)) return NULL;
+    const char *first = sp.vocab < sp.merges ? sp.vocab : sp.merges, *first_end = first == sp.vocab ? sp.vocab_end : sp.merges_end;
+    const char *second = first == sp.vocab ? sp.merges : sp.vocab, *second_end = first == sp.vocab ? sp.merges_end : sp.vocab_end;
+    tn_sbuf rest = {0};
+    tn_sbuf_put(&rest, buf, (size_t)(first - buf));
+    tn_sbuf_put(&rest, first == sp.vocab ? "{}" : "[]", 2);
+    tn_sbuf_put(&rest, first_end, (size_t)(second - first_end));
+    tn_sbuf_put(&rest, second == sp.vocab ? "{}" : "[]", 2);
+    tn_sbuf_put(&rest, second_end, (size_t)(buf + n - second_end));
+    json_error_t e;
+    json_t *root = json_loadb(rest.p, rest.n, 0, &e);
+    tn_sbuf_free(&rest);
     if (!root) return NULL;
-    tn_tokenizer *t = tn_tok_from_json(root, json_path, config_path);
+    tn_tokenizer *t = from_json(root, json_path, config_path, &sp);
     json_decref(root);
+    return t;
+}
+
+tn_tokenizer *tn_tok_load_hf_json(const char *json_path, const char *config_path) {
+    size_t n;
+    char *buf = tn_read_file(json_path, &n);
+    if (!buf) return NULL;
+    tn_tokenizer *t = load_scanned(buf, n, json_path, config_path);
+    if (!t) { /* unexpected input: jansson judges all of it and names the error */
+        json_t *root = tn_json_loadb(buf, n, json_path);
+        if (root) t = tn_tok_from_json(root, json_path, config_path);
+        json_decref(root);
+    }
+    free(buf);
     return t;
 }

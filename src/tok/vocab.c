@@ -43,6 +43,13 @@ void tn_vocab_init(tn_vocab *v, size_t expected) {
     v->slots = tn_calloc(v->nslots, sizeof *v->slots);
 }
 
+/* A slot holds the entry index + 1 (0: empty) and, above it, the top 32 bits
+ * of the key's hash: a probe that meets another key rarely touches its entry
+ * and string, which are cache misses in a 150k-token table. */
+static inline uint64_t slot_of(uint64_t h, uint32_t ei) {
+    return (h & 0xFFFFFFFF00000000ull) | (ei + 1);
+}
+
 static void vocab_rehash(tn_vocab *v) {
     free(v->slots);
     v->nslots *= 2;
@@ -51,20 +58,20 @@ static void vocab_rehash(tn_vocab *v) {
         uint64_t h = tn_hash_bytes(v->strs.p + v->e[i].off, v->e[i].len);
         size_t j = h & (v->nslots - 1);
         while (v->slots[j]) j = (j + 1) & (v->nslots - 1);
-        v->slots[j] = (uint32_t)i + 1;
+        v->slots[j] = slot_of(h, (uint32_t)i);
     }
 }
 
-static size_t vocab_find(const tn_vocab *v, const char *s, size_t n, int *found) {
-    size_t j = tn_hash_bytes(s, n) & (v->nslots - 1);
+static size_t vocab_find_h(const tn_vocab *v, const char *s, size_t n, uint64_t h, int *found) {
+    size_t j = h & (v->nslots - 1);
     for (;;) {
-        uint32_t k = v->slots[j];
+        uint64_t k = v->slots[j];
         if (!k) {
             *found = 0;
             return j;
         }
-        const tn_ventry *e = &v->e[k - 1];
-        if (e->len == n && !memcmp(v->strs.p + e->off, s, n)) {
+        const tn_ventry *e = &v->e[(uint32_t)k - 1];
+        if ((k >> 32) == (h >> 32) && e->len == n && !memcmp(v->strs.p + e->off, s, n)) {
             *found = 1;
             return j;
         }
@@ -72,9 +79,15 @@ static size_t vocab_find(const tn_vocab *v, const char *s, size_t n, int *found)
     }
 }
 
-void tn_vocab_set(tn_vocab *v, const char *s, size_t n, int32_t id) {
+static size_t vocab_find(const tn_vocab *v, const char *s, size_t n, uint64_t *h, int *found) {
+    *h = tn_hash_bytes(s, n);
+    return vocab_find_h(v, s, n, *h, found);
+}
+
+int tn_vocab_set(tn_vocab *v, const char *s, size_t n, int32_t id) {
     int found;
-    size_t j = vocab_find(v, s, n, &found);
+    uint64_t h;
+    size_t j = vocab_find(v, s, n, &h, &found);
     uint32_t ei;
     if (found) {
         ei = v->slots[j] - 1;
@@ -90,7 +103,7 @@ void tn_vocab_set(tn_vocab *v, const char *s, size_t n, int32_t id) {
         v->e[ei].id = id;
         tn_sbuf_put(&v->strs, s, n);
         tn_sbuf_putc(&v->strs, 0); /* so tn_vocab_str can hand out C strings */
-        v->slots[j] = ei + 1;
+        v->slots[j] = slot_of(h, ei);
         if (v->ne * 2 > v->nslots) vocab_rehash(v);
     }
     if (id >= v->nids) {
@@ -105,12 +118,26 @@ void tn_vocab_set(tn_vocab *v, const char *s, size_t n, int32_t id) {
         v->nids = id + 1;
     }
     v->id_entry[id] = (int32_t)ei;
+    return found;
 }
 
 int32_t tn_vocab_get(const tn_vocab *v, const char *s, size_t n) {
     int found;
-    size_t j = vocab_find(v, s, n, &found);
-    return found ? v->e[v->slots[j] - 1].id : -1;
+    uint64_t h;
+    size_t j = vocab_find(v, s, n, &h, &found);
+    return found ? v->e[(uint32_t)v->slots[j] - 1].id : -1;
+}
+
+uint64_t tn_vocab_hash_prefetch(const tn_vocab *v, const char *s, size_t n) {
+    uint64_t h = tn_hash_bytes(s, n);
+    __builtin_prefetch(&v->slots[h & (v->nslots - 1)]);
+    return h;
+}
+
+int32_t tn_vocab_get_hashed(const tn_vocab *v, const char *s, size_t n, uint64_t h) {
+    int found;
+    size_t j = vocab_find_h(v, s, n, h, &found);
+    return found ? v->e[(uint32_t)v->slots[j] - 1].id : -1;
 }
 
 const char *tn_vocab_str(const tn_vocab *v, int32_t id, size_t *len) {
