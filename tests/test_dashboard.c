@@ -39,7 +39,7 @@
 
 static tn_http_server *g_srv;
 static char g_base[64];
-static json_t *g_tasks, *g_detail[3], *g_lb, *g_flags, *g_miners;
+static json_t *g_tasks, *g_detail[3], *g_lb, *g_flags, *g_miners, *g_report;
 static int64_t g_now;
 
 static json_t *num(double x) { return x < 0 ? json_null() : json_real(x); }
@@ -55,7 +55,11 @@ static json_t *sub(const char *miner, const char *owner, const char *status, con
                           num(test), "synth_loss", num(synth), "score", num(score), "quality",
                           num(score < 0 ? -1 : score / 2), "flags", flags ? flags : json_array());
     if (reason) json_object_set_new(s, "reason", json_string(reason));
-    if (test >= 0) json_object_set_new(s, "received_at", json_integer(g_now - 40 * 60000));
+    if (test >= 0) {
+        json_object_set_new(s, "received_at", json_integer(g_now - 40 * 60000));
+        json_object_set_new(s, "upload", json_pack("{s:s, s:i, s:i, s:i}", "kind", "full", "uploads", 1, "files", 2,
+                                                   "bytes", 1572864));
+    }
     return s;
 }
 
@@ -85,6 +89,42 @@ static const char *R_DUP = "content hash equals alice-fast's submission for task
 static const char *R_BASE = "untouched base: cosine similarity 1.000000 and relative distance 0 to the base weights";
 static const char *R_LEAK = "test loss 0.4100 vs synthetic 3.0200: ratio 7.4x the task's median (test-set hunting?)";
 static const char *R_LATE = "upload attempted 12.5 s after the deadline (refused)";
+
+/* The public report as the validator builds it (views.c): per owner, per
+ * miner, each task's row with the task's fields and "verdict" for "status";
+ * the dataset of the training task stays null. */
+static void build_report(const char *const *names, const char *const *owners, int n) {
+    json_t *by_owner = json_object();
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_object_get(by_owner, owners[i]);
+        if (!o) json_object_set_new(by_owner, owners[i], o = json_pack("{s:s, s:[]}", "owner", owners[i], "miners"));
+        json_t *subs = json_array();
+        for (int t = 0; t < 3; t++) {
+            size_t k;
+            json_t *x;
+            json_array_foreach(json_object_get(g_detail[t], "submissions"), k, x) {
+                if (strcmp(json_string_value(json_object_get(x, "miner")), names[i])) continue;
+                json_t *row = json_deep_copy(x);
+                json_object_set(row, "verdict", json_object_get(x, "status"));
+                json_object_del(row, "status");
+                json_object_del(row, "owner");
+                json_object_set(row, "task_id", json_object_get(g_detail[t], "id"));
+                json_object_set(row, "task_state", json_object_get(g_detail[t], "state"));
+                json_object_set(row, "model", json_object_get(g_detail[t], "model"));
+                json_object_set(row, "dataset", json_object_get(g_detail[t], "dataset"));
+                if (!json_object_get(row, "dataset")) json_object_set_new(row, "dataset", json_null());
+                json_array_insert_new(subs, 0, row); /* newest task first: the page sorts them */
+            }
+        }
+        json_array_append_new(json_object_get(o, "miners"), json_pack("{s:s, s:b, s:o}", "miner", names[i], "enabled",
+                                                                      1, "submissions", subs));
+    }
+    /* owners by name, as the validator sends them */
+    g_report = json_pack("{s:I, s:[O,O,O,O]}", "generated_at", (json_int_t)g_now, "participants",
+                         json_object_get(by_owner, "alice"), json_object_get(by_owner, "bob"),
+                         json_object_get(by_owner, "eve"), json_object_get(by_owner, "mallory"));
+    json_decref(by_owner);
+}
 
 static void build_competition(void) {
     g_now = tn_wall_ms();
@@ -154,6 +194,7 @@ static void build_competition(void) {
                                             owners[i], "endpoint", "http://127.0.0.1:9000", "public_key",
                                             "ed25519:5f1d2c3b4a5968778695a4b3c2d1e0f1", "enabled", i != 4));
     g_miners = json_pack("{s:o}", "miners", ms);
+    build_report(names, owners, 5);
 }
 
 static void h_json(tn_http_req *r, void *ud) { tn_http_reply_json(r, 200, json_incref((json_t *)ud)); }
@@ -190,6 +231,7 @@ static int start_server(void) {
         {"GET", "/v1/tasks", TN_ROUTE_PREFIX, 0, NULL, h_tasks, NULL},
         {"GET", "/v1/leaderboard", TN_ROUTE_EXACT, 0, NULL, h_json, g_lb},
         {"GET", "/v1/flags", TN_ROUTE_EXACT, 0, NULL, h_json, g_flags},
+        {"GET", "/v1/report", TN_ROUTE_EXACT, 0, NULL, h_json, g_report},
         {"GET", "/", TN_ROUTE_PREFIX, 0, NULL, v_dashboard, NULL},
     };
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
@@ -475,7 +517,7 @@ TEST(browser_renders_competition) {
     for (int i = 0; i < 4; i++) {
         char *esc = html_escape(reasons[i]);
         char *needle = tn_sprintf("class=\"flag-reason\">%s</span>", esc);
-        CHECKF(count(dom, needle) == 2, "flag reason \"%s\" shown %d times (want 2: task table + flags list)",
+        CHECKF(count(dom, needle) == 3, "flag reason \"%s\" shown %d times (want 3: task table, flags list, report)",
                reasons[i], count(dom, needle));
         free(needle);
         free(esc);
@@ -512,6 +554,36 @@ TEST(browser_renders_competition) {
     CHECK(strstr(t3, "<svg") == NULL); /* nothing evaluated yet */
     CHECK(count(t3, "<tr data-miner=") == 5);
     free(t3);
+
+    /* the participants' report: owners in order, every offer of every miner,
+     * the training task's dataset hidden, notes, verdicts, uploads */
+    const char *rep_owners[] = {"alice", "bob", "eve", "mallory"};
+    char *got_owners[16];
+    int nown = attr_values(dom, "id=\"report\"", "</section>", "data-owner", got_owners, 16);
+    CHECKF(nown == 4, "report: %d participants", nown);
+    for (int i = 0; i < nown; i++) {
+        CHECKF(i < 4 && !strcmp(got_owners[i], rep_owners[i]), "report participant %d: %s", i + 1, got_owners[i]);
+        free(got_owners[i]);
+    }
+    char *rep = region(dom, "id=\"report\"", "</section>");
+    CHECK(count(rep, "<tr data-miner=") == 15);
+    CHECK(count(rep, "data-task=\"3\" data-verdict=") == 5);
+    CHECKF(count(rep, ">hidden</span>") == 5, "hidden datasets in the report: %d", count(rep, ">hidden</span>"));
+    CHECK(count(rep, ">alpaca-mini</td>") == 5 && count(rep, ">dolly-mini</td>") == 5);
+    const char *af = strstr(rep, "<tr data-miner=\"alice-fast\" data-task=\"1\" data-verdict=\"valid\"");
+    const char *af_end = af ? strstr(af, "</tr>") : NULL;
+    size_t aflen = af && af_end ? (size_t)(af_end - af) : 0;
+    const char *want_af[] = {">full fine-tune, 2 epochs, cosine lr</td>", ">2.1034<", ">1.600<", ">full · 2 files · 1.5 MiB</td>",
+                             "href=\"#task-1\">#1</a> llama-tiny-15M</td>"};
+    int af_ok = aflen > 0;
+    for (size_t i = 0; i < sizeof want_af / sizeof *want_af; i++)
+        af_ok = af_ok && memmem(af, aflen, want_af[i], strlen(want_af[i])) != NULL;
+    CHECKF(af_ok,
+           "alice-fast's task-1 row: %.*s", af && af_end ? (int)(af_end - af) : 0, af ? af : "");
+    CHECK(strstr(rep, "data-miner=\"mallory-copy\" data-task=\"1\" data-verdict=\"invalid\"") != NULL);
+    CHECK(count(rep, "class=\"tie\"") == 1);
+    CHECK(strstr(rep, "&lt;img src=x onerror=") != NULL);
+    free(rep);
 
     /* XSS: the payloads are text. The only <script> elements are the page's
      * own; no <img> element was created; the onerror marker never ran. */
@@ -555,6 +627,7 @@ int main(void) {
     json_decref(g_lb);
     json_decref(g_flags);
     json_decref(g_miners);
+    json_decref(g_report);
     curl_global_cleanup();
     return tn_test_summary("dashboard");
 }

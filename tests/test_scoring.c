@@ -4,6 +4,7 @@
 #include "base/err.h"
 #include "harness.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 static tn_score_params defaults(void) {
@@ -92,12 +93,12 @@ TEST(worked_example_ranking) {
     const char *owner[4] = {"alice", "alice", "bob", "bob"};
     tn_score_record rec[12];
     int n = 0;
-    for (int i = 0; i < 4; i++) rec[n++] = (tn_score_record){miner[i], owner[i], TN_SCORE_ACCEPTED, 1, s1[i]};
-    rec[n++] = (tn_score_record){"m1", "alice", TN_SCORE_ACCEPTED, 1, s2[0]};
-    rec[n++] = (tn_score_record){"m2", "alice", TN_SCORE_ACCEPTED, 0, s2[1]};
-    rec[n++] = (tn_score_record){"m3", "bob", TN_SCORE_ACCEPTED, 1, s2[2]};
-    rec[n++] = (tn_score_record){"m4", "bob", TN_SCORE_REJECTED, 0, 0};
-    for (int i = 0; i < 4; i++) rec[n++] = (tn_score_record){miner[i], owner[i], TN_SCORE_ACCEPTED, 1, s3[i]};
+    for (int i = 0; i < 4; i++) rec[n++] = (tn_score_record){miner[i], owner[i], TN_SCORE_ACCEPTED, 1, s1[i], 1};
+    rec[n++] = (tn_score_record){"m1", "alice", TN_SCORE_ACCEPTED, 1, s2[0], 1};
+    rec[n++] = (tn_score_record){"m2", "alice", TN_SCORE_ACCEPTED, 0, s2[1], 1};
+    rec[n++] = (tn_score_record){"m3", "bob", TN_SCORE_ACCEPTED, 1, s2[2], 1};
+    rec[n++] = (tn_score_record){"m4", "bob", TN_SCORE_REJECTED, 0, 0, 1};
+    for (int i = 0; i < 4; i++) rec[n++] = (tn_score_record){miner[i], owner[i], TN_SCORE_ACCEPTED, 1, s3[i], 1};
 
     tn_rank_row *rows;
     int nrows;
@@ -210,11 +211,11 @@ TEST(quality_bounds) {
 TEST(floor_and_rejections) {
     tn_score_params p = defaults();
     tn_score_record rec[5] = {
-        {"a", "o", TN_SCORE_ACCEPTED, 0, 0.0},    /* failure: counts as 0.1 */
-        {"a", "o", TN_SCORE_ACCEPTED, 1, 3.0},
-        {"b", "o", TN_SCORE_REJECTED, 0, 0.0},    /* costs nothing */
-        {"b", "o", TN_SCORE_ACCEPTED, 1, 0.05},   /* valid but below the floor */
-        {"c", "p", TN_SCORE_REJECTED, 0, 0.0},    /* never accepted: unranked */
+        {"a", "o", TN_SCORE_ACCEPTED, 0, 0.0, 1},    /* failure: counts as 0.1 */
+        {"a", "o", TN_SCORE_ACCEPTED, 1, 3.0, 1},
+        {"b", "o", TN_SCORE_REJECTED, 0, 0.0, 1},    /* costs nothing */
+        {"b", "o", TN_SCORE_ACCEPTED, 1, 0.05, 1},   /* valid but below the floor */
+        {"c", "p", TN_SCORE_REJECTED, 0, 0.0, 1},    /* never accepted: unranked */
     };
     tn_rank_row *rows;
     int n;
@@ -228,7 +229,7 @@ TEST(floor_and_rejections) {
     free(rows);
     /* long histories: 2000 tasks at 0.5 underflow nothing in log space */
     tn_score_record *many = calloc(2000, sizeof *many);
-    for (int i = 0; i < 2000; i++) many[i] = (tn_score_record){"x", "o", TN_SCORE_ACCEPTED, 1, 0.5};
+    for (int i = 0; i < 2000; i++) many[i] = (tn_score_record){"x", "o", TN_SCORE_ACCEPTED, 1, 0.5, 1};
     CHECK(tn_rank(&p, many, 2000, TN_RANK_MINER, &rows, &n) == 0);
     CHECK_NEAR(rows[0].log_product, 2000 * log(0.5), 1e-12, 0);
     free(rows);
@@ -250,9 +251,76 @@ TEST(bad_input) {
     CHECK_ERR(tn_score_params_check(&p), "R =");
     tn_rank_row *rows;
     int n;
-    tn_score_record bad = {NULL, "o", TN_SCORE_ACCEPTED, 1, 1.0};
+    tn_score_record bad = {NULL, "o", TN_SCORE_ACCEPTED, 1, 1.0, 1};
     p = defaults();
     CHECK_ERR(tn_rank(&p, &bad, 1, TN_RANK_MINER, &rows, &n), "no miner");
+}
+
+/* ---- work weighting (docs/scoring.md, "Work-weighted ranking") ---- */
+
+TEST(work_weight_formula) {
+    CHECK_NEAR(tn_task_work_weight(2, 8), 8.0, 0, 1e-12);           /* 2 sqrt(16) */
+    CHECK_NEAR(tn_task_work_weight(3, 3), 6.0, 0, 1e-12);           /* 2 sqrt(9) */
+    CHECK_NEAR(tn_task_work_weight(4, 7), 10.583005244, 0, 1e-9);   /* 2 sqrt(28) */
+    CHECK(tn_task_work_weight(0.5, 0.5) == 1.0);                    /* 2 sqrt(0.25) = 1 */
+    CHECK(tn_task_work_weight(1, 0.06) == 1.0);                     /* 0.49: floored at 1 */
+    CHECK(tn_task_work_weight(0, 70) == 1.0);
+    CHECK(isnan(tn_task_work_weight(-1, 1)) && isnan(tn_task_work_weight(1, NAN)));
+    tn_score_weighting w;
+    CHECK(tn_score_weighting_parse("work", &w) == 0 && w == TN_WEIGHT_WORK);
+    CHECK(tn_score_weighting_parse("product", &w) == 0 && w == TN_WEIGHT_PRODUCT);
+    CHECK_ERR(tn_score_weighting_parse("Work", &w), "'Work'");
+    CHECK(!strcmp(tn_score_weighting_name(TN_WEIGHT_WORK), "work"));
+}
+
+TEST(work_weighting_ranks) {
+    /* task 1: 2 h on an 8B model, weight 8; task 2: 1 h on 0.06B, weight 1 */
+    tn_score_record rec[6] = {
+        {"a", "o", TN_SCORE_ACCEPTED, 1, 1.8, 8}, {"a", "o", TN_SCORE_ACCEPTED, 1, 0.5, 1},
+        {"b", "p", TN_SCORE_ACCEPTED, 1, 0.2, 8}, {"b", "p", TN_SCORE_ACCEPTED, 1, 5.0, 1},
+        {"c", "p", TN_SCORE_ACCEPTED, 0, 0.0, 8}, {"c", "p", TN_SCORE_ACCEPTED, 1, 1.0, 1},
+    };
+    tn_score_params p = defaults();
+    tn_rank_row *rows;
+    int n;
+    /* product: b 0.2 * 5 = 1 > a 1.8 * 0.5 = 0.9 > c 0.1 * 1 = 0.1 */
+    CHECK(tn_rank(&p, rec, 6, TN_RANK_MINER, &rows, &n) == 0 && n == 3);
+    CHECK(!strcmp(rows[0].id, "b") && !strcmp(rows[1].id, "a") && !strcmp(rows[2].id, "c"));
+    CHECK_NEAR(rows[0].product, 1.0, 0, 1e-12);
+    CHECK_NEAR(rows[1].product, 0.9, 0, 1e-12);
+    CHECK(rows[1].work == 2.0);
+    free(rows);
+    /* work: a 1.8^8 * 0.5 = 55.09980288 > b 0.2^8 * 5 = 1.28e-5 > c 0.1^8 * 1 */
+    p.weighting = TN_WEIGHT_WORK;
+    CHECK(tn_rank(&p, rec, 6, TN_RANK_MINER, &rows, &n) == 0 && n == 3);
+    CHECK(!strcmp(rows[0].id, "a") && !strcmp(rows[1].id, "b") && !strcmp(rows[2].id, "c"));
+    CHECK_NEAR(rows[0].product, 55.09980288, 0, 1e-9);
+    CHECK_NEAR(rows[1].product, 1.28e-5, 0, 1e-9);
+    /* the floor is raised too: a failure on a weight-8 task costs 10^8 */
+    CHECK_NEAR(rows[2].product, 1e-8, 0, 1e-9);
+    CHECK_NEAR(rows[2].log_product, 8 * log(0.1), 1e-12, 0);
+    CHECK(rows[0].work == 9.0 && rows[2].invalid == 1);
+    free(rows);
+    /* owners: p = b * c = 1.28e-5 * 1e-8 */
+    CHECK(tn_rank(&p, rec, 6, TN_RANK_OWNER, &rows, &n) == 0 && n == 2);
+    CHECK(!strcmp(rows[0].id, "o") && !strcmp(rows[1].id, "p"));
+    CHECK_NEAR(rows[1].product, 1.28e-13, 0, 1e-9);
+    CHECK(rows[1].work == 18.0);
+    free(rows);
+    /* all weights 1: the work rule is the product rule */
+    for (int i = 0; i < 6; i++) rec[i].weight = 1;
+    CHECK(tn_rank(&p, rec, 6, TN_RANK_MINER, &rows, &n) == 0);
+    CHECK(!strcmp(rows[0].id, "b"));
+    CHECK_NEAR(rows[1].product, 0.9, 0, 1e-12);
+    free(rows);
+    /* a weight below 1 (or unset) is refused under the work rule only */
+    rec[3].weight = 0;
+    CHECK_ERR(tn_rank(&p, rec, 6, TN_RANK_MINER, &rows, &n), "work weight 0");
+    p.weighting = TN_WEIGHT_PRODUCT;
+    CHECK(tn_rank(&p, rec, 6, TN_RANK_MINER, &rows, &n) == 0);
+    free(rows);
+    p.weighting = (tn_score_weighting)7;
+    CHECK_ERR(tn_score_params_check(&p), "weighting");
 }
 
 int main(void) {
@@ -267,5 +335,7 @@ int main(void) {
     RUN(quality_bounds);
     RUN(floor_and_rejections);
     RUN(bad_input);
+    RUN(work_weight_formula);
+    RUN(work_weighting_ranks);
     return tn_test_summary("scoring");
 }

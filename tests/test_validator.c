@@ -54,6 +54,9 @@ typedef struct {
 } miner;
 
 static miner M[NMINERS];
+/* fair1's note: a comma, quotes, a newline and a leading space for the
+ * report's CSV to quote */
+#define FAIR1_NOTE " lr 2e-4, \"cosine\" schedule\nepochs 3"
 static char g_tmp[400], g_vdir[512], g_url[256], g_admin_pub[65];
 static tn_keypair g_admin;
 static char *g_validator_pub;
@@ -109,7 +112,7 @@ static int upload_dir(miner *m, const char *dir, const char *kind) {
     char url[700];
     snprintf(url, sizeof url, "%s/complete", m->upload_url);
     json_t *body = json_pack("{s:s, s:o, s:s, s:s}", "kind", kind, "files", files, "strategy", NAMES[m->r], "note",
-                             "test miner");
+                             m->r == FAIR1 ? FAIR1_NOTE : "test miner");
     tn_http_resp r;
     memset(&r, 0, sizeof r);
     tn_http_json(&o, "POST", url, body, &r);
@@ -258,6 +261,152 @@ static int has_flag(json_t *s, const char *rule) {
     return 0;
 }
 
+/* ---- the participants' report (docs/validator.md) ---- */
+
+static json_t *admin_json(const char *path, json_t *body) {
+    char url[600];
+    snprintf(url, sizeof url, "%s%s", g_url, path);
+    tn_http_opts o = {0};
+    o.key = &g_admin;
+    tn_http_resp r;
+    memset(&r, 0, sizeof r);
+    json_t *out = NULL;
+    if (tn_http_json(&o, "POST", url, body, &r) == 0 && r.status == 200) out = json_incref(r.json);
+    json_decref(body);
+    tn_http_resp_free(&r);
+    return out;
+}
+
+/* the report's row of (miner, task), and its owner */
+static json_t *report_row(json_t *rep, const char *miner, int64_t task, const char **owner) {
+    size_t i, k, q;
+    json_t *o, *m, *row;
+    json_array_foreach(json_object_get(rep, "participants"), i, o) json_array_foreach(json_object_get(o, "miners"), k, m) {
+        if (strcmp(json_string_value(json_object_get(m, "miner")), miner)) continue;
+        json_array_foreach(json_object_get(m, "submissions"), q, row) if (json_integer_value(json_object_get(row, "task_id")) == task) {
+            if (owner) *owner = json_string_value(json_object_get(o, "owner"));
+            return row;
+        }
+    }
+    return NULL;
+}
+
+/* The public report shows no submission id, no path of the data directory
+ * and (unless dataset_public) no dataset name. */
+static void check_public_report(json_t *rep, json_t *admin_rep, int dataset_public) {
+    char *text = json_dumps(rep, JSON_COMPACT);
+    CHECKF(text && !strstr(text, g_vdir) && !strstr(text, "submission_id") && !strstr(text, "files_dir") &&
+               !strstr(text, "content_hash"),
+           "public report: %s", text ? text : "(none)");
+    CHECKF(dataset_public || !strstr(text, "alpaca"), "public report names the dataset early: %s", text);
+    for (int i = 0; admin_rep && i < NMINERS; i++) {
+        json_t *row = report_row(admin_rep, NAMES[i], 1, NULL);
+        const char *tok = json_string_value(json_object_get(row, "submission_id"));
+        if (tok) CHECKF(!strstr(text, tok), "public report shows %s's submission id", NAMES[i]);
+    }
+    free(text);
+}
+
+/* tuna admin ... report ARGS > out; its exit status */
+static int run_report(const char *args, const char *out) {
+    char *keyf = tn_sprintf("%s/admin.key", g_tmp);
+    if (!tn_file_exists(keyf)) tn_keypair_save(&g_admin, keyf, 1);
+    char *cmd = tn_sprintf("%s admin --url %s --key %s report %s > %s 2>%s.err", tn_t_tuna(), g_url, keyf, args, out, out);
+    int st = system(cmd);
+    free(cmd);
+    free(keyf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void check_report(json_t *task, json_t *report_training, double model_params) {
+    json_t *rep = admin_json("/v1/admin/report", json_pack("{s:i}", "task_id", 0));
+    CHECK(rep != NULL);
+    if (!rep) return;
+    /* every offer of task 1, grouped under its owner, with the task view's numbers */
+    for (int i = 0; i < NMINERS; i++) {
+        const char *owner = NULL;
+        json_t *row = report_row(rep, NAMES[i], 1, &owner), *s = sub_of(task, NAMES[i]);
+        CHECKF(row && s && owner && !strcmp(owner, OWNERS[i]), "%s: no report row under %s", NAMES[i], OWNERS[i]);
+        if (!row || !s) continue;
+        CHECK(!strcmp(json_string_value(json_object_get(row, "model")), "stories260K"));
+        CHECK(!strcmp(json_string_value(json_object_get(row, "dataset")), "alpaca")); /* scored: public */
+        CHECKF(json_equal(json_object_get(row, "verdict"), json_object_get(s, "status")), "%s: verdict", NAMES[i]);
+        static const char *same[] = {"score", "test_loss", "synth_loss", "weighted_loss", "interval", "tied_with", "strategy"};
+        for (size_t k = 0; k < sizeof same / sizeof *same; k++)
+            CHECKF(json_equal(json_object_get(row, same[k]), json_object_get(s, same[k])) ||
+                       (!json_object_get(row, same[k]) && !json_object_get(s, same[k])),
+                   "%s: report's %s differs from the task view's", NAMES[i], same[k]);
+        json_t *up = json_object_get(row, "upload");
+        if (i == FAIR1 || i == FAIR2)
+            CHECKF(json_integer_value(json_object_get(up, "files")) >= 2 && json_integer_value(json_object_get(up, "bytes")) > 0 &&
+                       json_object_size(json_object_get(up, "manifest")) == (size_t)json_integer_value(json_object_get(up, "files")),
+                   "%s: upload %s", NAMES[i], json_dumps(up, JSON_COMPACT));
+        if (i == REJECT) CHECK(!up && !strcmp(json_string_value(json_object_get(row, "verdict")), "rejected"));
+    }
+    json_t *f1 = report_row(rep, "fair1", 1, NULL);
+    CHECK(f1 && !strcmp(json_string_value(json_object_get(f1, "strategy")), "fair1: " FAIR1_NOTE));
+    /* the public variant, during training and now */
+    CHECK(report_training != NULL);
+    if (report_training) check_public_report(report_training, rep, 0);
+    json_t *pub = get("/v1/report");
+    CHECK(pub && report_row(pub, "fair1", 1, NULL));
+    if (pub) check_public_report(pub, rep, 1);
+    json_decref(pub);
+
+    /* the CLI's CSV, read back by Python's csv module: one record per offer, cells as in the JSON */
+    char *csv = tn_sprintf("%s/report.csv", g_tmp), *js = tn_sprintf("%s/report.csv.json", g_tmp);
+    CHECK(run_report("--csv", csv) == 0);
+    char *py = tn_sprintf("/usr/bin/python3 -c 'import csv, json, sys; json.dump(list(csv.DictReader(open(sys.argv[1], "
+                          "newline=\"\"))), open(sys.argv[2], \"w\"))' %s %s", csv, js);
+    CHECK(system(py) == 0);
+    json_t *rows = json_load_file(js, 0, NULL);
+    CHECKF(json_array_size(rows) == NMINERS, "CSV: %zu records", json_array_size(rows));
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) {
+        const char *miner = json_string_value(json_object_get(r, "miner"));
+        json_t *row = report_row(rep, miner ? miner : "", 1, NULL);
+        CHECKF(row != NULL, "CSV record %zu: miner %s", i, miner);
+        if (!row) continue;
+        const char *strat = json_string_value(json_object_get(row, "strategy"));
+        CHECKF(!strcmp(json_string_value(json_object_get(r, "strategy")), strat ? strat : ""), "%s: strategy cell", miner);
+        json_t *sc = json_object_get(row, "score");
+        const char *cell = json_string_value(json_object_get(r, "score"));
+        CHECKF(json_is_number(sc) ? cell && strtod(cell, NULL) == json_number_value(sc) : cell && !*cell,
+               "%s: score cell %s", miner, cell);
+        CHECK(!strcmp(json_string_value(json_object_get(r, "submission_id")),
+                      json_string_value(json_object_get(row, "submission_id"))));
+    }
+    json_decref(rows);
+    CHECK(run_report("", csv) == 0);            /* the table */
+    CHECK(run_report("--task 99", csv) == 1);   /* no such task: 404 */
+    free(py);
+    free(csv);
+    free(js);
+
+    /* score.weighting: the weight of task 1 is max(1, 2 sqrt(hours * B)) from
+     * its limit and the catalog's parameter count; a stories260K task of
+     * 0.5 min weighs 1, so the work rule gives the product rule's numbers */
+    double w = fmax(1, 2 * sqrt(0.5 / 60 * model_params / 1e9));
+    CHECK(w == 1.0 && model_params > 1e5);
+    json_t *lb0 = get("/v1/leaderboard");
+    CHECK(admin("/v1/admin/settings", json_pack("{s:s, s:s}", "key", "score.weighting", "value", "work")) == 200);
+    json_t *lb1 = get("/v1/leaderboard");
+    CHECK(admin("/v1/admin/settings", json_pack("{s:s, s:s}", "key", "score.weighting", "value", "hours")) == 422);
+    CHECK(lb0 && lb1 && !strcmp(json_string_value(json_object_get(lb0, "weighting")), "product") &&
+          !strcmp(json_string_value(json_object_get(lb1, "weighting")), "work"));
+    json_t *a, *b;
+    json_array_foreach(json_object_get(lb1, "leaderboard"), i, b) {
+        a = json_array_get(json_object_get(lb0, "leaderboard"), i);
+        CHECK(json_equal(json_object_get(a, "id"), json_object_get(b, "id")));
+        CHECK_NEAR(json_number_value(json_object_get(b, "product")), json_number_value(json_object_get(a, "product")), 1e-12, 0);
+        CHECK(json_number_value(json_object_get(b, "work")) == w * json_integer_value(json_object_get(b, "accepted")));
+    }
+    json_decref(lb0);
+    json_decref(lb1);
+    json_decref(rep);
+}
+
 TEST(whole_task_with_cheats) {
     const char *data = tn_t_shared_data();
     if (!data) SKIP("../shared/data is missing (set TUNA_SHARED_DATA)");
@@ -301,6 +450,21 @@ TEST(whole_task_with_cheats) {
     }
     char *base = tn_sprintf("%s/base", g_tmp);
     CHECK(admin("/v1/admin/models", json_pack("{s:s, s:s}", "name", "stories260K", "path", base)) == 201);
+    /* a second add of the same model is a no-op that answers with its architecture */
+    double model_params = 0;
+    {
+        char murl[600];
+        snprintf(murl, sizeof murl, "%s/v1/admin/models", g_url);
+        tn_http_opts ao = {0};
+        ao.key = &g_admin;
+        tn_http_resp mr;
+        memset(&mr, 0, sizeof mr);
+        json_t *mb = json_pack("{s:s, s:s}", "name", "stories260K", "path", base);
+        if (tn_http_json(&ao, "POST", murl, mb, &mr) == 0)
+            model_params = json_number_value(json_object_get(json_object_get(mr.json, "architecture"), "params"));
+        json_decref(mb);
+        tn_http_resp_free(&mr);
+    }
     CHECK(admin("/v1/admin/datasets", json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "name", "alpaca", "path", ds,
                                                 "dataset_type", "kind", "instruct", "field_instruction", "instruction",
                                                 "field_input", "input", "field_output", "output")) == 201);
@@ -319,7 +483,11 @@ TEST(whole_task_with_cheats) {
 
     /* wait for scored */
     double t0 = tn_now();
-    while (strcmp(task_state(1), "scored") && strcmp(task_state(1), "failed") && tn_now() - t0 < 240) usleep(250000);
+    json_t *report_training = NULL; /* the public report while the dataset is secret */
+    while (strcmp(task_state(1), "scored") && strcmp(task_state(1), "failed") && tn_now() - t0 < 240) {
+        if (!report_training && !strcmp(task_state(1), "training")) report_training = get("/v1/report");
+        usleep(250000);
+    }
     CHECKF(!strcmp(task_state(1), "scored"), "task state %s (see %s/validator.log)", task_state(1), g_tmp);
     /* the late miner tries 1.5 s after the deadline; with a fast engine the
      * task can be scored before that, so wait for every miner to be done
@@ -418,6 +586,8 @@ TEST(whole_task_with_cheats) {
                           (!json_object_get(a, "interval") && !json_object_get(b, "interval"))),
                "%s: interval changed after restart + rescore", NAMES[want[k].r]);
     }
+    if (task3) check_report(task3, report_training, model_params);
+    json_decref(report_training);
     json_decref(task);
     json_decref(task2);
     json_decref(task3);

@@ -1,6 +1,6 @@
 /* app.js - the tuna dashboard: reads the validator's public JSON API every
  * 2 s and renders tasks, leaderboards, per-task results with loss charts,
- * flags and miners.
+ * flags, miners and the participants' report.
  *
  * Safety: every string from the API (miners choose their names, notes and
  * messages) reaches the page only as a text node or through setAttribute;
@@ -364,6 +364,63 @@
       { id: 'miners-table' }));
   }
 
+  function fmtBytes(n) {
+    if (!isNum(n)) return '—';
+    const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1) : String(n)) + ' ' + u[i];
+  }
+
+  /* What the upload carried: kind, files and bytes, how many uploads. */
+  function uploadCell(u) {
+    if (!u || typeof u !== 'object') return h('td', { class: 'upload' }, h('span', { class: 'muted' }, '—'));
+    return h('td', { class: 'upload' }, str(u.kind) + ' · ' + (isNum(u.files) ? u.files : '?') + ' files · ' +
+      fmtBytes(u.bytes) + (isNum(u.uploads) && u.uploads > 1 ? ' · ' + u.uploads + ' uploads' : ''));
+  }
+
+  /* The participants' report (/v1/report): per participant and miner,
+   * every offer with its task, verdict, losses, score, note and upload. */
+  function renderReport(rep) {
+    const parts = Array.isArray(rep.participants) ? rep.participants : [];
+    if (!parts.length) return replace('report', empty('No participants registered.'));
+    const frag = document.createDocumentFragment();
+    for (const p of parts) {
+      const miners = Array.isArray(p.miners) ? p.miners : [];
+      const rows = [];
+      for (const m of miners) {
+        const subs = (Array.isArray(m.submissions) ? m.submissions : []).slice().sort((a, b) => a.task_id - b.task_id);
+        for (const x of subs) {
+          rows.push(h('tr', { 'data-miner': str(m.miner), 'data-task': x.task_id, 'data-verdict': str(x.verdict),
+            class: x.verdict === 'invalid' ? 'invalid' : null },
+          h('th', { scope: 'row', class: 'name' }, str(m.miner)),
+          h('td', null, h('a', { href: '#task-' + Number(x.task_id) }, '#' + x.task_id), ' ', str(x.model)),
+          h('td', { class: 'dataset' }, x.dataset === null || x.dataset === undefined
+            ? h('span', { class: 'muted', title: 'the dataset is made public once the task is scored or failed' }, 'hidden')
+            : str(x.dataset)),
+          h('td', null, statusBadge(x.verdict)),
+          h('td', { class: 'num test-loss' }, fmtLoss(x.test_loss)),
+          h('td', { class: 'num synth-loss' }, fmtLoss(x.synth_loss)),
+          weightedCell(x),
+          h('td', { class: 'num score' }, fmtScore(x.score)),
+          h('td', { class: 'flags-cell' }, flagItems({ status: x.verdict, reason: x.reason, flags: x.flags })),
+          h('td', { class: 'strategy', title: str(x.strategy) }, x.strategy ? str(x.strategy) : h('span', { class: 'muted' }, '—')),
+          uploadCell(x.upload)));
+        }
+      }
+      frag.appendChild(h('article', { class: 'report-owner', 'data-owner': str(p.owner) },
+        h('h3', null, str(p.owner), ' ', h('span', { class: 'muted' },
+          miners.length + ' miner' + (miners.length === 1 ? '' : 's') + ': ' + miners.map((m) => str(m.miner)).join(', '))),
+        rows.length
+          ? table('Submissions of ' + str(p.owner),
+            ['Miner', 'Task', 'Dataset', 'Verdict', { t: 'Test loss', cls: 'num' }, { t: 'Synth loss', cls: 'num' },
+              { t: 'Weighted loss [interval]', cls: 'num' }, { t: 'Score', cls: 'num' }, 'Flags', 'Note', 'Upload'],
+            rows, { class: 'subs report-table' })
+          : empty('No offers yet.')));
+    }
+    replace('report', frag);
+  }
+
   /* ---- refresh loop ------------------------------------------------------------------ */
 
   async function getJSON(path) {
@@ -390,8 +447,9 @@
     tick++;
     try {
       const t0 = Date.now();
-      const [health, tasks, lb, flags, miners] = await Promise.all([
+      const [health, tasks, lb, flags, miners, report] = await Promise.all([
         getJSON('v1/health'), getJSON('v1/tasks'), getJSON('v1/leaderboard'), getJSON('v1/flags'), getJSON('v1/miners'),
+        getJSON('v1/report'),
       ]);
       if (isNum(health.time_ms)) clockOffset = health.time_ms - (t0 + Date.now()) / 2;
       const list = (tasks.tasks || []).slice().sort((a, b) => b.id - a.id);
@@ -408,6 +466,7 @@
       if (changed('details', details)) renderDetails(details);
       if (changed('flags', flags.flags || [])) renderFlags(flags.flags || []);
       if (changed('miners', miners.miners || [])) renderMiners(miners.miners || []);
+      if (changed('report', report.participants || [])) renderReport(report);
       updateCountdowns();
       lastOk = Date.now();
       const skew = Math.round(clockOffset / 1000);

@@ -5,6 +5,7 @@
 #include "base/err.h"
 #include "base/json.h"
 #include "base/num.h"
+#include "cli/admin_report.h"
 #include "cli/cli_data.h"
 #include "cli/commands.h"
 
@@ -27,6 +28,7 @@ static void usage(FILE *f) {
             "  task create --model M --dataset D (--hours H | --minutes M) [--seq-len N]\n"
             "  rescore [--task ID]                    (re-apply the current rules)\n"
             "  set KEY VALUE                          (rules.*, score.* settings)\n"
+            "  report [--json | --csv] [--task ID]    (every submission per participant and miner)\n"
             "  tasks | task ID | leaderboard | flags | miners\n\n" CLI_DATA_HELP);
 }
 
@@ -171,6 +173,8 @@ int cmd_admin(int argc, char **argv) {
         int64_t id = 0; /* 0: every scored task */
         if (t && tn_parse_i64("--task", t, 1, INT64_MAX, &id)) rc = cli_usage_fail("admin rescore");
         else rc = call(url, kp, "POST", "/v1/admin/rescore", json_pack("{s:I}", "task_id", (json_int_t)id));
+    } else if (!strcmp(cmd, "report")) {
+        rc = admin_report(url, kp, n, a);
     } else if (!strcmp(cmd, "set") && n == 3) {
         rc = call(url, kp, "POST", "/v1/admin/settings", json_pack("{s:s, s:s}", "key", a[1], "value", a[2]));
     } else {

@@ -12,6 +12,28 @@ void tn_score_params_default(tn_score_params *p) {
     p->alpha = 0.7;
     p->R = 4.0;
     p->floor = 0.1;
+    p->weighting = TN_WEIGHT_PRODUCT;
+}
+
+static const char *const WEIGHTINGS[] = {"product", "work"};
+
+const char *tn_score_weighting_name(tn_score_weighting w) {
+    return (int)w >= 0 && (int)w <= TN_WEIGHT_WORK ? WEIGHTINGS[(int)w] : "?";
+}
+
+int tn_score_weighting_parse(const char *name, tn_score_weighting *out) {
+    for (int i = 0; i <= TN_WEIGHT_WORK; i++)
+        if (name && !strcmp(name, WEIGHTINGS[i])) {
+            *out = (tn_score_weighting)i;
+            return 0;
+        }
+    return tn_fail("scoring: weighting '%s' is neither 'product' nor 'work'", name ? name : "(none)");
+}
+
+double tn_task_work_weight(double hours, double billions) {
+    if (!(hours >= 0 && billions >= 0 && isfinite(hours) && isfinite(billions))) return NAN;
+    double w = 2 * sqrt(hours * billions);
+    return w > 1 ? w : 1;
 }
 
 int tn_score_params_check(const tn_score_params *p) {
@@ -19,6 +41,8 @@ int tn_score_params_check(const tn_score_params *p) {
     if (!(p->R >= 1 && isfinite(p->R))) return tn_fail("scoring: R = %g must be >= 1", p->R);
     if (!(p->floor > 0 && p->floor <= 1))
         return tn_fail("scoring: floor = %g must be in (0, 1] (0 would let one failure zero a product)", p->floor);
+    if (p->weighting != TN_WEIGHT_PRODUCT && p->weighting != TN_WEIGHT_WORK)
+        return tn_fail("scoring: unknown weighting %d", (int)p->weighting);
     return 0;
 }
 
@@ -99,6 +123,16 @@ int tn_rank(const tn_score_params *p, const tn_score_record *rec, int n, tn_rank
             free(out);
             return tn_fail("ranking: record %d (%s) has a non-finite score", i, id);
         }
+        /* the exponent of this record's factor: a weight below 1 would make
+         * a task count less than under the product rule (and 0 would drop it) */
+        double e = 1;
+        if (p->weighting == TN_WEIGHT_WORK && rec[i].status == TN_SCORE_ACCEPTED) {
+            e = rec[i].weight;
+            if (!(e >= 1 && isfinite(e))) {
+                free(out);
+                return tn_fail("ranking: record %d (%s) has work weight %g (must be finite and >= 1)", i, id, e);
+            }
+        }
         /* Linear search: a competition has at most a few hundred miners and
          * this runs once per leaderboard refresh. */
         int g = 0;
@@ -116,7 +150,8 @@ int tn_rank(const tn_score_params *p, const tn_score_record *rec, int n, tn_rank
         else
             row->invalid++;
         double s = rec[i].score > p->floor ? rec[i].score : p->floor;
-        row->log_product += log(s);
+        row->log_product += e * log(s);
+        row->work += e;
     }
     for (int g = 0; g < m; g++) out[g].product = exp(out[g].log_product);
     qsort(out, (size_t)m, sizeof *out, cmp_rows);

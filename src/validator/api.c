@@ -1,9 +1,9 @@
 /* api.c - the validator's HTTP API (see docs/validator.md for the contract).
  *
  *   public     GET /v1/health, /v1/miners, /v1/tasks, /v1/tasks/{id},
- *              /v1/leaderboard, /v1/flags
+ *              /v1/leaderboard, /v1/flags, /v1/report[?task=ID]
  *   organiser  POST /v1/admin/{miners,miners/enable,models,datasets,tasks,
- *              task_detail,rescore,settings}  (signed by the admin key)
+ *              task_detail,rescore,settings,report}  (signed by the admin key)
  *   miners     PUT  /v1/submissions/{token}/files/{name}  (streamed upload)
  *              POST /v1/submissions/{token}/complete       (manifest + note)
  *              GET  /v1/submissions/{token}                (receipt)
@@ -19,6 +19,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/num.h"
 #include "data/rows.h"
 #include "model/config.h"
 
@@ -384,6 +385,38 @@ static void admin_task(vstate *v, tn_http_req *r, json_t *b) {
         tn_http_reply_json(r, 201, json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "pending"));
 }
 
+/* The participants' report (views.c) of every task, or of task id > 0 (404
+ * when there is none), as `view` shows it. */
+static void reply_report(vstate *v, tn_http_req *r, json_int_t id, int view) {
+    if (id > 0) {
+        tn_task t;
+        memset(&t, 0, sizeof t);
+        LOCK(v);
+        int rc = tn_store_task_get(v->store, id, &t);
+        UNLOCK(v);
+        tn_task_clear(&t);
+        if (rc < 0) {
+            tn_http_reply_error(r, store_status(rc), "report: task %lld: %s", (long long)id, tn_errmsg());
+            return;
+        }
+    }
+    json_t *j = v_report_json(v, id, view);
+    if (!j)
+        tn_http_reply_error(r, 500, "report: %s", tn_errmsg());
+    else
+        tn_http_reply_json(r, 200, j);
+}
+
+static void h_report(tn_http_req *r, void *ud) {
+    const char *q = tn_http_query(r, "task");
+    int64_t id = 0;
+    if (q && tn_parse_i64("task", q, 1, INT64_MAX, &id)) {
+        tn_http_reply_error(r, 400, "report: %s", tn_errmsg());
+        return;
+    }
+    reply_report(ud, r, id, V_PUBLIC_DETAIL);
+}
+
 /* The task as the organiser sees it: texts as stored, submission ids and
  * directories (the public GET /v1/tasks/{id} shows neither). */
 static void admin_task_detail(vstate *v, tn_http_req *r, json_t *b) {
@@ -422,6 +455,12 @@ static void admin_setting(vstate *v, tn_http_req *r, json_t *b) {
         tn_http_reply_error(r, 422, "settings: key and value are required");
         return;
     }
+    /* a value the views could not read would break the leaderboard: refuse it here */
+    tn_score_weighting w;
+    if (!strcmp(key, "score.weighting") && tn_score_weighting_parse(json_string_value(val), &w)) {
+        tn_http_reply_error(r, 422, "settings: %s", tn_errmsg());
+        return;
+    }
     char *s = json_is_string(val) ? tn_strdup(json_string_value(val)) : json_dumps(val, JSON_ENCODE_ANY);
     int64_t ver;
     LOCK(v);
@@ -455,6 +494,7 @@ static void h_admin(tn_http_req *r, void *ud) {
     else if (!strcmp(what, "task_detail")) admin_task_detail(v, r, b);
     else if (!strcmp(what, "rescore")) admin_rescore(v, r, b);
     else if (!strcmp(what, "settings")) admin_setting(v, r, b);
+    else if (!strcmp(what, "report")) reply_report(v, r, json_integer_value(json_object_get(b, "task_id")), V_ADMIN_DETAIL);
     else tn_http_reply_error(r, 404, "no admin call %s", what);
     json_decref(b);
 }
@@ -776,6 +816,7 @@ int v_api_register(vstate *v) {
         {"GET", "/v1/tasks", TN_ROUTE_PREFIX, 0, NULL, h_tasks, v},
         {"GET", "/v1/leaderboard", TN_ROUTE_EXACT, 0, NULL, h_leaderboard, v},
         {"GET", "/v1/flags", TN_ROUTE_EXACT, 0, NULL, h_flags, v},
+        {"GET", "/v1/report", TN_ROUTE_EXACT, 0, NULL, h_report, v},
         {"POST", "/v1/admin/", TN_ROUTE_PREFIX | TN_ROUTE_SIGNED, 1 << 20, NULL, h_admin, v},
         {"PUT", "/v1/submissions/", TN_ROUTE_PREFIX | TN_ROUTE_SIGNED | TN_ROUTE_UPLOAD, v->o.max_upload_bytes, tmp,
          h_upload, v},

@@ -125,5 +125,9 @@ int v_rescore_task(vstate *v, int64_t task_id);
 enum { V_PUBLIC_LIST = 0, V_PUBLIC_DETAIL = 1, V_ADMIN_DETAIL = 2 };
 json_t *v_task_json(vstate *v, const tn_task *t, int detail);
 json_t *v_leaderboard_json(vstate *v);
+/* The participants' report: per owner, per miner, every offer of every task
+ * (or of task_id > 0 only) with the task, verdict, losses, score, note and
+ * upload (docs/validator.md). detail: V_PUBLIC_DETAIL or V_ADMIN_DETAIL. */
+json_t *v_report_json(vstate *v, int64_t task_id, int detail);
 
 #endif
