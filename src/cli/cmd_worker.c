@@ -72,7 +72,8 @@ int cmd_worker(int argc, char **argv) {
             break;
         case O_TIME: if (tn_parse_double("--eval-time", optarg, 0, 7 * 86400, &o.wall_s)) goto bad; break;
         case O_BIN: o.tuna = optarg; break;
-        case O_VERBOSE: tn_log_set_level(TN_LOG_DEBUG); break;
+        case O_VERBOSE:
+        case 'v': tn_log_set_level(TN_LOG_DEBUG); break;
         default: usage(stderr); return 2;
         }
     }

@@ -74,8 +74,8 @@ static int claim_tx(tn_store *s, const char *owner, int64_t now, int64_t lease_m
     int rc = pgq_run(s, "claiming evaluation", NULL, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED", NULL);
     while (rc == 0) {
         PGresult *r = pgq_exec(s, "finding an evaluation to claim",
-                               "SELECT id, attempts FROM evaluations WHERE state = 'queued' "
-                               "OR (state = 'running' AND lease_expires <= $1) ORDER BY id LIMIT 1 "
+                               "SELECT id, attempts FROM evaluations WHERE state IN ('queued', 'running') "
+                               "AND lease_expires <= $1 ORDER BY id LIMIT 1 "
                                "FOR UPDATE SKIP LOCKED",
                                "i", now);
         if (!r) return TN_STORE_ERROR;
@@ -130,6 +130,9 @@ static int lease_verdict(tn_store *s, int rc, int64_t changed, int64_t id, const
     return rc;
 }
 
+#define TN_STR_(x) #x
+#define TN_STR(x) TN_STR_(x)
+
 /* the WHERE of every lease operation: still ours, and not expired */
 #define HELD "WHERE id = $3 AND state = 'running' AND lease_owner = $4 AND lease_expires > $2"
 
@@ -167,7 +170,7 @@ int pgs_eval_complete(tn_store *s, int64_t id, const char *owner, const char *re
     if (ss_check_lease(owner, 0, 0)) return TN_STORE_ERROR;
     lease_op op = {.id = id, .now = now, .owner = owner, .text = ss_json_or_empty(result_json), .what = "result",
                    .hook = "eval_complete:before_commit",
-                   .sql = "UPDATE evaluations SET state = 'done', result_json = $1, error = NULL, "
+                   .sql = "UPDATE evaluations SET state = 'done', result_json = $1, "
                           "updated_at = $2 " HELD};
     return lease_run(s, &op);
 }
@@ -177,7 +180,8 @@ int pgs_eval_fail(tn_store *s, int64_t id, const char *owner, const char *error,
     lease_op op = {.id = id, .now = now, .owner = owner, .text = error ? error : "(no reason given)",
                    .what = "failure report",
                    .sql = "UPDATE evaluations SET state = CASE WHEN attempts >= $5 THEN 'failed' ELSE 'queued' END, "
-                          "lease_owner = CASE WHEN attempts >= $5 THEN lease_owner END, lease_expires = 0, "
+                          "lease_owner = CASE WHEN attempts >= $5 THEN lease_owner END, "
+                          "lease_expires = $2 + " TN_STR(TN_EVAL_RETRY_MS) ", "
                           "error = $1, updated_at = $2 " HELD};
     return lease_run(s, &op);
 }

@@ -58,8 +58,8 @@ static int claim_tx(tn_store *s, const char *owner, int64_t now, int64_t lease_m
     for (;;) {
         int64_t id = 0, attempts = 0;
         sqlite3_stmt *st = tn_sqlite_q(&s->h,
-                                       "SELECT id, attempts FROM evaluations WHERE state = 'queued' "
-                                       "OR (state = 'running' AND lease_expires <= ?) ORDER BY id LIMIT 1",
+                                       "SELECT id, attempts FROM evaluations WHERE state IN ('queued', 'running') "
+                               "AND lease_expires <= ? ORDER BY id LIMIT 1",
                                        "i", now);
         if (!st) return TN_STORE_ERROR;
         int step = sqlite3_step(st);
@@ -133,7 +133,7 @@ int sqs_eval_complete(tn_store *s, int64_t id, const char *owner, const char *re
     int rc = ss_enter_tx(s);
     if (rc != 0) return rc;
     rc = tn_sqlite_run(&s->h, "recording evaluation result",
-                       "UPDATE evaluations SET state = 'done', result_json = ?, error = NULL, updated_at = ? " HELD,
+                       "UPDATE evaluations SET state = 'done', result_json = ?, updated_at = ? " HELD,
                        "tiiti", ss_json_or_empty(result_json), now, id, owner, now);
     if (rc == 0) ss_hook(s, "eval_complete:before_commit");
     return ss_leave_tx(s, lease_verdict(s, rc, id, owner, now, "result"));
@@ -145,10 +145,10 @@ int sqs_eval_fail(tn_store *s, int64_t id, const char *owner, const char *error,
     if (rc != 0) return rc;
     rc = tn_sqlite_run(&s->h, "failing evaluation",
                        "UPDATE evaluations SET state = CASE WHEN attempts >= ? THEN 'failed' ELSE 'queued' END, "
-                       "lease_owner = CASE WHEN attempts >= ? THEN lease_owner END, lease_expires = 0, "
+                       "lease_owner = CASE WHEN attempts >= ? THEN lease_owner END, lease_expires = ?, "
                        "error = ?, updated_at = ? " HELD,
-                       "iitiiti", (int64_t)TN_EVAL_MAX_ATTEMPTS, (int64_t)TN_EVAL_MAX_ATTEMPTS,
-                       error ? error : "(no reason given)", now, id, owner, now);
+                       "iiitiiti", (int64_t)TN_EVAL_MAX_ATTEMPTS, (int64_t)TN_EVAL_MAX_ATTEMPTS,
+                       now + TN_EVAL_RETRY_MS, error ? error : "(no reason given)", now, id, owner, now);
     return ss_leave_tx(s, lease_verdict(s, rc, id, owner, now, "failure report"));
 }
 

@@ -33,8 +33,9 @@ static int fetch_blob(fetcher *f, const char *hash) {
                            (long long)json_integer_value(exp), mac);
     char *tmp = tn_sprintf("%s/../download.%d.%s", tn_blobs_root(f->blobs), (int)getpid(), hash);
     /* checked against the hash while it streams; put_file re-hashes as it stores */
+    char got[TN_HASH_HEX + 1];
     int rc = tn_http_download(f->http, url, tmp, 0, hash, NULL);
-    if (rc == 0) rc = tn_blobs_put_file(f->blobs, tmp, hash, NULL) ? -1 : 0;
+    if (rc == 0) rc = tn_blobs_put_file(f->blobs, tmp, hash, got) ? -1 : 0;
     if (rc == 0) tn_log(TN_LOG_DEBUG, "worker: fetched blob %.12s", hash);
     if (rc) tn_err_prefix("fetching blob %.12s", hash);
     unlink(tmp);
