@@ -15,6 +15,7 @@
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -88,18 +89,33 @@ TEST(postgres_available) {
          "server with tests/pg_server when PostgreSQL is installed: apt-get install postgresql)");
 }
 
-/* Runs `cases(prefix)` on SQLite (prefix ""), then on PostgreSQL ("pg_")
- * or the skip that says why not; drops the schemas it made. */
-static inline void sb_run_both(void (*cases)(const char *prefix)) {
+/* A case that touches a database, run once per backend. */
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} sb_case;
+#define SB_CASE(x) {#x, test_##x}
+
+static inline void sb_run_cases(const char *prefix, const sb_case *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s%s", prefix, cases[i].name);
+        tn_t_run(name, cases[i].fn);
+    }
+}
+
+/* Runs the cases on SQLite, then (prefixed pg_) on PostgreSQL or the skip
+ * that says why not; drops the schemas it made. */
+static inline void sb_run_both(const sb_case *cases, size_t n) {
     use_pg = 0;
-    cases("");
+    sb_run_cases("", cases, n);
     pg_url = getenv("TUNA_TEST_PG_URL");
     if (!pg_url || !*pg_url) {
         RUN(postgres_available);
         return;
     }
     use_pg = 1;
-    cases("pg_");
+    sb_run_cases("pg_", cases, n);
     /* leave a server that was given to us as we found it */
     for (int i = 1; i <= pg_schemas; i++) {
         char *sql = tn_sprintf("DROP SCHEMA t%d_%d CASCADE", (int)getpid(), i);

@@ -863,30 +863,18 @@ out:
 }
 
 /* The cases that touch a database; run once per backend. */
-static void run_backend_cases(const char *prefix) {
-    struct {
-        const char *name;
-        void (*fn)(void);
-    } cases[] = {
-#define C(x) {#x, test_##x}
-        C(migrations_from_empty), C(migrations_step_by_step), C(newer_schema_refused),
-        C(reopen_keeps_data),     C(miner_limits),            C(task_transitions_cas),
-        C(cas_across_processes),  C(cas_while_other_tx_open), C(crash_mid_transaction),
-        C(kill9_busy_writer),     C(offers),                  C(submissions_replace),
-        C(evaluations_idempotent), C(settings_versioning),    C(threads_share_a_handle),
-        C(settings_race_across_processes),
-#undef C
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char name[96];
-        snprintf(name, sizeof name, "%s%s", prefix, cases[i].name);
-        tn_t_run(name, cases[i].fn);
-    }
-}
+static const sb_case backend_cases[] = {
+    SB_CASE(migrations_from_empty), SB_CASE(migrations_step_by_step), SB_CASE(newer_schema_refused),
+    SB_CASE(reopen_keeps_data),     SB_CASE(miner_limits),            SB_CASE(task_transitions_cas),
+    SB_CASE(cas_across_processes),  SB_CASE(cas_while_other_tx_open), SB_CASE(crash_mid_transaction),
+    SB_CASE(kill9_busy_writer),     SB_CASE(offers),                  SB_CASE(submissions_replace),
+    SB_CASE(evaluations_idempotent), SB_CASE(settings_versioning),    SB_CASE(threads_share_a_handle),
+    SB_CASE(settings_race_across_processes),
+};
 
 int main(void) {
     RUN(migration_lists_match);
     RUN(task_minutes_limit);
-    sb_run_both(run_backend_cases);
+    sb_run_both(backend_cases, sizeof backend_cases / sizeof *backend_cases);
     return tn_test_summary("store");
 }

@@ -244,24 +244,12 @@ out:
     free(p);
 }
 
-static void run_backend_cases(const char *prefix) {
-    struct {
-        const char *name;
-        void (*fn)(void);
-    } cases[] = {
-#define C(x) {#x, test_##x}
-        C(evals_enqueue_idempotent), C(evals_lease_taken_result_refused), C(evals_attempts_counted),
-        C(evals_crash_mid_claim),    C(evals_claim_across_processes),
-#undef C
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char name[96];
-        snprintf(name, sizeof name, "%s%s", prefix, cases[i].name);
-        tn_t_run(name, cases[i].fn);
-    }
-}
+static const sb_case backend_cases[] = {
+    SB_CASE(evals_enqueue_idempotent), SB_CASE(evals_lease_taken_result_refused), SB_CASE(evals_attempts_counted),
+    SB_CASE(evals_crash_mid_claim),    SB_CASE(evals_claim_across_processes),
+};
 
 int main(void) {
-    sb_run_both(run_backend_cases);
+    sb_run_both(backend_cases, sizeof backend_cases / sizeof *backend_cases);
     return tn_test_summary("store_evals");
 }

@@ -354,13 +354,9 @@ out:
     free(alog), free(blog), free(akey), free(bkey), free(acache), free(bcache), free(store_url);
 }
 
-static void run_backend_cases(const char *prefix) {
-    char name[96];
-    snprintf(name, sizeof name, "%stwo_workers_one_killed", prefix);
-    tn_t_run(name, test_two_workers_one_killed);
-}
+static const sb_case backend_cases[] = {SB_CASE(two_workers_one_killed)};
 
 int main(void) {
-    sb_run_both(run_backend_cases);
+    sb_run_both(backend_cases, 1);
     return tn_test_summary("worker");
 }
