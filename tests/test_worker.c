@@ -13,7 +13,8 @@
  *       exactly once (each "done" line once, A's job on its second attempt),
  *       B fetched the shared base model once, and every result equals what
  *       `tuna eval-submission` gives on the same files locally (the
- *       one-machine run), loss for loss.
+ *       one-machine run), loss for loss. A job whose URL signature is
+ *       wrong is given back with the validator's refusal as its error.
  * Needs ../shared/data (stories260K). */
 #include "harness.h"
 #include "store_backend.h"
@@ -324,7 +325,7 @@ TEST(two_workers_one_killed) {
     }
     /* the results are the one-machine run's */
     for (int i = 0; i < NJOBS; i++) {
-        char tag[8];
+        char tag[16];
         snprintf(tag, sizeof tag, "%d", i);
         refs[i] = reference(base, i < 2 ? sub[i] : NULL, test, synth, dt, tag);
     }
@@ -338,6 +339,34 @@ TEST(two_workers_one_killed) {
         json_decref(got);
     }
     tn_evals_free(v, n);
+
+    /* a job whose URL signature is wrong: given back with the validator's
+     * answer, nothing cached, claimable again only after the retry delay */
+    json_t *bad = json_deep_copy(sigs);
+    json_object_set_new(json_object_get(bad, thash), "sig", json_string(
+        "0000000000000000000000000000000000000000000000000000000000000000"));
+    char *cache2 = tn_sprintf("%s/cache-c", g_dir), *clog = tn_sprintf("%s/worker-c.log", g_dir);
+    json_t *job = json_pack("{s:s, s:s, s:s, s:o, s:O, s:i, s:b}", "base", bhash, "test", thash, "synth", yhash,
+                            "signatures", bad, "dataset_type", dt, "seq_len", 64, "base_only", 1);
+    char *text = json_dumps(job, JSON_COMPACT);
+    int64_t bad_id = 0;
+    CHECK(tn_store_eval_enqueue(s, task, 99, text, tn_wall_ms(), &bad_id) == 0);
+    char *cargs[] = {"worker", "--store", store_url, "--validator", g_v.url, "--key", bkey, "--cache-dir", cache2,
+                     "--lease-s", "3", "--once", NULL};
+    pid_t c = start_tuna(cargs, clog, NULL);
+    CHECK(c > 0 && tn_spawn_wait(c, &end) == 0 && end.code == 0);
+    tn_eval e;
+    CHECK(tn_store_eval_get(s, bad_id, &e) == 0);
+    CHECKF(e.state == TN_EVAL_QUEUED && e.attempts == 1 && e.error && strstr(e.error, "bad URL signature"),
+           "%s, %lld attempts: %s", tn_eval_state_name(e.state), (long long)e.attempts, e.error ? e.error : "-");
+    tn_eval_clear(&e);
+    char *cached = tn_sprintf("%s/blobs/%.2s/%s", cache2, thash, thash + 2);
+    CHECK(!tn_file_exists(cached));
+    free(cached);
+    free(text);
+    json_decref(job);
+    free(cache2);
+    free(clog);
 out:
     if (a > 0) kill(a, SIGKILL), waitpid(a, NULL, 0);
     if (b > 0) kill(b, SIGKILL), waitpid(b, NULL, 0);

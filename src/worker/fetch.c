@@ -20,8 +20,9 @@ typedef struct {
     atomic_int *stop;
 } fetcher;
 
-/* One blob into the cache, unless it is there already. */
-static int fetch_blob(fetcher *f, const char *hash) {
+/* One blob into the cache, unless it is there already; max_bytes (0 = no
+ * cap) stops a download longer than the manifest said. */
+static int fetch_blob(fetcher *f, const char *hash, uint64_t max_bytes) {
     if (!tn_hash_hex_ok(hash)) return tn_fail("job: '%s' is not a blob hash", hash ? hash : "(null)");
     if (tn_blobs_exists(f->blobs, hash)) return 0;
     if (f->stop && atomic_load(f->stop)) return tn_fail("stopped");
@@ -34,7 +35,7 @@ static int fetch_blob(fetcher *f, const char *hash) {
     char *tmp = tn_sprintf("%s/../download.%d.%s", tn_blobs_root(f->blobs), (int)getpid(), hash);
     /* checked against the hash while it streams; put_file re-hashes as it stores */
     char got[TN_HASH_HEX + 1];
-    int rc = tn_http_download(f->http, url, tmp, 0, hash, NULL);
+    int rc = tn_http_download(f->http, url, tmp, max_bytes, hash, NULL);
     if (rc == 0) rc = tn_blobs_put_file(f->blobs, tmp, hash, got) ? -1 : 0;
     if (rc == 0) tn_log(TN_LOG_DEBUG, "worker: fetched blob %.12s", hash);
     if (rc) tn_err_prefix("fetching blob %.12s", hash);
@@ -50,7 +51,9 @@ static int fetch_dir(fetcher *f, const json_t *manifest, const char *dir, const 
     const char *name;
     json_t *file;
     json_object_foreach(json_object_get(manifest, "files"), name, file) {
-        if (fetch_blob(f, json_string_value(json_object_get(file, "sha256")))) return -1;
+        json_int_t size = json_integer_value(json_object_get(file, "size"));
+        if (fetch_blob(f, json_string_value(json_object_get(file, "sha256")), size > 0 ? (uint64_t)size : 1))
+            return -1;
     }
     return tn_blobs_materialize(f->blobs, manifest, dir, 0);
 }
@@ -70,7 +73,7 @@ int tn_worker_prepare(tn_blobs *blobs, const tn_http_opts *http, const char *val
     char *base_dir = tn_path_join(dir, "base"), *sub_dir = tn_path_join(dir, "submission");
     json_t *manifest = NULL;
     int rc = -1;
-    if (fetch_blob(&f, base) || fetch_blob(&f, test) || fetch_blob(&f, synth)) goto out;
+    if (fetch_blob(&f, base, 0) || fetch_blob(&f, test, 0) || fetch_blob(&f, synth, 0)) goto out;
     if (!(manifest = tn_blobs_load_manifest(blobs, base))) goto out;
     if (fetch_dir(&f, manifest, base_dir, "base") || (!base_only && fetch_dir(&f, sub, sub_dir, "submission")))
         goto out;
