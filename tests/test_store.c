@@ -9,6 +9,7 @@
  * each case in a fresh schema of its own; without a server the PostgreSQL
  * half is one skipped case that says so. */
 #include "harness.h"
+#include "store_backend.h"
 
 #include "store/store.h"
 #include "store/migrations.h"
@@ -27,70 +28,6 @@
 static const char *H1 = "1111111111111111111111111111111111111111111111111111111111111111";
 static const char *H2 = "2222222222222222222222222222222222222222222222222222222222222222";
 static const char *H3 = "3333333333333333333333333333333333333333333333333333333333333333";
-
-/* The backend the cases run on: 0 SQLite, 1 PostgreSQL at pg_url. */
-static int use_pg;
-static const char *pg_url;
-static int pg_schemas; /* t<pid>_1 .. t<pid>_N, dropped at the end */
-
-static void quiet(void *arg, const char *msg) {
-    (void)arg;
-    (void)msg;
-}
-
-/* Runs SQL outside the store: on the SQLite file, or on the PostgreSQL
- * database (and schema) a store URL names. 0 on success. */
-static int raw_exec(const char *where, const char *sql) {
-    if (!use_pg) {
-        sqlite3 *db = NULL;
-        int rc = sqlite3_open(where, &db) == SQLITE_OK &&
-                         sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-                     ? 0
-                     : -1;
-        sqlite3_close(db);
-        return rc;
-    }
-    PGconn *c = PQconnectdb(where);
-    PQsetNoticeProcessor(c, quiet, NULL); /* "drop cascades to ..." */
-    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
-    int rc = r && PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc) fprintf(stderr, "  raw_exec: %s", PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-    return rc;
-}
-
-/* PostgreSQL: a fresh schema, and the store URL whose search_path is it. */
-static char *pg_fresh(void) {
-    char *schema = tn_sprintf("t%d_%d", (int)getpid(), ++pg_schemas);
-    char *sql = tn_sprintf("CREATE SCHEMA %s", schema);
-    CHECK(raw_exec(pg_url, sql) == 0);
-    char *url = tn_sprintf("%s%coptions=-csearch_path%%3D%s", pg_url, strchr(pg_url, '?') ? '&' : '?',
-                           schema);
-    free(sql);
-    free(schema);
-    return url;
-}
-
-/* A fresh database (SQLite: a path, removed with its WAL files;
- * PostgreSQL: a URL naming a new, empty schema). */
-static char *db_path(const char *name) {
-    if (use_pg) return pg_fresh();
-    char *p = tn_path_join(tn_t_tmpdir(), name);
-    char *w = tn_sprintf("%s-wal", p), *m = tn_sprintf("%s-shm", p);
-    unlink(p);
-    unlink(w);
-    unlink(m);
-    free(w);
-    free(m);
-    return p;
-}
-
-static tn_store *open_db(const char *path) {
-    tn_store *s = tn_store_open(path, NULL);
-    CHECKF(s != NULL, "%s", tn_errmsg());
-    return s;
-}
 
 static char *key_hex(int i) {
     char *k = tn_malloc(65);
@@ -181,7 +118,7 @@ TEST(migrations_step_by_step) {
 
     s = open_db(p);
     if (!s) goto out;
-    CHECK(tn_store_schema_version(s, &v) == 0 && v == 2);
+    CHECK(tn_store_schema_version(s, &v) == 0 && v == TN_STORE_SCHEMA_VERSION);
     tn_miner m;
     CHECK(tn_store_miner_by_name(s, "old", &m) == 0 && !strcmp(m.owner, "alice"));
     tn_miner_clear(&m);
@@ -926,48 +863,18 @@ out:
 }
 
 /* The cases that touch a database; run once per backend. */
-static void run_backend_cases(const char *prefix) {
-    struct {
-        const char *name;
-        void (*fn)(void);
-    } cases[] = {
-#define C(x) {#x, test_##x}
-        C(migrations_from_empty), C(migrations_step_by_step), C(newer_schema_refused),
-        C(reopen_keeps_data),     C(miner_limits),            C(task_transitions_cas),
-        C(cas_across_processes),  C(cas_while_other_tx_open), C(crash_mid_transaction),
-        C(kill9_busy_writer),     C(offers),                  C(submissions_replace),
-        C(evaluations_idempotent), C(settings_versioning),    C(threads_share_a_handle),
-        C(settings_race_across_processes),
-#undef C
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char name[96];
-        snprintf(name, sizeof name, "%s%s", prefix, cases[i].name);
-        tn_t_run(name, cases[i].fn);
-    }
-}
-
-TEST(postgres_available) {
-    SKIP("PostgreSQL half skipped: TUNA_TEST_PG_URL is not set (tests/run starts a throwaway "
-         "server with tests/pg_server when PostgreSQL is installed: apt-get install postgresql)");
-}
+static const sb_case backend_cases[] = {
+    SB_CASE(migrations_from_empty), SB_CASE(migrations_step_by_step), SB_CASE(newer_schema_refused),
+    SB_CASE(reopen_keeps_data),     SB_CASE(miner_limits),            SB_CASE(task_transitions_cas),
+    SB_CASE(cas_across_processes),  SB_CASE(cas_while_other_tx_open), SB_CASE(crash_mid_transaction),
+    SB_CASE(kill9_busy_writer),     SB_CASE(offers),                  SB_CASE(submissions_replace),
+    SB_CASE(evaluations_idempotent), SB_CASE(settings_versioning),    SB_CASE(threads_share_a_handle),
+    SB_CASE(settings_race_across_processes),
+};
 
 int main(void) {
     RUN(migration_lists_match);
     RUN(task_minutes_limit);
-    run_backend_cases("");
-    pg_url = getenv("TUNA_TEST_PG_URL");
-    if (!pg_url || !*pg_url) {
-        RUN(postgres_available);
-        return tn_test_summary("store");
-    }
-    use_pg = 1;
-    run_backend_cases("pg_");
-    /* leave a server that was given to us as we found it */
-    for (int i = 1; i <= pg_schemas; i++) {
-        char *sql = tn_sprintf("DROP SCHEMA t%d_%d CASCADE", (int)getpid(), i);
-        raw_exec(pg_url, sql);
-        free(sql);
-    }
+    sb_run_both(backend_cases, sizeof backend_cases / sizeof *backend_cases);
     return tn_test_summary("store");
 }

@@ -32,6 +32,7 @@ LEVELS = [
     ["judge"],               # provenance, duplicates, leaks, scoring, synthetic sets
     ["store"],               # the validator's database and blobs
     ["validator", "miner"],  # the two roles: never include each other
+    ["worker"],              # evaluator hosts: the validator's sandboxed evaluation, leased from the store
     ["arena"],               # the one-machine competition
     ["cli"],                 # one file per subcommand
 ]

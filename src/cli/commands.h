@@ -22,6 +22,7 @@ int cmd_selfcheck(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_validator(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 
 /* Helpers shared by the subcommands (src/cli/cli_util.c). */
 int cli_wants_help(int argc, char **argv);

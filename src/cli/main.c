@@ -33,6 +33,7 @@ static const command COMMANDS[] = {
     {"tokenize", cmd_tokenize, "encode lines of text to token ids (or --decode ids to text)"},
     {"train", cmd_train, "fine-tune a model (full or LoRA) on a dataset, within a time budget"},
     {"validator", cmd_validator, "run the competition validator (API, scheduler, evaluation)"},
+    {"worker", cmd_worker, "evaluate a validator's queued submissions on this host (leased jobs)"},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -156,6 +156,23 @@ const tn_migration tn_store_migrations[] = {
      "  updated_at  INTEGER NOT NULL\n"
      ");\n"
      "CREATE INDEX settings_history_key ON settings_history(key, version);\n"},
+    {3, "evaluation jobs leased to workers",
+     "CREATE TABLE evaluations (\n"
+     "  id             INTEGER PRIMARY KEY,\n"
+     "  task_id        INTEGER NOT NULL REFERENCES tasks(id),\n"
+     "  submission_id  INTEGER NOT NULL CHECK (submission_id >= 0),\n"
+     "  state          TEXT NOT NULL CHECK (state IN ('queued','running','done','failed')),\n"
+     "  job_json       TEXT NOT NULL DEFAULT '{}',\n"
+     "  lease_owner    TEXT,\n"
+     "  lease_expires  INTEGER NOT NULL DEFAULT 0,\n"
+     "  attempts       INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),\n"
+     "  result_json    TEXT,\n"
+     "  error          TEXT,\n"
+     "  created_at     INTEGER NOT NULL,\n"
+     "  updated_at     INTEGER NOT NULL,\n"
+     "  UNIQUE (task_id, submission_id)\n"
+     ");\n"
+     "CREATE INDEX evaluations_state ON evaluations(state, id);\n"},
 };
 
 const int tn_store_nmigrations = (int)(sizeof tn_store_migrations / sizeof tn_store_migrations[0]);

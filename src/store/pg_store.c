@@ -377,7 +377,7 @@ int pgs_check(tn_store *s) {
     if (pgs_enter(s) != 0) return TN_STORE_ERROR;
     static const char *const tables[] = {"miners", "models", "datasets", "tasks", "task_events",
                                          "offers", "submissions", "uploads", "rule_results",
-                                         "scores", "flags", "settings", "settings_history"};
+                                         "scores", "flags", "settings", "settings_history", "evaluations"};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof tables / sizeof *tables; i++) {
         int64_t n = 0;

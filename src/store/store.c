@@ -23,6 +23,11 @@ const char *const ss_offer_statuses[TN_OFFER_NSTATUS] = {
     "offered", "accepted", "rejected", "timeout", "started", "submitted", "evaluated"};
 const char *const ss_decisions[] = {"pass", "fail", "flag"};
 const char *const ss_sub_kinds[] = {"full", "adapter"};
+const char *const ss_eval_states[TN_EVAL_NSTATES] = {"queued", "running", "done", "failed"};
+
+const char *tn_eval_state_name(tn_eval_state st) {
+    return (unsigned)st < TN_EVAL_NSTATES ? ss_eval_states[st] : "?";
+}
 
 int ss_parse_name(const char *const *names, int n, const char *s, int *out) {
     for (int i = 0; s && i < n; i++)
@@ -393,6 +398,37 @@ void ss_clear_setting(void *p) {
     memset(x, 0, sizeof *x);
 }
 
+void tn_eval_clear(tn_eval *e) {
+    if (!e) return;
+    free(e->job_json);
+    free(e->lease_owner);
+    free(e->result_json);
+    free(e->error);
+    memset(e, 0, sizeof *e);
+}
+
+void ss_clear_eval(void *p) { tn_eval_clear(p); }
+
+int ss_check_lease(const char *owner, int64_t lease_ms, int need_lease) {
+    if (ss_nonempty(owner, "lease owner")) return TN_STORE_ERROR;
+    if (need_lease && lease_ms <= 0)
+        return ss_fail_code(TN_STORE_ERROR, "store: a lease of %lld ms is not a lease", (long long)lease_ms);
+    return 0;
+}
+
+int ss_lease_lost(int64_t id, const char *owner, int found, const char *state, const char *holder,
+                  int64_t expires, int64_t now, const char *what) {
+    if (!found) return ss_fail_code(TN_STORE_NOT_FOUND, "store: no evaluation %lld", (long long)id);
+    int running = !strcmp(state, "running");
+    if (!running || !holder || strcmp(holder, owner) != 0)
+        return ss_fail_code(TN_STORE_CONFLICT, "store: %s of evaluation %lld by '%s' refused: it is %s%s%s",
+                            what, (long long)id, owner, state, running && holder ? ", leased to " : "",
+                            running && holder ? holder : "");
+    return ss_fail_code(TN_STORE_CONFLICT,
+                        "store: %s of evaluation %lld by '%s' refused: its lease expired at %lld, now is %lld",
+                        what, (long long)id, owner, (long long)expires, (long long)now);
+}
+
 /* Arrays: clear each element, then the array. */
 #define FREE_ARRAY(fn, type, clear)                                                                \
     void fn(type *v, size_t n) {                                                                   \
@@ -410,3 +446,4 @@ FREE_ARRAY(tn_rule_results_free, tn_rule_result, ss_clear_rule)
 FREE_ARRAY(tn_scores_free, tn_score, ss_clear_score)
 FREE_ARRAY(tn_flags_free, tn_flag, ss_clear_flag)
 FREE_ARRAY(tn_settings_free, tn_setting, ss_clear_setting)
+FREE_ARRAY(tn_evals_free, tn_eval, ss_clear_eval)

@@ -39,7 +39,7 @@ enum {
 };
 
 /* Schema version this build writes (and the newest it can open). */
-#define TN_STORE_SCHEMA_VERSION 2
+#define TN_STORE_SCHEMA_VERSION 3
 
 typedef struct tn_store tn_store;
 
@@ -341,6 +341,61 @@ int tn_store_scores_for_miner(tn_store *s, int64_t miner_id, tn_score **v, size_
 /* Every score, ordered by miner then task: one pass builds the leaderboard. */
 int tn_store_scores_all(tn_store *s, tn_score **v, size_t *n);
 void tn_scores_free(tn_score *v, size_t n);
+
+/* ---- evaluation jobs (leased to workers; docs/store.md, "Evaluation jobs") --- */
+
+typedef enum { TN_EVAL_QUEUED, TN_EVAL_RUNNING, TN_EVAL_DONE, TN_EVAL_FAILED, TN_EVAL_NSTATES } tn_eval_state;
+const char *tn_eval_state_name(tn_eval_state st);
+
+/* A job is tried at most this many times (claims, whether the worker then
+ * failed it or lost its lease) before it is left `failed`. */
+#define TN_EVAL_MAX_ATTEMPTS 3
+/* A job given back (tn_store_eval_fail) is claimable again this long after:
+ * a validator that is down for a moment must not use up every attempt. */
+#define TN_EVAL_RETRY_MS 10000
+
+typedef struct {
+    int64_t id, task_id;
+    int64_t submission_id; /* 0: the task's base model (the leak check's reference) */
+    tn_eval_state state;
+    char *job_json;
+    char *lease_owner;     /* NULL unless claimed once */
+    int64_t lease_expires; /* ms, the caller's clock. Running: the lease's end;
+                            * queued: not claimable before (a retry's delay) */
+    int64_t attempts;      /* claims so far */
+    char *result_json;     /* NULL until done */
+    char *error;           /* the last failure, or NULL */
+    int64_t created_at, updated_at;
+} tn_eval;
+
+/* Queues the evaluation of (task, submission) with its job. Idempotent: when
+ * that pair already has a job (in any state), nothing changes and *id_out is
+ * the existing job's id. */
+int tn_store_eval_enqueue(tn_store *s, int64_t task_id, int64_t submission_id, const char *job_json, int64_t now,
+                          int64_t *id_out);
+/* Claims the oldest job that is queued (and not waiting out
+ * TN_EVAL_RETRY_MS after a failure), or running with a lease expired at
+ * `now` (its worker is presumed dead), for `owner` until now + lease_ms:
+ * state running, attempts + 1, *out filled. A job whose lease expired on its
+ * last allowed attempt is left failed instead. Two claimers never get the
+ * same job. NOT_FOUND (no message) when there is nothing to claim. */
+int tn_store_eval_claim(tn_store *s, const char *owner, int64_t now, int64_t lease_ms, tn_eval *out);
+/* Extends the lease to now + lease_ms. Only the owner, before the lease
+ * expired: CONFLICT otherwise (the job may be another worker's now: stop). */
+int tn_store_eval_renew(tn_store *s, int64_t id, const char *owner, int64_t now, int64_t lease_ms);
+/* Records the result (state done; `error` keeps the last failure, the
+ * job's history). Same rule as renew: a result that arrives
+ * after its lease expired or was taken is refused with CONFLICT. */
+int tn_store_eval_complete(tn_store *s, int64_t id, const char *owner, const char *result_json, int64_t now);
+/* Gives the job up for now with `error`: back to queued for another claim
+ * from now + TN_EVAL_RETRY_MS, or failed once it has had
+ * TN_EVAL_MAX_ATTEMPTS attempts. Same lease rule. */
+int tn_store_eval_fail(tn_store *s, int64_t id, const char *owner, const char *error, int64_t now);
+int tn_store_eval_get(tn_store *s, int64_t id, tn_eval *out);
+/* A task's jobs by id (task_id 0 = every task). */
+int tn_store_eval_list(tn_store *s, int64_t task_id, tn_eval **v, size_t *n);
+void tn_eval_clear(tn_eval *e);
+void tn_evals_free(tn_eval *v, size_t n);
 
 /* ---- flags ------------------------------------------------------------------ */
 

@@ -95,7 +95,22 @@
     X(setting_get_at, (tn_store * s, const char *key, int64_t version, char **value_out),        \
       (s, key, version, value_out))                                                              \
     X(settings_version, (tn_store * s, int64_t *out), (s, out))                                  \
-    X(setting_list, (tn_store * s, tn_setting **v, size_t *n), (s, v, n))
+    X(setting_list, (tn_store * s, tn_setting **v, size_t *n), (s, v, n))                        \
+    X(eval_enqueue,                                                                              \
+      (tn_store * s, int64_t task_id, int64_t submission_id, const char *job_json, int64_t now,  \
+       int64_t *id_out),                                                                         \
+      (s, task_id, submission_id, job_json, now, id_out))                                        \
+    X(eval_claim, (tn_store * s, const char *owner, int64_t now, int64_t lease_ms, tn_eval *out), \
+      (s, owner, now, lease_ms, out))                                                            \
+    X(eval_renew, (tn_store * s, int64_t id, const char *owner, int64_t now, int64_t lease_ms),   \
+      (s, id, owner, now, lease_ms))                                                             \
+    X(eval_complete,                                                                             \
+      (tn_store * s, int64_t id, const char *owner, const char *result_json, int64_t now),      \
+      (s, id, owner, result_json, now))                                                          \
+    X(eval_fail, (tn_store * s, int64_t id, const char *owner, const char *error, int64_t now),  \
+      (s, id, owner, error, now))                                                                \
+    X(eval_get, (tn_store * s, int64_t id, tn_eval *out), (s, id, out))                          \
+    X(eval_list, (tn_store * s, int64_t task_id, tn_eval **v, size_t *n), (s, task_id, v, n))
 
 #define TN_STORE_OP_FIELD(name, params, args) int(*name) params;
 typedef struct {
@@ -131,6 +146,7 @@ extern const char *const ss_task_states[TN_TASK_NSTATES];
 extern const char *const ss_offer_statuses[TN_OFFER_NSTATUS];
 extern const char *const ss_decisions[3];
 extern const char *const ss_sub_kinds[2];
+extern const char *const ss_eval_states[TN_EVAL_NSTATES];
 /* names[0..n) lookup: 0 and *out, or -1 when s is not one of them. */
 int ss_parse_name(const char *const *names, int n, const char *s, int *out);
 /* The offer life cycle's edges (tn_store_offer_update). */
@@ -174,5 +190,18 @@ void ss_clear_rule(void *p);
 void ss_clear_score(void *p);
 void ss_clear_flag(void *p);
 void ss_clear_setting(void *p);
+void ss_clear_eval(void *p);
+
+/* Evaluation jobs (sqlite_evals.c, pg_evals.c): the columns every read
+ * returns, the check of a lease operation's arguments, and the verdict on a
+ * lease operation whose UPDATE matched no row, from the job as it is now
+ * (state name, owner, expiry; found = 0 when there is no such job):
+ * NOT_FOUND, or CONFLICT naming who holds the job. */
+#define SS_EVAL_COLS                                                                             \
+    "id, task_id, submission_id, state, job_json, lease_owner, lease_expires, attempts, "        \
+    "result_json, error, created_at, updated_at"
+int ss_check_lease(const char *owner, int64_t lease_ms, int need_lease);
+int ss_lease_lost(int64_t id, const char *owner, int found, const char *state, const char *holder,
+                  int64_t expires, int64_t now, const char *what);
 
 #endif
