@@ -25,7 +25,7 @@
  * settings (see recipe_yaml). */
 static const char *DEFAULT_MINERS = "fair-a:alice:fair:full,fair-b:alice:fair:lora,fair-c:bob:fair:quick,"
                                     "copycat:mallory:copy:full,swapper:mallory:swap-base:full,"
-                                    "peeker:eve:test-peek:full";
+                                    "peeker:eve:test-peek:full,hunter:eve:public-peek:full";
 
 #define MAXM 16
 
@@ -164,7 +164,8 @@ static int parse_miners(arena *A, const char *spec) {
 
 /* A miner's settings file: its strategy, the recipe knobs, and what the
  * red-team strategies need. */
-static int write_miner_yaml(arena *A, arena_miner *m, const char *swap_model, const char *leak, const char *copy_src) {
+static int write_miner_yaml(arena *A, arena_miner *m, const char *swap_model, const char *leak, const char *copy_src,
+                            const char *library) {
     char *p = tn_sprintf("%s/miner.yml", m->dir);
     FILE *f = fopen(p, "w");
     if (!f) {
@@ -189,6 +190,7 @@ static int write_miner_yaml(arena *A, arena_miner *m, const char *swap_model, co
     if (!strcmp(m->strategy, "swap-base")) fprintf(f, "swap_model: %s\n", swap_model);
     if (!strcmp(m->strategy, "test-peek")) fprintf(f, "test_rows: %s\n", leak);
     if (!strcmp(m->strategy, "copy")) fprintf(f, "copy_from: %s\n", copy_src);
+    if (!strcmp(m->strategy, "public-peek")) fprintf(f, "public_data: %s\n", library);
     fclose(f);
     free(p);
     (void)A;
@@ -428,7 +430,10 @@ int tn_arena_run(const tn_arena_opts *o) {
                 snprintf(copy_src, sizeof copy_src, "%.250s/miners/%.63s/latest", A->work, A->m[k].name);
                 break;
             }
-        rc = write_miner_yaml(A, m, swap, leak, copy_src);
+        /* public-peek: the public library is every dataset the tasks are
+         * drawn from (the built-in WordNet files, or --dataset); the miner
+         * recognises which one a task came from */
+        rc = write_miner_yaml(A, m, swap, leak, copy_src, o->model ? o->dataset : data);
         if (rc == 0) rc = start_miner(A, m);
     }
     if (rc) goto out;
