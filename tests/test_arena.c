@@ -3,7 +3,8 @@
  *
  * The arena runs on the real stories260K model (converted with tuna convert)
  * and alpaca rows, with the default line-up (three fair miners, copy,
- * swap-base, test-peek), a first task alone and one more after it. (The
+ * swap-base, test-peek, public-peek), a first task alone and one more after
+ * it. (The
  * built-in WordNet default is what `tuna arena` runs with no --model; a few
  * seconds of pretraining make too weak a base for a stable test.)
  * Asserted from its --json summary:
@@ -70,7 +71,7 @@ static int skip_reason(char *why, size_t n) {
 
 static const char *EXPECT[][2] = {
     {"fair-a", "valid"}, {"fair-b", "valid"}, {"fair-c", "valid"},
-    {"copycat", "duplicate"}, {"swapper", "not-a-fine-tune"}, {"peeker", "leak"},
+    {"copycat", "duplicate"}, {"swapper", "not-a-fine-tune"}, {"peeker", "leak"}, {"hunter", "leak"},
 };
 
 static int has_flag(json_t *s, const char *rule) {
