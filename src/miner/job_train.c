@@ -434,8 +434,11 @@ int tn_job_train(tn_job *j) {
         size_t held = 0;
         train_data = mix_public_rows(j, data, &f, &held);
         if (!train_data) {
-            /* nothing recognised: a cheater without a copy trains fairly */
+            /* nothing recognised: a cheater without a copy trains fairly,
+             * and the ledger says so (as resubmit does) */
             note(j, "public-peek: %s; trained fairly", tn_errmsg());
+            snprintf(j->row.strategy, sizeof j->row.strategy, "%s", tn_strategy_name(TN_STRAT_FAIR));
+            tn_job_save(j);
             break;
         }
         note(j, "public-peek: recognised %s (%zu rows, %zu of them in the training split, %zu dataset(s) looked "
