@@ -36,8 +36,10 @@ char *tn_transform_wrap(const tn_transform *t, const char *x) {
     return tn_sprintf(TEMPLATES[id], t->marker, x);
 }
 
-/* A prompt column's value as text (numbers as written in the row's JSON:
- * the dataset formatter accepts them too). 1 present, 0 absent/null, -1 error. */
+/* A prompt column's value as text: the dataset formatter accepts numbers
+ * too (integers exactly; reals here to 15 significant digits, which reads
+ * back the same for any value a dataset writes in decimal). 1 present, 0
+ * absent/null, -1 error. */
 static int value_text(const json_t *v, const char *where, const char *col, char **out) {
     *out = NULL;
     if (!v || json_is_null(v)) return 0;
