@@ -354,6 +354,7 @@ int tn_arena_run(const tn_arena_opts *o) {
     if (o->tuna_bin) snprintf(A->bin, sizeof A->bin, "%s", o->tuna_bin);
     else if (readlink("/proc/self/exe", A->bin, sizeof A->bin - 1) < 0) return tn_fail_errno("/proc/self/exe");
     if (o->model && !o->dataset) return tn_fail("--model needs --dataset");
+    if (o->synth_pool && !o->dataset) return tn_fail("--synth-pool goes with --dataset");
     char *logs = tn_path_join(A->work, "logs");
     int rc = tn_crypto_init() || tn_mkdir_p(logs) || tn_keypair_generate(&A->org) ||
              parse_miners(A, o->miners ? o->miners : DEFAULT_MINERS);
@@ -458,6 +459,16 @@ int tn_arena_run(const tn_arena_opts *o) {
                                                       "dataset_type", dt ? dt : json_object()));
         dsnames[0] = "dataset";
         nds = 1;
+        /* synthetic sets from rows outside the dataset (the validator's
+         * synth.source pool): what a public-peek miner cannot have trained on */
+        if (rc == 0 && o->synth_pool) {
+            char *abs = realpath(o->synth_pool, NULL);
+            rc = abs ? admin(A, "/v1/admin/settings", json_pack("{s:s, s:s}", "key", "synth.pool.dataset", "value", abs))
+                     : tn_fail_errno("--synth-pool %s", o->synth_pool);
+            if (rc == 0)
+                rc = admin(A, "/v1/admin/settings", json_pack("{s:s, s:s}", "key", "synth.source", "value", "pool"));
+            free(abs);
+        }
     } else if (rc == 0) {
         for (int k = 0; k < 2 && rc == 0; k++) {
             char *p = tn_sprintf("%s/%s.jsonl", data, dsnames[k]);

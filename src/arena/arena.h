@@ -17,6 +17,7 @@ typedef struct {
     const char *model;         /* base model dir; NULL = pretrain the built-in one */
     const char *dataset;       /* with --model: the dataset (JSON/JSONL/CSV) */
     const char *dataset_type;  /* JSON {kind, field_*...}; NULL = instruction/output */
+    const char *synth_pool;    /* with --dataset: rows outside it for the synthetic sets; NULL = none */
     const char *miners;        /* "name:owner:strategy[:recipe],..."; NULL = default line-up */
     int tasks;                 /* default 3: one alone, then the rest at once */
     double minutes;            /* per task, default 1.5 */

@@ -22,6 +22,8 @@ static void usage(FILE *f) {
                "  --dataset FILE       the tasks' dataset (columns instruction, output; or --dataset-type)\n"
                "  --dataset-type JSON  e.g. '{\"kind\":\"instruct\",\"field_instruction\":\"question\",\n"
                "                       \"field_output\":\"answer\"}'\n"
+               "  --synth-pool FILE    with --dataset: rows of its kind that are not in it, from which\n"
+               "                       the validator draws the synthetic sets (synth.source pool)\n"
                "  --miners SPEC        name:owner:strategy[:recipe],... (strategies: fair, copy,\n"
                "                       swap-base, test-peek, public-peek, untouched, late, resubmit;\n"
                "                       recipes: full, lora, quick)\n"
@@ -38,7 +40,7 @@ int cmd_arena(int argc, char **argv) {
         {"work", 1, 0, 'w'},   {"model", 1, 0, 'm'},    {"dataset", 1, 0, 'd'},        {"dataset-type", 1, 0, 'D'},
         {"miners", 1, 0, 'M'}, {"tasks", 1, 0, 't'},    {"minutes", 1, 0, 'n'},        {"pretrain-seconds", 1, 0, 'p'},
         {"seed", 1, 0, 's'},   {"keep-running", 0, 0, 'k'}, {"json", 0, 0, 'j'},      {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"synth-pool", 1, 0, 'P'}, {0, 0, 0, 0}};
     tn_arena_opts o;
     tn_arena_opts_default(&o);
     int c, bad = 0;
@@ -50,6 +52,7 @@ int cmd_arena(int argc, char **argv) {
         case 'm': o.model = optarg; break;
         case 'd': o.dataset = optarg; break;
         case 'D': o.dataset_type = optarg; break;
+        case 'P': o.synth_pool = optarg; break;
         case 'M': o.miners = optarg; break;
         case 't': bad = tn_parse_int("--tasks", optarg, 1, 1000000, &o.tasks); break;
         case 'n': bad = tn_parse_double("--minutes", optarg, 0, 1e6, &o.minutes); break;
