@@ -3,7 +3,9 @@
  *
  * The arena runs on the real stories260K model (converted with tuna convert)
  * and alpaca rows, with the default line-up (three fair miners, copy,
- * swap-base, test-peek), a first task alone and one more after it. (The
+ * swap-base, test-peek, public-peek), a first task alone and one more after
+ * it. The synthetic sets come from the next 200 alpaca rows (--synth-pool),
+ * outside the task's dataset, which the public-peek miner holds whole. (The
  * built-in WordNet default is what `tuna arena` runs with no --model; a few
  * seconds of pretraining make too weak a base for a stable test.)
  * Asserted from its --json summary:
@@ -31,7 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char g_model[512], g_data[512];
+static char g_model[512], g_data[512], g_pool[512];
 
 static int skip_reason(char *why, size_t n) {
 #if defined(__SANITIZE_ADDRESS__)
@@ -49,14 +51,17 @@ static int skip_reason(char *why, size_t n) {
     int rc = tn_t_stories260k(g_model);
     json_t *all = NULL;
     char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data);
-    FILE *f = fopen(g_data, "w");
-    if (rc == 0 && f && json_array_size(all = json_load_file(src, 0, NULL)) >= 200)
-        for (size_t i = 0; i < 200; i++) {
+    /* the synthetic pool: the next 200 alpaca rows, outside the task's dataset */
+    snprintf(g_pool, sizeof g_pool, "%s/alpaca-pool.jsonl", tn_t_tmpdir());
+    FILE *f = fopen(g_data, "w"), *fp = fopen(g_pool, "w");
+    if (rc == 0 && f && fp && json_array_size(all = json_load_file(src, 0, NULL)) >= 400)
+        for (size_t i = 0; i < 400; i++) {
             char *s = json_dumps(json_array_get(all, i), JSON_COMPACT);
-            fprintf(f, "%s\n", s);
+            fprintf(i < 200 ? f : fp, "%s\n", s);
             free(s);
         }
     if (f) fclose(f);
+    if (fp) fclose(fp);
     json_decref(all);
     free(src);
     if (rc != 0) {
@@ -70,7 +75,7 @@ static int skip_reason(char *why, size_t n) {
 
 static const char *EXPECT[][2] = {
     {"fair-a", "valid"}, {"fair-b", "valid"}, {"fair-c", "valid"},
-    {"copycat", "duplicate"}, {"swapper", "not-a-fine-tune"}, {"peeker", "leak"},
+    {"copycat", "duplicate"}, {"swapper", "not-a-fine-tune"}, {"peeker", "leak"}, {"hunter", "leak"},
 };
 
 static int has_flag(json_t *s, const char *rule) {
@@ -85,8 +90,8 @@ TEST(arena_catches_every_cheat) {
     if (skip_reason(why, sizeof why)) SKIP("%s", why);
     char *work = tn_sprintf("%s/arena", tn_t_tmpdir()), *out = tn_sprintf("%s/summary.json", tn_t_tmpdir());
     char *cmd = tn_sprintf("%s arena --work %s --model %s --dataset %s --dataset-type " DATASET_TYPE
-                           " --tasks 2 --minutes 0.75 --json > %s 2> %s/arena.log",
-                           tn_t_tuna(), work, g_model, g_data, out, tn_t_tmpdir());
+                           " --synth-pool %s --tasks 2 --minutes 0.75 --json > %s 2> %s/arena.log",
+                           tn_t_tuna(), work, g_model, g_data, g_pool, out, tn_t_tmpdir());
     int rc = system(cmd);
     CHECKF(rc == 0, "%s failed (see %s/arena.log and %s/logs)", cmd, tn_t_tmpdir(), work);
     json_t *sum = tn_json_load_file(out);

@@ -25,7 +25,7 @@
  * settings (see recipe_yaml). */
 static const char *DEFAULT_MINERS = "fair-a:alice:fair:full,fair-b:alice:fair:lora,fair-c:bob:fair:quick,"
                                     "copycat:mallory:copy:full,swapper:mallory:swap-base:full,"
-                                    "peeker:eve:test-peek:full";
+                                    "peeker:eve:test-peek:full,hunter:eve:public-peek:full";
 
 #define MAXM 16
 
@@ -164,7 +164,8 @@ static int parse_miners(arena *A, const char *spec) {
 
 /* A miner's settings file: its strategy, the recipe knobs, and what the
  * red-team strategies need. */
-static int write_miner_yaml(arena *A, arena_miner *m, const char *swap_model, const char *leak, const char *copy_src) {
+static int write_miner_yaml(arena *A, arena_miner *m, const char *swap_model, const char *leak, const char *copy_src,
+                            const char *library) {
     char *p = tn_sprintf("%s/miner.yml", m->dir);
     FILE *f = fopen(p, "w");
     if (!f) {
@@ -181,7 +182,9 @@ static int write_miner_yaml(arena *A, arena_miner *m, const char *swap_model, co
      * up (--epochs 0), so a miner takes a task when a tenth of a pass fits:
      * at the default min_epochs of 1 every miner turned down every task of
      * the built-in WordNet line-up (2000 rows x 200 tokens, ~254 s a full
-     * pass at the pinned 5e9 FLOP/s, against 87 s) and `tuna arena` failed. */
+     * pass at the pinned 5e9 FLOP/s, against 87 s) and `tuna arena` failed.
+     * (The offer now says "2k-5k" rows and the policy assumes 5000: a tenth
+     * of a pass is ~64 s, which still fits.) */
     fprintf(f, "min_epochs: 0.1\n");
     if (!strcmp(m->recipe, "lora")) fprintf(f, "lora_above_params: 0\n");
     else if (!strcmp(m->recipe, "quick")) fprintf(f, "lora_above_params: 1000000000000\nmax_train_s: 20\n");
@@ -189,6 +192,7 @@ static int write_miner_yaml(arena *A, arena_miner *m, const char *swap_model, co
     if (!strcmp(m->strategy, "swap-base")) fprintf(f, "swap_model: %s\n", swap_model);
     if (!strcmp(m->strategy, "test-peek")) fprintf(f, "test_rows: %s\n", leak);
     if (!strcmp(m->strategy, "copy")) fprintf(f, "copy_from: %s\n", copy_src);
+    if (!strcmp(m->strategy, "public-peek")) fprintf(f, "public_data: %s\n", library);
     fclose(f);
     free(p);
     (void)A;
@@ -350,6 +354,7 @@ int tn_arena_run(const tn_arena_opts *o) {
     if (o->tuna_bin) snprintf(A->bin, sizeof A->bin, "%s", o->tuna_bin);
     else if (readlink("/proc/self/exe", A->bin, sizeof A->bin - 1) < 0) return tn_fail_errno("/proc/self/exe");
     if (o->model && !o->dataset) return tn_fail("--model needs --dataset");
+    if (o->synth_pool && !o->dataset) return tn_fail("--synth-pool goes with --dataset");
     char *logs = tn_path_join(A->work, "logs");
     int rc = tn_crypto_init() || tn_mkdir_p(logs) || tn_keypair_generate(&A->org) ||
              parse_miners(A, o->miners ? o->miners : DEFAULT_MINERS);
@@ -428,7 +433,10 @@ int tn_arena_run(const tn_arena_opts *o) {
                 snprintf(copy_src, sizeof copy_src, "%.250s/miners/%.63s/latest", A->work, A->m[k].name);
                 break;
             }
-        rc = write_miner_yaml(A, m, swap, leak, copy_src);
+        /* public-peek: the public library is every dataset the tasks are
+         * drawn from (the built-in WordNet files, or --dataset); the miner
+         * recognises which one a task came from */
+        rc = write_miner_yaml(A, m, swap, leak, copy_src, o->model ? o->dataset : data);
         if (rc == 0) rc = start_miner(A, m);
     }
     if (rc) goto out;
@@ -451,6 +459,16 @@ int tn_arena_run(const tn_arena_opts *o) {
                                                       "dataset_type", dt ? dt : json_object()));
         dsnames[0] = "dataset";
         nds = 1;
+        /* synthetic sets from rows outside the dataset (the validator's
+         * synth.source pool): what a public-peek miner cannot have trained on */
+        if (rc == 0 && o->synth_pool) {
+            char *abs = realpath(o->synth_pool, NULL);
+            rc = abs ? admin(A, "/v1/admin/settings", json_pack("{s:s, s:s}", "key", "synth.pool.dataset", "value", abs))
+                     : tn_fail_errno("--synth-pool %s", o->synth_pool);
+            if (rc == 0)
+                rc = admin(A, "/v1/admin/settings", json_pack("{s:s, s:s}", "key", "synth.source", "value", "pool"));
+            free(abs);
+        }
     } else if (rc == 0) {
         for (int k = 0; k < 2 && rc == 0; k++) {
             char *p = tn_sprintf("%s/%s.jsonl", data, dsnames[k]);

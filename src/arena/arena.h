@@ -2,10 +2,10 @@
  *
  * Real processes on loopback: one validator, N miners (each `tuna miner`),
  * the organiser's calls through the signed API. The default line-up is three
- * fair miners with different recipes owned by two participants, and three
- * red-team miners (copy, swap-base, test-peek). With no model given, a small
- * base model is pretrained first on WordNet (tuna pretrain) and the tasks'
- * datasets are built from WordNet too. A first task runs alone, then the
+ * fair miners with different recipes owned by two participants, and four
+ * red-team miners (copy, swap-base, test-peek, public-peek). With no model
+ * given, a small base model is pretrained first on WordNet (tuna pretrain)
+ * and the tasks' datasets are built from WordNet too. A first task runs alone, then the
  * rest at once. The work directory keeps everything: the validator's data,
  * each miner's work, logs.
  */
@@ -17,6 +17,7 @@ typedef struct {
     const char *model;         /* base model dir; NULL = pretrain the built-in one */
     const char *dataset;       /* with --model: the dataset (JSON/JSONL/CSV) */
     const char *dataset_type;  /* JSON {kind, field_*...}; NULL = instruction/output */
+    const char *synth_pool;    /* with --dataset: rows outside it for the synthetic sets; NULL = none */
     const char *miners;        /* "name:owner:strategy[:recipe],..."; NULL = default line-up */
     int tasks;                 /* default 3: one alone, then the rest at once */
     double minutes;            /* per task, default 1.5 */

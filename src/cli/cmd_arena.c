@@ -12,19 +12,21 @@ static void usage(FILE *f) {
     fprintf(f, "usage: tuna arena [options]\n\n"
                "Runs a competition on this machine with real processes on loopback: a validator,\n"
                "fair miners with different recipes (owners alice and bob) and red-team miners\n"
-               "(copy, swap-base, test-peek), a first task alone and then the rest at once; prints\n"
-               "the results, the rankings and the flags. With no --model, a small base model is\n"
-               "pretrained first on WordNet and the tasks are built from WordNet (word -> definition,\n"
-               "word -> synonyms). Everything stays in the work folder.\n\n"
+               "(copy, swap-base, test-peek, public-peek), a first task alone and then the rest at\n"
+               "once; prints the results, the rankings and the flags. With no --model, a small base\n"
+               "model is pretrained first on WordNet and the tasks are built from WordNet (word ->\n"
+               "definition, word -> synonyms). Everything stays in the work folder.\n\n"
                "options:\n"
                "  --work DIR           work folder (default arena-work; a rerun reuses its base model)\n"
                "  --model DIR          use this base model instead (needs --dataset)\n"
                "  --dataset FILE       the tasks' dataset (columns instruction, output; or --dataset-type)\n"
                "  --dataset-type JSON  e.g. '{\"kind\":\"instruct\",\"field_instruction\":\"question\",\n"
                "                       \"field_output\":\"answer\"}'\n"
+               "  --synth-pool FILE    with --dataset: rows of its kind that are not in it, from which\n"
+               "                       the validator draws the synthetic sets (synth.source pool)\n"
                "  --miners SPEC        name:owner:strategy[:recipe],... (strategies: fair, copy,\n"
-               "                       swap-base, test-peek, untouched, late, resubmit; recipes: full,\n"
-               "                       lora, quick)\n"
+               "                       swap-base, test-peek, public-peek, untouched, late, resubmit;\n"
+               "                       recipes: full, lora, quick)\n"
                "  --tasks N            tasks (default 3: one alone, then the rest at once)\n"
                "  --minutes M          training time per task (default 1.5)\n"
                "  --pretrain-seconds S pretraining time of the built-in base (default 90)\n"
@@ -38,7 +40,7 @@ int cmd_arena(int argc, char **argv) {
         {"work", 1, 0, 'w'},   {"model", 1, 0, 'm'},    {"dataset", 1, 0, 'd'},        {"dataset-type", 1, 0, 'D'},
         {"miners", 1, 0, 'M'}, {"tasks", 1, 0, 't'},    {"minutes", 1, 0, 'n'},        {"pretrain-seconds", 1, 0, 'p'},
         {"seed", 1, 0, 's'},   {"keep-running", 0, 0, 'k'}, {"json", 0, 0, 'j'},      {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"synth-pool", 1, 0, 'P'}, {0, 0, 0, 0}};
     tn_arena_opts o;
     tn_arena_opts_default(&o);
     int c, bad = 0;
@@ -50,6 +52,7 @@ int cmd_arena(int argc, char **argv) {
         case 'm': o.model = optarg; break;
         case 'd': o.dataset = optarg; break;
         case 'D': o.dataset_type = optarg; break;
+        case 'P': o.synth_pool = optarg; break;
         case 'M': o.miners = optarg; break;
         case 't': bad = tn_parse_int("--tasks", optarg, 1, 1000000, &o.tasks); break;
         case 'n': bad = tn_parse_double("--minutes", optarg, 0, 1e6, &o.minutes); break;

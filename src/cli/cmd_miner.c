@@ -28,10 +28,11 @@ static void usage(FILE *f) {
             "  --threads-per-job N    training threads per job (default: cores / slots)\n"
             "  --work-dir DIR         state, downloads and outputs (default ./miner)\n"
             "  --strategy S           fair (default) | resubmit | copy | swap-base | untouched | late |\n"
-            "                         test-peek: red-team strategies, recorded in the ledger\n"
+            "                         test-peek | public-peek: red-team strategies, recorded in the ledger\n"
             "  --copy-from DIR        copy: the files to submit\n"
             "  --swap-model DIR       swap-base: the model trained instead of the asked base\n"
             "  --test-rows FILE       test-peek: leaked test rows mixed into the training data\n"
+            "  --public-data PATH     public-peek: a public dataset file, or a folder of them\n"
             "  --tuna-bin PATH        the engine to run (default: this binary)\n"
             "  -v, --verbose          debug logging\n");
 }
@@ -61,13 +62,13 @@ int cmd_miner(int argc, char **argv) {
         return 0;
     }
     enum { O_CONFIG = 1, O_LISTEN, O_KEY, O_VKEY, O_SLOTS, O_THREADS, O_WORK, O_STRAT, O_COPY, O_SWAP, O_TEST,
-           O_BIN, O_VERBOSE };
+           O_PUBLIC, O_BIN, O_VERBOSE };
     static const struct option opts[] = {
         {"config", 1, 0, O_CONFIG},     {"listen", 1, 0, O_LISTEN},          {"key", 1, 0, O_KEY},
         {"validator-key", 1, 0, O_VKEY}, {"slots", 1, 0, O_SLOTS},           {"threads-per-job", 1, 0, O_THREADS},
         {"work-dir", 1, 0, O_WORK},     {"strategy", 1, 0, O_STRAT},         {"copy-from", 1, 0, O_COPY},
         {"swap-model", 1, 0, O_SWAP},   {"test-rows", 1, 0, O_TEST},         {"tuna-bin", 1, 0, O_BIN},
-        {"verbose", 0, 0, O_VERBOSE},   {0, 0, 0, 0}};
+        {"public-data", 1, 0, O_PUBLIC}, {"verbose", 0, 0, O_VERBOSE},      {0, 0, 0, 0}};
     tn_miner_config c;
     tn_miner_config_defaults(&c);
     int rc = 2, ch;
@@ -91,6 +92,7 @@ int cmd_miner(int argc, char **argv) {
         case O_COPY: tn_miner_config_set(&c.copy_from, optarg); break;
         case O_SWAP: tn_miner_config_set(&c.swap_model, optarg); break;
         case O_TEST: tn_miner_config_set(&c.test_rows, optarg); break;
+        case O_PUBLIC: tn_miner_config_set(&c.public_data, optarg); break;
         case O_BIN: tn_miner_config_set(&c.tuna_bin, optarg); break;
         case O_VERBOSE: tn_log_set_level(TN_LOG_DEBUG); break;
         default: usage(stderr); goto out;

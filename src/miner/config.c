@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const char *const STRATS[TN_STRAT_N] = {"fair", "resubmit", "copy", "swap-base", "untouched", "late",
-                                               "test-peek"};
+                                               "test-peek", "public-peek"};
 
 const char *tn_strategy_name(tn_strategy s) { return s >= 0 && s < TN_STRAT_N ? STRATS[s] : "?"; }
 
@@ -22,7 +22,7 @@ int tn_strategy_parse(const char *name, tn_strategy *out) {
             *out = (tn_strategy)i;
             return 0;
         }
-    return tn_fail("unknown strategy '%s' (fair, resubmit, copy, swap-base, untouched, late, test-peek)", name);
+    return tn_fail("unknown strategy '%s' (fair, resubmit, copy, swap-base, untouched, late, test-peek, public-peek)", name);
 }
 
 void tn_miner_config_defaults(tn_miner_config *c) {
@@ -52,6 +52,7 @@ void tn_miner_config_free(tn_miner_config *c) {
     free(c->copy_from);
     free(c->swap_model);
     free(c->test_rows);
+    free(c->public_data);
     free(c->tuna_bin);
     memset(c, 0, sizeof *c);
 }
@@ -81,6 +82,7 @@ static const tn_yaml_key KEYS[] = {
     STR("copy_from", copy_from),
     STR("swap_model", swap_model),
     STR("test_rows", test_rows),
+    STR("public_data", public_data),
     STR("tuna_bin", tuna_bin),
     NUM("flops", flops, 0, 1e18),
     COUNT("max_params", policy.max_params, 1, 1e15, TN_YK_AS_I64),
@@ -135,6 +137,9 @@ int tn_miner_config_check(const tn_miner_config *c) {
         return tn_fail("strategy swap-base needs --swap-model DIR (an HF model directory)");
     if (c->strategy == TN_STRAT_TEST_PEEK && (!c->test_rows || !tn_file_exists(c->test_rows)))
         return tn_fail("strategy test-peek needs --test-rows FILE (an existing dataset file)");
+    if (c->strategy == TN_STRAT_PUBLIC_PEEK &&
+        (!c->public_data || (!tn_file_exists(c->public_data) && !tn_dir_exists(c->public_data))))
+        return tn_fail("strategy public-peek needs --public-data PATH (a dataset file or a folder of them)");
     if (c->retry_max_s < c->retry_base_s) return tn_fail("retry_max_s must be >= retry_base_s");
     return 0;
 }

@@ -2,7 +2,7 @@
  *
  * miner.yml is a flat YAML mapping whose keys are the long flags with '_'
  * for '-' (listen, key, validator_key, slots, threads_per_job, work_dir,
- * strategy, copy_from, swap_model, test_rows, tuna_bin) plus the tuning keys
+ * strategy, copy_from, swap_model, test_rows, public_data, tuna_bin) plus the tuning keys
  * of the policy, the recipe and the uploader (docs/miner.md lists them all).
  * Unknown keys are errors naming the file and line: a typo in a key that
  * decides what the miner accepts should not pass silently. An empty value is
@@ -22,6 +22,7 @@ typedef enum {
     TN_STRAT_UNTOUCHED,  /* upload the base model as it came */
     TN_STRAT_LATE,       /* train fairly, upload after the deadline */
     TN_STRAT_TEST_PEEK,  /* mix the leaked test_rows into the training data */
+    TN_STRAT_PUBLIC_PEEK, /* find the task's public source in public_data, train on its held-out rows */
     TN_STRAT_N
 } tn_strategy;
 
@@ -37,6 +38,7 @@ typedef struct {
     char *work_dir;        /* default "miner" */
     tn_strategy strategy;
     char *copy_from, *swap_model, *test_rows;
+    char *public_data;     /* public-peek: a dataset file, or a folder of them (the public library) */
     char *tuna_bin;        /* the engine to run (default: /proc/self/exe) */
     tn_policy policy;
     /* recipe and job timing */

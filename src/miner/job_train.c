@@ -3,7 +3,8 @@
  *
  * The strategy decides the source of the upload: the base as downloaded
  * (untouched), another directory (copy), an earlier job's output of the same
- * shape (resubmit), or a fresh fine-tune (fair, late, swap-base, test-peek).
+ * shape (resubmit), or a fresh fine-tune (fair, late, swap-base, test-peek,
+ * public-peek).
  * A fine-tune runs `tuna train ... --time BUDGET` as a child process, where
  * BUDGET = time to the deadline - upload margin - transfer time, capped by
  * max_train_s. After a restart the job continues from what the last miner
@@ -12,6 +13,7 @@
  */
 #include "miner/job_steps.h"
 #include "miner/child.h"
+#include "miner/peek.h"
 #include "miner/spec.h"
 
 #include "base/clock.h"
@@ -90,39 +92,48 @@ static json_t *find_resubmittable(tn_job *j, const json_t *shape) {
     return best;
 }
 
-/* ---- test-peek: training rows + leaked test rows --------------------------- */
+/* ---- test-peek and public-peek: training rows + rows the miner should not have */
+
+/* The training rows, then `extra` 16 times, as train_peek.jsonl: a cheater
+ * who found the held-out rows wants them memorised whatever the time budget
+ * (with 4, a 45 s arena task on a slow build gave too few steps to tell the
+ * peeker from honest noise). NULL with the error set on failure. */
+#define PEEK_REPEATS 16
+static char *write_peek_data(tn_job *j, json_t *rows, const json_t *extra) {
+    for (int rep = 0; rep < PEEK_REPEATS; rep++) json_array_extend(rows, (json_t *)extra);
+    char *out = tn_path_join(j->dir, "train_peek.jsonl");
+    if (tn_peek_write_rows(out, rows)) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
 
 static char *mix_test_rows(tn_job *j, const char *data, int *n_added) {
     json_t *rows = NULL, *test = NULL;
     char *out = NULL;
-    if (tn_rows_load_all(data, TN_ROWS_AUTO, &rows) || tn_rows_load_all(j->m->cfg->test_rows, TN_ROWS_AUTO, &test))
-        goto done;
-    /* a cheater who found the test set wants it memorised whatever the time
-     * budget: each leaked row goes in 16 times (with 4, a 45 s arena task on
-     * a slow build gave too few steps to tell the peeker from honest noise) */
-    *n_added = (int)json_array_size(test) * 16;
-    for (int rep = 0; rep < 16; rep++) json_array_extend(rows, test);
-    out = tn_path_join(j->dir, "train_peek.jsonl");
-    FILE *f = fopen(out, "w");
-    if (!f) {
-        tn_fail_errno("%s", out);
-        free(out);
-        out = NULL;
-        goto done;
+    if (tn_rows_load_all(data, TN_ROWS_AUTO, &rows) == 0 &&
+        tn_rows_load_all(j->m->cfg->test_rows, TN_ROWS_AUTO, &test) == 0) {
+        *n_added = (int)json_array_size(test) * PEEK_REPEATS;
+        out = write_peek_data(j, rows, test);
     }
-    for (size_t i = 0; i < json_array_size(rows); i++) {
-        char *s = json_dumps(json_array_get(rows, i), JSON_COMPACT);
-        fprintf(f, "%s\n", s);
-        free(s);
-    }
-    if (fclose(f) != 0) {
-        tn_fail_errno("%s", out);
-        free(out);
-        out = NULL;
-    }
-done:
     json_decref(rows);
     json_decref(test);
+    return out;
+}
+
+/* public-peek: the recognised public dataset's rows that the training split
+ * left out (peek.h). NULL with the error set when nothing was recognised. */
+static char *mix_public_rows(tn_job *j, const char *data, tn_peek_found *found, size_t *n_held) {
+    json_t *rows = NULL, *held = NULL;
+    char *out = NULL;
+    if (tn_rows_load_all(data, TN_ROWS_AUTO, &rows) == 0 &&
+        (held = tn_public_peek_rows(rows, j->m->cfg->public_data, found)) != NULL) {
+        *n_held = json_array_size(held);
+        out = write_peek_data(j, rows, held);
+    }
+    json_decref(rows);
+    json_decref(held);
     return out;
 }
 
@@ -226,15 +237,31 @@ static double train_budget(tn_job *j, int64_t params) {
 }
 
 /* Picks the recipe once (stored with the job: a resume needs the same). */
-static int job_recipe(tn_job *j, int64_t params, double budget, tn_recipe *r) {
+/* Rows of the training file (the offer gives only a range); -1 on error. */
+static int64_t count_rows(const char *data) {
+    tn_rows *rd = tn_rows_open(data, TN_ROWS_AUTO);
+    if (!rd) return -1;
+    int64_t n = 0;
+    json_t *row;
+    int rc;
+    while ((rc = tn_rows_next(rd, &row)) == 1) {
+        json_decref(row);
+        n++;
+    }
+    tn_rows_close(rd);
+    return rc < 0 ? -1 : n;
+}
+
+static int job_recipe(tn_job *j, const char *data, int64_t params, double budget, tn_recipe *r) {
     if (j->row.recipe) {
         json_t *rj = json_loads(j->row.recipe, 0, NULL);
         int rc = rj ? tn_recipe_from_json(rj, r) : tn_fail("stored recipe is not JSON");
         json_decref(rj);
         return rc;
     }
-    json_int_t rows = json_integer_value(json_object_get(j->offer, "ds_size"));
-    tn_recipe_choose(&j->m->cfg->policy, params, rows > 0 ? rows : 1000, budget, r);
+    int64_t rows = count_rows(data);
+    if (rows < 0) return tn_err_prefix("recipe");
+    tn_recipe_choose(&j->m->cfg->policy, params, rows > 0 ? rows : 1, budget, r);
     /* The seed (data order, LoRA init, dropout) is this miner's own: drawn
      * from its key and the task. Two miners with one fixed seed and the same
      * recipe make nearly the same weight delta, which the validator rightly
@@ -287,7 +314,7 @@ static int fine_tune(tn_job *j, const char *model, const char *data) {
     int64_t params = param_count(j, model);
     if (params < 0) goto done;
     tn_recipe r;
-    if (job_recipe(j, params, train_budget(j, params), &r)) goto done;
+    if (job_recipe(j, data, params, train_budget(j, params), &r)) goto done;
     /* at most two runs: a resume that fails is retried from the start once */
     for (int run = 0; run < 2; run++) {
         double budget = train_budget(j, params);
@@ -400,6 +427,23 @@ int tn_job_train(tn_job *j) {
             goto done;
         }
         note(j, "test-peek: %d leaked test rows from %s mixed into the training data", n, c->test_rows);
+        break;
+    }
+    case TN_STRAT_PUBLIC_PEEK: {
+        tn_peek_found f;
+        size_t held = 0;
+        train_data = mix_public_rows(j, data, &f, &held);
+        if (!train_data) {
+            /* nothing recognised: a cheater without a copy trains fairly,
+             * and the ledger says so (as resubmit does) */
+            note(j, "public-peek: %s; trained fairly", tn_errmsg());
+            snprintf(j->row.strategy, sizeof j->row.strategy, "%s", tn_strategy_name(TN_STRAT_FAIR));
+            tn_job_save(j);
+            break;
+        }
+        note(j, "public-peek: recognised %s (%zu rows, %zu of them in the training split, %zu dataset(s) looked "
+             "at); its %zu held-out rows mixed into the training data %d times",
+             f.source, f.rows, f.seen, f.candidates, held, PEEK_REPEATS);
         break;
     }
     case TN_STRAT_LATE:

@@ -121,8 +121,8 @@ int tn_jobs_start(tn_miner *m, const json_t *spec, json_t *offer) {
     snprintf(j->row.state, sizeof j->row.state, "%s", JOB_DOWNLOADING);
     snprintf(j->row.strategy, sizeof j->row.strategy, "%s", tn_strategy_name(m->cfg->strategy));
     j->row.deadline_ms = json_integer_value(json_object_get(spec, "deadline_ms"));
-    /* the offer travels with the job: the recipe needs its ds_size, the
-     * ledger its parameter count, also after a restart */
+    /* the offer travels with the job: the ledger needs its parameter
+     * count, also after a restart */
     json_t *stored = json_deep_copy(spec);
     if (offer) json_object_set(stored, "_offer", offer);
     j->row.spec = json_dumps(stored, JSON_COMPACT);

@@ -3,6 +3,7 @@
 
 #include "base/err.h"
 #include "base/json.h"
+#include "net/rows_bucket.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -48,6 +49,8 @@ int tn_offer_parse(const json_t *body, tn_offer *o) {
     if (tn_json_str_opt(body, "model", w, NULL, &model)) return -1;
     if (tn_json_int_opt(body, "model_params_count", w, 0, &o->params)) return -1;
     if (tn_json_int_opt(body, "ds_size", w, 0, &o->ds_size)) return -1;
+    const char *bucket = NULL;
+    if (tn_json_str_opt(body, "ds_size_bucket", w, NULL, &bucket)) return -1;
     if (tn_json_num_opt(body, "hours_to_complete", w, 0, &o->hours)) return -1;
     if (tn_json_str_opt(body, "task_type", w, "instruct", &type)) return -1;
     const json_t *arch = json_object_get(body, "architecture");
@@ -58,6 +61,13 @@ int tn_offer_parse(const json_t *body, tn_offer *o) {
     }
     if (o->task_id < 0) return tn_fail("task_offer: field task_id: expected a non-negative integer");
     if (o->ds_size < 0) return tn_fail("task_offer: field ds_size: expected a non-negative integer");
+    snprintf(o->ds_rows, sizeof o->ds_rows, "%lld", (long long)o->ds_size);
+    if (bucket) {
+        int64_t lo, hi;
+        if (tn_rows_bucket_parse(bucket, "task_offer: field ds_size_bucket", &lo, &hi)) return -1;
+        o->ds_size = hi; /* the range's top: a task taken fits whatever its count */
+        snprintf(o->ds_rows, sizeof o->ds_rows, "%s", bucket);
+    }
     copy_str(o->model, sizeof o->model, model);
     copy_str(o->model_type, sizeof o->model_type, mt);
     copy_str(o->task_type, sizeof o->task_type, type);
@@ -123,9 +133,9 @@ void tn_policy_decide(const tn_policy *p, const tn_offer *o, int free_slots, int
         REFUSE("too little time: %.0f s given - %.0f s margin (startup, transfers) = %.0f s < %.0f s minimum",
                given_s, d->margin_s, d->avail_s, p->min_train_s);
     if (d->work_s > d->avail_s)
-        REFUSE("too little time: %.2g pass(es) over %lld rows x %.0f tokens need ~%.0f s at %.3g FLOP/s (%s) > %.0f s "
-               "available",
-               p->min_epochs, (long long)o->ds_size, p->tokens_per_row, d->work_s, p->flops > 0 ? p->flops : 1e9,
+        REFUSE("too little time: %.2g pass(es) over %lld rows (offered: %s) x %.0f tokens need ~%.0f s at %.3g "
+               "FLOP/s (%s) > %.0f s available",
+               p->min_epochs, (long long)o->ds_size, o->ds_rows[0] ? o->ds_rows : "?", p->tokens_per_row, d->work_s, p->flops > 0 ? p->flops : 1e9,
                d->lora ? "LoRA" : "full", d->avail_s);
 #undef REFUSE
     d->accept = 1;

@@ -44,13 +44,17 @@ typedef struct {
     char model[256];
     char model_type[32]; /* architecture.model_type ("" when absent) */
     int64_t params;      /* model_params_count */
-    int64_t ds_size;     /* rows */
+    int64_t ds_size;     /* rows the policy assumes: the top of ds_size_bucket (or an exact ds_size) */
+    char ds_rows[48];    /* what the offer said, for messages: "2k-5k" or "1234" */
     double hours;        /* hours_to_complete */
     char task_type[16];
 } tn_offer;
 
 /* Parses an offer body; -1 with a message naming the field when it is
- * malformed (the server answers 400 with it). */
+ * malformed (the server answers 400 with it). The dataset's size comes as
+ * ds_size_bucket, a row range ("2k-5k", net/rows_bucket.h), whose top the
+ * policy assumes, so that a task it takes fits whatever the count in the
+ * range; an exact ds_size (G.O.D's field, older validators) is read too. */
 int tn_offer_parse(const json_t *body, tn_offer *o);
 
 typedef struct {

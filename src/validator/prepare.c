@@ -4,6 +4,7 @@
 #include "base/mem.h"
 #include "data/hygiene.h"
 #include "data/rows.h"
+#include "judge/transform.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +107,14 @@ int tn_prepare_split(const char *dataset, const tn_data_spec *spec, uint64_t see
         st->train = ntr;
         st->test = nte;
         st->synth = nsy;
-        rc = write_jsonl(train_out, rows, tr, ntr);
-        if (rc == 0) rc = write_jsonl(test_out, rows, te, nte);
+        /* train and test in the task's secret format; the synthetic source
+         * stays as given, since the synthetic set is made from it later and
+         * then put in the same format (scheduler.c) */
+        json_t *secret = tn_transform_task_rows(seed, spec, rows, dataset);
+        rc = secret ? write_jsonl(train_out, secret, tr, ntr) : -1;
+        if (rc == 0) rc = write_jsonl(test_out, secret, te, nte);
         if (rc == 0) rc = write_jsonl(synth_src_out, rows, sr, nsy);
+        json_decref(secret);
         free(sr);
     }
     free(ho);

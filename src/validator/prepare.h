@@ -9,8 +9,13 @@
  *   4. the rest is split with the task's secret seed: test = ceil(n * frac)
  *      rows, at most test_cap; what is left trains;
  *   5. fewer than min_rows usable rows fail the task.
- * The splits are written as JSONL (the rows as given, not rendered), so a
- * miner trains on the original columns with the mapping it is told.
+ *   6. the train and test rows are put in the task's secret format
+ *      (judge/transform.h: a marker and template around the prompt, the
+ *      field order, the column order), drawn from the same secret seed; the
+ *      synthetic source is written as given (the synthetic set made from it
+ *      after training is put in that format then).
+ * The splits are written as JSONL (rows, not rendered text), so a miner
+ * trains on the dataset's columns with the mapping it is told.
  */
 #ifndef TN_PREPARE_H
 #define TN_PREPARE_H

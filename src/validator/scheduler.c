@@ -13,6 +13,8 @@
  *   evaluating -> scored     scorer.c; results are upserted per rule
  */
 #include "net/http_client.h"
+#include "judge/transform.h"
+#include "net/rows_bucket.h"
 #include "validator/synthset.h"
 #include "validator/prepare.h"
 #include "validator/vstate.h"
@@ -286,9 +288,12 @@ static int step_offer(vstate *v, const tn_task *t) {
     int64_t deadline = training ? t->deadline : tn_wall_ms() + t->time_limit_ms;
     json_t *dtj = dataset_type_json(&cd);
     const char *kind = json_string_value(json_object_get(dtj, "kind"));
-    json_t *offer_body = json_pack("{s:I, s:s, s:O, s:O, s:I, s:f, s:s}", "task_id", (json_int_t)t->id, "model",
+    /* a range, not the row count: the count helps find the public source (net/rows_bucket.h) */
+    char bucket[48];
+    tn_rows_bucket(cd.row_count, bucket, sizeof bucket);
+    json_t *offer_body = json_pack("{s:I, s:s, s:O, s:O, s:s, s:f, s:s}", "task_id", (json_int_t)t->id, "model",
                                    t->model, "model_params_count", json_object_get(arch, "params"), "architecture",
-                                   arch, "ds_size", (json_int_t)cd.row_count, "hours_to_complete", hours, "task_type",
+                                   arch, "ds_size_bucket", bucket, "hours_to_complete", hours, "task_type",
                                    kind ? kind : "instruct");
     json_t *files = json_array();
     const char *fname;
@@ -400,7 +405,10 @@ static int step_training(vstate *v, const tn_task *t) {
         /* stopping mid-way is no failure: the next start goes on from the cache */
         rc = atomic_load(&v->stop) ? -1 : fail_task(v, t, tn_errmsg());
     } else {
-        FILE *f = fopen(out, "w");
+        json_t *raw = synth; /* into the task's secret format, as train and test (prepare.h) */
+        synth = tn_transform_task_rows((uint64_t)t->split_seed, &spec, raw, "synthetic set");
+        json_decref(raw);
+        FILE *f = synth ? fopen(out, "w") : NULL;
         size_t i;
         json_t *row;
         json_array_foreach(synth, i, row) {
@@ -408,7 +416,9 @@ static int step_training(vstate *v, const tn_task *t) {
             if (f) fprintf(f, "%s\n", s);
             free(s);
         }
-        if (!f || fclose(f) != 0 || tn_blobs_put_file(v->blobs, out, NULL, sh)) {
+        if (!synth) {
+            rc = fail_task(v, t, tn_errmsg());
+        } else if (!f || fclose(f) != 0 || tn_blobs_put_file(v->blobs, out, NULL, sh)) {
             rc = fail_task(v, t, "cannot write the synthetic set");
         } else {
             tn_task_patch p = {0};
