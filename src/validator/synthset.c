@@ -87,33 +87,39 @@ static json_t *from_llm(vstate *v, long long id, const tn_data_spec *spec, const
     return out;
 }
 
-/* Hashes of the rows of the task's own splits: a pool row equal to one of
- * them is not outside the dataset. */
-static int task_hashes(vstate *v, long long id, const tn_data_spec *spec, uint64_t **hs, size_t *n) {
-    static const char *const files[] = {"train", "test", "synth_source"};
+/* Hashes of the rows of the task's dataset as the organiser gave it (the
+ * catalog's blob): a pool row equal to one of them is not outside the
+ * dataset. Not the task's split files: train and test are in the task's
+ * secret format (judge/transform.h), which a raw pool row never matches. */
+static int task_hashes(vstate *v, const char *dataset, const tn_data_spec *spec, uint64_t **hs, size_t *n) {
     *hs = NULL;
     *n = 0;
-    for (size_t f = 0; f < 3; f++) {
-        char *path = v_path(v, "tasks/%lld/%s.jsonl", id, files[f]);
-        json_t *rows = NULL;
-        int rc = tn_rows_load_all(path, TN_ROWS_JSONL, &rows);
-        free(path);
-        if (rc) return -1;
-        *hs = tn_realloc(*hs, sizeof **hs * (*n + json_array_size(rows) + 1));
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row) {
-            tn_sample s;
-            tn_sample_init(&s);
-            if (tn_format_row(spec, row, "task row", &s) == 0) (*hs)[(*n)++] = tn_sample_hash(&s);
-            tn_sample_free(&s);
-        }
-        json_decref(rows);
+    tn_catalog_dataset d;
+    memset(&d, 0, sizeof d);
+    LOCK(v);
+    int rc = tn_store_dataset_get(v->store, dataset, &d);
+    UNLOCK(v);
+    if (rc < 0) return -1;
+    char *path = tn_blobs_path(v->blobs, d.blob_hash);
+    json_t *rows = NULL;
+    rc = tn_rows_load_all(path, TN_ROWS_JSONL, &rows); /* stored as JSONL, as prepare.c reads it */
+    free(path);
+    tn_catalog_dataset_clear(&d);
+    if (rc) return -1;
+    *hs = tn_malloc(sizeof **hs * (json_array_size(rows) + 1));
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        tn_sample s;
+        tn_sample_init(&s);
+        if (tn_format_row(spec, row, "task row", &s) == 0) (*hs)[(*n)++] = tn_sample_hash(&s);
+        tn_sample_free(&s);
     }
+    json_decref(rows);
     return 0;
 }
 
-static json_t *from_pool(vstate *v, long long id, const char *dataset, const tn_data_spec *spec, size_t want,
+static json_t *from_pool(vstate *v, const char *dataset, const tn_data_spec *spec, size_t want,
                          uint64_t seed) {
     int failed = 0;
     char key[300];
@@ -124,7 +130,7 @@ static json_t *from_pool(vstate *v, long long id, const char *dataset, const tn_
     size_t nh = 0;
     if (!path) {
         tn_fail("synth.source is pool but %s is not set", key);
-    } else if (tn_rows_load_all(path, TN_ROWS_JSONL, &pool) == 0 && task_hashes(v, id, spec, &hs, &nh) == 0) {
+    } else if (tn_rows_load_all(path, TN_ROWS_JSONL, &pool) == 0 && task_hashes(v, dataset, spec, &hs, &nh) == 0) {
         size_t np = json_array_size(pool), *idx = tn_malloc(sizeof *idx * (np + 1));
         for (size_t i = 0; i < np; i++) idx[i] = i;
         tn_shuffle(idx, np, seed);
@@ -174,7 +180,7 @@ json_t *v_synth_make(vstate *v, long long task_id, const char *dataset, const tn
         out = tn_synth_rows(src, spec, seed);
     } else if (!strcmp(source, "llm") || !strcmp(source, "pool")) {
         out = !strcmp(source, "llm") ? from_llm(v, task_id, spec, src, seed)
-                                     : from_pool(v, task_id, dataset, spec, json_array_size(src), seed);
+                                     : from_pool(v, dataset, spec, json_array_size(src), seed);
         if (out) {
             *note = tn_sprintf("synthetic set: %zu rows from synth.source %s", json_array_size(out), source);
         } else if (fallback && !strcmp(fallback, "builtin")) {
