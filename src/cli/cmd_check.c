@@ -38,11 +38,14 @@ static void usage(FILE *f) {
             "  --min-cosine X          per-tensor cosine to the base at least X (default %g)\n"
             "  --max-rel-distance X    per-tensor ||W - W_base|| / ||W_base|| at most X (default %g)\n"
             "  --untouched-eps X       all tensors within X of the base: untouched (default %g)\n"
-            "  --dup-similarity X      delta sketch cosine >= X: duplicate (default %g)\n"
-            "  --sketch-k N            sketch length, multiple of 64 (default %d)\n"
+            "  --dup-max-residual X    delta = c x an earlier one up to X relative residual: duplicate (default %g)\n"
+            "  --dup-max-structure X   residual no more structured than X x isotropic noise ... (default %g)\n"
+            "  --dup-min-significance X ... and deltas aligned by X sigmas: a noised copy (default %g)\n"
+            "  --sketch-k N            sketch floats per matrix, multiple of 64 (default %d)\n"
             "  --sketch-seed N         projection seed, the same for all submissions (default %llu)\n"
             "  --loose-config          compare only the shape-defining config fields\n",
-            d.min_cosine, d.max_rel_distance, d.untouched_rel_eps, d.dup_similarity, d.sketch_k,
+            d.min_cosine, d.max_rel_distance, d.untouched_rel_eps, d.dup_max_residual, d.dup_max_structure,
+            d.dup_min_significance, d.sketch_k,
             (unsigned long long)d.sketch_seed);
 }
 
@@ -74,6 +77,16 @@ static void print_json(const tn_check_result *r, int with_sketch) {
             json_array_append_new(dc, isfinite(c) ? json_real(c) : json_null());
         }
         json_object_set_new(o, "sketch_similarities", sims);
+        json_t *pairs = json_array();
+        for (int i = 0; i < r->n_prior && r->pairs; i++) {
+            const tn_sketch_pair *sp = &r->pairs[i];
+            double ratio = sp->noise_structure > 0 ? sp->structure / sp->noise_structure : 0;
+            json_array_append_new(pairs, json_pack("{s:f, s:f, s:f, s:f, s:f}", "cosine", sp->cosine, "scale",
+                                                   sp->scale, "residual", isfinite(sp->residual) ? sp->residual : -1,
+                                                   "structure_ratio", ratio, "significance", sp->significance));
+        }
+        json_object_set_new(o, "sketch_pairs", pairs);
+        json_object_set_new(o, "evidence", json_string(r->evidence));
         json_object_set_new(o, "delta_cosines", dc);
         if (with_sketch && r->fp.sketch) {
             json_t *sk = json_array();
@@ -98,7 +111,9 @@ int cmd_check(int argc, char **argv) {
                                          {"min-cosine", required_argument, 0, 'c'},
                                          {"max-rel-distance", required_argument, 0, 'r'},
                                          {"untouched-eps", required_argument, 0, 'u'},
-                                         {"dup-similarity", required_argument, 0, 'd'},
+                                         {"dup-max-residual", required_argument, 0, 'd'},
+                                         {"dup-max-structure", required_argument, 0, 'D'},
+                                         {"dup-min-significance", required_argument, 0, 'g'},
                                          {"sketch-k", required_argument, 0, 'k'},
                                          {"sketch-seed", required_argument, 0, 'e'},
                                          {"loose-config", no_argument, 0, 'l'},
@@ -127,7 +142,9 @@ int cmd_check(int argc, char **argv) {
         case 'c': bad = tn_parse_double("--min-cosine", optarg, -INFINITY, INFINITY, &rules.min_cosine); break;
         case 'r': bad = tn_parse_double("--max-rel-distance", optarg, -INFINITY, INFINITY, &rules.max_rel_distance); break;
         case 'u': bad = tn_parse_double("--untouched-eps", optarg, -INFINITY, INFINITY, &rules.untouched_rel_eps); break;
-        case 'd': bad = tn_parse_double("--dup-similarity", optarg, -INFINITY, INFINITY, &rules.dup_similarity); break;
+        case 'd': bad = tn_parse_double("--dup-max-residual", optarg, -INFINITY, INFINITY, &rules.dup_max_residual); break;
+        case 'D': bad = tn_parse_double("--dup-max-structure", optarg, -INFINITY, INFINITY, &rules.dup_max_structure); break;
+        case 'g': bad = tn_parse_double("--dup-min-significance", optarg, -INFINITY, INFINITY, &rules.dup_min_significance); break;
         case 'k': bad = tn_parse_int("--sketch-k", optarg, 64, 65536, &rules.sketch_k); break;
         case 'e': if (!(bad = tn_parse_u64("--sketch-seed", optarg, 0, UINT64_MAX, &seed))) rules.sketch_seed = seed; break;
         case 'h': usage(stdout); free(against); return 0;
@@ -158,7 +175,7 @@ int cmd_check(int argc, char **argv) {
         printf("%s: %s\n", tn_verdict_name(r.verdict), r.reason);
         if (!r.arch_diff[0])
             printf("  min cosine %.6f (%s)  max rel distance %.6g (%s)  median rel distance %.6g\n"
-                   "  %d of %d tensors changed  max sketch similarity %.4f%s%s\n",
+                   "  %d of %d tensors changed  max delta cosine %.4f%s%s\n",
                    r.prov.min_cosine, r.prov.min_cosine_tensor, r.prov.max_rel_distance, r.prov.max_rel_tensor,
                    r.prov.median_rel_distance, r.prov.n_changed, r.prov.n_tensors, r.max_sketch_similarity,
                    r.duplicate_of >= 0 ? "  duplicate of " : "", r.duplicate_of >= 0 ? r.duplicate_dir : "");

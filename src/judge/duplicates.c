@@ -4,11 +4,41 @@
 #include "judge/provenance.h"
 #include "base/mem.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-double tn_dup_sketch_cos(const tn_dup_item *a, const tn_dup_item *b) {
-    return a->k == b->k ? tn_sketch_cos(a->sketch, b->sketch, a->k) : 0.0;
+int tn_dup_compare(const tn_dup_item *later, const tn_dup_item *earlier, tn_sketch_pair *out) {
+    memset(out, 0, sizeof *out);
+    if (!later->sketch || !earlier->sketch || later->k != earlier->k || later->block != earlier->block ||
+        later->k <= 0)
+        return -1;
+    return tn_sketch_compare(later->sketch, earlier->sketch, (size_t)later->k, later->block, out);
+}
+
+int tn_dup_pair_is_copy(const tn_sketch_pair *sp, const tn_dup_rules *r, char *why, size_t cap) {
+    double ratio = sp->noise_structure > 0 ? sp->structure / sp->noise_structure : INFINITY;
+    if (sp->scale > 0 && sp->residual <= r->max_residual) {
+        snprintf(why, cap, "the same delta x %.3g (residual %.3g <= %.3g, delta cosine %.4f)", sp->scale,
+                 sp->residual, r->max_residual, sp->cosine);
+        return 1;
+    }
+    if (sp->scale > 0 && sp->significance >= r->min_significance && ratio <= r->max_structure) {
+        snprintf(why, cap,
+                 "the same delta x %.3g plus isotropic noise (aligned at %.1f sigma >= %.3g; residual structure "
+                 "%.3f of noise's, <= %.3g; residual %.3g, delta cosine %.4f)",
+                 sp->scale, sp->significance, r->min_significance, ratio, r->max_structure, sp->residual,
+                 sp->cosine);
+        return 1;
+    }
+    /* Not a copy; say why, so a reader sees how close it came. */
+    snprintf(why, cap,
+             "independent delta: residual %.3g > %.3g with structure %.3f of isotropic noise's (> %.3g) or "
+             "alignment %.1f sigma (< %.3g); delta cosine %.4f",
+             sp->residual, r->max_residual, ratio, r->max_structure, sp->significance, r->min_significance,
+             sp->cosine);
+    return 0;
 }
 
 /* sort keys copied out of the items: C11's qsort has no context argument,
@@ -28,12 +58,12 @@ static int same_str(const char *a, const char *b) {
     return !strcmp(a ? a : "", b ? b : "");
 }
 
-void tn_find_duplicates(const tn_dup_item *items, size_t n, double threshold, tn_dup_result *out) {
+void tn_find_duplicates(const tn_dup_item *items, size_t n, const tn_dup_rules *rules, tn_dup_result *out) {
     upload_key *keys = tn_malloc(sizeof *keys * (n ? n : 1));
     size_t *order = tn_malloc(sizeof *order * (n ? n : 1));
     for (size_t i = 0; i < n; i++) {
         keys[i] = (upload_key){items[i].received_at, items[i].id, i};
-        out[i] = (tn_dup_result){.dup_of = -1, .exact = 0, .origin = (int)i, .max_similarity = 0.0};
+        out[i] = (tn_dup_result){.dup_of = -1, .exact = 0, .origin = (int)i, .max_similarity = 0.0, .evidence = ""};
     }
     qsort(keys, n, sizeof *keys, upload_order);
     for (size_t i = 0; i < n; i++) order[i] = keys[i].idx;
@@ -50,6 +80,7 @@ void tn_find_duplicates(const tn_dup_item *items, size_t n, double threshold, tn
                 r->dup_of = (int)order[b];
                 r->exact = 1;
                 r->max_similarity = 1.0;
+                snprintf(r->evidence, sizeof r->evidence, "identical weights (sha256 %.16s...)", e->sha256);
                 break;
             }
         }
@@ -62,11 +93,17 @@ void tn_find_duplicates(const tn_dup_item *items, size_t n, double threshold, tn
                 if (root->miner_id == e->miner_id && same_str(root->model, e->model) &&
                     same_str(root->dataset, e->dataset))
                     continue; /* the miner's own work on this base and data */
-                double c = tn_dup_sketch_cos(e, o);
-                if (c > r->max_similarity) {
-                    r->max_similarity = c;
-                    if (c >= threshold) r->dup_of = (int)j;
-                }
+                tn_sketch_pair sp;
+                if (tn_dup_compare(e, o, &sp)) continue; /* no sketch, or one of another size */
+                char why[256];
+                int copy = tn_dup_pair_is_copy(&sp, rules, why, sizeof why);
+                /* the first (earliest) original it copies decides; otherwise the closest pair explains */
+                if (copy && r->dup_of < 0) {
+                    r->dup_of = (int)j;
+                    snprintf(r->evidence, sizeof r->evidence, "%s", why);
+                } else if (r->dup_of < 0 && (sp.cosine > r->max_similarity || !r->evidence[0]))
+                    snprintf(r->evidence, sizeof r->evidence, "%s", why);
+                if (sp.cosine > r->max_similarity) r->max_similarity = sp.cosine;
             }
         if (r->dup_of >= 0) r->origin = out[r->dup_of].origin;
     }

@@ -4,6 +4,8 @@
  * the same range of floats. */
 #include "judge/provenance.h"
 
+#include "judge/duplicates.h"
+
 #include "base/rng.h"
 #include "base/err.h"
 #include "base/fs.h"
@@ -24,8 +26,10 @@ void tn_check_rules_default(tn_check_rules *r) {
     r->min_cosine = 0.5;
     r->max_rel_distance = 1.0;
     r->untouched_rel_eps = 1e-7;
-    r->dup_similarity = 0.85;
-    r->sketch_k = 512;
+    r->dup_max_residual = 0.05;
+    r->dup_max_structure = 1.44;
+    r->dup_min_significance = 4.0;
+    r->sketch_k = 256;
     r->sketch_seed = 0x74756e61; /* "tuna" */
     r->strict_config = 1;
 }
@@ -35,8 +39,12 @@ int tn_check_rules_valid(const tn_check_rules *r) {
     if (!(r->max_rel_distance > 0)) return tn_fail("check rules: max_rel_distance %g must be > 0", r->max_rel_distance);
     if (!(r->untouched_rel_eps >= 0 && r->untouched_rel_eps < r->max_rel_distance))
         return tn_fail("check rules: untouched_rel_eps %g must be in [0, max_rel_distance)", r->untouched_rel_eps);
-    if (!(r->dup_similarity > 0 && r->dup_similarity <= 1))
-        return tn_fail("check rules: dup_similarity %g not in (0, 1]", r->dup_similarity);
+    if (!(r->dup_max_residual >= 0 && r->dup_max_residual < 1))
+        return tn_fail("check rules: dup_max_residual %g not in [0, 1)", r->dup_max_residual);
+    if (!(r->dup_max_structure >= 0 && r->dup_max_structure < 100))
+        return tn_fail("check rules: dup_max_structure %g not in [0, 100)", r->dup_max_structure);
+    if (!(r->dup_min_significance >= 0 && r->dup_min_significance < 1e6))
+        return tn_fail("check rules: dup_min_significance %g not in [0, 1e6)", r->dup_min_significance);
     if (r->sketch_k < 64 || r->sketch_k > 65536 || r->sketch_k % 64)
         return tn_fail("check rules: sketch_k %d must be a multiple of 64 in [64, 65536]", r->sketch_k);
     return 0;
@@ -53,15 +61,17 @@ const char *tn_verdict_name(tn_verdict v) {
 }
 
 void tn_fingerprint_free(tn_fingerprint *fp) {
-    free(fp->sketch);
+    tn_free_aligned(fp->sketch);
     fp->sketch = NULL;
-    fp->k = 0;
+    fp->k = fp->block = 0;
 }
 
 void tn_check_result_free(tn_check_result *r) {
     tn_fingerprint_free(&r->fp);
     free(r->similarity);
     free(r->delta_cosine);
+    free(r->pairs);
+    r->pairs = NULL;
     r->similarity = r->delta_cosine = NULL;
     r->n_prior = 0;
 }
@@ -194,36 +204,6 @@ int tn_provenance_compute(const tn_model *base, const tn_model *sub, tn_provenan
 
 /* ---- 4. fingerprints ---------------------------------------------------- */
 
-/* tn_mix64 (base/rng.h) is a counter-based generator, so entry (j, i) of
- * the projection is a pure function of (seed, i, j / 64). */
-
-/* +-1 for each bit pattern of a byte: 8 contiguous signs per table row, so the
- * inner loop is 8-wide multiply-adds into the accumulator (one AVX op). */
-static float g_signs[256][8];
-static void init_signs(void) {
-    for (int b = 0; b < 256; b++)
-        for (int j = 0; j < 8; j++) g_signs[b][j] = (b >> j) & 1 ? -1.0f : 1.0f;
-}
-
-/* Adds P[:, i0..i1) d[i0..i1) to acc[k]. */
-static void sketch_range(const float *base, const float *sub, size_t i0, size_t i1, int k, uint64_t seedh,
-                         float *acc) {
-    int words = k / 64;
-    for (size_t i = i0; i < i1; i++) {
-        float d = sub[i] - base[i];
-        if (d == 0) continue; /* untouched entries (frozen layers, LoRA) add nothing */
-        for (int w = 0; w < words; w++) {
-            uint64_t bits = tn_mix64(seedh ^ ((uint64_t)i * (uint64_t)words + (uint64_t)w));
-            float *a = acc + 64 * w;
-            for (int byte = 0; byte < 8; byte++) {
-                const float *sg = g_signs[(bits >> (8 * byte)) & 0xff];
-                float *ab = a + 8 * byte;
-                for (int j = 0; j < 8; j++) ab[j] += d * sg[j];
-            }
-        }
-    }
-}
-
 static void weights_sha256(const tn_model *m, unsigned char out[32]) {
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
@@ -240,51 +220,30 @@ static void weights_sha256(const tn_model *m, unsigned char out[32]) {
     crypto_hash_sha256_final(&st, out);
 }
 
-int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int k, uint64_t seed, tn_fingerprint *fp) {
+int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int block, uint64_t seed, tn_fingerprint *fp) {
     memset(fp, 0, sizeof *fp);
-    if (k < 64 || k % 64) return tn_fail("sketch: k = %d must be a positive multiple of 64", k);
+    if (block < 64 || block % 64) return tn_fail("sketch: k = %d must be a positive multiple of 64", block);
     if (!same_layout(base, sub)) return tn_fail("sketch: the models have different architectures");
     if (sodium_init() < 0) return tn_fail("libsodium: initialisation failed");
     weights_sha256(sub, fp->sha256);
-#pragma omp critical(tn_sketch_signs)
-    if (g_signs[0][0] == 0) init_signs();
-    /* Fixed chunks (a function of N only) summed in order: the same sketch
-     * with 1 or 64 threads. At most 4096 chunks bound the partials' memory. */
-    size_t N = base->numel, chunk = 16384;
-    if ((N + chunk - 1) / chunk > 4096) chunk = (N + 4095) / 4096;
-    size_t nchunks = (N + chunk - 1) / chunk;
-    float *part = tn_try_alloc_floats(nchunks * (size_t)k + 1, "sketch partial sums");
-    if (!part) return -1;
-    uint64_t seedh = tn_mix64(seed);
-#pragma omp parallel for schedule(dynamic, 4)
-    for (size_t c = 0; c < nchunks; c++) {
-        size_t i1 = (c + 1) * chunk < N ? (c + 1) * chunk : N;
-        sketch_range(base->w, sub->w, c * chunk, i1, k, seedh, part + c * (size_t)k);
+    size_t len = tn_delta_sketch_len(base, block);
+    fp->sketch = tn_try_alloc_floats(len + 1, "delta sketch");
+    if (!fp->sketch) return -1;
+    if (tn_delta_sketch(base, sub, block, seed, fp->sketch)) {
+        tn_fingerprint_free(fp);
+        return -1;
     }
-    double *sum = tn_calloc((size_t)k, sizeof *sum);
-    for (size_t c = 0; c < nchunks; c++)
-        for (int j = 0; j < k; j++) sum[j] += part[c * (size_t)k + j];
-    fp->k = k;
-    fp->sketch = tn_malloc((size_t)k * sizeof *fp->sketch);
-    for (int j = 0; j < k; j++) fp->sketch[j] = (float)sum[j];
-    free(sum);
-    tn_free_aligned(part);
+    fp->k = (int)len;
+    fp->block = block;
     return 0;
 }
 
-double tn_sketch_cos(const float *a, const float *b, int k) {
-    if (!a || !b) return 0;
-    double dot = 0, aa = 0, bb = 0;
-    for (int j = 0; j < k; j++) {
-        dot += (double)a[j] * b[j];
-        aa += (double)a[j] * a[j];
-        bb += (double)b[j] * b[j];
-    }
-    return aa > 0 && bb > 0 ? dot / sqrt(aa * bb) : 0;
-}
-
 double tn_sketch_similarity(const tn_fingerprint *a, const tn_fingerprint *b) {
-    return a->k == b->k ? tn_sketch_cos(a->sketch, b->sketch, a->k) : 0;
+    tn_sketch_pair sp;
+    if (!a->sketch || !b->sketch || a->k != b->k || a->block != b->block ||
+        tn_sketch_compare(a->sketch, b->sketch, (size_t)a->k, a->block, &sp))
+        return 0;
+    return sp.cosine;
 }
 
 double tn_delta_cosine(const tn_model *base, const tn_model *a, const tn_model *b) {
@@ -346,9 +305,9 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
     out->duplicate_of = -1;
     if (tn_check_rules_valid(rules)) return -1;
     for (int i = 0; i < n_prior; i++)
-        if (prior[i].sketch && prior[i].k != rules->sketch_k)
-            return tn_fail("earlier submission #%d has a sketch of k = %d, the rules use k = %d (recompute it)", i,
-                           prior[i].k, rules->sketch_k);
+        if (prior[i].sketch && prior[i].block != rules->sketch_k)
+            return tn_fail("earlier submission #%d has a sketch of k = %d per matrix, the rules use k = %d "
+                           "(recompute it)", i, prior[i].block, rules->sketch_k);
     if (tn_arch_differs(&base->cfg, &sub->cfg, rules->strict_config, out->arch_diff, sizeof out->arch_diff) ||
         !same_layout(base, sub)) {
         if (!out->arch_diff[0]) snprintf(out->arch_diff, sizeof out->arch_diff, "parameter layout");
@@ -361,16 +320,32 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
     const tn_provenance *pv = &out->prov;
     out->n_prior = n_prior;
     out->similarity = tn_calloc((size_t)n_prior + 1, sizeof *out->similarity);
+    out->pairs = tn_calloc((size_t)n_prior + 1, sizeof *out->pairs);
+    tn_dup_rules dr = {rules->dup_max_residual, rules->dup_max_structure, rules->dup_min_significance};
+    int near = -1;
     for (int i = 0; i < n_prior; i++) {
-        double sim = memcmp(prior[i].sha256, out->fp.sha256, 32) == 0 ? 1.0 : tn_sketch_similarity(&prior[i], &out->fp);
+        int same = memcmp(prior[i].sha256, out->fp.sha256, 32) == 0;
+        tn_sketch_pair *sp = &out->pairs[i];
+        int have = prior[i].sketch && prior[i].k == out->fp.k &&
+                   tn_sketch_compare(out->fp.sketch, prior[i].sketch, (size_t)out->fp.k, out->fp.block, sp) == 0;
+        double sim = same ? 1.0 : have ? sp->cosine : 0.0;
         out->similarity[i] = sim;
         if (out->most_similar < 0 || sim > out->max_sketch_similarity) {
             out->max_sketch_similarity = sim;
             out->most_similar = i;
         }
-        if (memcmp(prior[i].sha256, out->fp.sha256, 32) == 0 && !out->exact_duplicate) {
+        if (same && !out->exact_duplicate) {
             out->exact_duplicate = 1;
             out->duplicate_of = i;
+        }
+        char why[200];
+        if (have && !same) {
+            int copy = tn_dup_pair_is_copy(sp, &dr, why, sizeof why);
+            if (copy && near < 0) {
+                near = i;
+                snprintf(out->evidence, sizeof out->evidence, "%s", why);
+            } else if (near < 0 && i == out->most_similar)
+                snprintf(out->evidence, sizeof out->evidence, "closest #%d: %s", i, why);
         }
     }
     if (pv->n_skipped_changed == 0 && (pv->n_changed == 0 || pv->max_rel_distance <= rules->untouched_rel_eps)) {
@@ -407,20 +382,19 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
                  out->duplicate_of, hex);
         return 0;
     }
-    if (out->most_similar >= 0 && out->max_sketch_similarity >= rules->dup_similarity) {
+    if (near >= 0) {
         out->verdict = TN_VERDICT_DUPLICATE;
-        out->duplicate_of = out->most_similar;
-        snprintf(out->reason, sizeof out->reason,
-                 "delta sketch similarity %.4f with earlier submission #%d (threshold %.4g): the same training run",
-                 out->max_sketch_similarity, out->most_similar, rules->dup_similarity);
+        out->duplicate_of = near;
+        snprintf(out->reason, sizeof out->reason, "near-duplicate of earlier submission #%d: %s", near,
+                 out->evidence);
         return 0;
     }
     out->verdict = TN_VERDICT_FINE_TUNE;
     snprintf(out->reason, sizeof out->reason,
              "derived from the base (min cosine %.4f >= %.4g, max relative distance %.4g <= %.4g), %d of %d tensors "
-             "changed, max sketch similarity %.4f < %.4g",
+             "changed%s%s",
              pv->min_cosine, rules->min_cosine, pv->max_rel_distance, rules->max_rel_distance, pv->n_changed,
-             pv->n_tensors, out->max_sketch_similarity, rules->dup_similarity);
+             pv->n_tensors, out->evidence[0] ? "; duplicates: " : "", out->evidence);
     return 0;
 }
 

@@ -150,6 +150,7 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
         json_object_set_new(res, "is_adapter", json_boolean(is_adapter));
         json_object_set_new(res, "sha256", json_string(hex));
         json_object_set_new(res, "sketch", sk);
+        json_object_set_new(res, "sketch_block", json_integer(cr.fp.block));
         json_object_set_new(res, "provenance",
                             json_pack("{s:f, s:f, s:f, s:f, s:i, s:i}", "min_cosine", cr.prov.min_cosine,
                                       "max_rel_distance", cr.prov.max_rel_distance, "median_rel_distance",
