@@ -155,7 +155,7 @@ TEST(fine_tunes_pass_and_are_not_duplicates) {
     double exact = tn_delta_cosine(&base, &a, &c);
     CHECK_NEAR(exact, 0.5, 0, 0.1);
     CHECKF(fabs(res.similarity[0] - exact) < 0.15, "sketch %.3f vs exact %.3f", res.similarity[0], exact);
-    CHECK(res.max_sketch_similarity < r.dup_similarity);
+    CHECKF(strstr(res.reason, "independent delta") != NULL, "%s", res.reason); /* the evidence is named */
     tn_check_result_free(&res);
     free_prints(fp, 2);
     tn_model_free(&a);
@@ -190,7 +190,7 @@ TEST(copies_are_duplicates) {
 
     CHECK(tn_check_models(&base, &noisy, fp, 2, &r, &res) == 0);
     CHECKF(res.verdict == TN_VERDICT_DUPLICATE && !res.exact_duplicate && res.duplicate_of == 1, "%s", res.reason);
-    CHECK(strstr(res.reason, "delta sketch similarity") != NULL);
+    CHECKF(strstr(res.reason, "near-duplicate of earlier submission #1") != NULL, "%s", res.reason);
     CHECK(res.max_sketch_similarity > 0.95);
     tn_check_result_free(&res);
 
@@ -199,7 +199,10 @@ TEST(copies_are_duplicates) {
     tn_check_result_free(&res);
 
     CHECK(tn_check_models(&base, &loud, fp, 2, &r, &res) == 0);
-    CHECKF(res.verdict == TN_VERDICT_FINE_TUNE && res.max_sketch_similarity < 0.5, "%s", res.reason);
+    /* the delta cosine sees little, the residual's flat spectrum gives it away */
+    CHECKF(res.verdict == TN_VERDICT_DUPLICATE && res.max_sketch_similarity < 0.5 &&
+               strstr(res.reason, "isotropic noise") != NULL,
+           "%s", res.reason);
     tn_check_result_free(&res);
 
     /* sketches made with another k cannot be compared: an error, not a silent 0 */
@@ -285,11 +288,15 @@ TEST(sketch_properties) {
     CHECK(memcmp(f1.sketch, f2.sketch, 256 * sizeof(float)) == 0); /* deterministic */
     CHECK(memcmp(f1.sha256, f3.sha256, 32) == 0);                   /* hash: weights only */
     CHECK(tn_sketch_similarity(&f1, &f3) < 0.5);                    /* another projection */
-    /* JL: ||P d||^2 / k estimates ||d||^2 */
+    /* ||Psi D Omega||^2 / r estimates ||D||^2 over the matrices */
     double dd = 0, ss = 0;
-    for (size_t i = 0; i < base.numel; i++) dd += ((double)a.w[i] - base.w[i]) * ((double)a.w[i] - base.w[i]);
-    for (int j = 0; j < 256; j++) ss += (double)f1.sketch[j] * f1.sketch[j];
-    CHECK_NEAR(ss / 256, dd, 0.3, 0);
+    for (int t = 0; t < base.nparams; t++)
+        if (base.params[t].ndim == 2)
+            for (size_t i = base.params[t].offset; i < base.params[t].offset + base.params[t].numel; i++)
+                dd += ((double)a.w[i] - base.w[i]) * ((double)a.w[i] - base.w[i]);
+    for (int j = 0; j < f1.k; j++) ss += (double)f1.sketch[j] * f1.sketch[j];
+    CHECK(f1.k == (int)tn_delta_sketch_len(&base, 256) && f1.block == 256);
+    CHECK_NEAR(ss / TN_SKETCH_R, dd, 0.3, 0);
     tn_fingerprint_free(&f2);
     CHECK_ERR(tn_fingerprint_compute(&base, &a, 100, 1, &f2), "multiple of 64");
     tn_fingerprint_free(&f1);
@@ -445,7 +452,7 @@ TEST(cli) {
     j = tn_json_loadb(out, strlen(out), "tuna check output");
     if (j) {
         CHECK(!strcmp(json_string_value(json_object_get(j, "verdict")), "not-a-fine-tune"));
-        CHECK(json_array_size(json_object_get(j, "sketch")) == (size_t)rules().sketch_k);
+        CHECK(json_array_size(json_object_get(j, "sketch")) % (size_t)rules().sketch_k == 0);
         CHECK(json_is_null(json_object_get(j, "duplicate_of")));
         json_decref(j);
     }
@@ -465,10 +472,10 @@ TEST(cli) {
     CHECK(run_cmd(cmd, &out) == 2);
     free(out);
     free(cmd);
-    cmd = tn_sprintf("%s check --base %s --submission %s --dup-similarity 1.5", tn_t_tuna(), sub_dir("base"),
+    cmd = tn_sprintf("%s check --base %s --submission %s --dup-max-residual 1.5", tn_t_tuna(), sub_dir("base"),
                      sub_dir("ft"));
     CHECK(run_cmd(cmd, &out) == 2);
-    CHECK(strstr(out, "dup_similarity") != NULL);
+    CHECK(strstr(out, "dup_max_residual") != NULL);
     free(out);
     free(cmd);
 }
@@ -509,7 +516,7 @@ TEST(real_stories260k) {
     const char *against[2] = {ft1, lora};
     CHECKF(tn_check(base, ft2, against, 2, &r, &res) == 0, "%s", tn_errmsg());
     CHECKF(res.verdict == TN_VERDICT_FINE_TUNE, "%s", res.reason);
-    CHECK(res.prov.min_cosine > 0.95 && res.max_sketch_similarity < r.dup_similarity);
+    CHECK(res.prov.min_cosine > 0.95);
     tn_check_result_free(&res);
     CHECK(tn_check(base, lora, against, 1, &r, &res) == 0);
     CHECKF(res.verdict == TN_VERDICT_FINE_TUNE && res.is_adapter, "%s", res.reason);

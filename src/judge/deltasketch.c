@@ -141,11 +141,16 @@ int tn_sketch_compare(const float *a, const float *b, size_t len, int block, tn_
         double lm = gram_lambda_max(R, p, &tr);
         lsum += lm;
         tsum += tr;
-        /* isotropic noise with this block's residual energy */
-        double sc = sqrt(tr / block);
-        for (int k = 0; k < block; k += 64) {
+        /* isotropic noise given each row's energy: a row is one CountSketch
+         * bucket, whose energy depends on how many rows it holds (empty ones
+         * are 0); noise points each row in a random direction, a fine-tune's
+         * rows share their directions */
+        for (int i = 0; i < p; i++) {
+            double e = 0;
+            for (int q = 0; q < TN_SKETCH_R; q++) e += R[i * TN_SKETCH_R + q] * R[i * TN_SKETCH_R + q];
+            double sc = sqrt(e / TN_SKETCH_R);
             uint64_t bits = tn_splitmix64(&st);
-            for (int q = 0; q < 64 && k + q < block; q++) N[k + q] = (bits >> q) & 1 ? -sc : sc;
+            for (int q = 0; q < TN_SKETCH_R; q++) N[i * TN_SKETCH_R + q] = (bits >> q) & 1 ? -sc : sc;
         }
         nl += gram_lambda_max(N, p, &ntr);
         nt += ntr;
