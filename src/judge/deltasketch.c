@@ -17,36 +17,51 @@ size_t tn_delta_sketch_len(const tn_model *m, int block) {
     return n * (size_t)block;
 }
 
-/* S = Psi D Omega for one matrix, in double, rows in order. */
+/* bucket (high word mod n) and sign (low bit) of index i of matrix t */
+static int bucket_of(uint64_t seedh, uint64_t tag, uint64_t t, uint64_t i, int n, double *sign) {
+    uint64_t h = tn_mix64(seedh ^ (tag << 56) ^ (t << 32) ^ i);
+    *sign = h & 1 ? -1.0 : 1.0;
+    return (int)((h >> 32) % (uint64_t)n);
+}
+
+/* One matrix's block, in double, rows in order (see the header). */
 static void sketch_matrix(const float *base, const float *sub, int64_t rows, int64_t cols, uint64_t seedh,
                           uint64_t t, int p, float *out) {
-    const int r = TN_SKETCH_R;
-    float *omega = tn_malloc(sizeof(float) * (size_t)cols * r);
+    enum { r = TN_SKETCH_R };
+    int *cb = tn_malloc(sizeof(int) * (size_t)cols);
+    double *cs = tn_malloc(sizeof(double) * (size_t)cols);
+    double m[r] = {0}, *n = tn_calloc((size_t)p, sizeof *n), *acc = tn_calloc((size_t)p * r, sizeof *acc);
     for (int64_t j = 0; j < cols; j++) {
-        uint64_t h = tn_mix64(seedh ^ (TAG_COL << 56) ^ (t << 32) ^ (uint64_t)j);
-        for (int q = 0; q < r; q++) omega[j * r + q] = (h >> q) & 1 ? -1.0f : 1.0f;
+        cb[j] = bucket_of(seedh, TAG_COL, t, (uint64_t)j, r, &cs[j]);
+        m[cb[j]]++;
     }
-    double *acc = tn_calloc((size_t)p * r, sizeof *acc);
     for (int64_t i = 0; i < rows; i++) {
+        double sign;
+        int k = bucket_of(seedh, TAG_ROW, t, (uint64_t)i, p, &sign);
+        n[k]++;
         const float *b = base + i * cols, *s = sub + i * cols;
-        double y[TN_SKETCH_R] = {0};
+        double y[r] = {0};
         int any = 0;
         for (int64_t j = 0; j < cols; j++) {
             float d = s[j] - b[j];
             if (d == 0) continue; /* frozen rows (LoRA targets, untouched embeddings) cost nothing */
             any = 1;
-            const float *o = omega + j * r;
-            for (int q = 0; q < r; q++) y[q] += (double)d * o[q];
+            y[cb[j]] += cs[j] * (double)d;
         }
         if (!any) continue;
-        uint64_t h = tn_mix64(seedh ^ (TAG_ROW << 56) ^ (t << 32) ^ (uint64_t)i);
-        double sign = h & 1 ? -1.0 : 1.0;
-        double *a = acc + (size_t)((h >> 32) % (uint64_t)p) * r;
-        for (int q = 0; q < r; q++) a[q] += sign * y[q];
+        for (int q = 0; q < r; q++) acc[(size_t)k * r + q] += sign * y[q];
     }
-    for (int k = 0; k < p * r; k++) out[k] = (float)acc[k];
+    int pe = 0, re = 0;
+    for (int k = 0; k < p; k++) pe += n[k] > 0;
+    for (int q = 0; q < r; q++) re += m[q] > 0;
+    double g = pe && re ? sqrt((double)rows * (double)cols / ((double)pe * re)) : 0;
+    for (int k = 0; k < p; k++)
+        for (int q = 0; q < r; q++)
+            out[k * r + q] = n[k] > 0 && m[q] > 0 ? (float)(g * acc[k * r + q] / sqrt(n[k] * m[q])) : 0.0f;
     free(acc);
-    free(omega);
+    free(n);
+    free(cs);
+    free(cb);
 }
 
 int tn_delta_sketch(const tn_model *base, const tn_model *sub, int block, uint64_t seed, float *out) {
@@ -70,44 +85,39 @@ int tn_delta_sketch(const tn_model *base, const tn_model *sub, int block, uint64
     return 0;
 }
 
-/* Largest eigenvalue of the r x r Gram matrix of block R (p x r), by Jacobi
- * sweeps (symmetric, tiny, deterministic). */
-static double gram_lambda_max(const double *R, int p, double *trace) {
+/* One block of the residual R = a - c b (p x r): adds ||R^T R||_F^2 to *fro,
+ * ||R||_F^4 to *t2 and the noise expectation's share to *ref (header); the
+ * block's size is the rows and columns a or b occupy (an empty bucket, or
+ * rows a frozen layer left alone in both, hold no noise either). */
+static void block_structure(const float *a, const float *b, double c, int p, double *rr, double *fro,
+                            double *t2, double *ref) {
     enum { r = TN_SKETCH_R };
-    double G[r][r];
-    for (int a = 0; a < r; a++)
-        for (int b = 0; b < r; b++) {
-            double s = 0;
-            for (int i = 0; i < p; i++) s += R[i * r + a] * R[i * r + b];
-            G[a][b] = s;
+    double G[r][r] = {{0}};
+    int rowsu = 0, colu[r] = {0};
+    for (int k = 0; k < p; k++) {
+        double x[r];
+        int used = 0;
+        for (int q = 0; q < r; q++) {
+            size_t o = (size_t)k * r + q;
+            x[q] = (double)a[o] - c * b[o];
+            if (a[o] != 0 || b[o] != 0) used = colu[q] = 1;
         }
-    *trace = 0;
-    for (int a = 0; a < r; a++) *trace += G[a][a];
-    for (int sweep = 0; sweep < 30; sweep++) {
-        double off = 0;
-        for (int a = 0; a < r; a++)
-            for (int b = a + 1; b < r; b++) off += G[a][b] * G[a][b];
-        if (off <= 1e-24 * (*trace) * (*trace)) break;
-        for (int a = 0; a < r; a++)
-            for (int b = a + 1; b < r; b++) {
-                if (G[a][b] == 0) continue;
-                double th = 0.5 * atan2(2 * G[a][b], G[b][b] - G[a][a]);
-                double c = cos(th), s = sin(th);
-                for (int k = 0; k < r; k++) { /* G <- J^T G J on rows/cols a, b */
-                    double ga = G[a][k], gb = G[b][k];
-                    G[a][k] = c * ga - s * gb;
-                    G[b][k] = s * ga + c * gb;
-                }
-                for (int k = 0; k < r; k++) {
-                    double ga = G[k][a], gb = G[k][b];
-                    G[k][a] = c * ga - s * gb;
-                    G[k][b] = s * ga + c * gb;
-                }
-            }
+        rowsu += used;
+        for (int u = 0; u < r; u++)
+            for (int v = 0; v < r; v++) G[u][v] += x[u] * x[v];
     }
-    double mx = 0;
-    for (int a = 0; a < r; a++) mx = G[a][a] > mx ? G[a][a] : mx;
-    return mx;
+    int colsu = 0;
+    for (int q = 0; q < r; q++) colsu += colu[q];
+    double tr = 0, f = 0;
+    for (int u = 0; u < r; u++) {
+        tr += G[u][u];
+        for (int v = 0; v < r; v++) f += G[u][v] * G[u][v];
+    }
+    *rr += tr;
+    if (rowsu == 0 || colsu == 0 || tr == 0) return;
+    *fro += f;
+    *t2 += tr * tr;
+    *ref += tr * tr * (rowsu + colsu + 1.0) / ((double)rowsu * colsu + 2.0);
 }
 
 int tn_sketch_compare(const float *a, const float *b, size_t len, int block, tn_sketch_pair *out) {
@@ -127,38 +137,11 @@ int tn_sketch_compare(const float *a, const float *b, size_t len, int block, tn_
     out->cosine = ab / sqrt(aa * bb);
     out->significance = out->cosine * sqrt((double)len);
     out->scale = ab / bb;
-    double c = out->scale, rr = 0;
-    int p = block / TN_SKETCH_R;
-    double *R = tn_malloc(sizeof(double) * (size_t)block), *N = tn_malloc(sizeof(double) * (size_t)block);
-    double lsum = 0, tsum = 0, nl = 0, nt = 0;
-    uint64_t st = 0x6e6f697365ULL; /* "noise": the same reference for every comparison */
-    for (size_t o = 0; o < len; o += (size_t)block) {
-        double tr, ntr;
-        for (int k = 0; k < block; k++) {
-            R[k] = (double)a[o + k] - c * b[o + k];
-            rr += R[k] * R[k];
-        }
-        double lm = gram_lambda_max(R, p, &tr);
-        lsum += lm;
-        tsum += tr;
-        /* isotropic noise given each row's energy: a row is one CountSketch
-         * bucket, whose energy depends on how many rows it holds (empty ones
-         * are 0); noise points each row in a random direction, a fine-tune's
-         * rows share their directions */
-        for (int i = 0; i < p; i++) {
-            double e = 0;
-            for (int q = 0; q < TN_SKETCH_R; q++) e += R[i * TN_SKETCH_R + q] * R[i * TN_SKETCH_R + q];
-            double sc = sqrt(e / TN_SKETCH_R);
-            uint64_t bits = tn_splitmix64(&st);
-            for (int q = 0; q < TN_SKETCH_R; q++) N[i * TN_SKETCH_R + q] = (bits >> q) & 1 ? -sc : sc;
-        }
-        nl += gram_lambda_max(N, p, &ntr);
-        nt += ntr;
-    }
+    double c = out->scale, rr = 0, fro = 0, t2 = 0, ref = 0;
+    for (size_t o = 0; o < len; o += (size_t)block)
+        block_structure(a + o, b + o, c, block / TN_SKETCH_R, &rr, &fro, &t2, &ref);
     out->residual = c != 0 ? sqrt(rr / (c * c * bb)) : INFINITY;
-    out->structure = tsum > 0 ? lsum / tsum : 0;
-    out->noise_structure = nt > 0 ? nl / nt : 0;
-    free(R);
-    free(N);
+    out->structure = t2 > 0 ? fro / t2 : 0;
+    out->noise_structure = t2 > 0 ? ref / t2 : 0;
     return 0;
 }

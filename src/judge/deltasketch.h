@@ -4,24 +4,40 @@
  * sketch").
  *
  * For every 2-D tensor t (param index t; 1-D tensors are left out) with
- * delta D = W_sub - W_base of R rows and C columns (row-major, as stored):
- *     S_t = Psi_t D Omega_t                       (p x r, r = TN_SKETCH_R = 8)
- * Omega_t (C x r) has +-1 entries: Omega[j][q] = -1 iff bit q of
- *     tn_mix64(tn_mix64(seed) ^ 0xC0 << 56 ^ (t << 32) ^ j)
- * Psi_t (p x R) is a CountSketch: row i goes to bucket (h >> 32) % p with
- * sign -1 iff h & 1, h = tn_mix64(tn_mix64(seed) ^ 0x70 << 56 ^ (t << 32) ^ i).
- * Each weight costs r multiply-adds (O(N) for the model); a matrix is summed
+ * delta D = W_sub - W_base of R rows and C columns (row-major, as stored),
+ * a two-sided CountSketch into p x r buckets (r = TN_SKETCH_R = 8,
+ * p = block / r):
+ *     row i -> bucket (h >> 32) % p, sign -1 iff h & 1,
+ *         h = tn_mix64(tn_mix64(seed) ^ 0x70 << 56 ^ (t << 32) ^ i)
+ *     column j -> bucket (g >> 32) % r, sign -1 iff g & 1,
+ *         g = tn_mix64(tn_mix64(seed) ^ 0xC0 << 56 ^ (t << 32) ^ j)
+ *     S_t[k][q] = w_kq * sum over i in k, j in q of sign_i sign_j D[i][j]
+ *     w_kq = sqrt(R C / (p' r')) / sqrt(n_k m_q)   (0 when n_k m_q = 0)
+ * n_k rows and m_q columns fall in bucket k and q; p' and r' buckets are not
+ * empty. Each weight costs one add (O(N) for the model); a matrix is summed
  * by one thread in row order in double, so the sketch does not depend on the
  * thread count. The sketch is the blocks S_t (p*r floats each, row-major) in
  * param order.
  *
- * Why this shape: <S_a, S_b> estimates r <D_a, D_b> (so the global delta
- * cosine is kept), and S_t's r columns span (a random image of) D_t's range.
- * A fine-tune's delta is low-rank-ish, so its columns line up; isotropic
- * noise is flat, so they do not. For a later submission a and an earlier b,
- * the residual a - c b (c the least-squares scale) is isotropic when a is b
- * plus noise (rescaled, re-saved in bf16, noised), structured when a is an
- * independent run whose differences come from training. */
+ * Why this shape: each entry sums its own set of weights, and w_kq divides
+ * out the set's size, so for iid noise of any distribution the entries of a
+ * block are independent with one variance, whatever the matrix's shape and
+ * however unevenly the hash filled the buckets; the sqrt(RC / p'r') keeps
+ * ||S_t||^2 an estimate of ||D_t||^2, so <S_a, S_b> estimates <D_a, D_b>
+ * (the global delta cosine is kept). A low-rank D gives a low-rank S_t
+ * (S = (Psi u)(Phi v)^T for D = u v^T). A fine-tune's delta is low-rank-ish,
+ * so its block is too; isotropic noise is flat. For a later submission a and
+ * an earlier b, the residual a - c b (c the least-squares scale) is noise when
+ * a is b plus noise (rescaled, noised), structured when a is an independent
+ * run whose differences come from training.
+ *
+ * The structure statistic of a p x r block X is Q = ||X^T X||_F^2 / ||X||_F^4
+ * (1/r for a perfectly flat block, 1 for rank 1: the inverse of the
+ * effective rank). For X with iid N(0, s^2) entries, E||X^T X||_F^2 =
+ * s^4 p r (p + r + 1) and E||X||_F^4 = s^4 p r (p r + 2), and Q is independent
+ * of ||X||_F (the direction of a Gaussian vector is independent of its
+ * length), so E[Q] = (p + r + 1) / (p r + 2) exactly: the noise reference,
+ * with p and r the rows and columns the two sketches occupy. */
 #ifndef TN_DELTASKETCH_H
 #define TN_DELTASKETCH_H
 
@@ -44,10 +60,10 @@ typedef struct {
     double cosine;     /* <a, b> / |a||b|: the delta cosine (estimate) */
     double scale;      /* c = <a, b> / |b|^2 */
     double residual;   /* |a - c b| / |c b|: how much of a is not b (inf when c = 0) */
-    double structure;  /* residual's sum over blocks of lambda_max(R^T R) / sum of trace: 1/r for
-                          perfectly flat, ~(1 + sqrt(r/p))^2 / r for Gaussian noise, up to 1 for rank 1 */
-    double noise_structure; /* what `structure` is for isotropic noise of these block sizes (simulated
-                               with a fixed seed: the reference the rule compares with) */
+    double structure;  /* the residual's sum over blocks of ||R^T R||_F^2 / sum of ||R||_F^4: 1/r for
+                          perfectly flat, 1 for rank 1 */
+    double noise_structure; /* its expectation for iid Gaussian noise in the same blocks: the sum over
+                               blocks of (p + r + 1) / (p r + 2) ||R||_F^4 / the sum of ||R||_F^4 */
     double significance; /* cosine * sqrt(number of sketch floats): how many standard deviations
                             the alignment is from that of unrelated deltas */
 } tn_sketch_pair;

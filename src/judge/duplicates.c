@@ -84,6 +84,7 @@ void tn_find_duplicates(const tn_dup_item *items, size_t n, const tn_dup_rules *
                 break;
             }
         }
+        double best = 0; /* cosine of the closest original copied */
         if (!r->exact && e->fine_tune)
             for (size_t b = 0; b < a; b++) {
                 size_t j = order[b];
@@ -97,9 +98,12 @@ void tn_find_duplicates(const tn_dup_item *items, size_t n, const tn_dup_rules *
                 if (tn_dup_compare(e, o, &sp)) continue; /* no sketch, or one of another size */
                 char why[256];
                 int copy = tn_dup_pair_is_copy(&sp, rules, why, sizeof why);
-                /* the first (earliest) original it copies decides; otherwise the closest pair explains */
-                if (copy && r->dup_of < 0) {
+                /* of the originals it copies, the closest decides: a heavily noised copy also reads as
+                 * "noise plus a bit" of a same-recipe run of its original, less closely; otherwise the
+                 * closest pair explains */
+                if (copy && (r->dup_of < 0 || sp.cosine > best)) {
                     r->dup_of = (int)j;
+                    best = sp.cosine;
                     snprintf(r->evidence, sizeof r->evidence, "%s", why);
                 } else if (r->dup_of < 0 && (sp.cosine > r->max_similarity || !r->evidence[0]))
                     snprintf(r->evidence, sizeof r->evidence, "%s", why);

@@ -7,6 +7,7 @@
 #include "judge/duplicates.h"
 
 #include "base/rng.h"
+#include "base/half.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
@@ -27,7 +28,7 @@ void tn_check_rules_default(tn_check_rules *r) {
     r->max_rel_distance = 1.0;
     r->untouched_rel_eps = 1e-7;
     r->dup_max_residual = 0.05;
-    r->dup_max_structure = 1.14;
+    r->dup_max_structure = 1.25;
     r->dup_min_significance = 4.0;
     r->sketch_k = 256;
     r->sketch_seed = 0x74756e61; /* "tuna" */
@@ -220,12 +221,39 @@ static void weights_sha256(const tn_model *m, unsigned char out[32]) {
     crypto_hash_sha256_final(&st, out);
 }
 
+/* SHA-256 of the weights rounded to bf16 (tn_f32_to_bf16, as torch rounds),
+ * 2 bytes each, little-endian: a copy re-saved in bf16 loads as exactly
+ * these values, so it has the original's hash; independent runs never agree
+ * on every weight. */
+static void weights_sha256_bf16(const tn_model *m, unsigned char out[32]) {
+    enum { PIECE = 1 << 16 };
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    unsigned char *buf = tn_malloc(2 * PIECE);
+    for (size_t i = 0; i < m->numel; i += PIECE) {
+        size_t n = m->numel - i < PIECE ? m->numel - i : PIECE;
+        for (size_t k = 0; k < n; k++) {
+            uint16_t h = tn_f32_to_bf16(m->w[i + k]);
+            buf[2 * k] = (unsigned char)(h & 0xff);
+            buf[2 * k + 1] = (unsigned char)(h >> 8);
+        }
+        crypto_hash_sha256_update(&st, buf, 2 * n);
+    }
+    free(buf);
+    crypto_hash_sha256_final(&st, out);
+}
+
+static void weights_hashes(const tn_model *m, tn_fingerprint *fp) {
+    weights_sha256(m, fp->sha256);
+    weights_sha256_bf16(m, fp->sha256_bf16);
+}
+
 int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int block, uint64_t seed, tn_fingerprint *fp) {
     memset(fp, 0, sizeof *fp);
     if (block < 64 || block % 64) return tn_fail("sketch: k = %d must be a positive multiple of 64", block);
     if (!same_layout(base, sub)) return tn_fail("sketch: the models have different architectures");
     if (sodium_init() < 0) return tn_fail("libsodium: initialisation failed");
-    weights_sha256(sub, fp->sha256);
+    weights_hashes(sub, fp);
     size_t len = tn_delta_sketch_len(base, block);
     fp->sketch = tn_try_alloc_floats(len + 1, "delta sketch");
     if (!fp->sketch) return -1;
@@ -325,23 +353,26 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
     int near = -1;
     for (int i = 0; i < n_prior; i++) {
         int same = memcmp(prior[i].sha256, out->fp.sha256, 32) == 0;
+        int same16 = !same && memcmp(prior[i].sha256_bf16, out->fp.sha256_bf16, 32) == 0;
         tn_sketch_pair *sp = &out->pairs[i];
         int have = prior[i].sketch && prior[i].k == out->fp.k &&
                    tn_sketch_compare(out->fp.sketch, prior[i].sketch, (size_t)out->fp.k, out->fp.block, sp) == 0;
-        double sim = same ? 1.0 : have ? sp->cosine : 0.0;
+        double sim = same || same16 ? 1.0 : have ? sp->cosine : 0.0;
         out->similarity[i] = sim;
         if (out->most_similar < 0 || sim > out->max_sketch_similarity) {
             out->max_sketch_similarity = sim;
             out->most_similar = i;
         }
-        if (same && !out->exact_duplicate) {
-            out->exact_duplicate = 1;
+        if ((same || same16) && (!out->exact_duplicate || (same && out->exact_bf16))) {
+            out->exact_duplicate = 1; /* the same bytes win over the same bf16 values */
+            out->exact_bf16 = !same;
             out->duplicate_of = i;
         }
         char why[200];
-        if (have && !same) {
+        if (have && !same && !same16) {
             int copy = tn_dup_pair_is_copy(sp, &dr, why, sizeof why);
-            if (copy && near < 0) {
+            /* of the earlier ones it copies, the closest (tn_find_duplicates) */
+            if (copy && (near < 0 || sp->cosine > out->pairs[near].cosine)) {
                 near = i;
                 snprintf(out->evidence, sizeof out->evidence, "%s", why);
             } else if (near < 0 && i == out->most_similar)
@@ -378,8 +409,14 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
         out->verdict = TN_VERDICT_DUPLICATE;
         out->max_sketch_similarity = 1.0;
         out->most_similar = out->duplicate_of;
-        snprintf(out->reason, sizeof out->reason, "identical weights to earlier submission #%d (sha256 %.16s...)",
-                 out->duplicate_of, hex);
+        if (out->exact_bf16) {
+            tn_sha256_hex(out->fp.sha256_bf16, hex);
+            snprintf(out->reason, sizeof out->reason,
+                     "identical weights to earlier submission #%d after rounding to bf16: a re-save (bf16 sha256 "
+                     "%.16s...)", out->duplicate_of, hex);
+        } else
+            snprintf(out->reason, sizeof out->reason, "identical weights to earlier submission #%d (sha256 %.16s...)",
+                     out->duplicate_of, hex);
         return 0;
     }
     if (near >= 0) {
@@ -430,7 +467,7 @@ int tn_check(const char *base_dir, const char *submission_dir, const char *const
         else if (sodium_init() < 0)
             ok = tn_fail("libsodium: initialisation failed");
         else
-            weights_sha256(&a, prior[i].sha256);
+            weights_hashes(&a, &prior[i]);
         tn_model_free(&a);
         if (ok) {
             tn_err_prefix("against %s", against_dirs[i]);
