@@ -545,6 +545,55 @@ TEST(real_stories260k) {
     CHECK(tn_check(base, base, NULL, 0, &r, &res) == 0);
     CHECK(res.verdict == TN_VERDICT_UNTOUCHED_BASE);
     tn_check_result_free(&res);
+    /* re-saves and LoRA disguises, written by numpy (tools/dup_cheats.py) from
+     * the real files: a bf16 safetensors of ft1; the LoRA adapter re-mixed
+     * (A' = M A, B' = B M^-1: other factors, the same merged delta); that
+     * adapter merged into full weights; the re-mixed one merged */
+    if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "  (no numpy under /usr/bin/python3: re-saves and LoRA re-mixes not tried)\n");
+    } else {
+        const char *mk[4][2] = {{"bf16", "bf16 %s/ft1 %s/bf16"},
+                                {"remix", "remix %s/lora %s/remix 5"},
+                                {"merged", "merge %s/base %s/lora %s/merged"},
+                                {"remix_merged", "merge %s/base %s/remix %s/remix_merged"}};
+        for (int i = 0; i < 4; i++) {
+            char *args = i < 2 ? tn_sprintf(mk[i][1], d, d) : tn_sprintf(mk[i][1], d, d, d);
+            cmd = tn_sprintf("/usr/bin/python3 tools/dup_cheats.py %s", args);
+            CHECKF(run_cmd(cmd, &out) == 0, "%s: %s", cmd, out);
+            free(out);
+            free(cmd);
+            free(args);
+        }
+        const char *against4[4] = {ft2, ft1, lora, noisy_dir};
+        char *bf = tn_sprintf("%s/bf16", d);
+        CHECK(tn_check(base, bf, against4, 4, &r, &res) == 0);
+        CHECKF(res.verdict == TN_VERDICT_DUPLICATE && res.exact_duplicate && res.exact_bf16 && res.duplicate_of == 1,
+               "%s", res.reason);
+        CHECK(strstr(res.reason, "after rounding to bf16") != NULL);
+        tn_check_result_free(&res);
+        const char *lor[3] = {"remix", "merged", "remix_merged"};
+        for (int i = 0; i < 3; i++) {
+            char *dir = tn_sprintf("%s/%s", d, lor[i]);
+            CHECK(tn_check(base, dir, against4, 3, &r, &res) == 0);
+            CHECKF(res.verdict == TN_VERDICT_DUPLICATE && !res.exact_duplicate && res.duplicate_of == 2 &&
+                       strstr(res.reason, "the same delta x 1 (residual") != NULL,
+                   "%s: %s", lor[i], res.reason);
+            CHECK(res.pairs && res.pairs[2].residual < 1e-4); /* float rounding only */
+            tn_check_result_free(&res);
+            free(dir);
+        }
+        /* and the honest runs against all of those: none of them a copy */
+        const char *all[7] = {ft1, lora, noisy_dir, bf, NULL, NULL, NULL};
+        char *rm = tn_sprintf("%s/remix", d), *mg = tn_sprintf("%s/merged", d);
+        all[4] = rm;
+        all[5] = mg;
+        CHECK(tn_check(base, ft2, all, 6, &r, &res) == 0);
+        CHECKF(res.verdict == TN_VERDICT_FINE_TUNE, "%s", res.reason);
+        tn_check_result_free(&res);
+        free(rm);
+        free(mg);
+        free(bf);
+    }
     tn_model_free(&bm);
     tn_model_free(&noisy);
     tn_model_free(&rnd);

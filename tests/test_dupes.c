@@ -269,6 +269,30 @@ TEST(noise_reference_fits_every_shape) {
     }
 }
 
+/* A copy re-saved in bf16 has other bytes but the original's weights rounded
+ * to bf16: the second hash finds it, whoever uploaded it; unknown bf16
+ * hashes (results stored before them) match nothing. */
+TEST(bf16_resave) {
+    sk a = vec(1, -1, -1, 0), far = vec(1, 1, 2, 1);
+    tn_dup_item it[4] = {
+        item(1, 1, 1, 100, "m", "d", "aaa", &a),
+        item(2, 2, 2, 200, "m", "d", "bbb", &a),   /* miner 2, another task: ft's bf16 re-save */
+        item(3, 3, 1, 300, "m", "d", "ccc", &far), /* honest, unknown bf16 hash */
+        item(4, 4, 1, 400, "m", "d", "ddd", &far), /* honest, unknown bf16 hash */
+    };
+    it[0].sha256_bf16 = "h16";
+    it[1].sha256_bf16 = "h16";
+    it[2].sha256_bf16 = "";
+    tn_dup_result r[4];
+    tn_find_duplicates(it, 4, THR, r);
+    CHECK(r[0].dup_of == -1);
+    CHECKF(r[1].dup_of == 0 && r[1].exact == 2 && strstr(r[1].evidence, "rounding to bf16"), "dup_of %d exact %d: %s",
+           r[1].dup_of, r[1].exact, r[1].evidence);
+    CHECK(r[2].dup_of == -1);
+    /* "" and NULL are no match; item 4 has item 3's delta: a near copy, not a bf16 one */
+    CHECKF(r[3].dup_of == 2 && r[3].exact == 0, "dup_of %d exact %d", r[3].dup_of, r[3].exact);
+}
+
 int main(void) {
     RUN(sketch_pair_closed_form);
     RUN(copies_between_miners);
@@ -276,5 +300,6 @@ int main(void) {
     RUN(copy_of_own_work_uploaded_first);
     RUN(other_base_and_failed_provenance);
     RUN(noise_reference_fits_every_shape);
+    RUN(bf16_resave);
     return tn_test_summary("dupes");
 }

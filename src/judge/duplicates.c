@@ -58,6 +58,8 @@ static int same_str(const char *a, const char *b) {
     return !strcmp(a ? a : "", b ? b : "");
 }
 
+static int nonempty(const char *s) { return s && s[0]; }
+
 void tn_find_duplicates(const tn_dup_item *items, size_t n, const tn_dup_rules *rules, tn_dup_result *out) {
     upload_key *keys = tn_malloc(sizeof *keys * (n ? n : 1));
     size_t *order = tn_malloc(sizeof *order * (n ? n : 1));
@@ -73,14 +75,20 @@ void tn_find_duplicates(const tn_dup_item *items, size_t n, const tn_dup_rules *
         const tn_dup_item *e = &items[i];
         tn_dup_result *r = &out[i];
         /* exact copies first: the earliest upload with the same hash */
-        for (size_t b = 0; b < a && e->sha256 && e->sha256[0]; b++) {
+        for (size_t b = 0; b < a; b++) {
             const tn_dup_item *o = &items[order[b]];
             if (o->miner_id == e->miner_id && o->task_id == e->task_id) continue;
-            if (o->sha256 && !strcmp(e->sha256, o->sha256)) {
+            int same = nonempty(e->sha256) && same_str(e->sha256, o->sha256);
+            if (same || (nonempty(e->sha256_bf16) && same_str(e->sha256_bf16, o->sha256_bf16))) {
                 r->dup_of = (int)order[b];
-                r->exact = 1;
+                r->exact = same ? 1 : 2;
                 r->max_similarity = 1.0;
-                snprintf(r->evidence, sizeof r->evidence, "identical weights (sha256 %.16s...)", e->sha256);
+                if (same)
+                    snprintf(r->evidence, sizeof r->evidence, "identical weights (sha256 %.16s...)", e->sha256);
+                else
+                    snprintf(r->evidence, sizeof r->evidence,
+                             "identical weights after rounding to bf16: a re-save (bf16 sha256 %.16s...)",
+                             e->sha256_bf16);
                 break;
             }
         }

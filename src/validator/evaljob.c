@@ -149,6 +149,8 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
         json_object_set_new(res, "reason", json_string(cr.reason));
         json_object_set_new(res, "is_adapter", json_boolean(is_adapter));
         json_object_set_new(res, "sha256", json_string(hex));
+        tn_sha256_hex(cr.fp.sha256_bf16, hex);
+        json_object_set_new(res, "sha256_bf16", json_string(hex));
         json_object_set_new(res, "sketch", sk);
         json_object_set_new(res, "sketch_block", json_integer(cr.fp.block));
         json_object_set_new(res, "provenance",
