@@ -480,6 +480,46 @@ TEST(cli) {
     free(cmd);
 }
 
+/* The contract external checks rely on (issue 14): `tuna check --base B
+ * --submission S [--against A]... --json` exits 0 with one JSON object
+ * holding "verdict", one of the four names, and a non-empty "reason", for
+ * every verdict; the duplicate rule's numbers are in "evidence". */
+TEST(cli_json_contract) {
+    if (!g_dir[0] || !tn_dir_exists(sub_dir("adapter"))) SKIP("directories_and_adapters did not run");
+    if (access(tn_t_tuna(), X_OK) != 0) SKIP("%s not built", tn_t_tuna());
+    static const char *names[] = {"fine-tune", "not-a-fine-tune", "untouched-base", "duplicate"};
+    const struct {
+        const char *sub, *against, *verdict;
+    } cases[] = {{"ft", "", "fine-tune"},
+                 {"other", "", "not-a-fine-tune"},
+                 {"wide", "ft", "not-a-fine-tune"},
+                 {"untouched", "ft", "untouched-base"},
+                 {"adapter", "merged", "duplicate"},
+                 {"ft", "ft", "duplicate"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *against = cases[i].against[0] ? tn_sprintf("--against %s", sub_dir(cases[i].against)) : tn_strdup("");
+        char *cmd = tn_sprintf("%s check --base %s --submission %s %s --json", tn_t_tuna(), sub_dir("base"),
+                               sub_dir(cases[i].sub), against),
+             *out;
+        CHECKF(run_cmd(cmd, &out) == 0, "%s: %s", cmd, out);
+        json_t *j = tn_json_loadb(out, strlen(out), "tuna check --json");
+        CHECKF(json_is_object(j), "%s: %s", cmd, out);
+        const char *v = json_string_value(json_object_get(j, "verdict")),
+                   *why = json_string_value(json_object_get(j, "reason"));
+        int known = 0;
+        for (size_t k = 0; v && k < 4; k++) known |= !strcmp(v, names[k]);
+        CHECKF(known && !strcmp(v, cases[i].verdict), "%s: verdict %s, expected %s", cmd, v ? v : "(none)",
+               cases[i].verdict);
+        CHECKF(why && why[0], "%s: no reason", cmd);
+        if (json_is_null(json_object_get(j, "architecture_differs"))) /* else nothing was compared */
+            CHECKF(json_is_string(json_object_get(j, "evidence")), "%s: no evidence", cmd);
+        json_decref(j);
+        free(out);
+        free(cmd);
+        free(against);
+    }
+}
+
 /* ---- real fine-tunes of stories260K ---- */
 
 TEST(real_stories260k) {
@@ -614,6 +654,7 @@ int main(void) {
     RUN(sketch_properties);
     RUN(directories_and_adapters);
     RUN(cli);
+    RUN(cli_json_contract);
     RUN(real_stories260k);
     return tn_test_summary("anticheat");
 }
