@@ -24,7 +24,7 @@
 #include <string.h>
 
 #define K 64
-static const tn_dup_rules RULES = {0.05, 1.25, 4.0}; /* the defaults (judge/provenance.c) */
+static const tn_dup_rules RULES = {0.05, 1.10, 4.0}; /* the defaults (judge/provenance.c) */
 #define THR (&RULES)
 
 typedef struct {

@@ -28,7 +28,7 @@ void tn_check_rules_default(tn_check_rules *r) {
     r->max_rel_distance = 1.0;
     r->untouched_rel_eps = 1e-7;
     r->dup_max_residual = 0.05;
-    r->dup_max_structure = 1.25;
+    r->dup_max_structure = 1.10;
     r->dup_min_significance = 4.0;
     r->sketch_k = 256;
     r->sketch_seed = 0x74756e61; /* "tuna" */
