@@ -69,6 +69,8 @@ static void print_json(const tn_check_result *r, int with_sketch) {
         json_object_set_new(o, "tensors", json_integer(p->n_tensors));
         json_object_set_new(o, "tensors_changed", json_integer(p->n_changed));
         json_object_set_new(o, "sha256", json_string(hex));
+        tn_sha256_hex(r->fp.sha256_bf16, hex);
+        json_object_set_new(o, "sha256_bf16", json_string(hex));
         json_object_set_new(o, "max_sketch_similarity", json_real(r->max_sketch_similarity));
         json_t *sims = json_array(), *dc = json_array();
         for (int i = 0; i < r->n_prior; i++) {
@@ -92,6 +94,7 @@ static void print_json(const tn_check_result *r, int with_sketch) {
             json_t *sk = json_array();
             for (int j = 0; j < r->fp.k; j++) json_array_append_new(sk, json_real(r->fp.sketch[j]));
             json_object_set_new(o, "sketch", sk);
+            json_object_set_new(o, "sketch_block", json_integer(r->fp.block));
         }
     }
     json_object_set_new(o, "duplicate_of", r->duplicate_of >= 0 ? json_string(r->duplicate_dir) : json_null());
