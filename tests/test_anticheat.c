@@ -564,6 +564,37 @@ TEST(real_stories260k) {
     CHECK(tn_check(base, ft1, against + 1, 1, &r, &res) == 0);
     CHECKF(res.verdict == TN_VERDICT_FINE_TUNE, "%s", res.reason);
     tn_check_result_free(&res);
+    /* --data: function-space evidence, reported beside the same verdict; its
+     * losses are what tuna eval gives for the same rows */
+    char *fsd = tn_sprintf("--data %s/datasets/alpaca_en_demo.json --seq-len 64 --batch 16", data);
+    cmd = tn_sprintf("OMP_NUM_THREADS=1 %s check --base %s --submission %s --against %s --against %s %s --json",
+                     tn_t_tuna(), base, ft2, ft1, lora, fsd);
+    CHECK(run_cmd(cmd, &out) == 0);
+    json_t *j = tn_json_loadb(out, strlen(out), "tuna check --data");
+    json_t *fs = json_object_get(j, "function_space");
+    CHECKF(j && !strcmp(json_string_value(json_object_get(j, "verdict")), "fine-tune") && json_is_object(fs), "%s",
+           out);
+    free(out);
+    free(cmd);
+    cmd = tn_sprintf("OMP_NUM_THREADS=1 %s eval --model %s %s --json", tn_t_tuna(), ft2, fsd);
+    CHECK(run_cmd(cmd, &out) == 0);
+    json_t *ev = tn_json_loadb(out, strlen(out), "tuna eval");
+    if (fs && ev) {
+        CHECK_NEAR(json_real_value(json_object_get(fs, "loss")), json_real_value(json_object_get(ev, "loss")), 1e-6, 0);
+        CHECK(json_integer_value(json_object_get(fs, "rows")) == json_integer_value(json_object_get(ev, "rows")));
+        CHECK(json_real_value(json_object_get(fs, "base_loss")) > json_real_value(json_object_get(fs, "loss")));
+        json_t *ag = json_object_get(fs, "against");
+        CHECK(json_array_size(ag) == 2);
+        for (size_t i = 0; i < json_array_size(ag); i++) {
+            double c = json_real_value(json_object_get(json_array_get(ag, i), "gain_correlation"));
+            CHECKF(c > 0 && c <= 1, "gain correlation %g", c); /* same data: the gains agree */
+        }
+    }
+    json_decref(ev);
+    json_decref(j);
+    free(out);
+    free(cmd);
+    free(fsd);
     /* cheats on the real model: copy + noise, the base, a random network */
     tn_model bm, noisy, rnd;
     CHECK(tn_model_load(&bm, base, 1) == 0);
