@@ -42,7 +42,7 @@ static const char *RULES[] = {"provenance", "losses", "duplicate", "leak"};
  * every decision of the pass uses the same numbers: the anti-cheat library's
  * calibrated defaults (docs/anticheat.md) unless a setting overrides them. */
 typedef struct {
-    tn_check_rules check; /* the evaluator child's provenance rules; dup_similarity */
+    tn_check_rules check; /* the evaluator child's provenance rules; dup_max_* */
     tn_leak_rule leak;
     int leak_invalidates; /* a leak flag also makes the submission invalid */
     tn_score_params score;
