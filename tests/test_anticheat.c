@@ -7,6 +7,7 @@
 #include "judge/provenance.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/half.h"
 #include "base/json.h"
 #include "base/mem.h"
 #include "harness.h"
@@ -217,6 +218,72 @@ TEST(copies_are_duplicates) {
     free_prints(fp, 2);
     tn_model *all[] = {&a, &b, &copy, &noisy, &scaled, &loud, &base};
     for (int i = 0; i < 7; i++) tn_model_free(all[i]);
+}
+
+/* m rounded to bf16 (f16 = 0) or f16 in place, as a re-save in that type loads */
+static void round_to(tn_model *m, int f16) {
+    for (size_t i = 0; i < m->numel; i++)
+        m->w[i] = f16 ? tn_f16_to_f32(tn_f32_to_f16(m->w[i])) : tn_bf16_to_f32(tn_f32_to_bf16(m->w[i]));
+}
+
+/* Re-saves in bf16 / f16: of a fine-tune, a duplicate by the rounded hash; of
+ * the base, untouched. A base released in bf16 with light fine-tunes that
+ * round back onto it: neither untouched nor duplicates of each other (the
+ * rounded hash is then the base's and is not used). */
+TEST(rounded_resaves) {
+    tn_model base, a, b, a16, af, base16, light1, light2;
+    make_model(&base, 32, 1);
+    clone(&a, &base);
+    clone(&b, &base);
+    add_finetune(&a, &base, 77, 1, 0.05f);
+    add_finetune(&b, &base, 77, 2, 0.05f);
+    clone(&a16, &a);
+    round_to(&a16, 0);
+    clone(&af, &a);
+    round_to(&af, 1);
+    clone(&base16, &base);
+    round_to(&base16, 0);
+    const tn_model *prior_m[2] = {&b, &a};
+    tn_fingerprint *fp = prints(&base, prior_m, 2);
+    tn_check_rules r = rules();
+    tn_check_result res;
+    CHECK(tn_check_models(&base, &a16, fp, 2, &r, &res) == 0);
+    CHECKF(res.verdict == TN_VERDICT_DUPLICATE && res.exact_duplicate && res.exact_bf16 == 16 && res.duplicate_of == 1 &&
+               strstr(res.reason, "after rounding to bf16"),
+           "%s", res.reason);
+    tn_check_result_free(&res);
+    CHECK(tn_check_models(&base, &af, fp, 2, &r, &res) == 0);
+    CHECKF(res.verdict == TN_VERDICT_DUPLICATE && res.exact_bf16 == 1 && strstr(res.reason, "after rounding to f16"),
+           "%s", res.reason);
+    tn_check_result_free(&res);
+    CHECK(tn_check_models(&base, &base16, fp, 2, &r, &res) == 0);
+    CHECKF(res.verdict == TN_VERDICT_UNTOUCHED_BASE && strstr(res.reason, "rounded to bf16"), "%s", res.reason);
+    tn_check_result_free(&res);
+    free_prints(fp, 2);
+    /* base16 as a base released in bf16; two light fine-tunes saved in bf16
+     * that differ from it in a few weights only */
+    clone(&light1, &base16);
+    clone(&light2, &base16);
+    for (size_t i = 0; i < 40; i++) {
+        light1.w[i * 97] = tn_bf16_to_f32((uint16_t)(tn_f32_to_bf16(light1.w[i * 97]) + 1));
+        light2.w[i * 89 + 5] = tn_bf16_to_f32((uint16_t)(tn_f32_to_bf16(light2.w[i * 89 + 5]) + 1));
+    }
+    const tn_model *p1[1] = {&light1};
+    fp = prints(&base16, p1, 1);
+    CHECK(tn_check_models(&base16, &light2, fp, 1, &r, &res) == 0);
+    CHECKF(res.verdict == TN_VERDICT_FINE_TUNE, "%s", res.reason);
+    tn_check_result_free(&res);
+    free_prints(fp, 1);
+    /* and a fine-tune whose every change vanishes in bf16 rounding of that base carries no bf16 hash */
+    tn_fingerprint f;
+    tn_model_free(&light1);
+    clone(&light1, &base16);
+    for (size_t i = 0; i < light1.numel; i++) light1.w[i] *= 1.0f + 1e-5f;
+    CHECK(tn_fingerprint_compute(&base16, &light1, 256, 1, &f) == 0);
+    CHECK(!(f.rounded & TN_FP_BF16));
+    tn_fingerprint_free(&f);
+    tn_model *all[] = {&base, &a, &b, &a16, &af, &base16, &light1, &light2};
+    for (int i = 0; i < 8; i++) tn_model_free(all[i]);
 }
 
 TEST(other_network_and_untouched) {
@@ -623,12 +690,14 @@ TEST(real_stories260k) {
     if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
         fprintf(stderr, "  (no numpy under /usr/bin/python3: re-saves and LoRA re-mixes not tried)\n");
     } else {
-        const char *mk[4][2] = {{"bf16", "bf16 %s/ft1 %s/bf16"},
+        const char *mk[6][2] = {{"bf16", "bf16 %s/ft1 %s/bf16"},
                                 {"remix", "remix %s/lora %s/remix 5"},
+                                {"f16", "f16 %s/ft1 %s/f16"},
+                                {"base_bf16", "bf16 %s/base %s/base_bf16"},
                                 {"merged", "merge %s/base %s/lora %s/merged"},
                                 {"remix_merged", "merge %s/base %s/remix %s/remix_merged"}};
-        for (int i = 0; i < 4; i++) {
-            char *args = i < 2 ? tn_sprintf(mk[i][1], d, d) : tn_sprintf(mk[i][1], d, d, d);
+        for (int i = 0; i < 6; i++) {
+            char *args = i < 4 ? tn_sprintf(mk[i][1], d, d) : tn_sprintf(mk[i][1], d, d, d);
             cmd = tn_sprintf("/usr/bin/python3 tools/dup_cheats.py %s", args);
             CHECKF(run_cmd(cmd, &out) == 0, "%s: %s", cmd, out);
             free(out);
@@ -642,6 +711,15 @@ TEST(real_stories260k) {
                "%s", res.reason);
         CHECK(strstr(res.reason, "after rounding to bf16") != NULL);
         tn_check_result_free(&res);
+        char *f16 = tn_sprintf("%s/f16", d), *b16 = tn_sprintf("%s/base_bf16", d);
+        CHECK(tn_check(base, f16, against4, 4, &r, &res) == 0);
+        CHECKF(res.verdict == TN_VERDICT_DUPLICATE && res.exact_bf16 == 1 && res.duplicate_of == 1, "%s", res.reason);
+        tn_check_result_free(&res);
+        CHECK(tn_check(base, b16, against4, 4, &r, &res) == 0);
+        CHECKF(res.verdict == TN_VERDICT_UNTOUCHED_BASE && strstr(res.reason, "re-saved"), "%s", res.reason);
+        tn_check_result_free(&res);
+        free(f16);
+        free(b16);
         const char *lor[3] = {"remix", "merged", "remix_merged"};
         for (int i = 0; i < 3; i++) {
             char *dir = tn_sprintf("%s/%s", d, lor[i]);
@@ -680,6 +758,7 @@ TEST(real_stories260k) {
 int main(void) {
     RUN(fine_tunes_pass_and_are_not_duplicates);
     RUN(copies_are_duplicates);
+    RUN(rounded_resaves);
     RUN(other_network_and_untouched);
     RUN(architecture);
     RUN(sketch_properties);

@@ -289,6 +289,12 @@ TEST(bf16_resave) {
     CHECKF(r[1].dup_of == 0 && r[1].exact == 2 && strstr(r[1].evidence, "rounding to bf16"), "dup_of %d exact %d: %s",
            r[1].dup_of, r[1].exact, r[1].evidence);
     CHECK(r[2].dup_of == -1);
+    /* the same with the f16 hash */
+    it[0].sha256_bf16 = it[1].sha256_bf16 = NULL;
+    it[0].sha256_f16 = it[1].sha256_f16 = "f16";
+    tn_find_duplicates(it, 4, THR, r);
+    CHECKF(r[1].dup_of == 0 && r[1].exact == 3 && strstr(r[1].evidence, "rounding to f16"), "dup_of %d exact %d: %s",
+           r[1].dup_of, r[1].exact, r[1].evidence);
     /* "" and NULL are no match; item 4 has item 3's delta: a near copy, not a bf16 one */
     CHECKF(r[3].dup_of == 2 && r[3].exact == 0, "dup_of %d exact %d", r[3].dup_of, r[3].exact);
 }

@@ -6,6 +6,7 @@ docs/anticheat.md). numpy + tools/st.py only, so the judge's C code is checked
 against files it did not write.
 
   dup_cheats.py bf16   SRC DST              re-save full weights as BF16 safetensors
+  dup_cheats.py f16    SRC DST              ... as F16 (IEEE half)
   dup_cheats.py noise  BASE SRC DST NU SEED  add N(0, (NU x rms of the tensor's delta)^2) to every tensor
   dup_cheats.py scale  BASE SRC DST C        W_base + C (W - W_base)
   dup_cheats.py remix  SRC DST SEED          LoRA adapter: A' = M A, B' = B M^-1 per module
@@ -52,6 +53,8 @@ def main(argv):
     cmd, a = argv[1], argv[2:]
     if cmd == "bf16" and len(a) == 2:
         full_variant(a[0], a[1], lambda k, v: v.astype(np.float32), "BF16")
+    elif cmd == "f16" and len(a) == 2:
+        full_variant(a[0], a[1], lambda k, v: v.astype(np.float16))
     elif cmd == "noise" and len(a) == 5:
         bw, nu, rng = base_weights(a[0]), float(a[3]), np.random.default_rng(int(a[4]))
 

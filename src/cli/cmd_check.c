@@ -80,7 +80,9 @@ static void print_json(const tn_check_result *r, int with_sketch, json_t *functi
         json_object_set_new(o, "tensors_changed", json_integer(p->n_changed));
         json_object_set_new(o, "sha256", json_string(hex));
         tn_sha256_hex(r->fp.sha256_bf16, hex);
-        json_object_set_new(o, "sha256_bf16", json_string(hex));
+        json_object_set_new(o, "sha256_bf16", r->fp.rounded & TN_FP_BF16 ? json_string(hex) : json_null());
+        tn_sha256_hex(r->fp.sha256_f16, hex);
+        json_object_set_new(o, "sha256_f16", r->fp.rounded & TN_FP_F16 ? json_string(hex) : json_null());
         json_object_set_new(o, "max_sketch_similarity", json_real(r->max_sketch_similarity));
         json_t *sims = json_array(), *dc = json_array();
         for (int i = 0; i < r->n_prior; i++) {

@@ -78,17 +78,21 @@ void tn_find_duplicates(const tn_dup_item *items, size_t n, const tn_dup_rules *
         for (size_t b = 0; b < a; b++) {
             const tn_dup_item *o = &items[order[b]];
             if (o->miner_id == e->miner_id && o->task_id == e->task_id) continue;
-            int same = nonempty(e->sha256) && same_str(e->sha256, o->sha256);
-            if (same || (nonempty(e->sha256_bf16) && same_str(e->sha256_bf16, o->sha256_bf16))) {
+            int kind = nonempty(e->sha256) && same_str(e->sha256, o->sha256)                ? 1
+                       : nonempty(e->sha256_bf16) && same_str(e->sha256_bf16, o->sha256_bf16) ? 2
+                       : nonempty(e->sha256_f16) && same_str(e->sha256_f16, o->sha256_f16)    ? 3
+                                                                                           : 0;
+            if (kind) {
                 r->dup_of = (int)order[b];
-                r->exact = same ? 1 : 2;
+                r->exact = kind;
                 r->max_similarity = 1.0;
-                if (same)
+                if (kind == 1)
                     snprintf(r->evidence, sizeof r->evidence, "identical weights (sha256 %.16s...)", e->sha256);
                 else
                     snprintf(r->evidence, sizeof r->evidence,
-                             "identical weights after rounding to bf16: a re-save (bf16 sha256 %.16s...)",
-                             e->sha256_bf16);
+                             "identical weights after rounding to %s: a re-save (%s sha256 %.16s...)",
+                             kind == 2 ? "bf16" : "f16", kind == 2 ? "bf16" : "f16",
+                             kind == 2 ? e->sha256_bf16 : e->sha256_f16);
                 break;
             }
         }

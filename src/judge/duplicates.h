@@ -8,7 +8,7 @@
  * Submissions are taken in upload order (received_at, then id); only an
  * earlier upload can be the original. A submission duplicates an earlier one
  *   - exactly: same SHA-256 of the weights, or of the weights rounded to
- *     bf16 (a re-save in bf16), whoever uploaded it and for whatever task
+ *     bf16 or f16 (a re-save in that type), whoever uploaded it and for whatever task
  *     (the same miner's other task included); or
  *   - nearly: both passed provenance as fine-tunes of the same base and the
  *     delta sketches say the later delta is the earlier one rescaled, or the
@@ -42,6 +42,7 @@ typedef struct {
     const char *dataset;   /* the task's dataset (catalog name; "" when none) */
     const char *sha256;    /* hex; "" or NULL when unknown */
     const char *sha256_bf16; /* hex, of the weights rounded to bf16; "" or NULL when unknown */
+    const char *sha256_f16;  /* hex, of the weights rounded to IEEE half; "" or NULL when unknown */
     const float *sketch;   /* [k] (judge/deltasketch.h); NULL when none */
     int k, block;          /* floats in all, per matrix */
     int fine_tune;         /* provenance verdict was "fine-tune" */
@@ -49,7 +50,7 @@ typedef struct {
 
 typedef struct {
     int dup_of;            /* index into items of the earlier submission it duplicates, -1 when none */
-    int exact;             /* the duplicate has the same SHA-256 (1), or the same bf16 one only (2) */
+    int exact;             /* the duplicate has the same SHA-256 (1), or the same bf16 (2) or f16 (3) one only */
     int origin;            /* index of the submission this one stands for (itself when original) */
     double max_similarity; /* highest delta-cosine estimate over the compared earlier submissions (1 for an exact copy) */
     char evidence[256];    /* the numbers that decided (the duplicate pair, or the most similar one) */

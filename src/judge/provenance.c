@@ -221,11 +221,12 @@ static void weights_sha256(const tn_model *m, unsigned char out[32]) {
     crypto_hash_sha256_final(&st, out);
 }
 
-/* SHA-256 of the weights rounded to bf16 (tn_f32_to_bf16, as torch rounds),
- * 2 bytes each, little-endian: a copy re-saved in bf16 loads as exactly
- * these values, so it has the original's hash; independent runs never agree
- * on every weight. */
-static void weights_sha256_bf16(const tn_model *m, unsigned char out[32]) {
+/* SHA-256 of the weights rounded to bf16 (f16 = 0) or IEEE half (f16 = 1),
+ * round to nearest even as torch does, 2 bytes each, little-endian: a copy
+ * re-saved in that type loads as exactly these values, and rounding them
+ * again changes nothing, so it has the original's hash; independent runs
+ * never agree on every weight. */
+static void weights_sha256_half(const tn_model *m, int f16, unsigned char out[32]) {
     enum { PIECE = 1 << 16 };
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
@@ -233,7 +234,7 @@ static void weights_sha256_bf16(const tn_model *m, unsigned char out[32]) {
     for (size_t i = 0; i < m->numel; i += PIECE) {
         size_t n = m->numel - i < PIECE ? m->numel - i : PIECE;
         for (size_t k = 0; k < n; k++) {
-            uint16_t h = tn_f32_to_bf16(m->w[i + k]);
+            uint16_t h = f16 ? tn_f32_to_f16(m->w[i + k]) : tn_f32_to_bf16(m->w[i + k]);
             buf[2 * k] = (unsigned char)(h & 0xff);
             buf[2 * k + 1] = (unsigned char)(h >> 8);
         }
@@ -245,8 +246,32 @@ static void weights_sha256_bf16(const tn_model *m, unsigned char out[32]) {
 
 static void weights_hashes(const tn_model *m, tn_fingerprint *fp) {
     weights_sha256(m, fp->sha256);
-    weights_sha256_bf16(m, fp->sha256_bf16);
+    weights_sha256_half(m, 0, fp->sha256_bf16);
+    weights_sha256_half(m, 1, fp->sha256_f16);
+    fp->rounded = TN_FP_BF16 | TN_FP_F16;
 }
+
+/* Whether a and b hold the same weights once rounded to bf16 or f16, where
+ * both roundings are informative: 0 no, 16 bf16 (checked first), 1 f16. */
+static int same_rounded(const tn_fingerprint *a, const tn_fingerprint *b) {
+    if (a->rounded & b->rounded & TN_FP_BF16 && memcmp(a->sha256_bf16, b->sha256_bf16, 32) == 0) return 16;
+    return a->rounded & b->rounded & TN_FP_F16 && memcmp(a->sha256_f16, b->sha256_f16, 32) == 0;
+}
+
+/* sub is exactly the base rounded to bf16 (f16 = 0) or f16, and the base is
+ * not already in that type: the base re-saved. (A base released in bf16 is
+ * excluded: a light fine-tune saved in bf16 can round back onto it.) */
+static int rounded_base(const tn_model *base, const tn_model *sub, int f16) {
+    int base_exact = 1;
+    for (size_t i = 0; i < base->numel; i++) {
+        float r = f16 ? tn_f16_to_f32(tn_f32_to_f16(base->w[i])) : tn_bf16_to_f32(tn_f32_to_bf16(base->w[i]));
+        if (memcmp(&r, &sub->w[i], sizeof r) != 0) return 0;
+        base_exact &= memcmp(&r, &base->w[i], sizeof r) == 0;
+    }
+    return !base_exact;
+}
+
+static const char *rounded_name(int same) { return same == 16 ? "bf16" : "f16"; }
 
 int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int block, uint64_t seed, tn_fingerprint *fp) {
     memset(fp, 0, sizeof *fp);
@@ -254,6 +279,12 @@ int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int block,
     if (!same_layout(base, sub)) return tn_fail("sketch: the models have different architectures");
     if (sodium_init() < 0) return tn_fail("libsodium: initialisation failed");
     weights_hashes(sub, fp);
+    /* a rounding that erases the whole fine-tune gives the base's hash, which
+     * every light fine-tune of a base released in that type shares: no evidence */
+    tn_fingerprint bfp;
+    weights_hashes(base, &bfp);
+    if (!memcmp(bfp.sha256_bf16, fp->sha256_bf16, 32)) fp->rounded &= ~TN_FP_BF16;
+    if (!memcmp(bfp.sha256_f16, fp->sha256_f16, 32)) fp->rounded &= ~TN_FP_F16;
     size_t len = tn_delta_sketch_len(base, block);
     fp->sketch = tn_try_alloc_floats(len + 1, "delta sketch");
     if (!fp->sketch) return -1;
@@ -353,7 +384,7 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
     int near = -1;
     for (int i = 0; i < n_prior; i++) {
         int same = memcmp(prior[i].sha256, out->fp.sha256, 32) == 0;
-        int same16 = !same && memcmp(prior[i].sha256_bf16, out->fp.sha256_bf16, 32) == 0;
+        int same16 = same ? 0 : same_rounded(&prior[i], &out->fp);
         tn_sketch_pair *sp = &out->pairs[i];
         int have = prior[i].sketch && prior[i].k == out->fp.k &&
                    tn_sketch_compare(out->fp.sketch, prior[i].sketch, (size_t)out->fp.k, out->fp.block, sp) == 0;
@@ -365,7 +396,7 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
         }
         if ((same || same16) && (!out->exact_duplicate || (same && out->exact_bf16))) {
             out->exact_duplicate = 1; /* the same bytes win over the same bf16 values */
-            out->exact_bf16 = !same;
+            out->exact_bf16 = same ? 0 : same16;
             out->duplicate_of = i;
         }
         char why[200];
@@ -378,6 +409,14 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
             } else if (near < 0 && i == out->most_similar)
                 snprintf(out->evidence, sizeof out->evidence, "closest #%d: %s", i, why);
         }
+    }
+    int base16 = pv->n_changed == 0 ? 0 : rounded_base(base, sub, 0) ? 16 : rounded_base(base, sub, 1);
+    if (base16) {
+        out->verdict = TN_VERDICT_UNTOUCHED_BASE;
+        snprintf(out->reason, sizeof out->reason,
+                 "every weight is the base's rounded to %s: the base re-saved (max relative distance %.3g in %s)",
+                 rounded_name(base16), pv->max_rel_distance, pv->max_rel_tensor);
+        return 0;
     }
     if (pv->n_skipped_changed == 0 && (pv->n_changed == 0 || pv->max_rel_distance <= rules->untouched_rel_eps)) {
         out->verdict = TN_VERDICT_UNTOUCHED_BASE;
@@ -410,10 +449,10 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
         out->max_sketch_similarity = 1.0;
         out->most_similar = out->duplicate_of;
         if (out->exact_bf16) {
-            tn_sha256_hex(out->fp.sha256_bf16, hex);
+            tn_sha256_hex(out->exact_bf16 == 16 ? out->fp.sha256_bf16 : out->fp.sha256_f16, hex);
             snprintf(out->reason, sizeof out->reason,
-                     "identical weights to earlier submission #%d after rounding to bf16: a re-save (bf16 sha256 "
-                     "%.16s...)", out->duplicate_of, hex);
+                     "identical weights to earlier submission #%d after rounding to %s: a re-save (%s sha256 "
+                     "%.16s...)", out->duplicate_of, rounded_name(out->exact_bf16), rounded_name(out->exact_bf16), hex);
         } else
             snprintf(out->reason, sizeof out->reason, "identical weights to earlier submission #%d (sha256 %.16s...)",
                      out->duplicate_of, hex);

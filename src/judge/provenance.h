@@ -10,7 +10,7 @@
  *      ||W_sub - W_base|| / ||W_base|| <= max_rel_distance; another network of
  *      the same shape (pretrained or random) has cosine ~0 -> "not-a-fine-tune"
  *   4. duplicates, against earlier submissions: equal SHA-256 of the fp32
- *      weights or of the weights rounded to bf16 (a re-save), or delta
+ *      weights or of the weights rounded to bf16 or f16 (a re-save), or delta
  *      sketches that say "the same delta, rescaled or plus isotropic noise"
  *      (tn_dup_pair_is_copy)                          -> "duplicate"
  *   otherwise                                         -> "fine-tune"
@@ -55,9 +55,14 @@ typedef enum {
 const char *tn_verdict_name(tn_verdict v); /* "fine-tune", "not-a-fine-tune", ... */
 
 /* What a validator keeps per submission to find duplicates later. */
+enum { TN_FP_BF16 = 1, TN_FP_F16 = 2 };
+
 typedef struct {
     unsigned char sha256[32]; /* of the fp32 weights as loaded (and merged) */
     unsigned char sha256_bf16[32]; /* of those weights rounded to bf16: equal for a bf16 re-save */
+    unsigned char sha256_f16[32];  /* ... rounded to IEEE half: equal for an f16 re-save */
+    int rounded;                   /* TN_FP_BF16 | TN_FP_F16: which of those two tell something (not
+                                      when the rounding gives the base's: the fine-tune vanished in it) */
     int k;                    /* floats in sketch: n matrices x block */
     int block;                /* floats per matrix (rules.sketch_k) */
     float *sketch;            /* [k] (judge/deltasketch.h), NULL when k == 0 */
@@ -107,7 +112,7 @@ typedef struct {
     tn_sketch_pair *pairs;          /* [n_prior] the sketch comparison with each earlier one */
     int duplicate_of;             /* index of the earlier submission it duplicates, -1 */
     int exact_duplicate;          /* the duplicate has the same SHA-256, or the same weights rounded to bf16 */
-    int exact_bf16;               /* ... the latter only (a bf16 re-save of it, or it of a bf16 one) */
+    int exact_bf16;               /* ... the latter only: 16 bf16, 1 f16 (a re-save in that type) */
     char duplicate_dir[512];      /* tn_check: that submission's directory */
     int n_prior;
     double *similarity;           /* [n_prior] sketch cosine with each earlier submission */

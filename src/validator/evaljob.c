@@ -149,8 +149,11 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
         json_object_set_new(res, "reason", json_string(cr.reason));
         json_object_set_new(res, "is_adapter", json_boolean(is_adapter));
         json_object_set_new(res, "sha256", json_string(hex));
+        /* "": the rounding erased the fine-tune, the hash is the base's (provenance.h) */
         tn_sha256_hex(cr.fp.sha256_bf16, hex);
-        json_object_set_new(res, "sha256_bf16", json_string(hex));
+        json_object_set_new(res, "sha256_bf16", json_string(cr.fp.rounded & TN_FP_BF16 ? hex : ""));
+        tn_sha256_hex(cr.fp.sha256_f16, hex);
+        json_object_set_new(res, "sha256_f16", json_string(cr.fp.rounded & TN_FP_F16 ? hex : ""));
         json_object_set_new(res, "sketch", sk);
         json_object_set_new(res, "sketch_block", json_integer(cr.fp.block));
         json_object_set_new(res, "provenance",

@@ -169,9 +169,10 @@ static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task
     const char *verdict = json_string_value(json_object_get(res, "verdict"));
     const char *reason = json_string_value(json_object_get(res, "reason"));
     int ok = verdict && !strcmp(verdict, "fine-tune");
-    json_t *prov = json_pack("{s:s, s:s?, s:s?, s:O?, s:O?, s:O?, s:O?}", "verdict", verdict ? verdict : "invalid",
+    json_t *prov = json_pack("{s:s, s:s?, s:s?, s:s?, s:O?, s:O?, s:O?, s:O?}", "verdict", verdict ? verdict : "invalid",
                              "sha256", json_string_value(json_object_get(res, "sha256")), "sha256_bf16",
-                             json_string_value(json_object_get(res, "sha256_bf16")), "sketch", json_object_get(res, "sketch"),
+                             json_string_value(json_object_get(res, "sha256_bf16")), "sha256_f16",
+                             json_string_value(json_object_get(res, "sha256_f16")), "sketch", json_object_get(res, "sketch"),
                              "sketch_block", json_object_get(res, "sketch_block"),
                              "provenance", json_object_get(res, "provenance"), "is_adapter",
                              json_object_get(res, "is_adapter"));
@@ -196,7 +197,7 @@ static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task
 typedef struct {
     tn_submission s;
     char model[128], dataset[128]; /* the task's catalog names */
-    char sha[65], sha16[65]; /* "" when unknown (sha16: stored before bf16 hashes) */
+    char sha[65], sha16[65], shaf16[65]; /* "" when unknown (stored before the rounded hashes) */
     float *sketch;
     int k, block;
     int prov_ok;
@@ -221,6 +222,8 @@ static void fill_fp(fp_entry *e, const tn_task *t, tn_submission *s, const json_
     snprintf(e->sha, sizeof e->sha, "%s", sha ? sha : "");
     const char *sha16 = json_string_value(json_object_get(p, "sha256_bf16"));
     snprintf(e->sha16, sizeof e->sha16, "%s", sha16 ? sha16 : "");
+    const char *shaf16 = json_string_value(json_object_get(p, "sha256_f16"));
+    snprintf(e->shaf16, sizeof e->shaf16, "%s", shaf16 ? shaf16 : "");
     json_t *sk = json_object_get(p, "sketch");
     json_int_t block = json_integer_value(json_object_get(p, "sketch_block"));
     /* a sketch without its block size is the dense one of before (docs/anticheat.md): not comparable */
@@ -281,7 +284,7 @@ static int duplicates(vstate *v, const rule_settings *rs, const tn_task *t, fp_e
     for (size_t i = 0; i < n; i++)
         items[i] = (tn_dup_item){.id = all[i].s.id, .miner_id = all[i].s.miner_id, .task_id = all[i].s.task_id,
                                  .received_at = all[i].s.received_at, .model = all[i].model,
-                                 .dataset = all[i].dataset, .sha256 = all[i].sha, .sha256_bf16 = all[i].sha16,
+                                 .dataset = all[i].dataset, .sha256 = all[i].sha, .sha256_bf16 = all[i].sha16, .sha256_f16 = all[i].shaf16,
                                  .sketch = all[i].sketch,
                                  .k = all[i].k, .block = all[i].block, .fine_tune = all[i].prov_ok};
     tn_find_duplicates(items, n, &dr, res);
