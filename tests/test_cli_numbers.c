@@ -149,11 +149,15 @@ static const flag_case FLAGS[] = {
     {GENERATE, "--top-p", 0, 'd', 0, {"1e39", "2", NULL}},
     {GENERATE, "--seed", 0, 'u', 0, U64_BIG},
     /* the rule values: any finite number passes the parser; tn_check_rules_valid then judges
-     * them together and names the rule (dup_similarity), which test_anticheat checks */
+     * them together and names the rule (dup_max_residual), which test_anticheat checks */
     {CHECK, "--min-cosine", 0, 'd', 1, {NULL}},
     {CHECK, "--max-rel-distance", 0, 'd', 1, {NULL}},
     {CHECK, "--untouched-eps", 0, 'd', 1, {NULL}},
-    {CHECK, "--dup-similarity", 0, 'd', 1, {NULL}},
+    {CHECK, "--dup-max-residual", 0, 'd', 1, {NULL}},
+    {CHECK, "--dup-max-structure", 0, 'd', 1, {NULL}},
+    {CHECK, "--dup-min-significance", 0, 'd', 1, {NULL}},
+    {CHECK, "--seq-len", 0, 'i', 0, I32_BIG},
+    {CHECK, "--batch", 0, 'i', 0, {"1025", "2147483648", NULL}},
     {CHECK, "--sketch-k", 0, 'i', 0, {"65537", "2147483648", NULL}},
     {CHECK, "--sketch-seed", 0, 'u', 0, U64_BIG},
     {VALIDATOR, "--offer-timeout", 0, 'i', 0, I32_BIG},
@@ -302,7 +306,8 @@ TEST(good_values_pass_the_parser) {
         "generate --model {T}/nomodel --prompt hello --max-new-tokens 1 --temperature 0 --top-k 0 --top-p 1 "
         "--seed 18446744073709551615",
         "check --base {T}/nobase --submission {T}/nosub --min-cosine -1 --max-rel-distance 0.5 --untouched-eps 0 "
-        "--dup-similarity 1 --sketch-k 128 --sketch-seed 0x74756e61",
+        "--dup-max-residual 0.1 --dup-max-structure 1.2 --dup-min-significance 3 --sketch-k 128 "
+        "--sketch-seed 0x74756e61 --seq-len 64 --batch 4",
     };
     static const char *parse_errors[] = {"is not an integer", "is not a number", "is not a finite number",
                                          "is not a duration", "is longer than"};

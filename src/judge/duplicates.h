@@ -7,10 +7,14 @@
  *
  * Submissions are taken in upload order (received_at, then id); only an
  * earlier upload can be the original. A submission duplicates an earlier one
- *   - exactly: same SHA-256 of the weights, whoever uploaded it and for
- *     whatever task (the same miner's other task included); or
+ *   - exactly: same SHA-256 of the weights, or of the weights rounded to
+ *     bf16 or f16 (a re-save in that type), whoever uploaded it and for whatever task
+ *     (the same miner's other task included); or
  *   - nearly: both passed provenance as fine-tunes of the same base and the
- *     cosine of their delta sketches is at least the threshold.
+ *     delta sketches say the later delta is the earlier one rescaled, or the
+ *     earlier one plus isotropic noise (tn_dup_pair_is_copy). A high delta
+ *     cosine alone is not enough: independent runs of one recipe on the same
+ *     data reach 0.99 (docs/anticheat.md).
  * Never compared: the same miner's own submission to the same task (a
  * replaced upload).
  *
@@ -26,6 +30,8 @@
 #ifndef TN_DUPES_H
 #define TN_DUPES_H
 
+#include "judge/deltasketch.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,24 +41,37 @@ typedef struct {
     const char *model;     /* the task's base model (catalog name) */
     const char *dataset;   /* the task's dataset (catalog name; "" when none) */
     const char *sha256;    /* hex; "" or NULL when unknown */
-    const float *sketch;   /* [k]; NULL when none */
-    int k;
+    const char *sha256_bf16; /* hex, of the weights rounded to bf16; "" or NULL when unknown */
+    const char *sha256_f16;  /* hex, of the weights rounded to IEEE half; "" or NULL when unknown */
+    const float *sketch;   /* [k] (judge/deltasketch.h); NULL when none */
+    int k, block;          /* floats in all, per matrix */
     int fine_tune;         /* provenance verdict was "fine-tune" */
 } tn_dup_item;
 
 typedef struct {
     int dup_of;            /* index into items of the earlier submission it duplicates, -1 when none */
-    int exact;             /* the duplicate has the same SHA-256 */
+    int exact;             /* the duplicate has the same SHA-256 (1), or the same bf16 (2) or f16 (3) one only */
     int origin;            /* index of the submission this one stands for (itself when original) */
-    double max_similarity; /* highest sketch cosine over the compared earlier submissions (1 for an exact copy) */
+    double max_similarity; /* highest delta-cosine estimate over the compared earlier submissions (1 for an exact copy) */
+    char evidence[256];    /* the numbers that decided (the duplicate pair, or the most similar one) */
 } tn_dup_result;
 
-/* Cosine of two sketches; 0 when either is missing or zero, or k differs. */
-double tn_dup_sketch_cos(const tn_dup_item *a, const tn_dup_item *b);
+/* The near-duplicate thresholds (tn_check_rules dup_*). */
+typedef struct {
+    double max_residual;     /* a = c b (c > 0) up to this relative residual: a rescaled / re-saved copy */
+    double max_structure;    /* residual structure / its value for isotropic noise at most this ... */
+    double min_significance; /* ... with the deltas aligned by at least this many sigmas: a noised copy */
+} tn_dup_rules;
 
-/* Fills out[n] (one per item, same order). threshold: the near-duplicate
- * sketch cosine (rules.dup_similarity). Items without a fine-tune verdict
+/* Whether later sketch comparison sp (a vs earlier b) says "a copies b";
+ * why gets the evidence either way. */
+int tn_dup_pair_is_copy(const tn_sketch_pair *sp, const tn_dup_rules *r, char *why, size_t cap);
+
+/* Compares two items' sketches; -1 when either is missing or they do not fit. */
+int tn_dup_compare(const tn_dup_item *later, const tn_dup_item *earlier, tn_sketch_pair *out);
+
+/* Fills out[n] (one per item, same order). Items without a fine-tune verdict
  * are never near-duplicates, nor near originals, but can be exact ones. */
-void tn_find_duplicates(const tn_dup_item *items, size_t n, double threshold, tn_dup_result *out);
+void tn_find_duplicates(const tn_dup_item *items, size_t n, const tn_dup_rules *rules, tn_dup_result *out);
 
 #endif

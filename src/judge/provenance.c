@@ -4,7 +4,10 @@
  * the same range of floats. */
 #include "judge/provenance.h"
 
+#include "judge/duplicates.h"
+
 #include "base/rng.h"
+#include "base/half.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
@@ -24,8 +27,10 @@ void tn_check_rules_default(tn_check_rules *r) {
     r->min_cosine = 0.5;
     r->max_rel_distance = 1.0;
     r->untouched_rel_eps = 1e-7;
-    r->dup_similarity = 0.85;
-    r->sketch_k = 512;
+    r->dup_max_residual = 0.05;
+    r->dup_max_structure = 1.10;
+    r->dup_min_significance = 4.0;
+    r->sketch_k = 256;
     r->sketch_seed = 0x74756e61; /* "tuna" */
     r->strict_config = 1;
 }
@@ -35,8 +40,12 @@ int tn_check_rules_valid(const tn_check_rules *r) {
     if (!(r->max_rel_distance > 0)) return tn_fail("check rules: max_rel_distance %g must be > 0", r->max_rel_distance);
     if (!(r->untouched_rel_eps >= 0 && r->untouched_rel_eps < r->max_rel_distance))
         return tn_fail("check rules: untouched_rel_eps %g must be in [0, max_rel_distance)", r->untouched_rel_eps);
-    if (!(r->dup_similarity > 0 && r->dup_similarity <= 1))
-        return tn_fail("check rules: dup_similarity %g not in (0, 1]", r->dup_similarity);
+    if (!(r->dup_max_residual >= 0 && r->dup_max_residual < 1))
+        return tn_fail("check rules: dup_max_residual %g not in [0, 1)", r->dup_max_residual);
+    if (!(r->dup_max_structure >= 0 && r->dup_max_structure < 100))
+        return tn_fail("check rules: dup_max_structure %g not in [0, 100)", r->dup_max_structure);
+    if (!(r->dup_min_significance >= 0 && r->dup_min_significance < 1e6))
+        return tn_fail("check rules: dup_min_significance %g not in [0, 1e6)", r->dup_min_significance);
     if (r->sketch_k < 64 || r->sketch_k > 65536 || r->sketch_k % 64)
         return tn_fail("check rules: sketch_k %d must be a multiple of 64 in [64, 65536]", r->sketch_k);
     return 0;
@@ -53,15 +62,17 @@ const char *tn_verdict_name(tn_verdict v) {
 }
 
 void tn_fingerprint_free(tn_fingerprint *fp) {
-    free(fp->sketch);
+    tn_free_aligned(fp->sketch);
     fp->sketch = NULL;
-    fp->k = 0;
+    fp->k = fp->block = 0;
 }
 
 void tn_check_result_free(tn_check_result *r) {
     tn_fingerprint_free(&r->fp);
     free(r->similarity);
     free(r->delta_cosine);
+    free(r->pairs);
+    r->pairs = NULL;
     r->similarity = r->delta_cosine = NULL;
     r->n_prior = 0;
 }
@@ -194,36 +205,6 @@ int tn_provenance_compute(const tn_model *base, const tn_model *sub, tn_provenan
 
 /* ---- 4. fingerprints ---------------------------------------------------- */
 
-/* tn_mix64 (base/rng.h) is a counter-based generator, so entry (j, i) of
- * the projection is a pure function of (seed, i, j / 64). */
-
-/* +-1 for each bit pattern of a byte: 8 contiguous signs per table row, so the
- * inner loop is 8-wide multiply-adds into the accumulator (one AVX op). */
-static float g_signs[256][8];
-static void init_signs(void) {
-    for (int b = 0; b < 256; b++)
-        for (int j = 0; j < 8; j++) g_signs[b][j] = (b >> j) & 1 ? -1.0f : 1.0f;
-}
-
-/* Adds P[:, i0..i1) d[i0..i1) to acc[k]. */
-static void sketch_range(const float *base, const float *sub, size_t i0, size_t i1, int k, uint64_t seedh,
-                         float *acc) {
-    int words = k / 64;
-    for (size_t i = i0; i < i1; i++) {
-        float d = sub[i] - base[i];
-        if (d == 0) continue; /* untouched entries (frozen layers, LoRA) add nothing */
-        for (int w = 0; w < words; w++) {
-            uint64_t bits = tn_mix64(seedh ^ ((uint64_t)i * (uint64_t)words + (uint64_t)w));
-            float *a = acc + 64 * w;
-            for (int byte = 0; byte < 8; byte++) {
-                const float *sg = g_signs[(bits >> (8 * byte)) & 0xff];
-                float *ab = a + 8 * byte;
-                for (int j = 0; j < 8; j++) ab[j] += d * sg[j];
-            }
-        }
-    }
-}
-
 static void weights_sha256(const tn_model *m, unsigned char out[32]) {
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
@@ -240,51 +221,88 @@ static void weights_sha256(const tn_model *m, unsigned char out[32]) {
     crypto_hash_sha256_final(&st, out);
 }
 
-int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int k, uint64_t seed, tn_fingerprint *fp) {
+/* SHA-256 of the weights rounded to bf16 (f16 = 0) or IEEE half (f16 = 1),
+ * round to nearest even as torch does, 2 bytes each, little-endian: a copy
+ * re-saved in that type loads as exactly these values, and rounding them
+ * again changes nothing, so it has the original's hash; independent runs
+ * never agree on every weight. */
+static void weights_sha256_half(const tn_model *m, int f16, unsigned char out[32]) {
+    enum { PIECE = 1 << 16 };
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    unsigned char *buf = tn_malloc(2 * PIECE);
+    for (size_t i = 0; i < m->numel; i += PIECE) {
+        size_t n = m->numel - i < PIECE ? m->numel - i : PIECE;
+        for (size_t k = 0; k < n; k++) {
+            uint16_t h = f16 ? tn_f32_to_f16(m->w[i + k]) : tn_f32_to_bf16(m->w[i + k]);
+            buf[2 * k] = (unsigned char)(h & 0xff);
+            buf[2 * k + 1] = (unsigned char)(h >> 8);
+        }
+        crypto_hash_sha256_update(&st, buf, 2 * n);
+    }
+    free(buf);
+    crypto_hash_sha256_final(&st, out);
+}
+
+static void weights_hashes(const tn_model *m, tn_fingerprint *fp) {
+    weights_sha256(m, fp->sha256);
+    weights_sha256_half(m, 0, fp->sha256_bf16);
+    weights_sha256_half(m, 1, fp->sha256_f16);
+    fp->rounded = TN_FP_BF16 | TN_FP_F16;
+}
+
+/* Whether a and b hold the same weights once rounded to bf16 or f16, where
+ * both roundings are informative: 0 no, 16 bf16 (checked first), 1 f16. */
+static int same_rounded(const tn_fingerprint *a, const tn_fingerprint *b) {
+    if (a->rounded & b->rounded & TN_FP_BF16 && memcmp(a->sha256_bf16, b->sha256_bf16, 32) == 0) return 16;
+    return a->rounded & b->rounded & TN_FP_F16 && memcmp(a->sha256_f16, b->sha256_f16, 32) == 0;
+}
+
+/* sub is exactly the base rounded to bf16 (f16 = 0) or f16, and the base is
+ * not already in that type: the base re-saved. (A base released in bf16 is
+ * excluded: a light fine-tune saved in bf16 can round back onto it.) */
+static int rounded_base(const tn_model *base, const tn_model *sub, int f16) {
+    int base_exact = 1;
+    for (size_t i = 0; i < base->numel; i++) {
+        float r = f16 ? tn_f16_to_f32(tn_f32_to_f16(base->w[i])) : tn_bf16_to_f32(tn_f32_to_bf16(base->w[i]));
+        if (memcmp(&r, &sub->w[i], sizeof r) != 0) return 0;
+        base_exact &= memcmp(&r, &base->w[i], sizeof r) == 0;
+    }
+    return !base_exact;
+}
+
+static const char *rounded_name(int same) { return same == 16 ? "bf16" : "f16"; }
+
+int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int block, uint64_t seed, tn_fingerprint *fp) {
     memset(fp, 0, sizeof *fp);
-    if (k < 64 || k % 64) return tn_fail("sketch: k = %d must be a positive multiple of 64", k);
+    if (block < 64 || block % 64) return tn_fail("sketch: k = %d must be a positive multiple of 64", block);
     if (!same_layout(base, sub)) return tn_fail("sketch: the models have different architectures");
     if (sodium_init() < 0) return tn_fail("libsodium: initialisation failed");
-    weights_sha256(sub, fp->sha256);
-#pragma omp critical(tn_sketch_signs)
-    if (g_signs[0][0] == 0) init_signs();
-    /* Fixed chunks (a function of N only) summed in order: the same sketch
-     * with 1 or 64 threads. At most 4096 chunks bound the partials' memory. */
-    size_t N = base->numel, chunk = 16384;
-    if ((N + chunk - 1) / chunk > 4096) chunk = (N + 4095) / 4096;
-    size_t nchunks = (N + chunk - 1) / chunk;
-    float *part = tn_try_alloc_floats(nchunks * (size_t)k + 1, "sketch partial sums");
-    if (!part) return -1;
-    uint64_t seedh = tn_mix64(seed);
-#pragma omp parallel for schedule(dynamic, 4)
-    for (size_t c = 0; c < nchunks; c++) {
-        size_t i1 = (c + 1) * chunk < N ? (c + 1) * chunk : N;
-        sketch_range(base->w, sub->w, c * chunk, i1, k, seedh, part + c * (size_t)k);
+    weights_hashes(sub, fp);
+    /* a rounding that erases the whole fine-tune gives the base's hash, which
+     * every light fine-tune of a base released in that type shares: no evidence */
+    tn_fingerprint bfp;
+    weights_hashes(base, &bfp);
+    if (!memcmp(bfp.sha256_bf16, fp->sha256_bf16, 32)) fp->rounded &= ~TN_FP_BF16;
+    if (!memcmp(bfp.sha256_f16, fp->sha256_f16, 32)) fp->rounded &= ~TN_FP_F16;
+    size_t len = tn_delta_sketch_len(base, block);
+    fp->sketch = tn_try_alloc_floats(len + 1, "delta sketch");
+    if (!fp->sketch) return -1;
+    if (tn_delta_sketch(base, sub, block, seed, fp->sketch)) {
+        tn_fingerprint_free(fp);
+        return -1;
     }
-    double *sum = tn_calloc((size_t)k, sizeof *sum);
-    for (size_t c = 0; c < nchunks; c++)
-        for (int j = 0; j < k; j++) sum[j] += part[c * (size_t)k + j];
-    fp->k = k;
-    fp->sketch = tn_malloc((size_t)k * sizeof *fp->sketch);
-    for (int j = 0; j < k; j++) fp->sketch[j] = (float)sum[j];
-    free(sum);
-    tn_free_aligned(part);
+    fp->k = (int)len;
+    fp->block = block;
     return 0;
 }
 
-double tn_sketch_cos(const float *a, const float *b, int k) {
-    if (!a || !b) return 0;
-    double dot = 0, aa = 0, bb = 0;
-    for (int j = 0; j < k; j++) {
-        dot += (double)a[j] * b[j];
-        aa += (double)a[j] * a[j];
-        bb += (double)b[j] * b[j];
-    }
-    return aa > 0 && bb > 0 ? dot / sqrt(aa * bb) : 0;
-}
-
 double tn_sketch_similarity(const tn_fingerprint *a, const tn_fingerprint *b) {
-    return a->k == b->k ? tn_sketch_cos(a->sketch, b->sketch, a->k) : 0;
+    tn_sketch_pair sp;
+    if (!a->sketch || !b->sketch || a->k != b->k || a->block != b->block ||
+        tn_sketch_compare(a->sketch, b->sketch, (size_t)a->k, a->block, &sp))
+        return 0;
+    return sp.cosine;
 }
 
 double tn_delta_cosine(const tn_model *base, const tn_model *a, const tn_model *b) {
@@ -346,9 +364,9 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
     out->duplicate_of = -1;
     if (tn_check_rules_valid(rules)) return -1;
     for (int i = 0; i < n_prior; i++)
-        if (prior[i].sketch && prior[i].k != rules->sketch_k)
-            return tn_fail("earlier submission #%d has a sketch of k = %d, the rules use k = %d (recompute it)", i,
-                           prior[i].k, rules->sketch_k);
+        if (prior[i].sketch && prior[i].block != rules->sketch_k)
+            return tn_fail("earlier submission #%d has a sketch of k = %d per matrix, the rules use k = %d "
+                           "(recompute it)", i, prior[i].block, rules->sketch_k);
     if (tn_arch_differs(&base->cfg, &sub->cfg, rules->strict_config, out->arch_diff, sizeof out->arch_diff) ||
         !same_layout(base, sub)) {
         if (!out->arch_diff[0]) snprintf(out->arch_diff, sizeof out->arch_diff, "parameter layout");
@@ -361,17 +379,44 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
     const tn_provenance *pv = &out->prov;
     out->n_prior = n_prior;
     out->similarity = tn_calloc((size_t)n_prior + 1, sizeof *out->similarity);
+    out->pairs = tn_calloc((size_t)n_prior + 1, sizeof *out->pairs);
+    tn_dup_rules dr = {rules->dup_max_residual, rules->dup_max_structure, rules->dup_min_significance};
+    int near = -1;
     for (int i = 0; i < n_prior; i++) {
-        double sim = memcmp(prior[i].sha256, out->fp.sha256, 32) == 0 ? 1.0 : tn_sketch_similarity(&prior[i], &out->fp);
+        int same = memcmp(prior[i].sha256, out->fp.sha256, 32) == 0;
+        int same16 = same ? 0 : same_rounded(&prior[i], &out->fp);
+        tn_sketch_pair *sp = &out->pairs[i];
+        int have = prior[i].sketch && prior[i].k == out->fp.k &&
+                   tn_sketch_compare(out->fp.sketch, prior[i].sketch, (size_t)out->fp.k, out->fp.block, sp) == 0;
+        double sim = same || same16 ? 1.0 : have ? sp->cosine : 0.0;
         out->similarity[i] = sim;
         if (out->most_similar < 0 || sim > out->max_sketch_similarity) {
             out->max_sketch_similarity = sim;
             out->most_similar = i;
         }
-        if (memcmp(prior[i].sha256, out->fp.sha256, 32) == 0 && !out->exact_duplicate) {
-            out->exact_duplicate = 1;
+        if ((same || same16) && (!out->exact_duplicate || (same && out->exact_bf16))) {
+            out->exact_duplicate = 1; /* the same bytes win over the same bf16 values */
+            out->exact_bf16 = same ? 0 : same16;
             out->duplicate_of = i;
         }
+        char why[200];
+        if (have && !same && !same16) {
+            int copy = tn_dup_pair_is_copy(sp, &dr, why, sizeof why);
+            /* of the earlier ones it copies, the closest (tn_find_duplicates) */
+            if (copy && (near < 0 || sp->cosine > out->pairs[near].cosine)) {
+                near = i;
+                snprintf(out->evidence, sizeof out->evidence, "%s", why);
+            } else if (near < 0 && i == out->most_similar)
+                snprintf(out->evidence, sizeof out->evidence, "closest #%d: %s", i, why);
+        }
+    }
+    int base16 = pv->n_changed == 0 ? 0 : rounded_base(base, sub, 0) ? 16 : rounded_base(base, sub, 1);
+    if (base16) {
+        out->verdict = TN_VERDICT_UNTOUCHED_BASE;
+        snprintf(out->reason, sizeof out->reason,
+                 "every weight is the base's rounded to %s: the base re-saved (max relative distance %.3g in %s)",
+                 rounded_name(base16), pv->max_rel_distance, pv->max_rel_tensor);
+        return 0;
     }
     if (pv->n_skipped_changed == 0 && (pv->n_changed == 0 || pv->max_rel_distance <= rules->untouched_rel_eps)) {
         out->verdict = TN_VERDICT_UNTOUCHED_BASE;
@@ -403,24 +448,29 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
         out->verdict = TN_VERDICT_DUPLICATE;
         out->max_sketch_similarity = 1.0;
         out->most_similar = out->duplicate_of;
-        snprintf(out->reason, sizeof out->reason, "identical weights to earlier submission #%d (sha256 %.16s...)",
-                 out->duplicate_of, hex);
+        if (out->exact_bf16) {
+            tn_sha256_hex(out->exact_bf16 == 16 ? out->fp.sha256_bf16 : out->fp.sha256_f16, hex);
+            snprintf(out->reason, sizeof out->reason,
+                     "identical weights to earlier submission #%d after rounding to %s: a re-save (%s sha256 "
+                     "%.16s...)", out->duplicate_of, rounded_name(out->exact_bf16), rounded_name(out->exact_bf16), hex);
+        } else
+            snprintf(out->reason, sizeof out->reason, "identical weights to earlier submission #%d (sha256 %.16s...)",
+                     out->duplicate_of, hex);
         return 0;
     }
-    if (out->most_similar >= 0 && out->max_sketch_similarity >= rules->dup_similarity) {
+    if (near >= 0) {
         out->verdict = TN_VERDICT_DUPLICATE;
-        out->duplicate_of = out->most_similar;
-        snprintf(out->reason, sizeof out->reason,
-                 "delta sketch similarity %.4f with earlier submission #%d (threshold %.4g): the same training run",
-                 out->max_sketch_similarity, out->most_similar, rules->dup_similarity);
+        out->duplicate_of = near;
+        snprintf(out->reason, sizeof out->reason, "near-duplicate of earlier submission #%d: %s", near,
+                 out->evidence);
         return 0;
     }
     out->verdict = TN_VERDICT_FINE_TUNE;
     snprintf(out->reason, sizeof out->reason,
              "derived from the base (min cosine %.4f >= %.4g, max relative distance %.4g <= %.4g), %d of %d tensors "
-             "changed, max sketch similarity %.4f < %.4g",
+             "changed%s%s",
              pv->min_cosine, rules->min_cosine, pv->max_rel_distance, rules->max_rel_distance, pv->n_changed,
-             pv->n_tensors, out->max_sketch_similarity, rules->dup_similarity);
+             pv->n_tensors, out->evidence[0] ? "; duplicates: " : "", out->evidence);
     return 0;
 }
 
@@ -456,7 +506,7 @@ int tn_check(const char *base_dir, const char *submission_dir, const char *const
         else if (sodium_init() < 0)
             ok = tn_fail("libsodium: initialisation failed");
         else
-            weights_sha256(&a, prior[i].sha256);
+            weights_hashes(&a, &prior[i]);
         tn_model_free(&a);
         if (ok) {
             tn_err_prefix("against %s", against_dirs[i]);

@@ -10,22 +10,20 @@
  *      ||W_sub - W_base|| / ||W_base|| <= max_rel_distance; another network of
  *      the same shape (pretrained or random) has cosine ~0 -> "not-a-fine-tune"
  *   4. duplicates, against earlier submissions: equal SHA-256 of the fp32
- *      weights, or cosine of the delta sketches >= dup_similarity -> "duplicate"
+ *      weights or of the weights rounded to bf16 or f16 (a re-save), or delta
+ *      sketches that say "the same delta, rescaled or plus isotropic noise"
+ *      (tn_dup_pair_is_copy)                          -> "duplicate"
  *   otherwise                                         -> "fine-tune"
  * A submission directory holds full weights (config.json + safetensors) or a
  * PEFT adapter (adapter_config.json + adapter_model.safetensors); an adapter
  * is merged into the REQUESTED base, whatever base_model_name_or_path it names.
  *
- * Delta sketch: s = P (W_sub - W_base) with P a k x N matrix of +-1 entries
- * that is never stored: entry (j, i) is bit j%64 of splitmix64(seed, i, j/64),
- * so nothing is stored, the cost is k multiply-adds and k/64 hashes per
- * weight, and any machine reproduces it from (seed, k). Sums run in fixed chunks of the flat arena and
- * are added in chunk order, so the sketch does not depend on the thread count.
- * cos(s_a, s_b) estimates cos(delta_a, delta_b) with error ~ 1/sqrt(k).
+ * Delta sketch: judge/deltasketch.h (O(N), keeps each matrix's range).
  */
 #ifndef TN_ANTICHEAT_H
 #define TN_ANTICHEAT_H
 
+#include "judge/deltasketch.h"
 #include "model/model.h"
 
 #include <stddef.h>
@@ -35,8 +33,11 @@ typedef struct {
     double min_cosine;        /* per-tensor cosine to the base at least this (default 0.5) */
     double max_rel_distance;  /* per-tensor ||d|| / ||W_base|| at most this (default 1.0) */
     double untouched_rel_eps; /* every tensor's rel distance <= this: untouched (default 1e-7) */
-    double dup_similarity;    /* sketch cosine >= this: near-duplicate (default 0.85) */
-    int sketch_k;             /* sketch length, a multiple of 64 (default 512) */
+    /* near duplicates (judge/duplicates.h tn_dup_pair_is_copy, calibrated in docs/anticheat.md) */
+    double dup_max_residual;  /* the delta is c x an earlier one up to this relative residual */
+    double dup_max_structure; /* or the residual is isotropic noise: structure / noise_structure <= this */
+    double dup_min_significance; /* ... and the deltas are aligned by at least this many sigmas */
+    int sketch_k;             /* sketch floats per matrix (p x 8), a multiple of 64 (default 256) */
     uint64_t sketch_seed;     /* same for every submission compared (default 0x74756e61) */
     int strict_config;        /* also compare eps / RoPE / sliding window (default 1) */
 } tn_check_rules;
@@ -54,10 +55,17 @@ typedef enum {
 const char *tn_verdict_name(tn_verdict v); /* "fine-tune", "not-a-fine-tune", ... */
 
 /* What a validator keeps per submission to find duplicates later. */
+enum { TN_FP_BF16 = 1, TN_FP_F16 = 2 };
+
 typedef struct {
     unsigned char sha256[32]; /* of the fp32 weights as loaded (and merged) */
-    int k;
-    float *sketch;            /* [k], NULL when k == 0 */
+    unsigned char sha256_bf16[32]; /* of those weights rounded to bf16: equal for a bf16 re-save */
+    unsigned char sha256_f16[32];  /* ... rounded to IEEE half: equal for an f16 re-save */
+    int rounded;                   /* TN_FP_BF16 | TN_FP_F16: which of those two tell something (not
+                                      when the rounding gives the base's: the fine-tune vanished in it) */
+    int k;                    /* floats in sketch: n matrices x block */
+    int block;                /* floats per matrix (rules.sketch_k) */
+    float *sketch;            /* [k] (judge/deltasketch.h), NULL when k == 0 */
 } tn_fingerprint;
 
 void tn_fingerprint_free(tn_fingerprint *fp);
@@ -84,12 +92,10 @@ int tn_arch_differs(const tn_config *base, const tn_config *sub, int strict, cha
 /* Needs equal configs (tn_arch_differs == 0); fails otherwise. */
 int tn_provenance_compute(const tn_model *base, const tn_model *sub, tn_provenance *out);
 
-/* SHA-256 of sub's weights and the sketch of sub - base. */
-int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int k, uint64_t seed, tn_fingerprint *fp);
-/* Cosine of two sketches (0 when either is zero or k differs). */
+/* SHA-256 of sub's weights and the delta sketch of sub - base, block floats per matrix. */
+int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int block, uint64_t seed, tn_fingerprint *fp);
+/* Cosine of two sketches: the delta cosine's estimate (0 when either is zero or they do not fit). */
 double tn_sketch_similarity(const tn_fingerprint *a, const tn_fingerprint *b);
-/* The same on bare sketch arrays of k floats each (0 when either is NULL or zero). */
-double tn_sketch_cos(const float *a, const float *b, int k);
 /* Cosine of the exact deltas (sub_a - base) and (sub_b - base): what the sketch
  * estimates; used by the calibration, too costly to keep per submission. */
 double tn_delta_cosine(const tn_model *base, const tn_model *a, const tn_model *b);
@@ -101,13 +107,16 @@ typedef struct {
     char arch_diff[160];          /* set when the architecture check failed */
     tn_provenance prov;           /* valid when the architecture matched */
     tn_fingerprint fp;            /* of the submission (caller frees with tn_check_result_free) */
-    double max_sketch_similarity; /* over the earlier submissions; 0 when none */
+    double max_sketch_similarity; /* highest delta-cosine estimate over the earlier submissions; 0 when none */
     int most_similar;             /* index of that submission, -1 when none */
+    tn_sketch_pair *pairs;          /* [n_prior] the sketch comparison with each earlier one */
     int duplicate_of;             /* index of the earlier submission it duplicates, -1 */
-    int exact_duplicate;          /* the duplicate has the same SHA-256 */
+    int exact_duplicate;          /* the duplicate has the same SHA-256, or the same weights rounded to bf16 */
+    int exact_bf16;               /* ... the latter only: 16 bf16, 1 f16 (a re-save in that type) */
     char duplicate_dir[512];      /* tn_check: that submission's directory */
     int n_prior;
     double *similarity;           /* [n_prior] sketch cosine with each earlier submission */
+    char evidence[256];           /* the duplicate rule's numbers for the decision (or the closest pair) */
     double *delta_cosine;         /* [n_prior] tn_check only: the exact delta cosine the
                                      sketch estimates (NaN for another architecture) */
 } tn_check_result;

@@ -149,7 +149,13 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
         json_object_set_new(res, "reason", json_string(cr.reason));
         json_object_set_new(res, "is_adapter", json_boolean(is_adapter));
         json_object_set_new(res, "sha256", json_string(hex));
+        /* "": the rounding erased the fine-tune, the hash is the base's (provenance.h) */
+        tn_sha256_hex(cr.fp.sha256_bf16, hex);
+        json_object_set_new(res, "sha256_bf16", json_string(cr.fp.rounded & TN_FP_BF16 ? hex : ""));
+        tn_sha256_hex(cr.fp.sha256_f16, hex);
+        json_object_set_new(res, "sha256_f16", json_string(cr.fp.rounded & TN_FP_F16 ? hex : ""));
         json_object_set_new(res, "sketch", sk);
+        json_object_set_new(res, "sketch_block", json_integer(cr.fp.block));
         json_object_set_new(res, "provenance",
                             json_pack("{s:f, s:f, s:f, s:f, s:i, s:i}", "min_cosine", cr.prov.min_cosine,
                                       "max_rel_distance", cr.prov.max_rel_distance, "median_rel_distance",

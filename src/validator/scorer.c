@@ -44,7 +44,7 @@ static const char *RULES[] = {"provenance", "losses", "duplicate", "leak", "scor
  * every decision of the pass uses the same numbers: the anti-cheat library's
  * calibrated defaults (docs/anticheat.md) unless a setting overrides them. */
 typedef struct {
-    tn_check_rules check; /* the evaluator child's provenance rules; dup_similarity */
+    tn_check_rules check; /* the evaluator child's provenance rules; dup_max_* */
     tn_leak_rule leak;
     int leak_invalidates; /* a leak flag also makes the submission invalid */
     tn_score_params score;
@@ -63,7 +63,9 @@ static int load_rule_settings(vstate *v, rule_settings *r) {
         v_setting_num(v, "rules.max_rel_distance", c->max_rel_distance, &c->max_rel_distance) ||
         v_setting_num(v, "rules.untouched_rel_eps", c->untouched_rel_eps, &c->untouched_rel_eps) ||
         v_setting_num(v, "rules.sketch_k", c->sketch_k, &sketch_k) ||
-        v_setting_num(v, "rules.dup_similarity", c->dup_similarity, &c->dup_similarity) ||
+        v_setting_num(v, "rules.dup_max_residual", c->dup_max_residual, &c->dup_max_residual) ||
+        v_setting_num(v, "rules.dup_max_structure", c->dup_max_structure, &c->dup_max_structure) ||
+        v_setting_num(v, "rules.dup_min_significance", c->dup_min_significance, &c->dup_min_significance) ||
         v_setting_num(v, "rules.leak_min_excess", l->min_excess, &l->min_excess) ||
         v_setting_num(v, "rules.leak_k", l->k, &l->k) || v_setting_num(v, "rules.leak_rel", l->rel, &l->rel) ||
         v_setting_num(v, "rules.leak_invalidates", 1, &invalidates) || v_score_params(v, &r->score) ||
@@ -176,8 +178,11 @@ static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task
     const char *verdict = json_string_value(json_object_get(res, "verdict"));
     const char *reason = json_string_value(json_object_get(res, "reason"));
     int ok = verdict && !strcmp(verdict, "fine-tune");
-    json_t *prov = json_pack("{s:s, s:s?, s:O?, s:O?, s:O?}", "verdict", verdict ? verdict : "invalid", "sha256",
-                             json_string_value(json_object_get(res, "sha256")), "sketch", json_object_get(res, "sketch"),
+    json_t *prov = json_pack("{s:s, s:s?, s:s?, s:s?, s:O?, s:O?, s:O?, s:O?}", "verdict", verdict ? verdict : "invalid",
+                             "sha256", json_string_value(json_object_get(res, "sha256")), "sha256_bf16",
+                             json_string_value(json_object_get(res, "sha256_bf16")), "sha256_f16",
+                             json_string_value(json_object_get(res, "sha256_f16")), "sketch", json_object_get(res, "sketch"),
+                             "sketch_block", json_object_get(res, "sketch_block"),
                              "provenance", json_object_get(res, "provenance"), "is_adapter",
                              json_object_get(res, "is_adapter"));
     int rc = put_rule(v, s->id, "provenance", ok ? TN_DECISION_PASS : TN_DECISION_FAIL, prov, reason ? reason : verdict);
@@ -201,9 +206,9 @@ static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task
 typedef struct {
     tn_submission s;
     char model[128], dataset[128]; /* the task's catalog names */
-    char sha[65];
+    char sha[65], sha16[65], shaf16[65]; /* "" when unknown (stored before the rounded hashes) */
     float *sketch;
-    int k;
+    int k, block;
     int prov_ok;
 } fp_entry;
 
@@ -224,9 +229,16 @@ static void fill_fp(fp_entry *e, const tn_task *t, tn_submission *s, const json_
     snprintf(e->dataset, sizeof e->dataset, "%s", t->dataset ? t->dataset : "");
     const char *sha = json_string_value(json_object_get(p, "sha256"));
     snprintf(e->sha, sizeof e->sha, "%s", sha ? sha : "");
+    const char *sha16 = json_string_value(json_object_get(p, "sha256_bf16"));
+    snprintf(e->sha16, sizeof e->sha16, "%s", sha16 ? sha16 : "");
+    const char *shaf16 = json_string_value(json_object_get(p, "sha256_f16"));
+    snprintf(e->shaf16, sizeof e->shaf16, "%s", shaf16 ? shaf16 : "");
     json_t *sk = json_object_get(p, "sketch");
-    if (json_is_array(sk) && json_array_size(sk) > 0) {
+    json_int_t block = json_integer_value(json_object_get(p, "sketch_block"));
+    /* a sketch without its block size is the dense one of before (docs/anticheat.md): not comparable */
+    if (json_is_array(sk) && json_array_size(sk) > 0 && block > 0 && json_array_size(sk) % (size_t)block == 0) {
         e->k = (int)json_array_size(sk);
+        e->block = (int)block;
         e->sketch = tn_malloc(sizeof(float) * (size_t)e->k);
         for (int j = 0; j < e->k; j++) e->sketch[j] = (float)json_number_value(json_array_get(sk, (size_t)j));
     }
@@ -274,28 +286,31 @@ static int all_fingerprints(vstate *v, fp_entry **out_v, size_t *n_out) {
  * that an earlier submission that is itself a copy stands for its original;
  * the decisions of this task's submissions are stored. */
 static int duplicates(vstate *v, const rule_settings *rs, const tn_task *t, fp_entry *all, size_t n) {
-    double thr = rs->check.dup_similarity;
+    const tn_check_rules *c = &rs->check;
+    tn_dup_rules dr = {c->dup_max_residual, c->dup_max_structure, c->dup_min_significance};
     tn_dup_item *items = tn_calloc(n + 1, sizeof *items);
     tn_dup_result *res = tn_calloc(n + 1, sizeof *res);
     for (size_t i = 0; i < n; i++)
         items[i] = (tn_dup_item){.id = all[i].s.id, .miner_id = all[i].s.miner_id, .task_id = all[i].s.task_id,
                                  .received_at = all[i].s.received_at, .model = all[i].model,
-                                 .dataset = all[i].dataset, .sha256 = all[i].sha, .sketch = all[i].sketch,
-                                 .k = all[i].k, .fine_tune = all[i].prov_ok};
-    tn_find_duplicates(items, n, thr, res);
+                                 .dataset = all[i].dataset, .sha256 = all[i].sha, .sha256_bf16 = all[i].sha16, .sha256_f16 = all[i].shaf16,
+                                 .sketch = all[i].sketch,
+                                 .k = all[i].k, .block = all[i].block, .fine_tune = all[i].prov_ok};
+    tn_find_duplicates(items, n, &dr, res);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const fp_entry *e = &all[i];
         if (e->s.task_id != t->id || !e->prov_ok) continue; /* provenance already failed it */
         const fp_entry *dup = res[i].dup_of >= 0 ? &all[res[i].dup_of] : NULL;
-        char reason[256] = "";
+        char reason[512] = "";
         if (dup)
-            snprintf(reason, sizeof reason, "%s of submission %lld (task %lld, miner %lld, uploaded earlier)%s",
+            snprintf(reason, sizeof reason, "%s of submission %lld (task %lld, miner %lld, uploaded earlier): %s",
                      res[i].exact ? "exact copy" : "near-duplicate", (long long)dup->s.id, (long long)dup->s.task_id,
-                     (long long)dup->s.miner_id, res[i].exact ? "" : " by delta sketch");
+                     (long long)dup->s.miner_id, res[i].evidence);
         rc = put_rule(v, e->s.id, "duplicate", dup ? TN_DECISION_FAIL : TN_DECISION_PASS,
-                      json_pack("{s:f, s:f, s:I, s:b}", "max_similarity", res[i].max_similarity, "threshold", thr,
-                                "duplicate_of", (json_int_t)(dup ? dup->s.id : 0), "exact", res[i].exact),
+                      json_pack("{s:f, s:s, s:I, s:b}", "max_similarity", res[i].max_similarity, "evidence",
+                                res[i].evidence, "duplicate_of", (json_int_t)(dup ? dup->s.id : 0), "exact",
+                                res[i].exact),
                       dup ? reason : NULL);
     }
     free(items);
