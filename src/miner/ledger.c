@@ -4,6 +4,7 @@
 #include "miner/db.h"
 #include "miner/miner.h"
 
+#include "base/csv_out.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
@@ -26,19 +27,6 @@ static char *cell(const json_t *v) {
     return s ? s : tn_strdup("");
 }
 
-static void csv_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void print_csv(const json_t *all, FILE *f) {
     for (size_t c = 0; c < NCOLS; c++) fprintf(f, "%s%s", c ? "," : "", COLUMNS[c]);
     fputc('\n', f);
@@ -47,7 +35,7 @@ static void print_csv(const json_t *all, FILE *f) {
         for (size_t c = 0; c < NCOLS; c++) {
             char *s = cell(json_object_get(e, COLUMNS[c]));
             if (c) fputc(',', f);
-            csv_field(f, s);
+            tn_csv_write_field(f, s);
             free(s);
         }
         fputc('\n', f);
