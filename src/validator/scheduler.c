@@ -17,6 +17,7 @@
 #include "net/rows_bucket.h"
 #include "validator/synthset.h"
 #include "validator/prepare.h"
+#include "validator/competition.h"
 #include "validator/vstate.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -439,6 +440,8 @@ static int step_training(vstate *v, const tn_task *t) {
 }
 
 int v_schedule_tick(vstate *v) {
+    /* the schedule's task for this moment, if any (competition.h) */
+    if (v_comp_tick(v)) tn_warn("competition: %s", tn_errmsg());
     tn_task *ts = NULL;
     size_t n = 0;
     LOCK(v);
