@@ -5,6 +5,7 @@
 #include "base/err.h"
 #include "base/json.h"
 #include "base/num.h"
+#include "base/fs.h"
 #include "cli/admin_report.h"
 #include "cli/cli_data.h"
 #include "cli/commands.h"
@@ -26,6 +27,7 @@ static void usage(FILE *f) {
             "  model add --name N --path DIR          (a model directory on the validator's machine)\n"
             "  dataset add --name N --path FILE [dataset options]\n"
             "  task create --model M --dataset D (--hours H | --minutes M) [--seq-len N]\n"
+            "  competition load FILE | show | pause | resume | end   (the schedule: docs/validator.md)\n"
             "  rescore [--task ID]                    (re-apply the current rules)\n"
             "  set KEY VALUE                          (rules.*, score.* settings)\n"
             "  report [--json | --csv] [--task ID]    (every submission per participant and miner)\n"
@@ -149,6 +151,18 @@ int cmd_admin(int argc, char **argv) {
             rc = call(url, kp, "POST", "/v1/admin/datasets",
                       json_pack("{s:s, s:s, s:o}", "name", name, "path", path, "dataset_type", dt));
         }
+    } else if (!strcmp(cmd, "competition") && !strcmp(sub, "load") && n == 3) {
+        /* the validator parses it (it checks the catalog too); messages name this file */
+        size_t len;
+        char *text = tn_read_file(a[2], &len);
+        if (!text) rc = cli_fail("admin competition load");
+        else rc = call(url, kp, "POST", "/v1/admin/competition/load", json_pack("{s:s, s:s%}", "file", a[2], "yaml", text, len));
+        free(text);
+    } else if (!strcmp(cmd, "competition") && n == 2 &&
+               (!strcmp(sub, "show") || !strcmp(sub, "pause") || !strcmp(sub, "resume") || !strcmp(sub, "end"))) {
+        char p[64];
+        snprintf(p, sizeof p, "/v1/admin/competition/%s", sub);
+        rc = call(url, kp, "POST", p, json_object());
     } else if (!strcmp(cmd, "task") && !strcmp(sub, "create")) {
         const char *model = opt(n, a, "--model"), *ds = opt(n, a, "--dataset"), *h = opt(n, a, "--hours"),
                    *m = opt(n, a, "--minutes"), *sl = opt(n, a, "--seq-len");

@@ -173,6 +173,14 @@ const tn_migration tn_store_migrations[] = {
      "  UNIQUE (task_id, submission_id)\n"
      ");\n"
      "CREATE INDEX evaluations_state ON evaluations(state, id);\n"},
+    {4, "competition slots: the task a schedule created for each moment",
+     "CREATE TABLE task_slots (\n"
+     "  competition  INTEGER NOT NULL,\n"
+     "  slot         INTEGER NOT NULL CHECK (slot >= 0),\n"
+     "  task_id      INTEGER NOT NULL UNIQUE REFERENCES tasks(id),\n"
+     "  created_at   INTEGER NOT NULL,\n"
+     "  PRIMARY KEY (competition, slot)\n"
+     ");\n"},
 };
 
 const int tn_store_nmigrations = (int)(sizeof tn_store_migrations / sizeof tn_store_migrations[0]);

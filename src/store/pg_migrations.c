@@ -178,6 +178,14 @@ const tn_migration tn_store_pg_migrations[] = {
      "  UNIQUE (task_id, submission_id)\n"
      ");\n"
      "CREATE INDEX evaluations_state ON evaluations(state, id);\n"},
+    {4, "competition slots: the task a schedule created for each moment",
+     "CREATE TABLE task_slots (\n"
+     "  competition  BIGINT NOT NULL,\n"
+     "  slot         BIGINT NOT NULL CHECK (slot >= 0),\n"
+     "  task_id      BIGINT NOT NULL UNIQUE REFERENCES tasks(id),\n"
+     "  created_at   BIGINT NOT NULL,\n"
+     "  PRIMARY KEY (competition, slot)\n"
+     ");\n"},
 };
 
 const int tn_store_pg_nmigrations = (int)(sizeof tn_store_pg_migrations / sizeof tn_store_pg_migrations[0]);

@@ -76,6 +76,58 @@ int pgs_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
     return ss_leave(s, rc);
 }
 
+static int create_in_slot_tx(tn_store *s, const tn_task *in, int64_t competition, int64_t slot, int64_t *id) {
+    int64_t held;
+    int rc = pgq_scalar(s, &held, "SELECT task_id FROM task_slots WHERE competition = $1 AND slot = $2", "ii",
+                        competition, slot);
+    if (rc == 0) {
+        *id = held;
+        return ss_fail_code(TN_STORE_EXISTS, "store: slot %lld of competition %lld has task %lld already",
+                            (long long)slot, (long long)competition, (long long)held);
+    }
+    if (rc != TN_STORE_NOT_FOUND) return rc;
+    rc = task_create_tx(s, in, id);
+    /* a concurrent transaction took the slot after our snapshot: run again
+     * and see its task (pg_store_int.h) */
+    if (rc == 0)
+        rc = pgs_race_is_retry(s, pgq_run(s, "recording the competition slot", NULL, "INSERT INTO task_slots (competition, slot, task_id, created_at) "
+                                             "VALUES ($1, $2, $3, $4)",
+                                      "iiii", competition, slot, *id, in->created_at));
+    return rc;
+}
+
+int pgs_task_create_in_slot(tn_store *s, const tn_task *in, int64_t competition, int64_t slot, int64_t *id_out) {
+    if (slot < 0) return tn_fail("store: competition slot %lld is negative", (long long)slot);
+    if (in->time_limit_ms <= 0) return tn_fail("store: task needs a positive time limit (time_limit_ms)");
+    if (pgs_enter(s) != 0) return TN_STORE_ERROR;
+    int rc;
+    int64_t id = 0;
+    PG_TX(s, rc, create_in_slot_tx(s, in, competition, slot, &id));
+    if ((rc == 0 || rc == TN_STORE_EXISTS) && id_out) *id_out = id;
+    return ss_leave(s, rc);
+}
+
+static int row_slot(const PGresult *r, int i, void *out) {
+    tn_task_slot *t = out;
+    t->competition = pgq_i64(r, i, 0);
+    t->slot = pgq_i64(r, i, 1);
+    t->task_id = pgq_i64(r, i, 2);
+    t->created_at = pgq_i64(r, i, 3);
+    return 0;
+}
+
+static void clear_nothing(void *p) { (void)p; }
+
+int pgs_task_slots(tn_store *s, int64_t competition, tn_task_slot **v, size_t *n) {
+    if (pgs_enter(s) != 0) return TN_STORE_ERROR;
+    PGresult *r = pgq_exec(s, "listing competition slots",
+                           "SELECT competition, slot, task_id, created_at FROM task_slots WHERE competition = $1 "
+                           "ORDER BY slot",
+                           "i", competition);
+    int rc = pgq_fetch_all(s, r, sizeof **v, row_slot, clear_nothing, (void **)v, n);
+    return ss_leave(s, rc);
+}
+
 int pgs_task_get(tn_store *s, int64_t id, tn_task *out) {
     if (pgs_enter(s) != 0) return TN_STORE_ERROR;
     char what[64];

@@ -74,6 +74,77 @@ int sqs_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
     return ss_leave_tx(s, rc);
 }
 
+/* The slot's row is checked before the task is written (a clear EXISTS with
+ * the slot's task) and then inserted under its primary key, which refuses a
+ * second task for the slot even from another process. */
+int sqs_task_create_in_slot(tn_store *s, const tn_task *in, int64_t competition, int64_t slot, int64_t *id_out) {
+    if (slot < 0) return tn_fail("store: competition slot %lld is negative", (long long)slot);
+    int64_t held = 0;
+    if (ss_enter(s) != 0) return TN_STORE_ERROR;
+    int rc = tn_sqlite_scalar(&s->h, &held, "SELECT task_id FROM task_slots WHERE competition = ? AND slot = ?", "ii",
+                              competition, slot);
+    ss_leave(s, 0);
+    if (rc == 0) {
+        if (id_out) *id_out = held;
+        return ss_fail_code(TN_STORE_EXISTS, "store: slot %lld of competition %lld has task %lld already",
+                            (long long)slot, (long long)competition, (long long)held);
+    }
+    if (rc != TN_STORE_NOT_FOUND) return rc;
+    /* task_create's transaction, then the slot in its own: a crash between
+     * the two would leave a task without a slot, so both go in one */
+    if (in->time_limit_ms <= 0) return tn_fail("store: task needs a positive time limit (time_limit_ms)");
+    rc = ss_enter_tx(s);
+    if (rc != 0) return rc;
+    int64_t v, id = 0;
+    rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM models WHERE name = ?", "t", in->model);
+    if (rc == TN_STORE_NOT_FOUND)
+        rc = ss_fail_code(TN_STORE_NOT_FOUND, "store: task: no model named '%s' in the catalog", in->model ? in->model : "");
+    if (rc == 0) {
+        rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM datasets WHERE name = ?", "t", in->dataset);
+        if (rc == TN_STORE_NOT_FOUND)
+            rc = ss_fail_code(TN_STORE_NOT_FOUND, "store: task: no dataset named '%s' in the catalog",
+                              in->dataset ? in->dataset : "");
+    }
+    if (rc == 0)
+        rc = tn_sqlite_run(&s->h, "creating task",
+                           "INSERT INTO tasks (model, dataset, state, created_at, updated_at, deadline, "
+                           "minutes, split_seed, train_hash, test_hash, synth_hash, params_json) "
+                           "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "ttiiiiitttt", in->model, in->dataset, in->created_at, in->created_at, in->deadline,
+                           in->time_limit_ms, in->split_seed, in->train_hash, in->test_hash, in->synth_hash,
+                           ss_json_or_empty(in->params_json));
+    if (rc == 0) id = sqlite3_last_insert_rowid(s->h.db);
+    if (rc == 0) rc = add_event(s, id, NULL, "pending", "created", in->created_at);
+    if (rc == 0)
+        rc = tn_sqlite_run(&s->h, "recording the competition slot",
+                           "INSERT INTO task_slots (competition, slot, task_id, created_at) VALUES (?, ?, ?, ?)",
+                           "iiii", competition, slot, id, in->created_at);
+    if (rc == 0 && id_out) *id_out = id;
+    return ss_leave_tx(s, rc);
+}
+
+static int row_slot(sqlite3_stmt *st, void *out) {
+    tn_task_slot *t = out;
+    t->competition = tn_sqlite_col_i64(st, 0);
+    t->slot = tn_sqlite_col_i64(st, 1);
+    t->task_id = tn_sqlite_col_i64(st, 2);
+    t->created_at = tn_sqlite_col_i64(st, 3);
+    return 0;
+}
+
+static void clear_nothing(void *p) { (void)p; }
+
+int sqs_task_slots(tn_store *s, int64_t competition, tn_task_slot **v, size_t *n) {
+    if (ss_enter(s) != 0) return TN_STORE_ERROR;
+    int rc = tn_sqlite_fetch_all(&s->h,
+                                 tn_sqlite_q(&s->h,
+                                             "SELECT competition, slot, task_id, created_at FROM task_slots "
+                                             "WHERE competition = ? ORDER BY slot",
+                                             "i", competition),
+                                 sizeof **v, row_slot, clear_nothing, (void **)v, n);
+    return ss_leave(s, rc);
+}
+
 int sqs_task_get(tn_store *s, int64_t id, tn_task *out) {
     if (ss_enter(s) != 0) return TN_STORE_ERROR;
     char what[64];

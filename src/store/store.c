@@ -71,7 +71,8 @@ int tn_task_transition_allowed(tn_task_state from, tn_task_state to) {
     switch (from) {
     case TN_TASK_PENDING: return to == TN_TASK_PREPARING || to == TN_TASK_FAILED;
     case TN_TASK_PREPARING: return to == TN_TASK_OFFERING || to == TN_TASK_FAILED;
-    case TN_TASK_OFFERING: return to == TN_TASK_TRAINING || to == TN_TASK_FAILED;
+    /* offering -> offering: a re-offer to more miners (scheduler.c), recorded as an event */
+    case TN_TASK_OFFERING: return to == TN_TASK_OFFERING || to == TN_TASK_TRAINING || to == TN_TASK_FAILED;
     case TN_TASK_TRAINING: return to == TN_TASK_EVALUATING || to == TN_TASK_FAILED;
     case TN_TASK_EVALUATING: return to == TN_TASK_SCORED || to == TN_TASK_FAILED;
     case TN_TASK_SCORED: return to == TN_TASK_EVALUATING;

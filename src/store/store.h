@@ -39,7 +39,7 @@ enum {
 };
 
 /* Schema version this build writes (and the newest it can open). */
-#define TN_STORE_SCHEMA_VERSION 3
+#define TN_STORE_SCHEMA_VERSION 4
 
 typedef struct tn_store tn_store;
 
@@ -211,6 +211,21 @@ typedef struct {
 } tn_task_event;
 int tn_store_task_events(tn_store *s, int64_t task_id, tn_task_event **v, size_t *n);
 void tn_task_events_free(tn_task_event *v, size_t n);
+
+/* Competition slots (validator/competition.c): slot `slot` of competition
+ * `competition` is the task the schedule created for that moment. The pair
+ * is the table's primary key, so a slot gets at most one task whatever the
+ * number of ticks or processes that try. */
+typedef struct {
+    int64_t competition, slot, task_id, created_at;
+} tn_task_slot;
+/* Creates `in` as tn_store_task_create does and records it as the slot, in
+ * one transaction. EXISTS, with *id_out set to the slot's task, when the
+ * slot has one already (nothing is created). */
+int tn_store_task_create_in_slot(tn_store *s, const tn_task *in, int64_t competition, int64_t slot,
+                                 int64_t *id_out);
+/* The slots of a competition, by slot (free() the array). */
+int tn_store_task_slots(tn_store *s, int64_t competition, tn_task_slot **v, size_t *n);
 
 /* ---- offers (assignments of a task to a miner) ---------------------------- */
 

@@ -45,6 +45,11 @@
       (s, id, from, to, reason, now, patch))                                                     \
     X(task_events, (tn_store * s, int64_t task_id, tn_task_event **v, size_t *n),                \
       (s, task_id, v, n))                                                                        \
+    X(task_create_in_slot,                                                                       \
+      (tn_store * s, const tn_task *in, int64_t competition, int64_t slot, int64_t *id_out),     \
+      (s, in, competition, slot, id_out))                                                        \
+    X(task_slots, (tn_store * s, int64_t competition, tn_task_slot **v, size_t *n),              \
+      (s, competition, v, n))                                                                    \
     X(offer_create,                                                                              \
       (tn_store * s, int64_t task_id, int64_t miner_id, int64_t now,                            \
        char token_out[TN_TOKEN_HEX + 1]),                                                        \

@@ -13,6 +13,7 @@
  */
 #include "validator/dashboard.h"
 #include "validator/vstate.h"
+#include "validator/competition.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
@@ -494,6 +495,7 @@ static void h_admin(tn_http_req *r, void *ud) {
     else if (!strcmp(what, "task_detail")) admin_task_detail(v, r, b);
     else if (!strcmp(what, "rescore")) admin_rescore(v, r, b);
     else if (!strcmp(what, "settings")) admin_setting(v, r, b);
+    else if (!strncmp(what, "competition/", 12)) v_comp_admin(v, r, what + 12, b);
     else if (!strcmp(what, "report")) reply_report(v, r, json_integer_value(json_object_get(b, "task_id")), V_ADMIN_DETAIL);
     else tn_http_reply_error(r, 404, "no admin call %s", what);
     json_decref(b);

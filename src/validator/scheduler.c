@@ -17,6 +17,7 @@
 #include "net/rows_bucket.h"
 #include "validator/synthset.h"
 #include "validator/prepare.h"
+#include "validator/competition.h"
 #include "validator/vstate.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -186,6 +187,20 @@ static int choose_pool(vstate *v, const tn_task *t, tn_miner **pool, size_t *n) 
     size_t nm = 0;
     LOCK(v);
     int rc = tn_store_miner_list(v->store, 1, &ms, &nm);
+    /* a re-offer goes to miners not offered this task yet */
+    for (size_t i = 0; rc >= 0 && i < nm;) {
+        tn_offer o;
+        memset(&o, 0, sizeof o);
+        int orc = tn_store_offer_get(v->store, t->id, ms[i].id, &o);
+        tn_offer_clear(&o);
+        if (orc == TN_STORE_NOT_FOUND) {
+            i++;
+            continue;
+        }
+        if (orc < 0) rc = orc;
+        tn_miner_clear(&ms[i]);
+        ms[i] = ms[--nm];
+    }
     size_t *load = tn_calloc(nm + 1, sizeof *load);
     for (size_t i = 0; rc >= 0 && i < nm; i++) {
         tn_offer *os = NULL;
@@ -224,7 +239,6 @@ static int choose_pool(vstate *v, const tn_task *t, tn_miner **pool, size_t *n) 
     for (size_t i = want; i < nm; i++) tn_miner_clear(&ms[i]);
     *pool = ms;
     *n = want;
-    (void)t;
     return 0;
 }
 
@@ -232,6 +246,64 @@ static json_t *dataset_type_json(const tn_catalog_dataset *d) {
     json_error_t e;
     json_t *j = json_loads(d->mapping_json, 0, &e);
     return j ? j : json_object();
+}
+
+/* Records offers to `pool` (freed) as offer rows and re-reads the task's
+ * offers. A failure part way leaves a smaller pool (the offer rows are the
+ * pool), as a crash here would. */
+static int add_offers(vstate *v, const tn_task *t, tn_miner *pool, size_t np, tn_offer **offers, size_t *n) {
+    int rc = 0;
+    LOCK(v);
+    for (size_t i = 0; rc >= 0 && i < np; i++) {
+        char token[TN_TOKEN_HEX + 1];
+        rc = tn_store_offer_create(v->store, t->id, pool[i].id, tn_wall_ms(), token);
+        /* disabled since the pool was chosen: left out */
+        if (rc == TN_STORE_REFUSED) rc = 0;
+    }
+    if (rc >= 0) {
+        tn_offers_free(*offers, *n);
+        *offers = NULL;
+        *n = 0;
+        rc = tn_store_offers_for_task(v->store, t->id, offers, n);
+    }
+    UNLOCK(v);
+    tn_miners_free(pool, np);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Too few takers: offer the task to miners not asked yet, at most
+ * V_OFFER_ROUNDS rounds in all, each recorded as a task event (offering ->
+ * offering). 1 when offers went out (the next tick sends them), 0 when the
+ * pool is exhausted (why says so), -1 on a store failure. */
+#define V_OFFER_ROUNDS 3
+static int reoffer(vstate *v, const tn_task *t, size_t accepted, size_t asked, char *why, size_t cap) {
+    tn_task_event *ev = NULL;
+    size_t ne = 0, rounds = 1;
+    LOCK(v);
+    int rc = tn_store_task_events(v->store, t->id, &ev, &ne);
+    UNLOCK(v);
+    if (rc < 0) return -1;
+    for (size_t i = 0; i < ne; i++) rounds += ev[i].from == TN_TASK_OFFERING && ev[i].to == TN_TASK_OFFERING;
+    tn_task_events_free(ev, ne);
+    tn_miner *pool = NULL;
+    size_t np = 0;
+    if (rounds < V_OFFER_ROUNDS && choose_pool(v, t, &pool, &np)) return -1;
+    if (np == 0) {
+        tn_miners_free(pool, np);
+        snprintf(why, cap, "no miner accepted the task: %zu miner(s) asked in %zu round(s) (%zu accepted), %s", asked,
+                 rounds, accepted, rounds < V_OFFER_ROUNDS ? "no enabled miner left to ask" : "no rounds left");
+        return 0;
+    }
+    tn_offer *os = NULL;
+    size_t no = 0;
+    size_t more = np;
+    if (add_offers(v, t, pool, np, &os, &no)) return -1;
+    tn_offers_free(os, no);
+    char r[160];
+    snprintf(r, sizeof r, "re-offered to %zu more miner(s), round %zu of %d: %zu of %zu asked accepted", more,
+             rounds + 1, V_OFFER_ROUNDS, accepted, asked);
+    if (transition(v, t, TN_TASK_OFFERING, r, NULL) < 0) return -1;
+    return 1;
 }
 
 static int step_offer(vstate *v, const tn_task *t) {
@@ -250,19 +322,7 @@ static int step_offer(vstate *v, const tn_task *t) {
             tn_miners_free(pool, np);
             return fail_task(v, t, "no enabled miner to offer the task to");
         }
-        /* A failure part way leaves a smaller pool (the offer rows are the
-         * pool), as a crash here would. */
-        LOCK(v);
-        for (size_t i = 0; rc >= 0 && i < np; i++) {
-            char token[TN_TOKEN_HEX + 1];
-            rc = tn_store_offer_create(v->store, t->id, pool[i].id, tn_wall_ms(), token);
-            /* disabled since the pool was chosen: left out */
-            if (rc == TN_STORE_REFUSED) rc = 0;
-        }
-        if (rc >= 0) rc = tn_store_offers_for_task(v->store, t->id, &offers, &n);
-        UNLOCK(v);
-        tn_miners_free(pool, np);
-        if (rc < 0) return -1;
+        if (add_offers(v, t, pool, np, &offers, &n)) return -1;
     }
     /* what the miners are told: never the dataset's name, never test rows */
     tn_catalog_model cm;
@@ -360,10 +420,18 @@ static int step_offer(vstate *v, const tn_task *t) {
     rc = tn_store_offers_for_task(v->store, t->id, &offers, &n);
     UNLOCK(v);
     if (rc < 0) return -1;
-    size_t accepted = 0;
-    for (size_t i = 0; i < n; i++) accepted += offers[i].status == TN_OFFER_ACCEPTED;
+    size_t accepted = 0, open = 0;
+    for (size_t i = 0; i < n; i++) {
+        accepted += offers[i].status == TN_OFFER_ACCEPTED;
+        open += offers[i].status == TN_OFFER_OFFERED; /* not recorded: asked again next tick */
+    }
     tn_offers_free(offers, n);
-    if (accepted == 0) return fail_task(v, t, "no miner accepted the task");
+    if (open) return 0;
+    if (accepted == 0) {
+        char reason[300];
+        rc = reoffer(v, t, accepted, n, reason, sizeof reason);
+        return rc == 0 ? fail_task(v, t, reason) : rc < 0 ? -1 : 0;
+    }
     tn_task_patch p = {0};
     p.deadline = deadline;
     char why[128];
@@ -439,6 +507,8 @@ static int step_training(vstate *v, const tn_task *t) {
 }
 
 int v_schedule_tick(vstate *v) {
+    /* the schedule's task for this moment, if any (competition.h) */
+    if (v_comp_tick(v)) tn_warn("competition: %s", tn_errmsg());
     tn_task *ts = NULL;
     size_t n = 0;
     LOCK(v);
