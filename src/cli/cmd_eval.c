@@ -93,7 +93,8 @@ int cmd_eval(int argc, char **argv) {
         snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", model_dir);
         if (tn_chat_template_from_tokenizer_config(cfg, &d.spec.chat_template)) goto out;
     }
-    if (tn_model_load(&m, model_dir, 1)) goto out;
+    /* nothing is trained: bf16 matrices stay as stored (mapped), same losses */
+    if (tn_model_load_frozen(&m, model_dir, 1)) goto out;
     have_model = 1;
     if (adapter) {
         if (tn_lora_load(&m, &lo, adapter)) goto out;

@@ -189,7 +189,8 @@ int cmd_generate(int argc, char **argv) {
     int n_out = 0, rc = 1, have_inf = 0, have_sp = 0;
     stream st = {0};
 
-    if (tn_model_load(&m, dir, 1)) return cli_fail("generate");
+    /* an adapter is merged into fp32 weights; otherwise bf16 matrices stay as stored */
+    if ((adapter ? tn_model_load(&m, dir, 1) : tn_model_load_frozen(&m, dir, 1))) return cli_fail("generate");
     if (adapter && apply_adapter(&m, adapter)) goto done;
     if (!(tok = load_tokenizer(dir))) {
         tn_err_prefix("tokenizer of %s", dir);

@@ -11,6 +11,9 @@
 #ifndef TN_NN_GEMM_H
 #define TN_NN_GEMM_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 void tn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc);
 
@@ -33,5 +36,14 @@ void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha,
 void tn_gemm_set_bf16(int on);
 /* 1 when products run in bf16 (switch on and the build supports it). */
 int tn_gemm_bf16(void);
+
+/* C[M,N] = alpha * A[M,K] @ op(B)[K,N] + beta * C with B a bf16 matrix
+ * (N x K when trans_b, else K x N; row stride ldb, 2-byte aligned): a frozen
+ * weight kept as stored. The same values and K order as tn_sgemm on B
+ * expanded to fp32 (gemm_bf16w.c); bf16 mode applies as to tn_sgemm. */
+void tn_sgemm_bf16w(int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const uint16_t *B,
+                    int ldb, float beta, float *C, int ldc);
+/* dst[i] = the fp32 value of bf16 src[i] (exact), i < n. */
+void tn_bf16_expand(float *dst, const uint16_t *src, size_t n);
 
 #endif
