@@ -28,14 +28,18 @@ void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * OpenBLAS) rounds its INPUTS op(A) and op(B) to bf16 (round to nearest
  * even) and multiplies them with VDPBF16PS, accumulating in fp32; alpha,
  * beta and C stay fp32, as do the callers' weights, gradients and optimizer.
- * Needs a build with AVX512_BF16 (__AVX512BF16__, e.g. -march=native on
- * Zen 4/5, Sapphire Rapids): elsewhere the switch is accepted and ignored,
- * and tn_gemm_bf16() returns 0. Set it between products, not during one
+ * Needs a CPU with AVX512_BF16 (Zen 4/5, Sapphire Rapids and later),
+ * found at run time (nn/cpu.h: every x86-64 build carries the kernel):
+ * elsewhere the switch is accepted and ignored (fp32 products), and
+ * tn_gemm_bf16() returns 0. Set it between products, not during one
  * (each product reads it once). Turning it off gives the fp32 path back
  * bit for bit. */
 void tn_gemm_set_bf16(int on);
-/* 1 when products run in bf16 (switch on and the build supports it). */
+/* 1 when products run in bf16 (switch on and the CPU supports it). */
 int tn_gemm_bf16(void);
+/* The kernel products get now, in words ("fp32 (OpenBLAS)", "bf16
+ * (AVX512_BF16)", ...: cpu.h's tn_gemm_path_name). */
+const char *tn_gemm_describe(void);
 
 /* C[M,N] = alpha * A[M,K] @ op(B)[K,N] + beta * C with B a bf16 matrix
  * (N x K when trans_b, else K x N; row stride ldb, 2-byte aligned): a frozen
