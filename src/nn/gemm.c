@@ -65,6 +65,7 @@
  */
 #include "nn/gemm.h"
 
+#include "base/log.h"
 #include "nn/cpu.h"
 
 #include <cblas.h>
@@ -100,6 +101,17 @@ static tn_gemm_path current_path(void) {
 int tn_gemm_bf16(void) { return current_path() == TN_GEMM_AVX512_BF16; }
 
 const char *tn_gemm_describe(void) { return tn_gemm_path_name(current_path()); }
+
+int tn_gemm_request_bf16(const char *who) {
+    tn_gemm_set_bf16(1);
+    int on = tn_gemm_bf16();
+    if (on)
+        tn_info("%s --bf16: products in %s, fp32 accumulation", who, tn_gemm_describe());
+    else
+        tn_info("%s --bf16: this CPU (%s) has no AVX512_BF16: products in %s on the weights as stored", who,
+                tn_cpu_describe(), tn_gemm_describe());
+    return on;
+}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 /* Every x86-64 build compiles the AVX-512 kernels, with the target options

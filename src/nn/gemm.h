@@ -40,6 +40,11 @@ int tn_gemm_bf16(void);
 /* The kernel products get now, in words ("fp32 (OpenBLAS)", "bf16
  * (AVX512_BF16)", ...: cpu.h's tn_gemm_path_name). */
 const char *tn_gemm_describe(void);
+/* A command's --bf16: turns bf16 mode on and logs (info, naming `who`)
+ * what products will run: bf16 where the CPU has AVX512_BF16, else fp32
+ * (a frozen model's bf16 weights are still read as stored). Returns
+ * tn_gemm_bf16(). */
+int tn_gemm_request_bf16(const char *who);
 
 /* C[M,N] = alpha * A[M,K] @ op(B)[K,N] + beta * C with B a bf16 matrix
  * (N x K when trans_b, else K x N; row stride ldb, 2-byte aligned): a frozen
