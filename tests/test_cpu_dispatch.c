@@ -24,9 +24,10 @@ TEST(pick_for_every_feature_set) {
         tn_gemm_path fp = tn_gemm_pick(&c, 0), bf = tn_gemm_pick(&c, 1);
         tn_gemm_path want_fp = c.avx512 ? TN_GEMM_AVX512 : TN_GEMM_BLAS;
         CHECKF(fp == want_fp, "caps %x fp32: %s", bits, tn_gemm_path_name(fp));
-        /* bf16 only where VDPBF16PS exists; anything else keeps fp32 */
-        CHECKF(bf == (c.avx512_bf16 ? TN_GEMM_AVX512_BF16 : want_fp), "caps %x bf16: %s", bits,
-               tn_gemm_path_name(bf));
+        /* bf16 only where VDPBF16PS exists (AMX too: it is AMX's fallback);
+         * anything else keeps fp32 */
+        tn_gemm_path want_bf = !c.avx512_bf16 ? want_fp : c.amx_bf16 ? TN_GEMM_AMX_BF16 : TN_GEMM_AVX512_BF16;
+        CHECKF(bf == want_bf, "caps %x bf16: %s", bits, tn_gemm_path_name(bf));
     }
 }
 

@@ -52,7 +52,7 @@ const tn_cpu_caps *tn_cpu(void) {
 }
 
 tn_gemm_path tn_gemm_pick(const tn_cpu_caps *c, int bf16) {
-    if (bf16 && c->avx512_bf16) return TN_GEMM_AVX512_BF16;
+    if (bf16 && c->avx512_bf16) return c->amx_bf16 ? TN_GEMM_AMX_BF16 : TN_GEMM_AVX512_BF16;
     return c->avx512 ? TN_GEMM_AVX512 : TN_GEMM_BLAS;
 }
 
@@ -61,6 +61,7 @@ const char *tn_gemm_path_name(tn_gemm_path p) {
     case TN_GEMM_BLAS: return "fp32 (OpenBLAS)";
     case TN_GEMM_AVX512: return "fp32 (AVX-512)";
     case TN_GEMM_AVX512_BF16: return "bf16 (AVX512_BF16)";
+    case TN_GEMM_AMX_BF16: return "bf16 (AMX)";
     }
     return "?";
 }

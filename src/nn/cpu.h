@@ -23,10 +23,13 @@ typedef enum {
     TN_GEMM_BLAS,        /* fp32, OpenBLAS (whatever kernel it picks) */
     TN_GEMM_AVX512,      /* fp32, the packed AVX-512 kernel */
     TN_GEMM_AVX512_BF16, /* bf16 inputs, VDPBF16PS, fp32 accumulation */
+    TN_GEMM_AMX_BF16,    /* bf16 inputs, AMX tiles (TDPBF16PS), fp32 accumulation;
+                          * used only after its self-check (gemm_amx.h) */
 } tn_gemm_path;
 
 /* The path for a product on a CPU with `c`: bf16 says whether bf16 inputs
- * were asked for (tn_gemm_set_bf16). bf16 without AVX512_BF16 is fp32. */
+ * were asked for (tn_gemm_set_bf16). bf16 without AVX512_BF16 is fp32; AMX
+ * is picked only with AVX512_BF16 too (its fallback). */
 tn_gemm_path tn_gemm_pick(const tn_cpu_caps *c, int bf16);
 const char *tn_gemm_path_name(tn_gemm_path p);
 

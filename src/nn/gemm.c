@@ -67,6 +67,7 @@
 
 #include "base/log.h"
 #include "nn/cpu.h"
+#include "nn/gemm_amx.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -95,10 +96,15 @@ void tn_gemm_set_bf16(int on) { __atomic_store_n(&bf16_on, on != 0, __ATOMIC_REL
 
 /* The kernel a product gets now: the switch and this CPU (cpu.h). */
 static tn_gemm_path current_path(void) {
-    return tn_gemm_pick(tn_cpu(), __atomic_load_n(&bf16_on, __ATOMIC_RELAXED));
+    tn_gemm_path p = tn_gemm_pick(tn_cpu(), __atomic_load_n(&bf16_on, __ATOMIC_RELAXED));
+    /* AMX only after its guard (OS permission + self-check, once) */
+    return p == TN_GEMM_AMX_BF16 && !tn_amx_ready() ? TN_GEMM_AVX512_BF16 : p;
 }
 
-int tn_gemm_bf16(void) { return current_path() == TN_GEMM_AVX512_BF16; }
+int tn_gemm_bf16(void) {
+    tn_gemm_path p = current_path();
+    return p == TN_GEMM_AVX512_BF16 || p == TN_GEMM_AMX_BF16;
+}
 
 const char *tn_gemm_describe(void) { return tn_gemm_path_name(current_path()); }
 
@@ -649,7 +655,9 @@ static void dispatch(int small, int trans_a, int trans_b, int M, int N, int K, f
     }
     /* read once: every thread of this call takes the same path */
     tn_gemm_path p = current_path();
-    if (p == TN_GEMM_AVX512_BF16)
+    if (p == TN_GEMM_AMX_BF16)
+        tn_amx_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (p == TN_GEMM_AVX512_BF16)
         packed_gemm(&BF16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else if (p == TN_GEMM_AVX512 && !(small && 2.0 * M * N * K < SMALL_FLOP))
         packed_gemm(&FP32, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
