@@ -137,7 +137,7 @@ TEST(frozen_load_keeps_bf16_and_gives_the_same_losses) {
     /* 2 layers x 7 matrices + the tied embedding; the arena keeps the norms */
     CHECKF(b.nstored == 15 && a.nstored == 0, "stored %d", b.nstored);
     CHECK(b.embed == NULL && b.embed_h != NULL && b.head.wh == b.embed_h && b.blocks[1].down.w == NULL);
-    CHECK(b.numel == (size_t)(2 * 2 + 1) * 576);
+    CHECK(b.numel == (size_t)(2 * 2 + 1) * 576 && b.numel + b.stored_numel == a.numel);
     CHECK(tn_model_enable_grads(&b) != 0 && strstr(tn_errmsg(), "bf16"));
     /* the LoRA targets are found by name on either */
     tn_linear **la, **lb;

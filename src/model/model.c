@@ -329,6 +329,7 @@ static void keep_stored(tn_model *m, const tn_st_set *set) {
         if (p->storable && t->dtype == TN_DT_BF16 && ((uintptr_t)t->data & 1) == 0) {
             p->stored = t->data;
             m->nstored++;
+            m->stored_numel += p->numel;
             continue;
         }
         p->offset = off;

@@ -89,7 +89,7 @@ typedef struct tn_model {
     tn_config cfg;
     int nparams;
     tn_param *params;
-    size_t numel;        /* total floats in the arena */
+    size_t numel;        /* total floats in the arena (all parameters unless some are stored, below) */
     float *w;            /* parameters */
     float *g;            /* gradients, NULL until tn_model_enable_grads */
     /* views */
@@ -112,6 +112,7 @@ typedef struct tn_model {
      * stored parameters point into, and how many parameters are stored */
     void *mapped;
     int nstored;
+    size_t stored_numel; /* their elements: numel + stored_numel is the parameter count */
 } tn_model;
 
 /* Builds the parameter table for a config and allocates zeroed weights. */
