@@ -19,6 +19,7 @@
 #include "base/json.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "nn/cpu.h"
 #include "nn/gemm.h"
@@ -242,10 +243,81 @@ TEST(eval_of_bf16_checkpoint_matches_pytorch) {
     free(theirs);
 }
 
+/* The engine fixtures (every family: GPT-2's Conv1D [in, out] layout, qwen2's
+ * biases, GQA, a tied head, mistral) with their matrices rewritten as BF16
+ * (tools/st.py): loaded frozen and expanded, a LoRA step on each must give
+ * the same loss (1e-6 relative) and the same adapter gradients (1e-5 of the
+ * largest): the backward's dx runs through the stored weights, both
+ * transposes. */
+static void lora_on_family(const char *family) {
+    const char *fx = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
+    char *src = tn_sprintf("%s/engine/%s/model", fx, family), *dir = tn_sprintf("%s/bf_%s", tn_t_tmpdir(), family);
+    char *cmd = tn_sprintf("mkdir -p %s && cp %s/config.json %s/ && /usr/bin/python3 -c \"import sys; "
+                           "sys.path.insert(0, 'tools'); import st; t, _ = st.load('%s/model.safetensors'); "
+                           "st.save('%s/model.safetensors', t, dtypes={n: 'BF16' for n, a in t.items() if a.ndim == 2})\"",
+                           dir, src, dir, src, dir);
+    int made = system(cmd) == 0;
+    CHECKF(made, "%s", cmd);
+    free(cmd);
+    if (!made) {
+        free(src);
+        free(dir);
+        return;
+    }
+    tn_model m[2];
+    tn_lora lo[2];
+    float loss[2];
+    CHECKF(tn_model_load(&m[0], dir, 1) == 0 && tn_model_load_frozen(&m[1], dir, 1) == 0, "%s: %s", family,
+           tn_errmsg());
+    CHECKF(m[1].nstored > 0 && m[0].nstored == 0, "%s: %d stored", family, m[1].nstored);
+    enum { B = 2, TMAX = 24 };
+    int T = m[0].cfg.max_positions < TMAX ? m[0].cfg.max_positions : TMAX; /* the GPT-2 fixture has 16 */
+    int32_t ids[B * TMAX], labels[B * TMAX];
+    uint64_t s = 3;
+    for (int i = 0; i < B * T; i++) ids[i] = labels[i] = (int32_t)(tn_splitmix64(&s) % (uint64_t)m[0].cfg.vocab_size);
+    for (int k = 0; k < 2; k++) {
+        const char **targets;
+        int nt = tn_lora_default_targets(&m[k], &targets);
+        CHECKF(tn_lora_attach(&m[k], &lo[k], 4, 8.0f, 0.0f, targets, nt, 9) == 0, "%s", tn_errmsg());
+        uint64_t r = 77; /* B starts at zero (PEFT): give it values so the adapter's path matters */
+        for (size_t i = 0; i < lo[k].numel; i++)
+            if (lo[k].w[i] == 0.0f) lo[k].w[i] = (float)(tn_unit_double(tn_splitmix64(&r)) - 0.5) * 0.2f;
+        m[k].frozen = 1;
+        CHECK(tn_lora_enable_grads(&lo[k]) == 0);
+        tn_lora_zero_grads(&lo[k]);
+        lo[k].training = 1;
+        CHECKF(tn_model_forward_train(&m[k], ids, labels, B, T, &loss[k]) == 0 && tn_model_backward(&m[k]) == 0,
+               "%s: %s", family, tn_errmsg());
+    }
+    CHECK_NEAR(loss[1], loss[0], 1e-6, 0);
+    CHECK(lo[0].numel == lo[1].numel && tn_t_allclose(family, lo[1].g, lo[0].g, lo[0].numel, 1e-5));
+    printf("  %s: %d matrices stored, LoRA loss %.9g (expanded %.9g)\n", family, m[1].nstored, (double)loss[1],
+           (double)loss[0]);
+    for (int k = 0; k < 2; k++) {
+        tn_lora_detach(&m[k], &lo[k]);
+        tn_lora_free(&lo[k]);
+        tn_model_free(&m[k]);
+    }
+    free(src);
+    free(dir);
+}
+
+TEST(lora_step_on_frozen_bf16_base_every_family) {
+    if (!tn_file_exists("/usr/bin/python3")) SKIP("/usr/bin/python3 missing");
+    const char *fx = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
+    char *probe = tn_sprintf("%s/engine/gpt2/model/config.json", fx);
+    int have = tn_file_exists(probe);
+    free(probe);
+    if (!have) SKIP("%s/engine missing (make fixtures)", fx);
+    static const char *families[] = {"gpt2", "qwen2", "mistral", "llama_gqa", "llama_tied_rope3"};
+    for (size_t i = 0; i < sizeof families / sizeof *families; i++) lora_on_family(families[i]);
+}
+
 int main(void) {
     RUN(expand_is_exact_on_every_pattern);
     RUN(product_matches_expanded_fp32_on_odd_shapes);
     RUN(frozen_load_keeps_bf16_and_gives_the_same_losses);
     RUN(eval_of_bf16_checkpoint_matches_pytorch);
+    RUN(lora_step_on_frozen_bf16_base_every_family);
     return tn_test_summary("test_bf16w");
 }
