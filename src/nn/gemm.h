@@ -26,7 +26,8 @@ void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha,
 /* bf16 mode (mixed precision), process-wide, off by default. When on, every
  * tn_sgemm / tn_sgemm_packed product (small ones included: none goes to
  * OpenBLAS) rounds its INPUTS op(A) and op(B) to bf16 (round to nearest
- * even) and multiplies them with VDPBF16PS, accumulating in fp32; alpha,
+ * even) and multiplies them with VDPBF16PS (or AMX tiles where the CPU has
+ * them and gemm_amx.c's self-check passed), accumulating in fp32; alpha,
  * beta and C stay fp32, as do the callers' weights, gradients and optimizer.
  * Needs a CPU with AVX512_BF16 (Zen 4/5, Sapphire Rapids and later),
  * found at run time (nn/cpu.h: every x86-64 build carries the kernel):

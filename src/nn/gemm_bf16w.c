@@ -10,7 +10,7 @@
  * OpenBLAS, bf16 mode) serves these products unchanged. One block is about
  * 4 MB of fp32 (EXPAND_FLOATS): it stays in L2/L3 between its expansion and
  * the kernel's packing of it, and at M = 512 rows the expansion is ~1/512
- * of the product's work.
+ * of the product's work. Threads take whole blocks (see below).
  *
  * The blocking is along N only, so each output element sums the same K
  * terms in the same order as tn_sgemm on the expanded matrix; OpenBLAS's
@@ -78,15 +78,27 @@ void tn_sgemm_bf16w(int trans_b, int M, int N, int K, float alpha, const float *
         tn_sgemm(0, trans_b, M, N, 0, alpha, A, lda, NULL, 1, beta, C, ldc);
         return;
     }
-    /* nb: a multiple of 64 columns (whole kernel tiles) near EXPAND_FLOATS / K */
-    int nb = EXPAND_FLOATS / K / 64 * 64;
-    if (nb < 64) nb = 64;
+    /* Blocks of ~EXPAND_FLOATS, as many as a multiple of the threads: each
+     * thread expands its blocks and multiplies them in one thread (one fork
+     * and join per product, not one per block: on a shared machine every
+     * join waits for a descheduled thread). Widths are multiples of 16. */
+    int nt = omp_in_parallel() || 2.0 * M * N * K < 2e6 ? 1 : omp_get_max_threads();
+    long long want = ((long long)N * K + EXPAND_FLOATS - 1) / EXPAND_FLOATS;
+    want = (want + nt - 1) / nt * nt;
+    int nb = (int)((N + want - 1) / want);
+    nb = (nb + 15) / 16 * 16;
     if (nb > N) nb = N;
-    float *buf = tn_malloc(sizeof(float) * (size_t)nb * K); /* a few MB */
-    for (int n0 = 0; n0 < N; n0 += nb) {
-        int w = N - n0 < nb ? N - n0 : nb;
-        expand_block(buf, trans_b, K, B, ldb, n0, w);
-        tn_sgemm(0, trans_b, M, w, K, alpha, A, lda, buf, trans_b ? K : w, beta, C + n0, ldc);
+    int nblocks = (N + nb - 1) / nb;
+    if (nt > nblocks) nt = nblocks;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *buf = tn_malloc(sizeof(float) * (size_t)nb * K); /* a few MB */
+#pragma omp for schedule(static)
+        for (int b = 0; b < nblocks; b++) {
+            int n0 = b * nb, w = N - n0 < nb ? N - n0 : nb;
+            expand_block(buf, trans_b, K, B, ldb, n0, w);
+            tn_sgemm(0, trans_b, M, w, K, alpha, A, lda, buf, trans_b ? K : w, beta, C + n0, ldc);
+        }
+        free(buf);
     }
-    free(buf);
 }
