@@ -7,6 +7,7 @@
 #include "cli/cli_data.h"
 #include "cli/commands.h"
 #include "model/lora.h"
+#include "nn/gemm.h"
 #include "tok/tokenizer.h"
 #include "train/evaluate.h"
 
@@ -27,6 +28,8 @@ static void usage(FILE *f) {
                "  --seq-len N       truncate rows to N tokens (default: min(model positions, 2048))\n"
                "  --batch N         rows per forward pass (default 8)\n"
                "  --train-on-inputs score the prompt tokens too\n"
+               "  --bf16            bf16 products (fp32 accumulation) where the CPU has AVX512_BF16,\n"
+               "                    fp32 elsewhere (docs/performance.md); losses then differ slightly\n"
                "  --json            print {\"loss\", \"tokens\", \"rows\", \"perplexity\", ...}\n"
                "  --per-row         with --json: also \"row_loss\" (each row's mean loss) and\n"
                "                    \"row_tokens\" (its scored tokens), in dataset order\n"
@@ -44,11 +47,12 @@ int cmd_eval(int argc, char **argv) {
                                          {"per-row", no_argument, 0, 'R'},
                                          {"dump", required_argument, 0, 'D'},
                                          {"train-on-inputs", no_argument, 0, 'I'},
+                                         {"bf16", no_argument, 0, 'B'},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_DATA_OPTIONS,
                                          {0, 0, 0, 0}};
     const char *model_dir = NULL, *adapter = NULL, *data = NULL, *dump_path = NULL;
-    int seq_len = 0, batch = 8, as_json = 0, per_row = 0, train_inputs = 0, c;
+    int seq_len = 0, batch = 8, as_json = 0, per_row = 0, train_inputs = 0, bf16 = 0, c;
     cli_data d;
     cli_data_init(&d);
     optind = 1;
@@ -68,6 +72,7 @@ int cmd_eval(int argc, char **argv) {
         case 'R': per_row = 1; break;
         case 'D': dump_path = optarg; break;
         case 'I': train_inputs = 1; break;
+        case 'B': bf16 = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -81,6 +86,7 @@ int cmd_eval(int argc, char **argv) {
         return 2;
     }
     if (cli_data_finish(&d, data)) return cli_fail("eval");
+    if (bf16) tn_gemm_request_bf16("tuna eval");
     tn_model m;
     tn_lora lo;
     tn_examples ex;
@@ -93,7 +99,8 @@ int cmd_eval(int argc, char **argv) {
         snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", model_dir);
         if (tn_chat_template_from_tokenizer_config(cfg, &d.spec.chat_template)) goto out;
     }
-    if (tn_model_load(&m, model_dir, 1)) goto out;
+    /* nothing is trained: bf16 matrices stay as stored (mapped), same losses */
+    if (tn_model_load_frozen(&m, model_dir, 1)) goto out;
     have_model = 1;
     if (adapter) {
         if (tn_lora_load(&m, &lo, adapter)) goto out;
@@ -131,6 +138,7 @@ int cmd_eval(int argc, char **argv) {
                "\"dropped_rows\": %zu, \"truncated_rows\": %zu, \"seq_len\": %d, \"seconds\": %.3f",
                r.loss, (long long)r.tokens, r.rows, exp(r.loss), ex.rows_read, ex.dropped_no_target, ex.truncated,
                seq_len, r.seconds);
+        if (bf16) printf(", \"compute\": \"%s\"", tn_gemm_describe());
         if (per_row) {
             fputs(", \"row_loss\": [", stdout);
             for (size_t i = 0; i < ex.n; i++) printf("%s%.9g", i ? ", " : "", rows.loss[i]);

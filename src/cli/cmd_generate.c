@@ -10,6 +10,7 @@
 #include "infer/generate.h"
 #include "model/lora.h"
 #include "model/model.h"
+#include "nn/gemm.h"
 #include "tok/tokenizer.h"
 
 #include <errno.h>
@@ -39,6 +40,8 @@ static void usage(FILE *f) {
             "  --top-p P              nucleus: smallest set with mass >= P, in (0, 1] (default 0.95)\n"
             "  --seed S               RNG seed, 0..2^64-1 (default: from the clock, logged to stderr)\n"
             "  --greedy               argmax decoding (same as --temperature 0)\n"
+            "  --bf16                 bf16 products (fp32 accumulation) where the CPU has AVX512_BF16,\n"
+            "                         fp32 elsewhere (docs/performance.md)\n"
             "  --ids                  print the generated token ids as one JSON array instead of text\n"
             "                         (EOS included when it ends the generation)\n");
 }
@@ -121,13 +124,14 @@ int cmd_generate(int argc, char **argv) {
                                          {"seed", required_argument, 0, 's'},
                                          {"greedy", no_argument, 0, 'g'},
                                          {"ids", no_argument, 0, 'i'},
+                                         {"bf16", no_argument, 0, 'B'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *dir = NULL, *adapter = NULL, *prompt = NULL;
     int max_new = 128, top_k = 40;
     tn_sampler_cfg sc = {0.8f, 40, 0.95f};
     uint64_t seed = 0;
-    int have_seed = 0, greedy = 0, as_ids = 0, c;
+    int have_seed = 0, greedy = 0, as_ids = 0, bf16 = 0, c;
     optind = 1;
     opterr = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -146,6 +150,7 @@ int cmd_generate(int argc, char **argv) {
             break;
         case 'g': greedy = 1; break;
         case 'i': as_ids = 1; break;
+        case 'B': bf16 = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -178,6 +183,7 @@ int cmd_generate(int argc, char **argv) {
     }
     sc.top_k = (int)top_k;
     if (greedy) sc.temperature = 0;
+    if (bf16) tn_gemm_request_bf16("tuna generate");
     if (!have_seed) seed = clock_seed();
 
     tn_model m;
@@ -189,7 +195,8 @@ int cmd_generate(int argc, char **argv) {
     int n_out = 0, rc = 1, have_inf = 0, have_sp = 0;
     stream st = {0};
 
-    if (tn_model_load(&m, dir, 1)) return cli_fail("generate");
+    /* an adapter is merged into fp32 weights; otherwise bf16 matrices stay as stored */
+    if ((adapter ? tn_model_load(&m, dir, 1) : tn_model_load_frozen(&m, dir, 1))) return cli_fail("generate");
     if (adapter && apply_adapter(&m, adapter)) goto done;
     if (!(tok = load_tokenizer(dir))) {
         tn_err_prefix("tokenizer of %s", dir);

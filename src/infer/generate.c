@@ -68,7 +68,7 @@ int tn_infer_prefill(tn_infer *s, const int32_t *ids, int n, float *logits_last)
          * machine a descheduled thread stalls every barrier (measured: 7x
          * slower stories260K decoding on 2 cores). Run such chunks on the
          * calling thread; the OpenMP thread count is restored after. */
-        int serial = (double)k * (double)s->m->numel < 4e6 && omp_get_max_threads() > 1;
+        int serial = (double)k * (double)(s->m->numel + s->m->stored_numel) < 4e6 && omp_get_max_threads() > 1;
         int threads = omp_get_max_threads();
         if (serial) omp_set_num_threads(1);
         int rc = tn_model_forward_cached(s->m, &s->acts, &s->cache, s->pos, ids + done, k, lg);

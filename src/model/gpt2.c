@@ -13,6 +13,7 @@
  * Generation runs this same forward over a KV cache (tn_model_forward_cached).
  */
 #include "model/model.h"
+#include "nn/gemm.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,7 @@ static void layout(tn_walker *wk) {
     int D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
     char n[96];
     m->embed = tn_walk_param(wk, &m->dembed, V, D, "transformer.wte.weight");
+    m->embed_h = tn_walk_keep_stored(wk);
     m->pos = tn_walk_param(wk, &m->dpos, c->max_positions, D, "transformer.wpe.weight");
     for (int l = 0; l < c->n_layers; l++) {
         tn_block *bk = &m->blocks[l];
@@ -43,6 +45,7 @@ static void layout(tn_walker *wk) {
     m->lnf_w = tn_walk_param(wk, &m->dlnf_w, D, 0, "transformer.ln_f.weight");
     m->lnf_b = tn_walk_param(wk, &m->dlnf_b, D, 0, "transformer.ln_f.bias");
     m->head.w = m->embed;
+    m->head.wh = m->embed_h;
     m->head.dw = m->dembed;
     m->head.in = D;
     m->head.out = V;
@@ -63,8 +66,14 @@ static void forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         float *x = a->res[0] + (size_t)i * D;
-        const float *te = m->embed + (size_t)a->ids[i] * D, *pe = m->pos + (size_t)(p0 + i % T) * D;
-        for (int d = 0; d < D; d++) x[d] = te[d] + pe[d];
+        const float *pe = m->pos + (size_t)(p0 + i % T) * D;
+        if (m->embed) {
+            const float *te = m->embed + (size_t)a->ids[i] * D;
+            for (int d = 0; d < D; d++) x[d] = te[d] + pe[d];
+        } else { /* wte stored in bf16 (tn_model_load_frozen) */
+            tn_bf16_expand(x, m->embed_h + (size_t)a->ids[i] * D, (size_t)D);
+            for (int d = 0; d < D; d++) x[d] += pe[d];
+        }
     }
     for (int l = 0; l < c->n_layers; l++) {
         tn_block *bk = &m->blocks[l];

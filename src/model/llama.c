@@ -14,6 +14,7 @@
  * Generation runs this same forward over a KV cache (tn_model_forward_cached).
  */
 #include "model/model.h"
+#include "nn/gemm.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,7 @@ static void layout(tn_walker *wk) {
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     char n[96];
     m->embed = tn_walk_param(wk, &m->dembed, V, D, "model.embed_tokens.weight");
+    m->embed_h = tn_walk_keep_stored(wk);
     for (int l = 0; l < c->n_layers; l++) {
         tn_block *bk = &m->blocks[l];
         bk->ln1_w = tn_walk_param(wk, &bk->dln1_w, D, 0, "model.layers.%d.input_layernorm.weight", l);
@@ -45,9 +47,11 @@ static void layout(tn_walker *wk) {
     m->lnf_w = tn_walk_param(wk, &m->dlnf_w, D, 0, "model.norm.weight");
     if (c->tie_embeddings) {
         m->head.w = m->embed;
+        m->head.wh = m->embed_h;
         m->head.dw = m->dembed;
     } else {
         m->head.w = tn_walk_param(wk, &m->head.dw, V, D, "lm_head.weight");
+        m->head.wh = tn_walk_keep_stored(wk);
     }
     m->head.in = D;
     m->head.out = V;
@@ -72,7 +76,13 @@ static void forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0) {
 
     /* embedding lookup: res[0][i] = embed[ids[i]] */
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) memcpy(a->res[0] + (size_t)i * D, m->embed + (size_t)a->ids[i] * D, sizeof(float) * D);
+    for (int i = 0; i < N; i++) {
+        float *x = a->res[0] + (size_t)i * D;
+        if (m->embed)
+            memcpy(x, m->embed + (size_t)a->ids[i] * D, sizeof(float) * D);
+        else /* stored in bf16 (tn_model_load_frozen) */
+            tn_bf16_expand(x, m->embed_h + (size_t)a->ids[i] * D, (size_t)D);
+    }
 
     for (int l = 0; l < c->n_layers; l++) {
         tn_block *bk = &m->blocks[l];

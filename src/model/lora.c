@@ -239,6 +239,11 @@ void tn_lora_merge(tn_model *m, tn_lora *lo) {
     for (int i = 0; i < lo->nslots; i++) {
         tn_lora_slot *s = &lo->slots[i];
         tn_linear *L = lo->linears[i];
+        if (!L->w) { /* bf16 as stored (tn_model_load_frozen): a caller's bug, not bad input */
+            fprintf(stderr, "tn_lora_merge: %s's weights are kept as stored in bf16 and cannot be merged into\n",
+                    lo->params[2 * i].name);
+            abort();
+        }
         if (L->in_out_layout) /* W[in,out] += scale * A^T[in,r] B^T[r,out] */
             tn_sgemm(1, 1, L->in, L->out, s->r, s->scale, s->A, L->in, s->B, s->r, 1.0f, L->w, L->out);
         else /* W[out,in] += scale * B[out,r] A[r,in] */

@@ -55,8 +55,17 @@ float *tn_walk_param(tn_walker *wk, float **grad, int64_t d0, int64_t d1, const 
         return NULL;
     }
     tn_param *p = &m->params[wk->cursor++];
-    if (grad) *grad = m->g ? m->g + p->offset : NULL;
-    return m->w + p->offset;
+    if (grad) *grad = m->g && !p->stored ? m->g + p->offset : NULL;
+    return p->stored ? NULL : m->w + p->offset;
+}
+
+const uint16_t *tn_walk_keep_stored(tn_walker *wk) {
+    tn_model *m = wk->m;
+    if (wk->pass == 0) {
+        m->params[m->nparams - 1].storable = 1;
+        return NULL;
+    }
+    return m->params[wk->cursor - 1].stored;
 }
 
 void tn_walk_linear(tn_walker *wk, tn_linear *L, int in, int out, int bias, int in_out, const char *name) {
@@ -65,6 +74,7 @@ void tn_walk_linear(tn_walker *wk, tn_linear *L, int in, int out, int bias, int 
     L->in_out_layout = in_out;
     L->w = in_out ? tn_walk_param(wk, &L->dw, in, out, "%s.weight", name)
                   : tn_walk_param(wk, &L->dw, out, in, "%s.weight", name);
+    L->wh = tn_walk_keep_stored(wk);
     L->b = NULL;
     L->db = NULL;
     if (bias) L->b = tn_walk_param(wk, &L->db, out, 0, "%s.bias", name);
@@ -171,6 +181,9 @@ int tn_model_create(tn_model *m, const tn_config *cfg) {
 
 int tn_model_enable_grads(tn_model *m) {
     if (m->g) return 0;
+    if (m->nstored)
+        return tn_fail("%d weight matrices are kept as stored in bf16 (a frozen load): they cannot be trained",
+                       m->nstored);
     m->g = tn_try_alloc_floats(m->numel, "gradients");
     if (!m->g) return -1;
     layout(m, 1);
@@ -204,6 +217,8 @@ void tn_model_free(tn_model *m) {
     free(m->inv_freq);
     free(m->rope_cos);
     tn_config_free(&m->cfg);
+    if (m->mapped) tn_st_set_close(m->mapped);
+    free(m->mapped);
     memset(m, 0, sizeof *m);
 }
 
@@ -216,10 +231,10 @@ int tn_model_linears(tn_model *m, tn_linear ***lins, char (**names)[96]) {
         tn_block *b = &m->blocks[l];
         tn_linear *all[] = {&b->q, &b->k, &b->v, &b->qkv, &b->o, &b->gate, &b->up, &b->down};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-            if (!all[i]->w) continue;
-            size_t off = (size_t)(all[i]->w - m->w);
+            if (!all[i]->w && !all[i]->wh) continue;
             for (int p = 0; p < m->nparams; p++)
-                if (m->params[p].offset == off && m->params[p].ndim == 2) {
+                if (m->params[p].ndim == 2 && (all[i]->w ? !m->params[p].stored && m->w + m->params[p].offset == all[i]->w
+                                                         : m->params[p].stored == all[i]->wh)) {
                     size_t len = strlen(m->params[p].name) - strlen(".weight");
                     snprintf((*names)[n], sizeof **names, "%.*s", (int)len, m->params[p].name);
                     (*lins)[n++] = all[i];
@@ -289,7 +304,41 @@ static int known_name(const tn_model *m, const char *name) {
     return 0;
 }
 
-int tn_model_load(tn_model *m, const char *dir, int check_finite) {
+/* A stored bf16 tensor's NaN or Inf (exponent all ones), named as
+ * tn_st_read_f32 names them. */
+static int check_bf16_finite(const tn_st_tensor *t) {
+    const uint16_t *h = t->data;
+    size_t bad = SIZE_MAX;
+    long long n = (long long)t->numel;
+#pragma omp parallel for reduction(min : bad) if (n > (1 << 20))
+    for (long long i = 0; i < n; i++)
+        if ((h[i] & 0x7f80u) == 0x7f80u && (size_t)i < bad) bad = (size_t)i;
+    if (bad == SIZE_MAX) return 0;
+    return tn_fail("%s: tensor %s: element %zu is not finite", t->path, t->name, bad);
+}
+
+/* frozen: the storable parameters a checkpoint holds in bf16 (2-byte
+ * aligned in the mapping: HF pads the header to 8 bytes; an odd offset is
+ * read into fp32 like any other) stay as stored; the arena's offsets are
+ * laid out again without them. */
+static void keep_stored(tn_model *m, const tn_st_set *set) {
+    size_t off = 0;
+    for (int i = 0; i < m->nparams; i++) {
+        tn_param *p = &m->params[i];
+        const tn_st_tensor *t = find_tensor(m, set, p->name);
+        if (p->storable && t->dtype == TN_DT_BF16 && ((uintptr_t)t->data & 1) == 0) {
+            p->stored = t->data;
+            m->nstored++;
+            m->stored_numel += p->numel;
+            continue;
+        }
+        p->offset = off;
+        off += p->numel;
+    }
+    m->numel = off;
+}
+
+static int model_load(tn_model *m, const char *dir, int check_finite, int frozen) {
     /* Every tensor's name and shape is checked against config.json before
      * the weights are allocated: a few hundred bytes of config claiming a
      * huge model must not cost gigabytes before it is refused. */
@@ -332,14 +381,30 @@ int tn_model_load(tn_model *m, const char *dir, int check_finite) {
             break;
         }
     }
+    if (rc == 0 && frozen) keep_stored(m, &set);
     if (rc == 0) rc = model_alloc(m); /* frees m on failure */
     for (int i = 0; i < m->nparams && rc == 0; i++) {
         const tn_param *p = &m->params[i];
-        rc = tn_st_read_f32(find_tensor(m, &set, p->name), m->w + p->offset, p->numel, check_finite);
+        const tn_st_tensor *t = find_tensor(m, &set, p->name);
+        if (p->stored)
+            rc = check_finite ? check_bf16_finite(t) : 0;
+        else
+            rc = tn_st_read_f32(t, m->w + p->offset, p->numel, check_finite);
     }
-    tn_st_set_close(&set);
+    if (rc == 0 && m->nstored) { /* the stored parameters point into the mapping: keep it */
+        m->mapped = tn_malloc(sizeof set);
+        memcpy(m->mapped, &set, sizeof set);
+    } else {
+        tn_st_set_close(&set);
+    }
     if (rc) tn_model_free(m); /* safe twice: model_alloc's failure already freed and zeroed it */
     return rc;
+}
+
+int tn_model_load(tn_model *m, const char *dir, int check_finite) { return model_load(m, dir, check_finite, 0); }
+
+int tn_model_load_frozen(tn_model *m, const char *dir, int check_finite) {
+    return model_load(m, dir, check_finite, 1);
 }
 
 /* ---- checkpoint save ---------------------------------------------------- */
@@ -360,11 +425,11 @@ int tn_model_save(const tn_model *m, const char *dir, const char *src_dir) {
     for (int i = 0; i < m->nparams; i++) {
         const tn_param *p = &m->params[i];
         e[i].name = p->name;
-        e[i].dtype = TN_DT_F32;
+        e[i].dtype = p->stored ? TN_DT_BF16 : TN_DT_F32;
         e[i].ndim = p->ndim;
         e[i].shape[0] = p->shape[0];
         e[i].shape[1] = p->shape[1];
-        e[i].data = m->w + p->offset;
+        e[i].data = p->stored ? (const void *)p->stored : (const void *)(m->w + p->offset);
     }
     rc = tn_st_write_dir(dir, e, m->nparams, 0);
     free(e);

@@ -22,7 +22,9 @@ typedef struct {
     int ndim;        /* 1 or 2 */
     int64_t shape[2];
     size_t numel;
-    size_t offset;   /* into the arenas, in floats */
+    size_t offset;   /* into the arenas, in floats (not used when stored) */
+    int storable;    /* the architecture can use it as stored (tn_walk_keep_stored) */
+    const uint16_t *stored; /* kept as the checkpoint's bf16 (tn_model_load_frozen), or NULL */
 } tn_param;
 
 /* One transformer block's parameters, as views into the arenas. */
@@ -87,11 +89,12 @@ typedef struct tn_model {
     tn_config cfg;
     int nparams;
     tn_param *params;
-    size_t numel;        /* total floats in the arena */
+    size_t numel;        /* total floats in the arena (all parameters unless some are stored, below) */
     float *w;            /* parameters */
     float *g;            /* gradients, NULL until tn_model_enable_grads */
     /* views */
     float *embed, *dembed;   /* [V, D] embed_tokens / wte */
+    const uint16_t *embed_h; /* or, with embed == NULL, as stored in bf16 */
     float *pos, *dpos;       /* [P, D] GPT-2 wpe */
     float *lnf_w, *lnf_b, *dlnf_w, *dlnf_b;
     tn_linear head;          /* lm_head (w == embed when tied) */
@@ -105,6 +108,11 @@ typedef struct tn_model {
      * and only the adapter trains. */
     int frozen;
     struct tn_lora *lora;
+    /* tn_model_load_frozen: the mapped checkpoint (a tn_st_set) that the
+     * stored parameters point into, and how many parameters are stored */
+    void *mapped;
+    int nstored;
+    size_t stored_numel; /* their elements: numel + stored_numel is the parameter count */
 } tn_model;
 
 /* Builds the parameter table for a config and allocates zeroed weights. */
@@ -112,6 +120,14 @@ int tn_model_create(tn_model *m, const tn_config *cfg);
 /* Loads an HF model directory (config.json + model.safetensors or shards).
  * check_finite: refuse NaN/Inf weights. */
 int tn_model_load(tn_model *m, const char *dir, int check_finite);
+/* The same for a model that will not be trained (evaluation, generation, a
+ * LoRA base): the matrices a checkpoint stores in bf16 stay bf16, pointing
+ * into the memory-mapped file (m->w holds the rest: norms, biases, anything
+ * stored in another dtype, in fp32). Products use the same fp32 values an
+ * expansion would give (tn_sgemm_bf16w). Such a model's weights cannot get
+ * gradients (tn_model_enable_grads fails) nor be merged into; saving
+ * writes the stored ones back as BF16. */
+int tn_model_load_frozen(tn_model *m, const char *dir, int check_finite);
 /* Writes config.json + model.safetensors (F32) into dir and copies the
  * tokenizer files of src_dir (if given) through untouched. */
 int tn_model_save(const tn_model *m, const char *dir, const char *src_dir);
@@ -177,6 +193,10 @@ float *tn_walk_param(tn_walker *wk, float **grad, int64_t d0, int64_t d1, const 
 /* A linear layer's weight (W [out, in], or [in, out] with in_out) "<name>.weight"
  * and, with bias, "<name>.bias". */
 void tn_walk_linear(tn_walker *wk, tn_linear *L, int in, int out, int bias, int in_out, const char *name);
+/* The parameter just walked may be kept as stored (bf16) by
+ * tn_model_load_frozen: its forward reads the returned pointer when the
+ * walk's view is NULL. Returns the stored data (pass 1) or NULL. */
+const uint16_t *tn_walk_keep_stored(tn_walker *wk);
 
 typedef struct {
     const char *name;

@@ -9,8 +9,8 @@
  * --model-shapes`: every training product of stories42M / smollm135M at
  * 1024 rows).
  *
- * Dispatch:
- *   - no AVX-512 at compile time             -> cblas_sgemm
+ * Dispatch (at run time, nn/cpu.h; every x86-64 build compiles the kernels):
+ *   - no AVX-512 on this CPU                 -> cblas_sgemm
  *   - 2*M*N*K < 4096 (smaller than 8 x 8 x 32) -> cblas_sgemm: call overhead
  *     only; from 16 x 16 x 16 up the packed kernel is already faster
  *     (35 vs 27 GFLOP/s there, 160 vs 95 at 64^3)
@@ -52,7 +52,7 @@
  * thread. Packing buffers are per thread, 64-byte aligned, grown as needed,
  * kept for the next call and freed when the thread exits.
  *
- * bf16 mode (tn_gemm_set_bf16, gemm.h; only with __AVX512BF16__): the same
+ * bf16 mode (tn_gemm_set_bf16, gemm.h; on CPUs with AVX512_BF16): the same
  * blocking, threading and alpha/beta/edge handling, but the panels hold bf16
  * pairs (the packers round op(A) and op(B) to nearest even) and the
  * micro-kernel is VDPBF16PS: per k-pair 14 x 2 instructions, each 16 x 2
@@ -64,6 +64,10 @@
  * --bf16`: 280-370 GFLOP/s against 150-190 fp32 (x1.6-1.9).
  */
 #include "nn/gemm.h"
+
+#include "base/log.h"
+#include "nn/cpu.h"
+#include "nn/gemm_amx.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -90,15 +94,42 @@ static int bf16_on;
 
 void tn_gemm_set_bf16(int on) { __atomic_store_n(&bf16_on, on != 0, __ATOMIC_RELAXED); }
 
-int tn_gemm_bf16(void) {
-#ifdef __AVX512BF16__
-    return __atomic_load_n(&bf16_on, __ATOMIC_RELAXED);
-#else
-    return 0;
-#endif
+/* The kernel a product gets now: the switch and this CPU (cpu.h). */
+static tn_gemm_path current_path(void) {
+    tn_gemm_path p = tn_gemm_pick(tn_cpu(), __atomic_load_n(&bf16_on, __ATOMIC_RELAXED));
+    /* AMX only after its guard (OS permission + self-check, once) */
+    return p == TN_GEMM_AMX_BF16 && !tn_amx_ready() ? TN_GEMM_AVX512_BF16 : p;
 }
 
-#ifdef __AVX512F__
+int tn_gemm_bf16(void) {
+    tn_gemm_path p = current_path();
+    return p == TN_GEMM_AVX512_BF16 || p == TN_GEMM_AMX_BF16;
+}
+
+const char *tn_gemm_describe(void) { return tn_gemm_path_name(current_path()); }
+
+int tn_gemm_request_bf16(const char *who) {
+    tn_gemm_set_bf16(1);
+    int on = tn_gemm_bf16();
+    if (on)
+        tn_info("%s --bf16: products in %s, fp32 accumulation", who, tn_gemm_describe());
+    else
+        tn_info("%s --bf16: this CPU (%s) has no AVX512_BF16: products in %s on the weights as stored", who,
+                tn_cpu_describe(), tn_gemm_describe());
+    return on;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* Every x86-64 build compiles the AVX-512 kernels, with the target options
+ * they need when the build's own -march lacks them; tn_sgemm runs them only
+ * where cpu.h found the features (run-time dispatch), OpenBLAS elsewhere.
+ * Under -march=native on an AVX-512 machine nothing here changes. */
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512DQ__) || !defined(__AVX512VL__) ||     \
+    !defined(__AVX512BF16__)
+#define TN_GEMM_TARGETED 1
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma")
+#endif
 #include <immintrin.h>
 #include <pthread.h>
 
@@ -410,7 +441,6 @@ static void gemm_part(const panel_fmt *f, const job *j, int m0, int m1, int n0, 
     }
 }
 
-#ifdef __AVX512BF16__
 /* ---- bf16 mode (tn_gemm_set_bf16): the same blocking, bf16 panels ----
  *
  * A k-pair (k, k+1) of a panel row or column is one 32-bit word, two bf16
@@ -569,22 +599,13 @@ KERNEL_BF16(kernel_bf16_m4, 4, BNV)
 KERNEL_BF16(kernel_bf16_m4n16, 4, 1)
 static const panel_fmt BF16 = {BMR, BNR, BKC, BMC, BNC, 2, pack_a_bf16, pack_b_bf16,
                                {{kernel_bf16_full, kernel_bf16_n16}, {kernel_bf16_m4, kernel_bf16_m4n16}}};
-#endif /* __AVX512BF16__ */
 
-void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.0f) {
-        scale_c(M, N, beta, C, ldc);
-        return;
-    }
+/* The packed product (M, N > 0, K > 0, alpha != 0) in `fmt`, on a CPU that
+ * has its instructions (the caller checked). */
+static void packed_gemm(const panel_fmt *fmt, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     double flop = 2.0 * M * N * K;
     job j = {trans_a, trans_b, K, A, B, C, lda, ldb, ldc, alpha, beta};
-    /* read once: every thread of this call takes the same path */
-    const panel_fmt *fmt = &FP32;
-#ifdef __AVX512BF16__
-    if (tn_gemm_bf16()) fmt = &BF16;
-#endif
     int mr_u = fmt->mr, nr_u = fmt->nr;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     /* M >= N: split rows (each thread packs all of B), else columns */
@@ -620,18 +641,35 @@ void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha,
     if (failed) blas_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void tn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-              int ldb, float beta, float *C, int ldc) {
-    if (M > 0 && N > 0 && K > 0 && alpha != 0.0f && 2.0 * M * N * K < SMALL_FLOP && !tn_gemm_bf16())
-        blas_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#ifdef TN_GEMM_TARGETED
+#pragma GCC pop_options
+#endif
+
+/* small: a product below SMALL_FLOP goes to OpenBLAS in fp32 mode */
+static void dispatch(int small, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    /* read once: every thread of this call takes the same path */
+    tn_gemm_path p = current_path();
+    if (p == TN_GEMM_AMX_BF16)
+        tn_amx_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (p == TN_GEMM_AVX512_BF16)
+        packed_gemm(&BF16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (p == TN_GEMM_AVX512 && !(small && 2.0 * M * N * K < SMALL_FLOP))
+        packed_gemm(&FP32, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
-        tn_sgemm_packed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        blas_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-#else /* no AVX-512: OpenBLAS */
+#else /* not x86-64: OpenBLAS */
 
-void tn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-              int ldb, float beta, float *C, int ldc) {
+static void dispatch(int small, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    (void)small;
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);
@@ -640,9 +678,14 @@ void tn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
     blas_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc) {
-    tn_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+
+void tn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc) {
+    dispatch(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-#endif
+void tn_sgemm_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    dispatch(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

@@ -11,10 +11,11 @@
 
 void tn_linear_forward(const tn_linear *L, const float *x, float *y, int N) {
     /* y[N,out] = x[N,in] @ (W^T or W) */
-    if (L->in_out_layout)
-        tn_sgemm(0, 0, N, L->out, L->in, 1.0f, x, L->in, L->w, L->out, 0.0f, y, L->out);
+    int ld = L->in_out_layout ? L->out : L->in;
+    if (!L->w) /* bf16 as stored */
+        tn_sgemm_bf16w(!L->in_out_layout, N, L->out, L->in, 1.0f, x, L->in, L->wh, ld, 0.0f, y, L->out);
     else
-        tn_sgemm(0, 1, N, L->out, L->in, 1.0f, x, L->in, L->w, L->in, 0.0f, y, L->out);
+        tn_sgemm(0, !L->in_out_layout, N, L->out, L->in, 1.0f, x, L->in, L->w, ld, 0.0f, y, L->out);
     if (L->b) {
         const float *b = L->b;
         int out = L->out;
@@ -49,12 +50,21 @@ void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, flo
     }
     if (dx) {
         float beta = accumulate_dx ? 1.0f : 0.0f;
-        if (L->in_out_layout) /* dx[N,in] = dy[N,out] @ W^T[out,in] */
-            tn_sgemm(0, 1, N, L->in, L->out, 1.0f, dy, L->out, L->w, L->out, beta, dx, L->in);
-        else /* dx[N,in] = dy[N,out] @ W[out,in] */
-            tn_sgemm(0, 0, N, L->in, L->out, 1.0f, dy, L->out, L->w, L->in, beta, dx, L->in);
+        /* in_out: dx[N,in] = dy[N,out] @ W^T[out,in]; else dx = dy[N,out] @ W[out,in] */
+        int ld = L->in_out_layout ? L->out : L->in;
+        if (!L->w)
+            tn_sgemm_bf16w(L->in_out_layout, N, L->in, L->out, 1.0f, dy, L->out, L->wh, ld, beta, dx, L->in);
+        else
+            tn_sgemm(0, L->in_out_layout, N, L->in, L->out, 1.0f, dy, L->out, L->w, ld, beta, dx, L->in);
     }
     if (L->adapter) L->adapter->backward(L->adapter, x, dy, dx, L->in, L->out, N);
+}
+
+void tn_linear_rows(const tn_linear *L, const float *x, float *y, int N, int o0, int nout) {
+    if (!L->w)
+        tn_sgemm_bf16w(1, N, nout, L->in, 1.0f, x, L->in, L->wh + (size_t)o0 * L->in, L->in, 0.0f, y, nout);
+    else
+        tn_sgemm(0, 1, N, nout, L->in, 1.0f, x, L->in, L->w + (size_t)o0 * L->in, L->in, 0.0f, y, nout);
 }
 
 void tn_add_inplace(float *y, const float *x, size_t n) {

@@ -46,6 +46,10 @@ struct tn_linear_adapter {
 
 typedef struct {
     float *w, *b;    /* weights and bias */
+    /* Or, with w == NULL, the weights as a checkpoint stored them in bf16
+     * (frozen: no dw; tn_model_load_frozen). Same layout as w; products
+     * expand them per block (tn_sgemm_bf16w, gemm.h). */
+    const uint16_t *wh;
     float *dw, *db;  /* their gradients (NULL when frozen or not training) */
     int in, out;
     int in_out_layout;
@@ -59,6 +63,10 @@ void tn_linear_forward(const tn_linear *L, const float *x, float *y, int N);
  * (frozen weights). An adapter gets its own gradients and adds its part of dx. */
 void tn_linear_backward(const tn_linear *L, const float *x, const float *dy, float *dx, int N,
                         int accumulate_dx);
+/* y[N, nout] = x[N, in] . (output columns [o0, o0 + nout) of W), no bias and
+ * no adapter: a slice of a [out, in] layer (the classifier's vocabulary
+ * slices), from w or wh. */
+void tn_linear_rows(const tn_linear *L, const float *x, float *y, int N, int o0, int nout);
 
 /* ---- normalisation ------------------------------------------------------ */
 

@@ -113,7 +113,7 @@ static double head_xent_eval(const tn_linear *head, const float *x, const int32_
         for (int v0 = 0; v0 < V; v0 += S) {
             const int w = V - v0 < S ? V - v0 : S;
             /* W[out, in]: the slice is rows v0.. */
-            tn_sgemm(0, 1, n, w, D, 1.0f, xg, D, head->w + (size_t)v0 * D, D, 0.0f, logits, w);
+            tn_linear_rows(head, xg, logits, n, v0, w);
 #pragma omp parallel for schedule(static)
             for (int r = 0; r < n; r++) {
                 float *row = logits + (size_t)r * w;
