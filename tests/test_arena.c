@@ -90,7 +90,7 @@ TEST(arena_catches_every_cheat) {
     if (skip_reason(why, sizeof why)) SKIP("%s", why);
     char *work = tn_sprintf("%s/arena", tn_t_tmpdir()), *out = tn_sprintf("%s/summary.json", tn_t_tmpdir());
     char *cmd = tn_sprintf("%s arena --work %s --model %s --dataset %s --dataset-type " DATASET_TYPE
-                           " --synth-pool %s --tasks 2 --minutes 0.75 --json > %s 2> %s/arena.log",
+                           " --synth-pool %s --tasks 2 --minutes 1 --json > %s 2> %s/arena.log",
                            tn_t_tuna(), work, g_model, g_data, g_pool, out, tn_t_tmpdir());
     int rc = system(cmd);
     CHECKF(rc == 0, "%s failed (see %s/arena.log and %s/logs)", cmd, tn_t_tmpdir(), work);
