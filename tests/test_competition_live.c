@@ -297,6 +297,14 @@ static void check_store(int64_t comp_id, int nslots) {
             CHECKF(accepted == 1 && t->state == TN_TASK_SCORED, "task %lld: %s (%s), %zu offers, %zu accepted",
                    (long long)t->id, tn_task_state_name(t->state), t->failure_reason ? t->failure_reason : "", no,
                    accepted);
+            /* the taker never uploads: its one score is invalid, as missing */
+            tn_score *sc = NULL;
+            size_t nsc = 0;
+            CHECK(tn_store_scores_for_task(s, t->id, &sc, &nsc) == 0);
+            CHECKF(nsc == 1 && !sc[0].valid && sc[0].invalid_reason && strstr(sc[0].invalid_reason, "no submission"),
+                   "task %lld: %zu scores, the first %s", (long long)t->id, nsc,
+                   nsc && sc[0].invalid_reason ? sc[0].invalid_reason : "valid or none");
+            tn_scores_free(sc, nsc);
         }
         failed += t->state == TN_TASK_FAILED;
         tn_offers_free(os, no);
