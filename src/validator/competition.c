@@ -254,7 +254,7 @@ double v_comp_table_limit_s(double params, int64_t rows) {
  * when there is none. */
 static int load_comp(vstate *v, json_t **spec, int64_t *id, char state[16]) {
     char *s = NULL, *st = NULL;
-    int64_t ver = 0, sver;
+    int64_t ver = 0, sver = 0;
     LOCK(v);
     int rc = tn_store_setting_get(v->store, COMP_KEY, &s, &ver);
     int rc2 = rc == 0 ? tn_store_setting_get(v->store, STATE_KEY, &st, &sver) : 0;
@@ -270,7 +270,9 @@ static int load_comp(vstate *v, json_t **spec, int64_t *id, char state[16]) {
     }
     *spec = json_loads(s, 0, NULL);
     *id = ver;
-    snprintf(state, 16, "%s", st ? st : "running");
+    /* settings versions are global: a state set before this schedule was
+     * loaded belongs to the one before it (a new schedule runs) */
+    snprintf(state, 16, "%s", st && rc2 == 0 && sver > ver ? st : "running");
     free(s);
     free(st);
     if (!*spec) return tn_fail("competition: the stored schedule is not JSON");
@@ -496,9 +498,9 @@ void v_comp_admin(vstate *v, tn_http_req *r, const char *what, json_t *b) {
         }
         char *s = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(spec);
-        /* the state first: a new schedule never inherits `ended` */
-        int rc = set_key(v, STATE_KEY, "running");
-        if (rc >= 0) rc = set_key(v, COMP_KEY, s);
+        /* one write: the state stored before it is older than the new
+         * schedule, so it does not apply (load_comp) and the schedule runs */
+        int rc = set_key(v, COMP_KEY, s);
         free(s);
         if (rc < 0) tn_http_reply_error(r, store_code(rc), "competition load: %s", tn_errmsg());
         else reply_show(v, r);

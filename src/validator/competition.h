@@ -4,7 +4,9 @@
  *
  * The schedule is kept in the settings table: `competition` holds the parsed
  * schedule as JSON (its settings version is the competition's id) and
- * `competition.state` says running, paused or ended. Each task the schedule
+ * `competition.state` says running, paused or ended; a state set before the
+ * schedule was loaded (an older settings version) belongs to the schedule
+ * before, so loading is a single write. Each task the schedule
  * creates is recorded as a slot (store.h tn_store_task_create_in_slot), slot
  * i being the moment start + i * cadence: the slot's primary key makes a
  * second task for the same moment impossible, so a restarted validator (or
