@@ -201,7 +201,8 @@ static void store_int(void *dst, tn_yaml_store s, int64_t i) {
 
 static int set_key(tn_yaml_file *f, const tn_yaml_table *t, const tn_yaml_key *k, const yaml_node_t *v,
                    unsigned line) {
-    char *dst = (char *)t->target + k->off;
+    /* a table of only TN_YK_FN keys may have no target: NULL + off is UB */
+    char *dst = t->target ? (char *)t->target + k->off : NULL;
     int nulls = !t->empty_is_value;
     double scale = k->scale != 0 ? k->scale : 1;
     int rc = 0, b = 0;

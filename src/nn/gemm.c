@@ -127,8 +127,13 @@ int tn_gemm_request_bf16(const char *who) {
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512DQ__) || !defined(__AVX512VL__) ||     \
     !defined(__AVX512BF16__)
 #define TN_GEMM_TARGETED 1
+#if defined(__clang__) /* clang (the fuzz build) has no GCC target pragma */
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma")
+#endif
 #endif
 #include <immintrin.h>
 #include <pthread.h>
@@ -242,7 +247,7 @@ static inline void tr16(const float *src, ptrdiff_t ld, int rows, int cols, floa
  * A (M x K) or of B^T (N x K), transposed 16 x 16 at a time. */
 static void pack_runs(const float *src, ptrdiff_t ld, int rows, int kc, float *dst, ptrdiff_t dld, __mmask16 wmask) {
     for (int k = 0; k < kc; k += 16) {
-        if (PF_K && k + PF_K < kc) prefetch_rows(src, ld, rows, k + PF_K);
+        if (PF_K > 0 && k + PF_K < kc) prefetch_rows(src, ld, rows, k + PF_K);
         tr16(src + k, ld, rows, imin(16, kc - k), dst + (size_t)k * dld, dld, wmask);
     }
 }
@@ -260,7 +265,7 @@ static void pack_a(const job *j, int m0, int mc, int k0, int kc, void *out) {
             const float *src = j->A + (ptrdiff_t)k0 * j->lda + m0 + p;
             __mmask16 lm = lanes(mr);
             for (int k = 0; k < kc; k++) {
-                if (PF_ROWS && k + PF_ROWS < kc) prefetch_run(src + (k + PF_ROWS) * j->lda, mr);
+                if (PF_ROWS > 0 && k + PF_ROWS < kc) prefetch_run(src + (k + PF_ROWS) * j->lda, mr);
                 _mm512_mask_storeu_ps(dst + (size_t)k * MR, lanes(MR), _mm512_maskz_loadu_ps(lm, src + k * j->lda));
             }
         }
@@ -277,7 +282,7 @@ static void pack_b(const job *j, int n0, int nc, int k0, int kc, void *out) {
         if (!j->tb) { /* B is K x N: a panel row is contiguous */
             const float *src = j->B + (ptrdiff_t)k0 * j->ldb + n0 + q;
             for (int k = 0; k < kc; k++) {
-                if (PF_ROWS && k + PF_ROWS < kc) prefetch_run(src + (k + PF_ROWS) * j->ldb, nr);
+                if (PF_ROWS > 0 && k + PF_ROWS < kc) prefetch_run(src + (k + PF_ROWS) * j->ldb, nr);
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; v++)
                     _mm512_store_ps(dst + (size_t)k * NR + 16 * v,
@@ -497,7 +502,7 @@ static void pack_runs_bf16(const float *src, ptrdiff_t ld, int rows, int kc, uin
     float tmp[16 * 16] __attribute__((aligned(64)));
     for (int k = 0; k < kc; k += 32) {
         int n = imin(32, kc - k);
-        if (PF_K && k + PF_K < kc) { /* 32 floats a row per step: two lines */
+        if (PF_K > 0 && k + PF_K < kc) { /* 32 floats a row per step: two lines */
             prefetch_rows(src, ld, rows, k + PF_K);
             prefetch_rows(src, ld, rows, k + PF_K + 16);
         }
@@ -518,7 +523,7 @@ static void pack_a_bf16(const job *j, int m0, int mc, int k0, int kc, void *out)
             const float *src = j->A + (ptrdiff_t)k0 * j->lda + m0 + p;
             for (int w = 0; w < kc2; w++) {
                 const float *r0 = src + 2 * w * j->lda, *r1 = 2 * w + 1 < kc ? r0 + j->lda : NULL;
-                if (PF_ROWS && 2 * w + PF_ROWS + 1 < kc) {
+                if (PF_ROWS > 0 && 2 * w + PF_ROWS + 1 < kc) {
                     prefetch_run(r0 + PF_ROWS * j->lda, mr);
                     prefetch_run(r0 + (PF_ROWS + 1) * j->lda, mr);
                 }
@@ -538,7 +543,7 @@ static void pack_b_bf16(const job *j, int n0, int nc, int k0, int kc, void *out)
             const float *src = j->B + (ptrdiff_t)k0 * j->ldb + n0 + q;
             for (int w = 0; w < kc2; w++) {
                 const float *r0 = src + 2 * w * j->ldb, *r1 = 2 * w + 1 < kc ? r0 + j->ldb : NULL;
-                if (PF_ROWS && 2 * w + PF_ROWS + 1 < kc) {
+                if (PF_ROWS > 0 && 2 * w + PF_ROWS + 1 < kc) {
                     prefetch_run(r0 + PF_ROWS * j->ldb, nr);
                     prefetch_run(r0 + (PF_ROWS + 1) * j->ldb, nr);
                 }
@@ -642,7 +647,11 @@ static void packed_gemm(const panel_fmt *fmt, int trans_a, int trans_b, int M, i
 }
 
 #ifdef TN_GEMM_TARGETED
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
 
 /* small: a product below SMALL_FLOP goes to OpenBLAS in fp32 mode */

@@ -47,8 +47,12 @@
 enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
 enum { TM = 32, TN = 32, NB = 1024 }; /* C block, B columns packed at a time */
 
+#if defined(__clang__) /* clang (the fuzz build) has no GCC target pragma */
+#pragma clang attribute push(__attribute__((target("amx-tile,amx-bf16,avx512f"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("amx-tile,amx-bf16,avx512f")
+#endif
 #include <immintrin.h>
 
 typedef struct {
@@ -93,7 +97,11 @@ static void block(const uint32_t *pa, const uint32_t *pb, int kw, float out[TM][
     _tile_stored(2, &out[16][0], TN * 4);
     _tile_stored(3, &out[16][16], TN * 4);
 }
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 static inline uint32_t pair(float lo, float hi) {
     return (uint32_t)tn_f32_to_bf16(lo) | (uint32_t)tn_f32_to_bf16(hi) << 16;
