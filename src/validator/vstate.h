@@ -14,6 +14,7 @@
 #include "net/sign.h"
 #include "store/store.h"
 #include "judge/scoring.h"
+#include "validator/evalpool.h"
 #include "validator/validator.h"
 
 #include <pthread.h>
@@ -39,6 +40,8 @@ typedef struct {
     /* the signal that asked to stop (0: none); atomic, as lock-free atomics may
      * be set from a signal handler, so an evaluation can watch it too */
     atomic_int stop;
+    /* the evaluator children (scorer.c hands jobs to it; evalpool.h) */
+    tn_evalpool *pool;
 } vstate;
 
 /* v->db makes a group of store calls one consistent view (read a task, then
