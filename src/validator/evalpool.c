@@ -141,13 +141,6 @@ int tn_evalpool_collect(tn_evalpool *p, const char *result_path, tn_evalpool_don
     return 2;
 }
 
-int tn_evalpool_running(tn_evalpool *p) {
-    pthread_mutex_lock(&p->mu);
-    int n = p->running;
-    pthread_mutex_unlock(&p->mu);
-    return n;
-}
-
 static long cores(void) {
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     return c > 0 ? c : 1;

@@ -58,9 +58,6 @@ int tn_evalpool_submit(tn_evalpool *p, const json_t *job, const char *job_path, 
  * runs; 2 it is done: *out is filled and the pool forgets the job. */
 int tn_evalpool_collect(tn_evalpool *p, const char *result_path, tn_evalpool_done *out);
 
-/* Jobs running now. */
-int tn_evalpool_running(tn_evalpool *p);
-
 /* The default pool size and each child's threads, for this machine: as many
  * children as there are cores and as mem_mb (each child's memory limit; 0
  * none) fits in three quarters of the physical memory, at least one; the
