@@ -191,7 +191,8 @@ static int get_rule(vstate *v, int64_t sub, const char *rule, json_t **numbers, 
     return rc < 0 ? -1 : 0;
 }
 
-/* Records an evaluation of submission s the pool finished (d->rc >= 0). */
+/* Records an evaluation of submission s the pool finished (d->rc >= 0;
+ * d->result stays the caller's). */
 static int record_submission(vstate *v, const tn_task *t, const tn_submission *s, tn_evalpool_done *d) {
     /* when it ran: the proof that evaluations overlap, and what a retry cost */
     json_t *when = json_pack("{s:I, s:I, s:i}", "started_ms", (json_int_t)d->started_ms, "ended_ms",
@@ -229,7 +230,6 @@ static int record_submission(vstate *v, const tn_task *t, const tn_submission *s
                                 json_object_get(res, "synth_row_loss"), "synth_row_tokens",
                                 json_object_get(res, "synth_row_tokens")),
                       NULL);
-    json_decref(res);
     return rc;
 }
 
