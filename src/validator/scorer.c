@@ -4,8 +4,11 @@
  *   1. the base model is evaluated once on the test and synthetic sets (the
  *      leak check's reference), in a sandboxed child;
  *   2. each submission without a result is evaluated in a sandboxed child
- *      (evaljob.c): provenance verdict, fingerprint, losses;
- *   3. then, in this process, the rules that compare submissions:
+ *      (evaljob.c): provenance verdict, fingerprint, losses. Steps 1 and 2
+ *      run side by side in the pool (evalpool.h): each tick hands missing
+ *      jobs over and records finished ones, never waiting for a child;
+ *   3. then, once all of them are done, in this process, the rules that
+ *      compare submissions:
  *      duplicates (judge/duplicates.h: same content hash as any earlier
  *      submission of any task, or a delta sketch too similar to an earlier
  *      one on the same base, not counting work that originates from the

@@ -2,7 +2,8 @@
  * scheduler.c, scorer.c, views.c). Not a public interface.
  *
  * Locking: one mutex, `db`, around every store call. HTTP handlers run on
- * libmicrohttpd's threads and the scheduler on the main thread; SQLite would
+ * libmicrohttpd's threads and the scheduler on the main thread (the
+ * evaluation pool's threads never touch the store: evalpool.h); SQLite would
  * serialise writers anyway, and holding the lock only for the store calls
  * (never across network I/O or an evaluation) keeps it short. */
 #ifndef TN_VSTATE_H
