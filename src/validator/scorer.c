@@ -101,66 +101,6 @@ static char *model_dir(vstate *v, const char *name, const char *manifest_hash) {
     return dir;
 }
 
-/* The provenance rules for the evaluator child. */
-static json_t *job_rules(const tn_check_rules *c) {
-    return json_pack("{s:f, s:f, s:f, s:i}", "min_cosine", c->min_cosine, "max_rel_distance", c->max_rel_distance,
-                     "untouched_rel_eps", c->untouched_rel_eps, "sketch_k", c->sketch_k);
-}
-
-/* How evaluations are run (docs/validator.md): settings read once a pass. */
-typedef struct {
-    int parallel; /* eval.parallel: children at once, all tasks together */
-    int retries;  /* eval.retries: runs again of a child the validator lost */
-    int threads;  /* each child's OMP_NUM_THREADS: the cores shared out */
-} pool_settings;
-
-static int load_pool_settings(vstate *v, pool_settings *p) {
-    double par, retries;
-    if (v_setting_num(v, "eval.parallel", tn_evalpool_default_size(v->o.eval_mem_mb), &par) ||
-        v_setting_num(v, "eval.retries", 2, &retries))
-        return -1;
-    p->parallel = par >= 1 && par <= 256 ? (int)par : 1;
-    p->retries = retries >= 0 && retries <= 10 ? (int)retries : 2;
-    p->threads = tn_evalpool_threads_each(p->parallel);
-    return 0;
-}
-
-/* The evaluator's job for the base model (sub NULL) or a submission, run by
- * the pool (evalpool.h) so that this thread never waits for it: 1 done (*d
- * filled: d->rc is 0 with d->result, 1 the job's own failure, -1 not run
- * through no fault of the job), 0 running or waiting for a free evaluator
- * (asked again on a later tick), -1 the pool could not take it. */
-static int pool_job(vstate *v, const rule_settings *rs, const pool_settings *ps, const tn_task *t, const char *base,
-                    const char *sub, const char *tag, const char *mapping, tn_evalpool_done *d) {
-    char *rp = v_path(v, "tasks/%lld/%s.result.json", (long long)t->id, tag);
-    int st = tn_evalpool_collect(v->pool, rp, d);
-    if (st == 0) {
-        char *test = tn_blobs_path(v->blobs, t->test_hash), *synth = tn_blobs_path(v->blobs, t->synth_hash);
-        json_t *dt = json_loads(mapping, 0, NULL);
-        json_t *params = json_loads(t->params_json ? t->params_json : "{}", 0, NULL);
-        json_int_t seq = json_integer_value(json_object_get(params, "seq_len"));
-        json_t *job = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:I, s:b, s:o}", "base_dir", base, "submission_dir", sub,
-                                "test_file", test, "synth_file", synth, "dataset_type", dt ? dt : json_object(),
-                                "seq_len", (json_int_t)(seq > 0 ? seq : v->o.seq_len), "base_only", sub == NULL,
-                                "rules", job_rules(&rs->check));
-        char *jp = v_path(v, "tasks/%lld/%s.job.json", (long long)t->id, tag);
-        tn_evaljob_limits lim = {v->o.eval_mem_mb, v->o.eval_cpu_s, v->o.eval_wall_s, v->o.tuna_bin, ps->threads,
-                                 &v->stop};
-        st = tn_evalpool_submit(v->pool, job, jp, rp, &lim, ps->retries, ps->parallel);
-        if (st == 0)
-            tn_info("task %lld: evaluating %s%s", (long long)t->id, sub ? "submission " : "the base model",
-                    sub ? tag + 3 : "");
-        st = st < 0 ? -1 : 1; /* started, or waits for a free evaluator: running either way */
-        json_decref(job);
-        json_decref(params);
-        free(jp);
-        free(test);
-        free(synth);
-    }
-    free(rp);
-    return st == 2 ? 1 : st == 1 ? 0 : -1;
-}
-
 /* Stores one rule's decision; takes over `numbers` (may be NULL). */
 static int put_rule(vstate *v, int64_t sub, const char *rule, tn_decision d, json_t *numbers, const char *reason) {
     char *nj = numbers ? json_dumps(numbers, JSON_COMPACT) : NULL;
@@ -699,7 +639,7 @@ static int fail_evaluation(vstate *v, const tn_task *t, const char *why) {
 
 /* Hands every submission without a result to the pool and records the
  * evaluations it finished: *pending counts those still to come. */
-static int evaluate_new_submissions(vstate *v, const rule_settings *rs, const pool_settings *pl, const tn_task *t,
+static int evaluate_new_submissions(vstate *v, const rule_settings *rs, const tn_task *t,
                                     const char *base, const char *mapping, size_t *pending) {
     tn_submission *ss = NULL;
     size_t ns = 0;
@@ -715,7 +655,7 @@ static int evaluate_new_submissions(vstate *v, const rule_settings *rs, const po
         char tag[64];
         snprintf(tag, sizeof tag, "sub%lld", (long long)ss[i].id);
         tn_evalpool_done d;
-        int st = pool_job(v, rs, pl, t, base, ss[i].files_dir, tag, mapping, &d);
+        int st = v_eval_job(v, &rs->check, t, base, ss[i].files_dir, tag, mapping, &d);
         if (st < 0) rc = -1;
         if (st == 1 && d.rc >= 0) {
             rc = record_submission(v, t, &ss[i], &d);
@@ -745,9 +685,8 @@ int v_evaluate_task(vstate *v, int64_t task_id) {
     json_t *base_res = NULL;
     char *base_path = NULL;
     rule_settings rs;
-    pool_settings pl;
     if (rc < 0 || t.state != TN_TASK_EVALUATING) goto out;
-    if ((rc = load_rule_settings(v, &rs)) < 0 || (rc = load_pool_settings(v, &pl)) < 0) goto out;
+    if ((rc = load_rule_settings(v, &rs)) < 0) goto out;
     if (!(base = model_dir(v, t.model, cm.manifest_hash))) {
         char why[700];
         snprintf(why, sizeof why, "%s", tn_errmsg());
@@ -759,7 +698,7 @@ int v_evaluate_task(vstate *v, int64_t task_id) {
     base_path = v_path(v, "tasks/%lld/base.result.json", (long long)t.id);
     tn_evalpool_done bd = {0};
     int from_file = tn_file_exists(base_path);
-    int brc = from_file ? 1 : pool_job(v, &rs, &pl, &t, base, NULL, "base", cd.mapping_json, &bd);
+    int brc = from_file ? 1 : v_eval_job(v, &rs.check, &t, base, NULL, "base", cd.mapping_json, &bd);
     if (brc < 0) {
         rc = -1; /* the pool could not take it: the next tick tries again */
         goto out;
@@ -782,7 +721,7 @@ int v_evaluate_task(vstate *v, int64_t task_id) {
     if (!from_file && brc == 1 && bd.rc < 0) /* not run: again on a later tick */
         tn_warn("task %lld: the base model: %s", (long long)t.id, bd.why);
     size_t pending = 0;
-    rc = evaluate_new_submissions(v, &rs, &pl, &t, base, cd.mapping_json, &pending);
+    rc = evaluate_new_submissions(v, &rs, &t, base, cd.mapping_json, &pending);
     if (rc < 0 || v->stop || pending || !base_res) goto out;
     size_t nf = 0;
     fp_entry *fps = NULL;
