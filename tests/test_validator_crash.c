@@ -8,8 +8,14 @@
  *       TUNA_TEST_EVAL_SLEEP_S, src/validator/evaljob.h), and the validator
  *       is killed with SIGKILL three times while one runs (the base model's,
  *       the first and the second submission's). After each kill no
- *       evaluator of it is left running; at no time do two evaluators run;
- *       the restarted validator finishes the task with one score per miner.
+ *       evaluator of it is left running; at no time do two evaluators run
+ *       one job (several jobs may run at once: the pool, evalpool.h); the
+ *       restarted validator finishes the task with one score per miner.
+ *   parallel_and_retry  eval.parallel 3, every evaluation sleeps 4 s: the
+ *       evaluations' recorded start and end times overlap; the test kills
+ *       (SIGKILL) the second submission's evaluator mid-run, which is run
+ *       again once and then succeeds (2 attempts recorded); the task is
+ *       scored with one score per miner.
  *   memory_limit  a submission's evaluation allocates 4 GiB (the test hook
  *       TUNA_TEST_EVAL_ALLOC_MB) under --eval-mem 1024: it is killed (the
  *       address-space limit in a normal build, the parent's resident-memory
@@ -126,7 +132,8 @@ static int perturbed(const char *base, const char *dst, uint64_t seed) {
 }
 
 /* The running (not zombie) `eval-submission` processes whose command line
- * names this test's data directory; *parent_ok: one of them is a child of
+ * names this test's data directory (and `job`, when not NULL: only those are
+ * counted); *parent_ok: one of them is a child of
  * `parent` and has `job` (when not NULL) in its job file's name. A zombie's
  * cmdline reads empty, so it does not count; nor does a process whose parent
  * is one of them (LeakSanitizer's tracer shares its evaluator's memory, and
@@ -151,7 +158,7 @@ static int evaluators(pid_t parent, int *parent_ok, const char *job) {
             ours |= strstr(cmd + i, g_vdir) != NULL;
             that_job |= job && strstr(cmd + i, job) != NULL;
         }
-        if (!eval || !ours) continue;
+        if (!eval || !ours || !that_job) continue;
         snprintf(p, sizeof p, "/proc/%s/stat", e->d_name);
         fd = open(p, O_RDONLY);
         k = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
@@ -176,21 +183,30 @@ static int evaluators(pid_t parent, int *parent_ok, const char *job) {
     return count;
 }
 
-/* Samples the evaluators every 10 ms until told to stop: the most at once. */
+/* Samples the evaluators every 10 ms until told to stop: the most at once,
+ * and the most at once of any one job. */
 typedef struct {
     volatile int stop;
-    int most;
+    int most, most_one_job;
 } watcher;
 
 static void *watch(void *arg) {
+    static const char *jobs[] = {"base.job", "sub1.job", "sub2.job", "sub3.job"};
     watcher *w = arg;
     while (!w->stop) {
         int n = evaluators(0, NULL, NULL);
         if (n > w->most) w->most = n;
+        for (int k = 0; k < 4; k++) {
+            int one = evaluators(0, NULL, jobs[k]);
+            if (one > w->most_one_job) w->most_one_job = one;
+        }
         usleep(10000);
     }
     return NULL;
 }
+
+/* Settings the next setup() applies before it creates the task */
+static const char *g_parallel = "1";
 
 /* The validator, a base model, a 60-row dataset, NM miners that accept and
  * upload perturbed copies of the base, a task of `minutes`. 0 once every
@@ -238,6 +254,7 @@ static int setup(const char *name, double minutes, char *const extra[]) {
     CHECK(admin("/v1/admin/datasets", json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "name", "alpaca", "path", ds,
                                                 "dataset_type", "kind", "instruct", "field_instruction", "instruction",
                                                 "field_input", "input", "field_output", "output")) == 201);
+    CHECK(admin("/v1/admin/settings", json_pack("{s:s, s:s}", "key", "eval.parallel", "value", g_parallel)) == 200);
     CHECK(admin("/v1/admin/tasks", json_pack("{s:s, s:s, s:f}", "model", "stories260K", "dataset", "alpaca", "minutes",
                                              minutes)) == 201);
     double t0 = tn_now();
@@ -304,12 +321,13 @@ TEST(kill_during_evaluations) {
     if (!tn_t_shared_data()) SKIP("../shared/data is missing (set TUNA_SHARED_DATA)");
     /* every validator started below inherits it, and its evaluators */
     setenv("TUNA_TEST_EVAL_SLEEP_S", "5", 1);
+    g_parallel = "2";
     if (setup("crash", 0.25, NULL) != 0) {
         unsetenv("TUNA_TEST_EVAL_SLEEP_S");
         teardown();
         return;
     }
-    watcher w = {0, 0};
+    watcher w = {0, 0, 0};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, watch, &w) == 0);
     /* during the base model's evaluation, then the first and second
@@ -345,7 +363,8 @@ TEST(kill_during_evaluations) {
     pthread_join(th, NULL);
     const char *st = t ? json_string_value(json_object_get(t, "state")) : NULL;
     CHECKF(st && !strcmp(st, "scored"), "task 1 is %s after the kills (see %s)", st ? st : "(no answer)", g_log);
-    CHECKF(w.most <= 1, "%d evaluators ran at once", w.most);
+    CHECKF(w.most_one_job <= 1, "%d evaluators ran one job at once", w.most_one_job);
+    CHECKF(w.most <= 2, "%d evaluators ran at once (eval.parallel 2)", w.most);
     /* each miner's submission scored once */
     size_t i;
     json_t *s;
@@ -398,7 +417,88 @@ TEST(memory_limit) {
     teardown();
 }
 
+/* The "evaluation" numbers the provenance result of submission `sub` holds:
+ * started_ms, ended_ms, attempts (0 each when missing). */
+static void evaluation_of(tn_store *store, int64_t sub, int64_t *t0, int64_t *t1, int *attempts) {
+    tn_rule_result *rr = NULL;
+    size_t n = 0;
+    *t0 = *t1 = *attempts = 0;
+    if (tn_store_rule_results(store, sub, &rr, &n) < 0) return;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rr[i].rule, "provenance")) continue;
+        json_t *j = json_loads(rr[i].numbers_json ? rr[i].numbers_json : "{}", 0, NULL);
+        json_t *e = json_object_get(j, "evaluation");
+        *t0 = json_integer_value(json_object_get(e, "started_ms"));
+        *t1 = json_integer_value(json_object_get(e, "ended_ms"));
+        *attempts = (int)json_integer_value(json_object_get(e, "attempts"));
+        json_decref(j);
+    }
+    tn_rule_results_free(rr, n);
+}
+
+TEST(parallel_and_retry) {
+    if (!tn_t_shared_data()) SKIP("../shared/data is missing (set TUNA_SHARED_DATA)");
+    setenv("TUNA_TEST_EVAL_SLEEP_S", "4", 1);
+    g_parallel = "3";
+    int ok = setup("parallel", 0.25, NULL) == 0;
+    watcher w = {0, 0, 0};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, watch, &w) == 0);
+    /* the second submission's evaluator, mid-run: killed as the kernel's
+     * out-of-memory killer would */
+    double t0 = tn_now();
+    int mine = 0;
+    while (ok && !mine && tn_now() - t0 < 180) {
+        evaluators((pid_t)g_v.pid, &mine, "sub2.job");
+        if (!mine) usleep(20000);
+    }
+    CHECKF(!ok || mine, "no evaluation of submission 2 within 180 s (see %s)", g_log);
+    if (mine) {
+        usleep(1000000);
+        char *lock = tn_sprintf("%s/tasks/1/sub2.result.json.lock", g_vdir);
+        char *pid = tn_read_file(lock, NULL);
+        long p = pid ? strtol(pid, NULL, 10) : 0;
+        CHECKF(p > 1 && kill((pid_t)p, SIGKILL) == 0, "cannot kill the evaluator named by %s", lock);
+        free(pid);
+        free(lock);
+    }
+    json_t *t = ok ? wait_task(300) : NULL;
+    unsetenv("TUNA_TEST_EVAL_SLEEP_S");
+    w.stop = 1;
+    pthread_join(th, NULL);
+    const char *st = t ? json_string_value(json_object_get(t, "state")) : NULL;
+    CHECKF(!ok || (st && !strcmp(st, "scored")), "task 1 is %s (see %s)", st ? st : "(no answer)", g_log);
+    size_t i;
+    json_t *s;
+    int scored = 0;
+    json_array_foreach(json_object_get(t, "submissions"), i, s) scored += json_is_number(json_object_get(s, "score"));
+    CHECKF(!ok || scored == NM, "%d of %d submissions have a score (see %s)", scored, NM, g_log);
+    CHECKF(w.most_one_job <= 1, "%d evaluators ran one job at once", w.most_one_job);
+    CHECKF(w.most <= 3, "%d evaluators ran at once (eval.parallel 3)", w.most);
+    CHECKF(!ok || log_count("retrying (attempt 2 of 3)") == 1, "%d retries logged (see %s)",
+           log_count("retrying (attempt 2 of 3)"), g_log);
+    json_decref(t);
+    teardown();
+    char *db = tn_path_join(g_vdir, "store.sqlite");
+    tn_store *store = ok ? tn_store_open(db, NULL) : NULL;
+    int64_t a[NM], b[NM];
+    int att[NM], overlaps = 0;
+    for (int k = 0; store && k < NM; k++) {
+        evaluation_of(store, k + 1, &a[k], &b[k], &att[k]);
+        printf("  submission %d: evaluated from %lld to %lld ms (%d attempts)\n", k + 1, (long long)(a[k] - a[0]),
+               (long long)(b[k] - a[0]), att[k]);
+        CHECKF(a[k] > 0 && b[k] >= a[k], "submission %d: no evaluation times recorded", k + 1);
+        CHECKF(att[k] == (k == 1 ? 2 : 1), "submission %d: %d attempts", k + 1, att[k]);
+    }
+    for (int x = 0; store && x < NM; x++)
+        for (int y = x + 1; y < NM; y++) overlaps += a[x] < b[y] && a[y] < b[x];
+    CHECKF(!store || overlaps > 0, "no two evaluations overlapped in time");
+    if (store) tn_store_close(store);
+    free(db);
+}
+
 int main(void) {
+    RUN(parallel_and_retry);
     RUN(kill_during_evaluations);
     RUN(memory_limit);
     return tn_test_summary("test_validator_crash");

@@ -191,6 +191,23 @@ out_job:
 
 /* ---- the parent's side ----------------------------------------------------- */
 
+extern char **environ;
+
+/* This process's environment with OMP_NUM_THREADS=threads and
+ * OPENBLAS_NUM_THREADS=1 (BLAS runs inside the OpenMP regions): the array is
+ * heap, its two new strings are in own[0..1]. */
+static char **env_with_threads(int threads, char *own[2]) {
+    size_t n = 0, k = 0;
+    while (environ[n]) n++;
+    char **env = tn_calloc(n + 3, sizeof *env);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "OMP_NUM_THREADS=", 16) && strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21))
+            env[k++] = environ[i];
+    env[k++] = own[0] = tn_sprintf("OMP_NUM_THREADS=%d", threads);
+    env[k++] = own[1] = tn_strdup("OPENBLAS_NUM_THREADS=1");
+    return env;
+}
+
 /* Whether pid is an `eval-submission` of job_path (its command line), so
  * that a pid read from a lock file is never trusted blindly. */
 static int is_evaluator_of(pid_t pid, const char *job_path) {
@@ -263,6 +280,7 @@ int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result
     char *lock_path = tn_sprintf("%s.lock", result_path);
     char *errlog = tn_sprintf("%s.stderr", result_path);
     int lock = -1, rc = -1;
+    char *own[2] = {NULL, NULL}, **env = NULL;
     /* the lock before anything of the job is touched: an earlier child may
      * still be writing it */
     if (take_job_lock(lock_path, job_path, lim->stop, &lock) || tn_json_save_file(job, job_path)) goto out;
@@ -273,6 +291,7 @@ int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result
      * this thread (which waits for it below) and leads its own group */
     tn_spawn_opts o = {.err_path = errlog, .truncate = 1, .keep_fd = lock, .death_signal = SIGKILL,
                        .new_pgroup = 1, .reset_signals = 1};
+    if (lim->threads > 0) o.envp = env = env_with_threads(lim->threads, own);
 #if !defined(__SANITIZE_ADDRESS__)
     /* (sanitizer builds reserve terabytes of shadow address space at start:
      * an address-space limit would stop the child before main; there the
@@ -307,10 +326,15 @@ int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result
         tn_fail("killed after the %.0f s wall-clock limit", lim->wall_s);
     } else if (end.over_memory) {
         tn_fail("killed over the %ld MiB memory limit (peak %ld MiB resident)", lim->mem_mb, end.peak_rss_mb);
+    } else if (end.signal == SIGKILL) {
+        /* RLIMIT_CPU's hard limit would send it too, but only after a
+         * SIGXCPU that ends the child first (its default action) */
+        rc = 2;
+        tn_fail("the evaluator was killed (SIGKILL) by none of its limits: the kernel out of memory, or an "
+                "operator%s%s", why ? ": " : "", why ? why : "");
     } else if (end.signal) {
         tn_fail("the evaluator died of signal %d%s%s%s", end.signal,
                 end.signal == SIGXCPU   ? " (CPU-time limit)"
-                : end.signal == SIGKILL ? " (CPU-time limit, or the kernel out of memory)"
                                         : "",
                 why ? ": " : "", why ? why : "");
     } else if (end.code != 0) {
@@ -324,6 +348,9 @@ out:
     if (rc) tn_err_prefix("evaluation");
     /* released once the child is gone too (it held the same open file) */
     if (lock >= 0) close(lock);
+    free(env);
+    free(own[0]);
+    free(own[1]);
     free(lock_path);
     free(errlog);
     return rc;

@@ -74,6 +74,8 @@ typedef struct {
     long cpu_s;        /* CPU-time limit; 0 = none */
     double wall_s;     /* killed after this long; 0 = none */
     const char *tuna;  /* the binary to run (default /proc/self/exe) */
+    int threads;       /* > 0: the child's OMP_NUM_THREADS (OpenBLAS 1: it
+                        * runs inside those threads); 0: inherited */
     atomic_int *stop;  /* NULL, or: once nonzero, the child is killed and the
                         * evaluation given up (the validator is stopping) */
 } tn_evaljob_limits;
@@ -82,6 +84,12 @@ typedef struct {
  *    0  *result set;
  *    1  the child failed, crashed or went over a limit on this job: the
  *       submission's fault (the error says which; *result NULL);
+ *    2  the child died of a SIGKILL that none of its limits sent: the
+ *       kernel's out-of-memory killer (the machine, not the child, ran out:
+ *       the child's own limit is watched and named under 1) or an operator.
+ *       Not the submission's fault as far as anyone can tell: the caller
+ *       retries a bounded number of times (evalpool.h), then counts it as 1
+ *       (error set; *result NULL);
  *   -1  the evaluation could not be run or was given up, through no fault of
  *       the submission: the job file cannot be written, fork failed, another
  *       child still holds the job, *lim->stop was set (error set; *result

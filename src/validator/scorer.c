@@ -4,8 +4,11 @@
  *   1. the base model is evaluated once on the test and synthetic sets (the
  *      leak check's reference), in a sandboxed child;
  *   2. each submission without a result is evaluated in a sandboxed child
- *      (evaljob.c): provenance verdict, fingerprint, losses;
- *   3. then, in this process, the rules that compare submissions:
+ *      (evaljob.c): provenance verdict, fingerprint, losses. Steps 1 and 2
+ *      run side by side in the pool (evalpool.h): each tick hands missing
+ *      jobs over and records finished ones, never waiting for a child;
+ *   3. then, once all of them are done, in this process, the rules that
+ *      compare submissions:
  *      duplicates (judge/duplicates.h: same content hash as any earlier
  *      submission of any task, or a delta sketch too similar to an earlier
  *      one on the same base, not counting work that originates from the
@@ -23,7 +26,7 @@
 #include "judge/leak.h"
 #include "judge/scoring.h"
 #include "judge/noise.h"
-#include "validator/evaljob.h"
+#include "validator/evalpool.h"
 #include "validator/vstate.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -98,37 +101,6 @@ static char *model_dir(vstate *v, const char *name, const char *manifest_hash) {
     return dir;
 }
 
-/* The provenance rules for the evaluator child. */
-static json_t *job_rules(const tn_check_rules *c) {
-    return json_pack("{s:f, s:f, s:f, s:i}", "min_cosine", c->min_cosine, "max_rel_distance", c->max_rel_distance,
-                     "untouched_rel_eps", c->untouched_rel_eps, "sketch_k", c->sketch_k);
-}
-
-/* One evaluator child (evaljob.h): 0 with *res, 1 the job's own failure, -1
- * not run (try again on a later tick). */
-static int run_job(vstate *v, const rule_settings *rs, const tn_task *t, const char *base, const char *sub,
-                   const char *tag, const char *mapping, json_t **res) {
-    char *test = tn_blobs_path(v->blobs, t->test_hash), *synth = tn_blobs_path(v->blobs, t->synth_hash);
-    json_t *dt = json_loads(mapping, 0, NULL);
-    json_t *params = json_loads(t->params_json ? t->params_json : "{}", 0, NULL);
-    json_int_t seq = json_integer_value(json_object_get(params, "seq_len"));
-    json_t *job = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:I, s:b, s:o}", "base_dir", base, "submission_dir", sub,
-                            "test_file", test, "synth_file", synth, "dataset_type", dt ? dt : json_object(), "seq_len",
-                            (json_int_t)(seq > 0 ? seq : v->o.seq_len), "base_only", sub == NULL, "rules",
-                            job_rules(&rs->check));
-    char *jp = v_path(v, "tasks/%lld/%s.job.json", (long long)t->id, tag);
-    char *rp = v_path(v, "tasks/%lld/%s.result.json", (long long)t->id, tag);
-    tn_evaljob_limits lim = {v->o.eval_mem_mb, v->o.eval_cpu_s, v->o.eval_wall_s, v->o.tuna_bin, &v->stop};
-    int rc = tn_evaljob_spawn(job, jp, rp, &lim, res);
-    json_decref(job);
-    json_decref(params);
-    free(jp);
-    free(rp);
-    free(test);
-    free(synth);
-    return rc;
-}
-
 /* Stores one rule's decision; takes over `numbers` (may be NULL). */
 static int put_rule(vstate *v, int64_t sub, const char *rule, tn_decision d, json_t *numbers, const char *reason) {
     char *nj = numbers ? json_dumps(numbers, JSON_COMPACT) : NULL;
@@ -162,19 +134,22 @@ static int get_rule(vstate *v, int64_t sub, const char *rule, json_t **numbers, 
     return rc < 0 ? -1 : 0;
 }
 
-static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task *t, const char *base,
-                               const tn_submission *s, const char *mapping) {
-    char tag[64];
-    snprintf(tag, sizeof tag, "sub%lld", (long long)s->id);
-    json_t *res = NULL;
-    int jrc = run_job(v, rs, t, base, s->files_dir, tag, mapping, &res);
-    if (jrc < 0) return -1; /* not evaluated (e.g. stopping): nothing recorded */
-    if (jrc > 0) {
+/* Records an evaluation of submission s the pool finished (d->rc >= 0;
+ * d->result stays the caller's). */
+static int record_submission(vstate *v, const tn_task *t, const tn_submission *s, tn_evalpool_done *d) {
+    /* when it ran: the proof that evaluations overlap, and what a retry cost */
+    json_t *when = json_pack("{s:I, s:I, s:i}", "started_ms", (json_int_t)d->started_ms, "ended_ms",
+                             (json_int_t)d->ended_ms, "attempts", d->attempts);
+    tn_info("task %lld: submission %lld evaluated in %.1f s (%d attempt%s)", (long long)t->id, (long long)s->id,
+            (double)(d->ended_ms - d->started_ms) / 1000.0, d->attempts, d->attempts == 1 ? "" : "s");
+    if (d->rc > 0) {
         /* the child crashed or hit a limit on this upload: its problem */
-        char why[700];
-        snprintf(why, sizeof why, "could not be evaluated: %s", tn_errmsg());
-        return put_rule(v, s->id, "provenance", TN_DECISION_FAIL, json_pack("{s:s}", "verdict", "invalid"), why);
+        char why[1100];
+        snprintf(why, sizeof why, "could not be evaluated: %s", d->why);
+        return put_rule(v, s->id, "provenance", TN_DECISION_FAIL,
+                        json_pack("{s:s, s:o}", "verdict", "invalid", "evaluation", when), why);
     }
+    json_t *res = d->result;
     const char *verdict = json_string_value(json_object_get(res, "verdict"));
     const char *reason = json_string_value(json_object_get(res, "reason"));
     int ok = verdict && !strcmp(verdict, "fine-tune");
@@ -185,6 +160,7 @@ static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task
                              "sketch_block", json_object_get(res, "sketch_block"),
                              "provenance", json_object_get(res, "provenance"), "is_adapter",
                              json_object_get(res, "is_adapter"));
+    json_object_set_new(prov, "evaluation", when);
     int rc = put_rule(v, s->id, "provenance", ok ? TN_DECISION_PASS : TN_DECISION_FAIL, prov, reason ? reason : verdict);
     if (rc == 0 && ok)
         rc = put_rule(v, s->id, "losses", TN_DECISION_PASS,
@@ -197,7 +173,6 @@ static int evaluate_submission(vstate *v, const rule_settings *rs, const tn_task
                                 json_object_get(res, "synth_row_loss"), "synth_row_tokens",
                                 json_object_get(res, "synth_row_tokens")),
                       NULL);
-    json_decref(res);
     return rc;
 }
 
@@ -662,22 +637,33 @@ static int fail_evaluation(vstate *v, const tn_task *t, const char *why) {
     return rc < 0 ? -1 : 0;
 }
 
-/* Runs the evaluator child on every submission that has no result yet. */
-static int evaluate_new_submissions(vstate *v, const rule_settings *rs, const tn_task *t, const char *base,
-                                    const char *mapping) {
+/* Hands every submission without a result to the pool and records the
+ * evaluations it finished: *pending counts those still to come. */
+static int evaluate_new_submissions(vstate *v, const rule_settings *rs, const tn_task *t,
+                                    const char *base, const char *mapping, size_t *pending) {
     tn_submission *ss = NULL;
     size_t ns = 0;
+    *pending = 0;
     LOCK(v);
     int rc = tn_store_submissions_for_task(v->store, t->id, &ss, &ns);
     UNLOCK(v);
     for (size_t i = 0; rc >= 0 && i < ns && !v->stop; i++) {
         json_t *have = NULL;
         rc = get_rule(v, ss[i].id, "provenance", &have, NULL, NULL);
-        if (rc == 0 && !have) {
-            tn_info("task %lld: evaluating submission %lld", (long long)t->id, (long long)ss[i].id);
-            rc = evaluate_submission(v, rs, t, base, &ss[i], mapping);
-        }
         json_decref(have);
+        if (rc < 0 || have) continue;
+        char tag[64];
+        snprintf(tag, sizeof tag, "sub%lld", (long long)ss[i].id);
+        tn_evalpool_done d;
+        int st = v_eval_job(v, &rs->check, t, base, ss[i].files_dir, tag, mapping, &d);
+        if (st < 0) rc = -1;
+        if (st == 1 && d.rc >= 0) {
+            rc = record_submission(v, t, &ss[i], &d);
+            json_decref(d.result);
+        }
+        if (st == 1 && d.rc < 0) /* not evaluated (e.g. stopping): nothing recorded, run again later */
+            tn_warn("task %lld: submission %lld: %s", (long long)t->id, (long long)ss[i].id, d.why);
+        *pending += st == 0 || (st == 1 && d.rc < 0);
     }
     tn_submissions_free(ss, ns);
     return rc < 0 ? -1 : 0;
@@ -707,21 +693,36 @@ int v_evaluate_task(vstate *v, int64_t task_id) {
         rc = fail_evaluation(v, &t, why);
         goto out;
     }
+    /* the base model's job and the submissions' run side by side; the rules
+     * that compare them wait for all */
     base_path = v_path(v, "tasks/%lld/base.result.json", (long long)t.id);
-    int brc = tn_file_exists(base_path) ? ((base_res = tn_json_load_file(base_path)) ? 0 : 1)
-                                        : run_job(v, &rs, &t, base, NULL, "base", cd.mapping_json, &base_res);
+    tn_evalpool_done bd = {0};
+    int from_file = tn_file_exists(base_path);
+    int brc = from_file ? 1 : v_eval_job(v, &rs.check, &t, base, NULL, "base", cd.mapping_json, &bd);
     if (brc < 0) {
-        rc = -1; /* not run: the next tick tries again */
+        rc = -1; /* the pool could not take it: the next tick tries again */
         goto out;
     }
-    if (brc > 0) {
-        char why[700];
-        snprintf(why, sizeof why, "evaluating the base model: %s", tn_errmsg());
+    if (from_file && !(base_res = tn_json_load_file(base_path))) {
+        bd.rc = 1;
+        snprintf(bd.why, sizeof bd.why, "%s", tn_errmsg());
+    }
+    if (brc == 1 && bd.rc > 0) {
+        char why[1200];
+        snprintf(why, sizeof why, "evaluating the base model: %s", bd.why);
         rc = fail_evaluation(v, &t, why);
         goto out;
     }
-    rc = evaluate_new_submissions(v, &rs, &t, base, cd.mapping_json);
-    if (rc < 0 || v->stop) goto out;
+    if (!from_file && brc == 1 && bd.rc == 0) {
+        base_res = bd.result;
+        tn_info("task %lld: base model evaluated in %.1f s (%d attempt%s)", (long long)t.id,
+                (double)(bd.ended_ms - bd.started_ms) / 1000.0, bd.attempts, bd.attempts == 1 ? "" : "s");
+    }
+    if (!from_file && brc == 1 && bd.rc < 0) /* not run: again on a later tick */
+        tn_warn("task %lld: the base model: %s", (long long)t.id, bd.why);
+    size_t pending = 0;
+    rc = evaluate_new_submissions(v, &rs, &t, base, cd.mapping_json, &pending);
+    if (rc < 0 || v->stop || pending || !base_res) goto out;
     size_t nf = 0;
     fp_entry *fps = NULL;
     rc = all_fingerprints(v, &fps, &nf);

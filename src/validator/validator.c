@@ -107,6 +107,7 @@ int tn_validator_main(const tn_validator_opts *opts) {
     so.max_miners_total = v->o.max_miners;
     if (!(v->store = tn_store_open(dbpath, &so))) goto out;
     if (!(v->blobs = tn_blobs_open(blobdir))) goto out;
+    v->pool = tn_evalpool_new();
     if (!(v->verifier = tn_verifier_new(TN_SIGN_DEFAULT_SKEW_S, TN_REPLAY_DEFAULT_CAPACITY))) goto out;
     tn_verifier_set_lookup(v->verifier, key_known, v);
     tn_http_server_opts ho = {0};
@@ -140,6 +141,9 @@ int tn_validator_main(const tn_validator_opts *opts) {
     rc = 0;
 out:
     g_v = NULL;
+    /* its children were told to stop (v->stop); their threads end with them */
+    if (v->pool) atomic_store(&v->stop, v->stop ? v->stop : SIGTERM);
+    tn_evalpool_free(v->pool);
     if (v->http) tn_http_server_free(v->http);
     if (v->verifier) tn_verifier_free(v->verifier);
     if (v->blobs) tn_blobs_close(v->blobs);

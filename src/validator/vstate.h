@@ -2,7 +2,8 @@
  * scheduler.c, scorer.c, views.c). Not a public interface.
  *
  * Locking: one mutex, `db`, around every store call. HTTP handlers run on
- * libmicrohttpd's threads and the scheduler on the main thread; SQLite would
+ * libmicrohttpd's threads and the scheduler on the main thread (the
+ * evaluation pool's threads never touch the store: evalpool.h); SQLite would
  * serialise writers anyway, and holding the lock only for the store calls
  * (never across network I/O or an evaluation) keeps it short. */
 #ifndef TN_VSTATE_H
@@ -14,6 +15,8 @@
 #include "net/sign.h"
 #include "store/store.h"
 #include "judge/scoring.h"
+#include "judge/provenance.h"
+#include "validator/evalpool.h"
 #include "validator/validator.h"
 
 #include <pthread.h>
@@ -39,6 +42,8 @@ typedef struct {
     /* the signal that asked to stop (0: none); atomic, as lock-free atomics may
      * be set from a signal handler, so an evaluation can watch it too */
     atomic_int stop;
+    /* the evaluator children (scorer.c hands jobs to it; evalpool.h) */
+    tn_evalpool *pool;
 } vstate;
 
 /* v->db makes a group of store calls one consistent view (read a task, then
@@ -110,6 +115,16 @@ int v_sweep_staging(vstate *v, int startup);
 
 /* scheduler.c: one pass over the tasks; returns -1 only on a store failure */
 int v_schedule_tick(vstate *v);
+
+/* evalsubmit.c: the evaluator's job for a task's base model (sub NULL) or a
+ * submission (its files' directory; tag "base" or "subK" names the job's
+ * files under tasks/N/), run by the pool (evalpool.h) so that the calling
+ * thread never waits for it: 1 done (*d filled: d->rc is 0 with d->result,
+ * 1 the job's own failure, -1 not run through no fault of the job), 0
+ * running or waiting for a free evaluator (ask again on a later tick), -1
+ * the pool could not take it or the settings cannot be read. */
+int v_eval_job(vstate *v, const tn_check_rules *rules, const tn_task *t, const char *base, const char *sub,
+               const char *tag, const char *mapping, tn_evalpool_done *d);
 
 /* scorer.c: evaluate a task's submissions, apply the rules, score */
 int v_evaluate_task(vstate *v, int64_t task_id);

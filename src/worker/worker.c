@@ -28,7 +28,7 @@ typedef struct {
     tn_eval ev;
     atomic_int stop; /* the lease is lost or the worker is stopping: kill the child, drop the job */
     atomic_int done;
-    int rc;          /* tn_evaljob_spawn's: 0 result, 1 the submission's fault, -1 not its fault */
+    int rc;          /* tn_evaljob_spawn's: 0 result, 1 the submission's fault, -1 or 2 not its fault */
     json_t *result;
     char err[512];   /* the job thread's message (messages are per thread) */
 } job;
