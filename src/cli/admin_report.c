@@ -134,7 +134,9 @@ int admin_report(const char *url, const tn_keypair *key, int argc, char **argv) 
     o.timeout_ms = 120000;
     tn_http_resp r;
     memset(&r, 0, sizeof r);
-    int rc = tn_http_json(&o, "POST", full, json_pack("{s:I}", "task_id", (json_int_t)task), &r);
+    json_t *body = json_pack("{s:I}", "task_id", (json_int_t)task);
+    int rc = tn_http_json(&o, "POST", full, body, &r); /* borrows body */
+    json_decref(body);
     free(full);
     if (rc) return cli_fail("admin report");
     if (r.status != 200 || !json_is_object(r.json)) {
