@@ -145,4 +145,4 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) \
-         $(FUZZ_SRC:fuzz/%.c=$(BUILD)/obj/fuzz/%.d)
+         $(BUILD)/obj/tests/harness.d $(FUZZ_SRC:fuzz/%.c=$(BUILD)/obj/fuzz/%.d) $(BUILD)/obj/fuzz/util.d
