@@ -15,6 +15,8 @@ static void usage(FILE *f) {
                "needs to survive a restart is in --data-dir. Stops cleanly on SIGINT/SIGTERM.\n\n"
                "options:\n"
                "  --data-dir DIR        store, blobs, uploads, task files (created)\n"
+               "  --store URL           the store: postgres://... or postgresql://... (PostgreSQL), or\n"
+               "                        sqlite:PATH or a path (default DIR/store.sqlite)\n"
                "  --admin-key HEX       the organiser's public key (tuna keygen); signs admin calls\n"
                "  --listen HOST:PORT    default 127.0.0.1:0 (0 = any free port, written to\n"
                "                        DIR/validator.json)\n"
@@ -32,7 +34,8 @@ int cmd_validator(int argc, char **argv) {
     static const struct option opts[] = {
         {"data-dir", 1, 0, 'd'}, {"admin-key", 1, 0, 'a'},    {"listen", 1, 0, 'l'},  {"key", 1, 0, 'k'},
         {"offer-timeout", 1, 0, 'o'}, {"pool", 1, 0, 'p'},    {"seq-len", 1, 0, 's'}, {"eval-mem", 1, 0, 'm'},
-        {"eval-time", 1, 0, 't'}, {"max-upload", 1, 0, 'u'}, {"max-miners", 1, 0, 'n'}, {"help", 0, 0, 'h'},
+        {"eval-time", 1, 0, 't'}, {"max-upload", 1, 0, 'u'}, {"max-miners", 1, 0, 'n'}, {"store", 1, 0, 'S'},
+        {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     tn_validator_opts o;
     tn_validator_opts_default(&o);
@@ -50,6 +53,7 @@ int cmd_validator(int argc, char **argv) {
             o.bind = host;
             break;
         case 'k': o.key_path = optarg; break;
+        case 'S': o.store_url = optarg; break;
         case 'o': bad = tn_parse_int("--offer-timeout", optarg, 1, 86400000, &o.offer_timeout_ms); break;
         case 'p': bad = tn_parse_int("--pool", optarg, 0, 1 << 20, &o.pool_size); break;
         case 's': bad = tn_parse_int("--seq-len", optarg, 2, 1 << 20, &o.seq_len); break;

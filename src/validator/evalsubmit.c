@@ -31,9 +31,16 @@ static int load_pool_settings(vstate *v, pool_settings *p) {
     return 0;
 }
 
-int v_eval_job(vstate *v, const tn_check_rules *rules, const tn_task *t, const char *base, const char *sub,
-               const char *tag, const char *mapping, tn_evalpool_done *d) {
+int v_eval_job(vstate *v, const tn_check_rules *rules, const tn_task *t, const char *base, int64_t sub_id,
+               const char *sub, const char *tag, const char *mapping, tn_evalpool_done *d) {
     char *rp = v_path(v, "tasks/%lld/%s.result.json", (long long)t->id, tag);
+    double workers;
+    if (v_setting_num(v, "eval.workers", 0, &workers)) {
+        free(rp);
+        return -1;
+    }
+    /* with workers, a job the pool still runs (the setting just changed) is
+     * collected first: its child's result is as good as a worker's */
     int st = tn_evalpool_collect(v->pool, rp, d);
     if (st == 0) {
         char *test = tn_blobs_path(v->blobs, t->test_hash), *synth = tn_blobs_path(v->blobs, t->synth_hash);
@@ -44,6 +51,15 @@ int v_eval_job(vstate *v, const tn_check_rules *rules, const tn_task *t, const c
                                 "test_file", test, "synth_file", synth, "dataset_type", dt ? dt : json_object(),
                                 "seq_len", (json_int_t)(seq > 0 ? seq : v->o.seq_len), "base_only", sub == NULL,
                                 "rules", job_rules(rules));
+        if (workers != 0) {
+            st = v_eval_queued(v, t, sub_id, sub, job, rp, d);
+            json_decref(job);
+            json_decref(params);
+            free(test);
+            free(synth);
+            free(rp);
+            return st;
+        }
         char *jp = v_path(v, "tasks/%lld/%s.job.json", (long long)t->id, tag);
         pool_settings pl = {1, 0, 1}, *ps = &pl;
         int bad = load_pool_settings(v, ps);

@@ -655,7 +655,7 @@ static int evaluate_new_submissions(vstate *v, const rule_settings *rs, const tn
         char tag[64];
         snprintf(tag, sizeof tag, "sub%lld", (long long)ss[i].id);
         tn_evalpool_done d;
-        int st = v_eval_job(v, &rs->check, t, base, ss[i].files_dir, tag, mapping, &d);
+        int st = v_eval_job(v, &rs->check, t, base, ss[i].id, ss[i].files_dir, tag, mapping, &d);
         if (st < 0) rc = -1;
         if (st == 1 && d.rc >= 0) {
             rc = record_submission(v, t, &ss[i], &d);
@@ -698,7 +698,7 @@ int v_evaluate_task(vstate *v, int64_t task_id) {
     base_path = v_path(v, "tasks/%lld/base.result.json", (long long)t.id);
     tn_evalpool_done bd = {0};
     int from_file = tn_file_exists(base_path);
-    int brc = from_file ? 1 : v_eval_job(v, &rs.check, &t, base, NULL, "base", cd.mapping_json, &bd);
+    int brc = from_file ? 1 : v_eval_job(v, &rs.check, &t, base, 0, NULL, "base", cd.mapping_json, &bd);
     if (brc < 0) {
         rc = -1; /* the pool could not take it: the next tick tries again */
         goto out;

@@ -101,7 +101,7 @@ int tn_validator_main(const tn_validator_opts *opts) {
     int rc = -1;
     char *dbpath = NULL, *blobdir = NULL;
     if (tn_crypto_init() || tn_mkdir_p(v->o.data_dir) || load_key(v) || load_secret(v)) goto out;
-    dbpath = v_path(v, "store.sqlite");
+    dbpath = v->o.store_url ? tn_strdup(v->o.store_url) : v_path(v, "store.sqlite");
     blobdir = v_path(v, "blobs");
     tn_store_opts so = {0};
     so.max_miners_total = v->o.max_miners;

@@ -16,6 +16,8 @@
 
 typedef struct {
     const char *data_dir;        /* store.sqlite, blobs/, tasks/, uploads/ */
+    const char *store_url;       /* the store (store.h: postgres://..., sqlite:PATH or a path);
+                                  * NULL: data_dir/store.sqlite */
     const char *bind;            /* default 127.0.0.1 */
     int port;                    /* 0 = any free port (written to data_dir/validator.json) */
     const char *key_path;        /* the validator's key; created when missing (default data_dir/validator.key) */

@@ -123,8 +123,17 @@ int v_schedule_tick(vstate *v);
  * 1 the job's own failure, -1 not run through no fault of the job), 0
  * running or waiting for a free evaluator (ask again on a later tick), -1
  * the pool could not take it or the settings cannot be read. */
-int v_eval_job(vstate *v, const tn_check_rules *rules, const tn_task *t, const char *base, const char *sub,
-               const char *tag, const char *mapping, tn_evalpool_done *d);
+int v_eval_job(vstate *v, const tn_check_rules *rules, const tn_task *t, const char *base, int64_t sub_id,
+               const char *sub, const char *tag, const char *mapping, tn_evalpool_done *d);
+/* evalqueue.c: with setting eval.workers = 1, v_eval_job's work goes to
+ * `tuna worker` processes through the store's evaluation jobs: enqueues the
+ * job of (task, sub_id; 0 the base model) when it has none (the files of
+ * sub_dir put in the blob store, URLs signed), reads it when done or failed
+ * for good. `local` is the job evaljob.h would run here (its dataset_type,
+ * seq_len and rules are the worker's); a result is also written to
+ * result_path, where a child would have left it. Same answers as v_eval_job. */
+int v_eval_queued(vstate *v, const tn_task *t, int64_t sub_id, const char *sub_dir, json_t *local,
+                  const char *result_path, tn_evalpool_done *d);
 
 /* scorer.c: evaluate a task's submissions, apply the rules, score */
 int v_evaluate_task(vstate *v, int64_t task_id);

@@ -32,7 +32,10 @@ static int fetch_blob(fetcher *f, const char *hash, uint64_t max_bytes) {
     if (!mac || !json_is_integer(exp)) return tn_fail("job: no URL signature for blob %s", hash);
     char *url = tn_sprintf("%s/blobs/%s?exp=%lld&sig=%s", f->validator_url, hash,
                            (long long)json_integer_value(exp), mac);
-    char *tmp = tn_sprintf("%s/../download.%d.%s", tn_blobs_root(f->blobs), (int)getpid(), hash);
+    /* in the blob store's temporaries, named as its own ("put-PID-"): a
+     * worker killed mid-download leaves a partial file that the next
+     * tn_blobs_open removes once that pid is gone (store/blobs.c) */
+    char *tmp = tn_sprintf("%s/tmp/put-%d-download-%s", tn_blobs_root(f->blobs), (int)getpid(), hash);
     /* checked against the hash while it streams; put_file re-hashes as it stores */
     char got[TN_HASH_HEX + 1];
     int rc = tn_http_download(f->http, url, tmp, max_bytes, hash, NULL);
