@@ -3,7 +3,10 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
+#include "base/clock.h"
+#include "base/rng.h"
 #include "base/spawn.h"
+#include "model/model.h"
 #include "net/http_client.h"
 
 #include <jansson.h>
@@ -200,4 +203,89 @@ int tn_t_stories260k(const char *out_dir) {
     free(bin);
     free(log);
     return rc;
+}
+
+int tn_t_spawn_tuna(char *const prefix[], char *const args[], const char *log, const char *sleep_s) {
+    char *argv[48];
+    int n = 0;
+    for (int i = 0; prefix && prefix[i] && n < 8; i++) argv[n++] = prefix[i];
+    argv[n++] = (char *)tn_t_tuna();
+    for (int i = 0; args[i] && n < 47; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    if (sleep_s) setenv("TUNA_TEST_EVAL_SLEEP_S", sleep_s, 1);
+    tn_spawn_opts o = {.err_path = log, .out_path = log, .truncate = 1};
+    pid_t pid = -1;
+    if (tn_spawn(argv, &o, &pid)) pid = -1;
+    if (sleep_s) unsetenv("TUNA_TEST_EVAL_SLEEP_S");
+    return (int)pid;
+}
+
+int tn_t_count_in_file(const char *path, const char *needle) {
+    char *text = tn_read_file(path, NULL);
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle)) n++;
+    free(text);
+    tn_err_clear();
+    return n;
+}
+
+int tn_t_wait_log(int pid, const char *log, const char *needle, double limit_s) {
+    double t0 = tn_now();
+    while (tn_now() - t0 < limit_s) {
+        if (tn_t_count_in_file(log, needle) > 0) return 1;
+        if (tn_spawn_poll((pid_t)pid, NULL) != 1) return 0;
+        usleep(50000);
+    }
+    return 0;
+}
+
+int tn_t_perturb(const char *base, const char *dst, uint64_t seed) {
+    tn_model m;
+    if (tn_model_load(&m, base, 0)) return -1;
+    tn_rng r;
+    tn_rng_seed(&r, seed);
+    for (size_t i = 0; i < m.numel; i++) m.w[i] += (float)(2e-3 * (tn_rng_uniform(&r) - 0.5));
+    int rc = tn_mkdir_p(dst) || tn_model_save(&m, dst, base) ? -1 : 0;
+    tn_model_free(&m);
+    return rc;
+}
+
+int tn_t_upload_model(const tn_keypair *key, const char *upload_url, const char *dir) {
+    static const char *names[] = {"config.json", "model.safetensors"};
+    tn_http_opts o = {0};
+    o.key = key;
+    o.timeout_ms = 60000;
+    json_t *files = json_object();
+    int ok = 1;
+    for (int i = 0; i < 2; i++) {
+        char *p = tn_path_join(dir, names[i]), url[700];
+        snprintf(url, sizeof url, "%s/files/%s", upload_url, names[i]);
+        tn_http_resp r;
+        memset(&r, 0, sizeof r);
+        if (tn_http_upload_file(&o, "PUT", url, p, &r) == 0 && r.status == 201 && r.json)
+            json_object_set(files, names[i], json_object_get(r.json, "sha256"));
+        else
+            ok = 0;
+        tn_http_resp_free(&r);
+        free(p);
+    }
+    char url[700];
+    snprintf(url, sizeof url, "%s/complete", upload_url);
+    tn_http_resp r;
+    memset(&r, 0, sizeof r);
+    json_t *body = json_pack("{s:s, s:o, s:s}", "kind", "full", "files", files, "strategy", "test");
+    ok = ok && tn_http_json(&o, "POST", url, body, &r) == 0 && r.status == 200;
+    json_decref(body);
+    tn_http_resp_free(&r);
+    return ok ? 0 : -1;
+}
+
+void tn_t_record_start(tn_http_req *r, void *ud) {
+    tn_t_started *m = ud;
+    json_t *b = tn_http_body_json(r);
+    if (!b) return;
+    snprintf(m->upload_url, sizeof m->upload_url, "%s", json_string_value(json_object_get(b, "upload_url")));
+    json_decref(b);
+    m->started = 1;
+    tn_http_reply_json(r, 202, json_pack("{s:b}", "accepted", 1));
 }

@@ -133,4 +133,32 @@ void tn_t_accept_offer(tn_http_req *r, void *ud);
 int tn_t_stub_miner_start(tn_http_server **srv, tn_verifier **ver, const char *validator_pub, tn_http_handler offer,
                           tn_http_handler start, void *ud);
 
+/* ---- helpers of the tests that run `tuna worker` (test_worker.c,
+ * test_validator_workers.c) ---------------------------------------------- */
+
+/* `[PREFIX...] tuna ARGS...` (both NULL-terminated; prefix may be NULL, e.g.
+ * {"ip", "netns", "exec", NS, NULL}) with stdout and stderr to log
+ * (truncated); TUNA_TEST_EVAL_SLEEP_S=sleep_s in its environment when not
+ * NULL (evaljob.h). Its pid, or -1. */
+int tn_t_spawn_tuna(char *const prefix[], char *const args[], const char *log, const char *sleep_s);
+/* Occurrences of needle in the file (0 when it cannot be read). */
+int tn_t_count_in_file(const char *path, const char *needle);
+/* Waits up to limit_s for needle in the log of process pid: 1 seen, 0 not
+ * (or the process exited). */
+int tn_t_wait_log(int pid, const char *log, const char *needle, double limit_s);
+/* A fine-tune stand-in: every weight of the model in base moved by up to
+ * +-1e-3 (seeded, base/rng), saved in dst. 0 or -1. */
+int tn_t_perturb(const char *base, const char *dst, uint64_t seed);
+/* A stand-in miner's POST /start_training handler: records the upload URL
+ * in ud (a tn_t_started) and answers 202. */
+typedef struct {
+    char upload_url[512];
+    volatile int started;
+} tn_t_started;
+void tn_t_record_start(tn_http_req *r, void *ud);
+/* A stand-in miner's upload: config.json and model.safetensors of dir PUT
+ * to upload_url/files/NAME, then upload_url/complete (kind full), signed by
+ * key. 0, or -1. */
+int tn_t_upload_model(const tn_keypair *key, const char *upload_url, const char *dir);
+
 #endif

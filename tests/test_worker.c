@@ -40,18 +40,6 @@
 static char g_dir[512];
 static tn_t_validator g_v;
 
-/* A fine-tune stand-in: every weight moved by up to +-1e-3 (seeded). */
-static int perturb(const char *base, const char *dst, uint64_t seed) {
-    tn_model m;
-    if (tn_model_load(&m, base, 0)) return -1;
-    tn_rng r;
-    tn_rng_seed(&r, seed);
-    for (size_t i = 0; i < m.numel; i++) m.w[i] += (float)(2e-3 * (tn_rng_uniform(&r) - 0.5));
-    int rc = tn_mkdir_p(dst) || tn_model_save(&m, dst, base) ? -1 : 0;
-    tn_model_free(&m);
-    return rc;
-}
-
 /* rows [from, to) of the demo dataset as JSONL */
 static int write_rows(const char *src, const char *dst, size_t from, size_t to) {
     json_t *all = NULL;
@@ -87,21 +75,6 @@ static void sign_manifest(json_t *sigs, const unsigned char *secret, const json_
         sign_blob(sigs, secret, json_string_value(json_object_get(f, "sha256")));
 }
 
-/* `tuna ARGS` with stderr to log (and env additions); its pid, or -1. */
-static pid_t start_tuna(char *const args[], const char *log, const char *sleep_s) {
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)tn_t_tuna();
-    for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    if (sleep_s) setenv("TUNA_TEST_EVAL_SLEEP_S", sleep_s, 1);
-    tn_spawn_opts o = {.err_path = log, .out_path = log, .truncate = 1};
-    pid_t pid = -1;
-    if (tn_spawn(argv, &o, &pid)) pid = -1;
-    unsetenv("TUNA_TEST_EVAL_SLEEP_S");
-    return pid;
-}
-
 /* The one-machine reference: `tuna eval-submission` on local files. */
 static json_t *reference(const char *base, const char *sub, const char *test, const char *synth, const json_t *dt,
                          const char *tag) {
@@ -112,7 +85,7 @@ static json_t *reference(const char *base, const char *sub, const char *test, co
                             sub == NULL);
     json_t *res = NULL;
     char *args[] = {"eval-submission", "--job", jp, "--out", rp, NULL};
-    pid_t pid = tn_json_save_file(job, jp) == 0 ? start_tuna(args, log, NULL) : -1;
+    pid_t pid = tn_json_save_file(job, jp) == 0 ? tn_t_spawn_tuna(NULL, args, log, NULL) : -1;
     tn_spawn_end end;
     if (pid > 0 && tn_spawn_wait(pid, &end) == 0 && end.code == 0) res = tn_json_load_file(rp);
     CHECKF(res != NULL, "reference evaluation %s failed (see %s)", tag, log);
@@ -121,16 +94,6 @@ static json_t *reference(const char *base, const char *sub, const char *test, co
     free(rp);
     free(log);
     return res;
-}
-
-/* Lines of a log file that contain `needle`. */
-static int count_lines(const char *path, const char *needle) {
-    char *text = tn_read_file(path, NULL);
-    int n = 0;
-    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle)) n++;
-    free(text);
-    tn_err_clear();
-    return n;
 }
 
 /* Running `eval-submission` processes whose command line mentions `dir`. */
@@ -156,17 +119,6 @@ static int evaluators_under(const char *dir) {
     }
     if (d) closedir(d);
     return n;
-}
-
-/* Waits for `needle` in the log of process pid (0 as soon as it exits). */
-static int wait_for(pid_t pid, const char *log, const char *needle, double limit_s) {
-    double t0 = tn_now();
-    while (tn_now() - t0 < limit_s) {
-        if (count_lines(log, needle) > 0) return 1;
-        if (tn_spawn_poll(pid, NULL) != 1) return 0;
-        usleep(50000);
-    }
-    return 0;
 }
 
 /* Jobs of the task in state done, 0..NJOBS (-1: the store failed). */
@@ -217,7 +169,7 @@ TEST(two_workers_one_killed) {
     CHECK(tn_keypair_generate(&admin) == 0 && tn_keypair_generate(&ka) == 0 && tn_keypair_generate(&kb) == 0);
     CHECK(tn_keypair_save(&ka, akey, 1) == 0 && tn_keypair_save(&kb, bkey, 1) == 0);
     CHECK(tn_t_stories260k(base) == 0);
-    CHECK(perturb(base, sub[0], 11) == 0 && perturb(base, sub[1], 22) == 0);
+    CHECK(tn_t_perturb(base, sub[0], 11) == 0 && tn_t_perturb(base, sub[1], 22) == 0);
     CHECK(write_rows(src, test, 0, 24) == 0 && write_rows(src, synth, 24, 48) == 0);
     char *vargs[] = {"--admin-key", admin.id, NULL};
     if (tn_t_validator_start(&g_v, vdir, vlog, vargs, 60) != 0) {
@@ -269,15 +221,15 @@ TEST(two_workers_one_killed) {
                      "--lease-s", "3", "--poll-s", "0.2", "-v", NULL};
     char *bargs[] = {"worker", "--store", store_url, "--validator", g_v.url, "--key", bkey, "--cache-dir", bcache,
                      "--lease-s", "3", "--poll-s", "0.2", "-v", NULL};
-    a = start_tuna(aargs, alog, "60");
+    a = tn_t_spawn_tuna(NULL, aargs, alog, "60");
     CHECK(a > 0);
     char needle[64];
     snprintf(needle, sizeof needle, "evaluating job %lld ", (long long)ids[0]);
-    int started = a > 0 && wait_for(a, alog, needle, 120);
+    int started = a > 0 && tn_t_wait_log(a, alog, needle, 120);
     CHECKF(started, "worker A did not start job %lld (see %s)", (long long)ids[0], alog);
     if (!started) goto out;
     /* B does the other two meanwhile */
-    b = start_tuna(bargs, blog, NULL);
+    b = tn_t_spawn_tuna(NULL, bargs, blog, NULL);
     CHECK(b > 0);
     double t0 = tn_now();
     while (count_done(s, task) < 2 && tn_now() - t0 < 120 && tn_spawn_poll(b, NULL) == 1) usleep(100000);
@@ -309,7 +261,7 @@ TEST(two_workers_one_killed) {
                "job %lld: %s by %s, %lld attempts", (long long)v[i].id, tn_eval_state_name(v[i].state),
                v[i].lease_owner ? v[i].lease_owner : "-", (long long)v[i].attempts);
         snprintf(needle, sizeof needle, "job %lld done", (long long)v[i].id);
-        CHECKF(count_lines(blog, needle) == 1 && count_lines(alog, needle) == 0, "'%s' not exactly once", needle);
+        CHECKF(tn_t_count_in_file(blog, needle) == 1 && tn_t_count_in_file(alog, needle) == 0, "'%s' not exactly once", needle);
     }
     char apfx[24];
     snprintf(apfx, sizeof apfx, "lease of %.8s", ka.id); /* the job's history names A's lapsed lease */
@@ -321,7 +273,7 @@ TEST(two_workers_one_killed) {
     json_t *wf;
     json_object_foreach(json_object_get(bman, "files"), wname, wf) {
         snprintf(needle, sizeof needle, "fetched blob %.12s", json_string_value(json_object_get(wf, "sha256")));
-        CHECKF(count_lines(blog, needle) == 1, "base file %s fetched %d times", wname, count_lines(blog, needle));
+        CHECKF(tn_t_count_in_file(blog, needle) == 1, "base file %s fetched %d times", wname, tn_t_count_in_file(blog, needle));
     }
     /* the results are the one-machine run's */
     for (int i = 0; i < NJOBS; i++) {
@@ -353,7 +305,7 @@ TEST(two_workers_one_killed) {
     CHECK(tn_store_eval_enqueue(s, task, 99, text, tn_wall_ms(), &bad_id) == 0);
     char *cargs[] = {"worker", "--store", store_url, "--validator", g_v.url, "--key", bkey, "--cache-dir", cache2,
                      "--lease-s", "3", "--once", NULL};
-    pid_t c = start_tuna(cargs, clog, NULL);
+    pid_t c = tn_t_spawn_tuna(NULL, cargs, clog, NULL);
     CHECK(c > 0 && tn_spawn_wait(c, &end) == 0 && end.code == 0);
     tn_eval e;
     CHECK(tn_store_eval_get(s, bad_id, &e) == 0);
