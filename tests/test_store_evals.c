@@ -4,7 +4,9 @@
  * The lease rules are checked with the caller's clock (the store never reads
  * one): a job whose lease expired is claimed by another owner and the first
  * owner's late result is refused; attempts are counted up to the limit; and
- * processes that claim at the same moment never get the same job. */
+ * processes that claim at the same moment never get the same job. The
+ * scheduler's lease (migration 5) is one compare-and-set: held by one owner
+ * until it expires (exclusive) or is given back. */
 #include "harness.h"
 #include "store_backend.h"
 
@@ -244,9 +246,38 @@ out:
     free(p);
 }
 
+TEST(scheduler_lease) {
+    char *p = db_path("lease.db"), *who = NULL;
+    tn_store *s = open_db(p);
+    if (!s) goto out;
+    CHECK(tn_store_lease_take(s, "scheduler", "A", 1000, 3000, &who) == 0 && !who);
+    /* B is refused while A's lease runs, and told who holds it */
+    CHECK(tn_store_lease_take(s, "scheduler", "B", 3999, 3000, &who) == TN_STORE_CONFLICT && who && !strcmp(who, "A"));
+    CHECKF(strstr(tn_errmsg(), "held by 'A'") != NULL, "%s", tn_errmsg());
+    free(who);
+    who = NULL;
+    CHECK(tn_store_lease_take(s, "other", "B", 3999, 3000, NULL) == 0); /* leases are per name */
+    CHECK(tn_store_lease_take(s, "scheduler", "A", 2000, 3000, NULL) == 0); /* renewed: now until 5000 */
+    CHECK(tn_store_lease_take(s, "scheduler", "B", 4999, 3000, NULL) == TN_STORE_CONFLICT);
+    /* at its end (exclusive) it is free: B takes it and A's renewal is refused */
+    CHECK(tn_store_lease_take(s, "scheduler", "B", 5000, 3000, NULL) == 0);
+    CHECK(tn_store_lease_take(s, "scheduler", "A", 5001, 3000, &who) == TN_STORE_CONFLICT && who && !strcmp(who, "B"));
+    free(who);
+    /* giving back: only the holder's counts; then A need not wait */
+    CHECK(tn_store_lease_release(s, "scheduler", "A") == 0);
+    CHECK(tn_store_lease_take(s, "scheduler", "A", 5002, 3000, NULL) == TN_STORE_CONFLICT);
+    CHECK(tn_store_lease_release(s, "scheduler", "B") == 0);
+    CHECK(tn_store_lease_take(s, "scheduler", "A", 5003, 3000, NULL) == 0);
+    CHECK(tn_store_lease_take(s, "scheduler", "", 5003, 3000, NULL) == TN_STORE_ERROR);
+    CHECK(tn_store_lease_take(s, "scheduler", "C", 5003, 0, NULL) == TN_STORE_ERROR);
+out:
+    tn_store_close(s);
+    free(p);
+}
+
 static const sb_case backend_cases[] = {
     SB_CASE(evals_enqueue_idempotent), SB_CASE(evals_lease_taken_result_refused), SB_CASE(evals_attempts_counted),
-    SB_CASE(evals_crash_mid_claim),    SB_CASE(evals_claim_across_processes),
+    SB_CASE(evals_crash_mid_claim),    SB_CASE(evals_claim_across_processes), SB_CASE(scheduler_lease),
 };
 
 int main(void) {

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tuna validator --data-dir DIR --admin-key HEX [options]\n\n"
@@ -27,7 +28,12 @@ static void usage(FILE *f) {
                "  --eval-mem MB         evaluator child's memory limit (default 8192)\n"
                "  --eval-time S         evaluator child's wall-clock limit (default 1800)\n"
                "  --max-upload MB       largest file a miner may upload (default 4096)\n"
-               "  --max-miners N        miners allowed in total (default 20; 5 per owner)\n");
+               "  --max-miners N        miners allowed in total (default 20; 5 per owner)\n"
+               "  --role all|api|scheduler  what this process does when several share one store\n"
+               "                        (default all: the API, and the scheduler while it holds the\n"
+               "                        store's scheduler lease; api: the API only; scheduler: the\n"
+               "                        scheduler, serving only /blobs/ and /v1/health)\n"
+               "  --lease-s S           the scheduler's lease (default 30)\n");
 }
 
 int cmd_validator(int argc, char **argv) {
@@ -35,6 +41,7 @@ int cmd_validator(int argc, char **argv) {
         {"data-dir", 1, 0, 'd'}, {"admin-key", 1, 0, 'a'},    {"listen", 1, 0, 'l'},  {"key", 1, 0, 'k'},
         {"offer-timeout", 1, 0, 'o'}, {"pool", 1, 0, 'p'},    {"seq-len", 1, 0, 's'}, {"eval-mem", 1, 0, 'm'},
         {"eval-time", 1, 0, 't'}, {"max-upload", 1, 0, 'u'}, {"max-miners", 1, 0, 'n'}, {"store", 1, 0, 'S'},
+        {"role", 1, 0, 'R'}, {"lease-s", 1, 0, 'L'},
         {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     tn_validator_opts o;
@@ -54,6 +61,13 @@ int cmd_validator(int argc, char **argv) {
             break;
         case 'k': o.key_path = optarg; break;
         case 'S': o.store_url = optarg; break;
+        case 'R':
+            if (!strcmp(optarg, "all")) o.role = TN_VALIDATOR_ALL;
+            else if (!strcmp(optarg, "api")) o.role = TN_VALIDATOR_API;
+            else if (!strcmp(optarg, "scheduler")) o.role = TN_VALIDATOR_SCHEDULER;
+            else bad = tn_fail("--role: '%s' is not all, api or scheduler", optarg);
+            break;
+        case 'L': bad = tn_parse_double("--lease-s", optarg, 1, 86400, &o.lease_s); break;
         case 'o': bad = tn_parse_int("--offer-timeout", optarg, 1, 86400000, &o.offer_timeout_ms); break;
         case 'p': bad = tn_parse_int("--pool", optarg, 0, 1 << 20, &o.pool_size); break;
         case 's': bad = tn_parse_int("--seq-len", optarg, 2, 1 << 20, &o.seq_len); break;

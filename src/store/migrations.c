@@ -181,6 +181,13 @@ const tn_migration tn_store_migrations[] = {
      "  created_at   INTEGER NOT NULL,\n"
      "  PRIMARY KEY (competition, slot)\n"
      ");\n"},
+    {5, "leases: the one process acting in a role (the scheduler)",
+     "CREATE TABLE leases (\n"
+     "  name      TEXT PRIMARY KEY,\n"
+     "  owner     TEXT NOT NULL,\n"
+     "  expires   INTEGER NOT NULL,\n"
+     "  since     INTEGER NOT NULL\n"
+     ");\n"},
 };
 
 const int tn_store_nmigrations = (int)(sizeof tn_store_migrations / sizeof tn_store_migrations[0]);

@@ -14,6 +14,7 @@
 #include "store/pg_store_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int row_eval(const PGresult *r, int i, void *out) {
@@ -197,4 +198,55 @@ int pgs_eval_list(tn_store *s, int64_t task_id, tn_eval **v, size_t *n) {
                            "SELECT " SS_EVAL_COLS " FROM evaluations WHERE ($1 = 0 OR task_id = $1) ORDER BY id", "i",
                            task_id);
     return ss_leave(s, pgq_fetch_all(s, r, sizeof **v, row_eval, ss_clear_eval, (void **)v, n));
+}
+
+/* ---- leases of a role (migration 5) ------------------------------------------------ */
+
+static int lease_take_tx(tn_store *s, const char *name, const char *owner, int64_t now, int64_t lease_ms,
+                         char **holder_out) {
+    int64_t changed = 0;
+    /* free, expired, or ours: taken; else the row is left alone (no change) */
+    int rc = pgq_run(s, "taking lease", &changed,
+                     "INSERT INTO leases (name, owner, expires, since) VALUES ($1, $2, $3, $4) "
+                     "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires = excluded.expires, "
+                     "since = CASE WHEN leases.owner = excluded.owner THEN leases.since ELSE excluded.since END "
+                     "WHERE leases.owner = excluded.owner OR leases.expires <= excluded.since",
+                     "ttii", name, owner, now + lease_ms, now);
+    if (rc != 0 || changed == 1) return rc;
+    PGresult *r = pgq_exec(s, "reading lease", "SELECT owner, expires FROM leases WHERE name = $1", "t", name);
+    if (!r) return TN_STORE_ERROR;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return ss_fail_code(TN_STORE_ERROR, "store: lease '%s' neither taken nor held", name);
+    }
+    char *holder = pgq_str(r, 0, 0);
+    int64_t expires = pgq_i64(r, 0, 1);
+    PQclear(r);
+    rc = ss_fail_code(TN_STORE_CONFLICT, "store: lease '%s' is held by '%s' for %lld ms more", name, holder,
+                      (long long)(expires - now));
+    free(*holder_out); /* (a retried transaction may have read it once) */
+    *holder_out = holder;
+    return rc;
+}
+
+int pgs_lease_take(tn_store *s, const char *name, const char *owner, int64_t now, int64_t lease_ms,
+                   char **holder_out) {
+    char *holder = NULL;
+    if (holder_out) *holder_out = NULL;
+    if (ss_nonempty(name, "lease name") || ss_check_lease(owner, lease_ms, 1)) return TN_STORE_ERROR;
+    if (pgs_enter(s) != 0) return TN_STORE_ERROR;
+    int rc;
+    PG_TX(s, rc, lease_take_tx(s, name, owner, now, lease_ms, &holder));
+    if (holder_out && rc == TN_STORE_CONFLICT) *holder_out = holder;
+    else free(holder);
+    return ss_leave(s, rc);
+}
+
+int pgs_lease_release(tn_store *s, const char *name, const char *owner) {
+    if (ss_nonempty(name, "lease name") || ss_check_lease(owner, 0, 0)) return TN_STORE_ERROR;
+    if (pgs_enter(s) != 0) return TN_STORE_ERROR;
+    int rc;
+    PG_TX(s, rc, pgq_run(s, "releasing lease", NULL, "DELETE FROM leases WHERE name = $1 AND owner = $2", "tt",
+                         name, owner));
+    return ss_leave(s, rc);
 }

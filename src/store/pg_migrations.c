@@ -186,6 +186,13 @@ const tn_migration tn_store_pg_migrations[] = {
      "  created_at   BIGINT NOT NULL,\n"
      "  PRIMARY KEY (competition, slot)\n"
      ");\n"},
+    {5, "leases: the one process acting in a role (the scheduler)",
+     "CREATE TABLE leases (\n"
+     "  name      TEXT PRIMARY KEY,\n"
+     "  owner     TEXT NOT NULL,\n"
+     "  expires   BIGINT NOT NULL,\n"
+     "  since     BIGINT NOT NULL\n"
+     ");\n"},
 };
 
 const int tn_store_pg_nmigrations = (int)(sizeof tn_store_pg_migrations / sizeof tn_store_pg_migrations[0]);

@@ -167,3 +167,50 @@ int sqs_eval_list(tn_store *s, int64_t task_id, tn_eval **v, size_t *n) {
                                  sizeof **v, row_eval, ss_clear_eval, (void **)v, n);
     return ss_leave(s, rc);
 }
+
+/* ---- leases of a role (migration 5) ------------------------------------------------ */
+
+/* Who holds lease `name` after a take that changed nothing: CONFLICT. */
+static int lease_held(tn_store *s, const char *name, int64_t now, char **holder_out) {
+    sqlite3_stmt *st = tn_sqlite_q(&s->h, "SELECT owner, expires FROM leases WHERE name = ?", "t", name);
+    if (!st) return TN_STORE_ERROR;
+    int step = sqlite3_step(st);
+    char *owner = step == SQLITE_ROW ? tn_sqlite_col_str(st, 0) : NULL;
+    int64_t expires = step == SQLITE_ROW ? tn_sqlite_col_i64(st, 1) : 0;
+    tn_sqlite_done(st);
+    if (step != SQLITE_ROW) {
+        free(owner);
+        return tn_sqlite_fail(&s->h, "reading lease");
+    }
+    int rc = ss_fail_code(TN_STORE_CONFLICT, "store: lease '%s' is held by '%s' for %lld ms more", name, owner,
+                          (long long)(expires - now));
+    if (holder_out) *holder_out = owner;
+    else free(owner);
+    return rc;
+}
+
+int sqs_lease_take(tn_store *s, const char *name, const char *owner, int64_t now, int64_t lease_ms,
+                   char **holder_out) {
+    if (holder_out) *holder_out = NULL;
+    if (ss_nonempty(name, "lease name") || ss_check_lease(owner, lease_ms, 1)) return TN_STORE_ERROR;
+    int rc = ss_enter_tx(s);
+    if (rc != 0) return rc;
+    /* free, expired, or ours: taken; else the row is left alone (no change) */
+    rc = tn_sqlite_run(&s->h, "taking lease",
+                       "INSERT INTO leases (name, owner, expires, since) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires = excluded.expires, "
+                       "since = CASE WHEN leases.owner = excluded.owner THEN leases.since ELSE excluded.since END "
+                       "WHERE leases.owner = excluded.owner OR leases.expires <= excluded.since",
+                       "ttii", name, owner, now + lease_ms, now);
+    if (rc == 0 && sqlite3_changes(s->h.db) != 1) rc = lease_held(s, name, now, holder_out);
+    return ss_leave_tx(s, rc);
+}
+
+int sqs_lease_release(tn_store *s, const char *name, const char *owner) {
+    if (ss_nonempty(name, "lease name") || ss_check_lease(owner, 0, 0)) return TN_STORE_ERROR;
+    int rc = ss_enter_tx(s);
+    if (rc != 0) return rc;
+    rc = tn_sqlite_run(&s->h, "releasing lease", "DELETE FROM leases WHERE name = ? AND owner = ?", "tt", name,
+                       owner);
+    return ss_leave_tx(s, rc);
+}

@@ -39,7 +39,7 @@ enum {
 };
 
 /* Schema version this build writes (and the newest it can open). */
-#define TN_STORE_SCHEMA_VERSION 4
+#define TN_STORE_SCHEMA_VERSION 5
 
 typedef struct tn_store tn_store;
 
@@ -411,6 +411,19 @@ int tn_store_eval_get(tn_store *s, int64_t id, tn_eval *out);
 int tn_store_eval_list(tn_store *s, int64_t task_id, tn_eval **v, size_t *n);
 void tn_eval_clear(tn_eval *e);
 void tn_evals_free(tn_eval *v, size_t n);
+
+/* ---- leases of a role (migration 5; docs/store.md, "Leases") ------------- */
+
+/* Takes or renews the lease `name` (e.g. "scheduler") for owner until
+ * now + lease_ms: 0 when owner holds it now (it was free, expired, or
+ * owner's already); TN_STORE_CONFLICT when another owner holds an unexpired
+ * lease, whose name *holder_out (heap, may be NULL) gets. One compare-and-
+ * set: two takers never both get 0 for overlapping leases. */
+int tn_store_lease_take(tn_store *s, const char *name, const char *owner, int64_t now, int64_t lease_ms,
+                        char **holder_out);
+/* Gives the lease up if owner holds it (a clean stop: the next taker need
+ * not wait for the expiry); 0 either way. */
+int tn_store_lease_release(tn_store *s, const char *name, const char *owner);
 
 /* ---- flags ------------------------------------------------------------------ */
 

@@ -115,7 +115,11 @@
     X(eval_fail, (tn_store * s, int64_t id, const char *owner, const char *error, int64_t now),  \
       (s, id, owner, error, now))                                                                \
     X(eval_get, (tn_store * s, int64_t id, tn_eval *out), (s, id, out))                          \
-    X(eval_list, (tn_store * s, int64_t task_id, tn_eval **v, size_t *n), (s, task_id, v, n))
+    X(eval_list, (tn_store * s, int64_t task_id, tn_eval **v, size_t *n), (s, task_id, v, n))             \
+    X(lease_take,                                                                                \
+      (tn_store * s, const char *name, const char *owner, int64_t now, int64_t lease_ms, char **holder_out), \
+      (s, name, owner, now, lease_ms, holder_out))                                               \
+    X(lease_release, (tn_store * s, const char *name, const char *owner), (s, name, owner))
 
 #define TN_STORE_OP_FIELD(name, params, args) int(*name) params;
 typedef struct {

@@ -828,7 +828,11 @@ int v_api_register(vstate *v) {
         {"GET", "/", TN_ROUTE_PREFIX, 0, NULL, v_dashboard, v},
     };
     int rc = 0;
-    for (size_t i = 0; i < sizeof routes / sizeof *routes && rc == 0; i++) rc = tn_http_server_route(v->http, &routes[i]);
+    for (size_t i = 0; i < sizeof routes / sizeof *routes && rc == 0; i++)
+        /* a scheduler-only process serves its blob downloads and its health (validator.h) */
+        if (v->o.role != TN_VALIDATOR_SCHEDULER || !strcmp(routes[i].path, "/blobs/") ||
+            !strcmp(routes[i].path, "/v1/health"))
+            rc = tn_http_server_route(v->http, &routes[i]);
     free(tmp); /* the server copies a route's strings */
     return rc;
 }

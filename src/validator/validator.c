@@ -24,6 +24,7 @@ void tn_validator_opts_default(tn_validator_opts *o) {
     o->eval_wall_s = 1800;
     o->tick_s = 0.25;
     o->max_miners = 20;
+    o->lease_s = 30;
 }
 
 static vstate *g_v;
@@ -88,6 +89,43 @@ static int write_info(vstate *v) {
     return rc;
 }
 
+/* The scheduler's lease (validator.h): taken or renewed once a third of it
+ * is used; 1 when this process may act now (two thirds of the lease or
+ * more left, so that the tick ends before the lease does). */
+typedef struct {
+    char owner[160];
+    int64_t until; /* our lease's end; 0 when not held */
+    int said;      /* "standing by" logged for the current holder */
+} sched_lease;
+
+static int may_schedule(vstate *v, sched_lease *l) {
+    int64_t lease_ms = (int64_t)(v->o.lease_s * 1000), now = tn_wall_ms();
+    if (now >= l->until - 2 * lease_ms / 3) {
+        char *holder = NULL;
+        LOCK(v);
+        int rc = tn_store_lease_take(v->store, "scheduler", l->owner, now, lease_ms, &holder);
+        UNLOCK(v);
+        if (rc == 0) {
+            if (!l->until) tn_info("scheduler: lease taken by %s", l->owner);
+            l->until = now + lease_ms;
+            l->said = 0;
+        } else {
+            if (l->until && now < l->until) /* a failed renewal: ours until it expires */
+                tn_warn("scheduler: cannot renew the lease: %s", tn_errmsg());
+            else if (rc == TN_STORE_CONFLICT && !l->said++)
+                tn_info("scheduler: standing by (%s)", tn_errmsg());
+            else if (rc != TN_STORE_CONFLICT)
+                tn_warn("scheduler: %s", tn_errmsg());
+            if (l->until && now >= l->until) {
+                tn_warn("scheduler: lease lost");
+                l->until = 0;
+            }
+        }
+        free(holder);
+    }
+    return l->until && now < l->until - lease_ms / 3;
+}
+
 int tn_validator_main(const tn_validator_opts *opts) {
     vstate V;
     memset(&V, 0, sizeof V);
@@ -129,8 +167,14 @@ int tn_validator_main(const tn_validator_opts *opts) {
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     int64_t last_sweep = tn_wall_ms();
+    sched_lease lease = {.until = 0};
+    char host[64] = "?";
+    gethostname(host, sizeof host - 1);
+    snprintf(lease.owner, sizeof lease.owner, "%.16s@%s/%d", v->key.id, host, (int)getpid());
+    if (!(v->o.lease_s >= 1)) v->o.lease_s = 30;
     while (!v->stop) {
-        if (v_schedule_tick(v)) tn_warn("scheduler: %s", tn_errmsg());
+        if (v->o.role != TN_VALIDATOR_API && may_schedule(v, &lease) && v_schedule_tick(v))
+            tn_warn("scheduler: %s", tn_errmsg());
         if (tn_wall_ms() - last_sweep >= V_SWEEP_PERIOD_MS) {
             if (v_sweep_staging(v, 0)) tn_warn("uploads: %s", tn_errmsg());
             last_sweep = tn_wall_ms();
@@ -138,6 +182,8 @@ int tn_validator_main(const tn_validator_opts *opts) {
         usleep((useconds_t)(v->o.tick_s * 1e6));
     }
     tn_info("validator stopping (signal %d)", (int)v->stop);
+    if (lease.until && tn_store_lease_release(v->store, "scheduler", lease.owner) == 0)
+        tn_info("scheduler: lease given back");
     rc = 0;
 out:
     g_v = NULL;

@@ -32,7 +32,20 @@ typedef struct {
     const char *tuna_bin;        /* binary for child processes (default /proc/self/exe) */
     double tick_s;               /* scheduler period, default 0.25 */
     int max_miners;              /* total miners allowed, default 20 */
+    int role;                    /* TN_VALIDATOR_ALL (default), _API, _SCHEDULER: see below */
+    double lease_s;              /* the scheduler's lease, default 30 s */
 } tn_validator_opts;
+
+/* Roles (docs/operations.md, "Several validator processes"): several
+ * processes may share one PostgreSQL store and one data directory. `api`
+ * serves the HTTP API (uploads, reads, admin) and never schedules; `all`
+ * serves it and schedules while it holds the store's "scheduler" lease;
+ * `scheduler` schedules under that lease and serves only /v1/health and the
+ * signed /blobs/ downloads (its offers and jobs carry URLs of its own
+ * address). The lease (tn_store_lease_take) is renewed while held; the
+ * scheduler acts in a tick only while a third of the lease is left, so two
+ * schedulers never act at once as long as a tick is shorter than that. */
+enum { TN_VALIDATOR_ALL = 0, TN_VALIDATOR_API = 1, TN_VALIDATOR_SCHEDULER = 2 };
 
 void tn_validator_opts_default(tn_validator_opts *o);
 /* Runs until SIGINT/SIGTERM; returns 0 after a clean stop. */
