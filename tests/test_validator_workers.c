@@ -18,7 +18,14 @@
  *       same task is rescored with eval.workers = 0 (every evaluation again,
  *       in the validator's own children: the one-machine run) and every score
  *       equals the workers' value for value.
- * Needs ../shared/data (stories260K). */
+ *   two_schedulers  three validators on one store: S1 and S2 with --role all
+ *       (3 s scheduler lease), R with --role api. S1 takes the lease; S2
+ *       stands by and never takes it while S1 lives (4 s, more than a
+ *       lease); R never asks for it. S1 is killed with SIGKILL: S2 takes
+ *       the lease, not before a third of a lease has passed (S1's lease was
+ *       still running) and within a lease and a margin. A clean stop of S2
+ *       gives the lease back (free at once), and R still serves the API.
+ * workers_score_like_one_machine needs ../shared/data (stories260K). */
 #include "harness.h"
 #include "store_backend.h"
 
@@ -357,9 +364,70 @@ out:
     free(store_url), free(alog), free(blog), free(akey), free(bkey), free(acache), free(bcache);
 }
 
-static const sb_case backend_cases[] = {SB_CASE(workers_score_like_one_machine)};
+/* The first time (seconds since t0) `needle` shows in log, polling; -1 if not within limit_s. */
+static double when_logged(const char *log, const char *needle, double t0, double limit_s) {
+    while (tn_now() - t0 < limit_s) {
+        if (tn_t_count_in_file(log, needle) > 0) return tn_now() - t0;
+        usleep(20000);
+    }
+    return -1;
+}
+
+TEST(two_schedulers) {
+    static int round;
+    snprintf(g_dir, sizeof g_dir, "%s/sched%d", tn_t_tmpdir(), ++round);
+    CHECK(tn_mkdir_p(g_dir) == 0);
+    tn_crypto_init();
+    tn_keypair_generate(&g_admin);
+    char *store_url = db_path("sched.db");
+    char *dir[3], *log[3];
+    static const char *roles[3] = {"all", "all", "api"};
+    tn_t_validator v[3];
+    memset(v, 0, sizeof v);
+    for (int k = 0; k < 3; k++) {
+        dir[k] = tn_sprintf("%s/v%d", g_dir, k);
+        log[k] = tn_sprintf("%s/v%d.log", g_dir, k);
+        char *args[] = {"--store", store_url, "--admin-key", g_admin.id, "--role", (char *)roles[k], "--lease-s", "3",
+                        NULL};
+        CHECKF(tn_t_validator_start(&v[k], dir[k], log[k], args, 60) == 0, "validator %d did not start (see %s)", k,
+               log[k]);
+        if (k == 0) CHECKF(when_logged(log[0], "lease taken by", tn_now(), 30) >= 0, "S1 took no lease (%s)", log[0]);
+    }
+    if (v[0].pid <= 0 || v[1].pid <= 0 || v[2].pid <= 0) goto out;
+    CHECKF(when_logged(log[1], "standing by", tn_now(), 30) >= 0, "S2 is not standing by (%s)", log[1]);
+    usleep(4000000); /* longer than a lease: S1 renews, S2 never gets it */
+    CHECK(tn_t_count_in_file(log[1], "lease taken") == 0 && tn_t_count_in_file(log[0], "standing by") == 0);
+    CHECK(tn_t_count_in_file(log[0], "lease lost") == 0);
+    CHECK(tn_t_count_in_file(log[2], "lease") == 0 && tn_t_count_in_file(log[2], "standing by") == 0);
+    double t0 = tn_now();
+    CHECK(tn_t_validator_stop(&v[0], SIGKILL) == 128 + SIGKILL);
+    double took = when_logged(log[1], "lease taken by", t0, 15);
+    printf("  S2 took the lease %.2f s after S1 was killed (lease 3 s)\n", took);
+    CHECKF(took >= 1.0 && took <= 3.0 + 2.0, "S2 took the lease %.2f s after S1's death", took);
+    /* a clean stop gives the lease back: S1 restarted takes it at once */
+    CHECK(tn_t_validator_stop(&v[1], SIGTERM) == 0);
+    CHECK(tn_t_count_in_file(log[1], "lease given back") == 1);
+    tn_store *st = open_db(store_url);
+    CHECKF(st && tn_store_lease_take(st, "scheduler", "probe", tn_wall_ms(), 1000, NULL) == 0,
+           "the lease was not given back: %s", tn_errmsg());
+    if (st) CHECK(tn_store_lease_release(st, "scheduler", "probe") == 0);
+    tn_store_close(st);
+    json_t *h = tn_t_get_json(v[2].url, "/v1/health"), *m = tn_t_get_json(v[2].url, "/v1/miners");
+    CHECK(h && m); /* R serves the API */
+    json_decref(h);
+    json_decref(m);
+out:
+    for (int k = 0; k < 3; k++) {
+        if (v[k].pid > 0) CHECKF(tn_t_validator_stop(&v[k], SIGTERM) == 0, "validator %d did not stop cleanly", k);
+        free(dir[k]);
+        free(log[k]);
+    }
+    free(store_url);
+}
+
+static const sb_case backend_cases[] = {SB_CASE(two_schedulers), SB_CASE(workers_score_like_one_machine)};
 
 int main(void) {
-    sb_run_both(backend_cases, 1);
+    sb_run_both(backend_cases, 2);
     return tn_test_summary("validator_workers");
 }

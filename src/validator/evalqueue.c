@@ -108,8 +108,8 @@ int v_eval_queued(vstate *v, const tn_task *t, int64_t sub_id, const char *sub_d
             UNLOCK(v);
         }
         if (rc == 0)
-            tn_info("task %lld: %s %.0lld queued for the workers (job %lld)", (long long)t->id,
-                    sub_id ? "submission" : "the base model", (long long)sub_id, (long long)id);
+            tn_info("task %lld: %s%.0lld queued for the workers (job %lld)", (long long)t->id,
+                    sub_id ? "submission " : "the base model", (long long)sub_id, (long long)id);
         free(text);
         json_decref(job);
         return rc < 0 ? -1 : 0;
