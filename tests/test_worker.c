@@ -15,6 +15,10 @@
  *       `tuna eval-submission` gives on the same files locally (the
  *       one-machine run), loss for loss. A job whose URL signature is
  *       wrong is given back with the validator's refusal as its error.
+ *   partial_download_cleaned  a worker killed mid-download leaves a
+ *       partial file in its cache's blob temporaries, named with its pid; the
+ *       next worker started on that cache removes it (the blob store's
+ *       clean-up of dead writers' temporaries) and leaves a live writer's.
  * Needs ../shared/data (stories260K). */
 #include "harness.h"
 #include "store_backend.h"
@@ -335,9 +339,34 @@ out:
     free(alog), free(blog), free(akey), free(bkey), free(acache), free(bcache), free(store_url);
 }
 
-static const sb_case backend_cases[] = {SB_CASE(two_workers_one_killed)};
+TEST(partial_download_cleaned) {
+    char *cache = tn_sprintf("%s/cache-partial", tn_t_tmpdir()), *log = tn_sprintf("%s/partial.log", tn_t_tmpdir());
+    char *key = tn_sprintf("%s/partial.key", tn_t_tmpdir()), *store_url = db_path("partial.db");
+    char *tmp = tn_sprintf("%s/blobs/tmp", cache);
+    tn_keypair k;
+    CHECK(tn_keypair_generate(&k) == 0 && tn_keypair_save(&k, key, 1) == 0 && tn_mkdir_p(tmp) == 0);
+    /* a pid that is gone: a child that exited and was reaped */
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char *gone = tn_sprintf("%s/put-%d-download-%s", tmp, (int)dead, "ab");
+    char *live = tn_sprintf("%s/put-%d-download-%s", tmp, (int)getpid(), "cd");
+    CHECK(tn_write_file_atomic(gone, "partial", 7) == 0 && tn_write_file_atomic(live, "partial", 7) == 0);
+    tn_store *s = open_db(store_url); /* the schema, and an empty queue */
+    tn_store_close(s);
+    char *args[] = {"worker", "--store", store_url, "--validator", "http://127.0.0.1:9", "--key", key, "--cache-dir",
+                    cache, "--once", NULL};
+    int pid = tn_t_spawn_tuna(NULL, args, log, NULL);
+    tn_spawn_end end;
+    CHECKF(pid > 0 && tn_spawn_wait(pid, &end) == 0 && end.code == 0, "the worker failed (see %s)", log);
+    CHECKF(!tn_file_exists(gone), "%s is still there", gone);
+    CHECK(tn_file_exists(live));
+    free(cache), free(log), free(key), free(store_url), free(tmp), free(gone), free(live);
+}
+
+static const sb_case backend_cases[] = {SB_CASE(partial_download_cleaned), SB_CASE(two_workers_one_killed)};
 
 int main(void) {
-    sb_run_both(backend_cases, 1);
+    sb_run_both(backend_cases, 2);
     return tn_test_summary("worker");
 }
