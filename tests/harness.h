@@ -149,6 +149,10 @@ int tn_t_wait_log(int pid, const char *log, const char *needle, double limit_s);
 /* A fine-tune stand-in: every weight of the model in base moved by up to
  * +-1e-3 (seeded, base/rng), saved in dst. 0 or -1. */
 int tn_t_perturb(const char *base, const char *dst, uint64_t seed);
+/* Rows [from, to) of a dataset file (data/rows.h formats) as JSONL in dst. 0 or -1. */
+int tn_t_write_rows(const char *src, const char *dst, size_t from, size_t to);
+/* Running `tuna eval-submission` processes whose command line mentions dir. */
+int tn_t_evaluators_under(const char *dir);
 /* A stand-in miner's POST /start_training handler: records the upload URL
  * in ud (a tn_t_started) and answers 202. */
 typedef struct {

@@ -49,8 +49,7 @@ typedef struct {
     tn_keypair key;
     tn_http_server *srv;
     tn_verifier *ver;
-    char upload_url[512];
-    volatile int started;
+    tn_t_started st; /* its upload URL once started (tn_t_record_start) */
 } miner;
 
 static miner M[NM];
@@ -58,16 +57,6 @@ static char g_tmp[400], g_vdir[512], g_url[256], g_admin_pub[65], g_log[600];
 static tn_keypair g_admin;
 static char *g_validator_pub;
 static tn_t_validator g_v;
-
-static void h_start(tn_http_req *r, void *ud) {
-    miner *m = ud;
-    json_t *b = tn_http_body_json(r);
-    if (!b) return;
-    snprintf(m->upload_url, sizeof m->upload_url, "%s", json_string_value(json_object_get(b, "upload_url")));
-    json_decref(b);
-    m->started = 1;
-    tn_http_reply_json(r, 202, json_pack("{s:b}", "accepted", 1));
-}
 
 static int start_validator(char *const extra[]) {
     char *args[16] = {"--admin-key", g_admin_pub, "--offer-timeout", "2000", "--seq-len", "64"};
@@ -85,37 +74,6 @@ static int start_validator(char *const extra[]) {
 static json_t *get(const char *path) { return tn_t_get_json(g_url, path); }
 
 static long admin(const char *path, json_t *body) { return tn_t_post_signed(&g_admin, g_url, path, body); }
-
-/* config.json and model.safetensors of dir, then the completion */
-static int upload_model(miner *m, const char *dir) {
-    static const char *names[] = {"config.json", "model.safetensors"};
-    tn_http_opts o = {0};
-    o.key = &m->key;
-    o.timeout_ms = 60000;
-    json_t *files = json_object();
-    int ok = 1;
-    for (int i = 0; i < 2; i++) {
-        char *p = tn_path_join(dir, names[i]), url[700];
-        snprintf(url, sizeof url, "%s/files/%s", m->upload_url, names[i]);
-        tn_http_resp r;
-        memset(&r, 0, sizeof r);
-        if (tn_http_upload_file(&o, "PUT", url, p, &r) == 0 && r.status == 201 && r.json)
-            json_object_set(files, names[i], json_object_get(r.json, "sha256"));
-        else
-            ok = 0;
-        tn_http_resp_free(&r);
-        free(p);
-    }
-    char url[700];
-    snprintf(url, sizeof url, "%s/complete", m->upload_url);
-    tn_http_resp r;
-    memset(&r, 0, sizeof r);
-    json_t *body = json_pack("{s:s, s:o, s:s}", "kind", "full", "files", files, "strategy", "test");
-    ok = ok && tn_http_json(&o, "POST", url, body, &r) == 0 && r.status == 200;
-    json_decref(body);
-    tn_http_resp_free(&r);
-    return ok ? 0 : -1;
-}
 
 /* The base model with small noise: a fine-tune for the rules' purposes */
 static int perturbed(const char *base, const char *dst, uint64_t seed) {
@@ -243,7 +201,7 @@ static int setup(const char *name, double minutes, char *const extra[]) {
     for (int i = 0; i < NM; i++) {
         memset(&M[i], 0, sizeof M[i]);
         tn_keypair_generate(&M[i].key);
-        CHECK(tn_t_stub_miner_start(&M[i].srv, &M[i].ver, g_validator_pub, tn_t_accept_offer, h_start, &M[i]) == 0);
+        CHECK(tn_t_stub_miner_start(&M[i].srv, &M[i].ver, g_validator_pub, tn_t_accept_offer, tn_t_record_start, &M[i].st) == 0);
         char ep[64], nm[16];
         snprintf(ep, sizeof ep, "http://127.0.0.1:%d", tn_http_server_port(M[i].srv));
         snprintf(nm, sizeof nm, "m%d", i);
@@ -261,7 +219,7 @@ static int setup(const char *name, double minutes, char *const extra[]) {
     int all_started = 0;
     while (!all_started && tn_now() - t0 < 120) {
         all_started = 1;
-        for (int i = 0; i < NM; i++) all_started &= M[i].started;
+        for (int i = 0; i < NM; i++) all_started &= M[i].st.started;
         if (!all_started) usleep(50000);
     }
     CHECKF(all_started, "the miners were not started (see %s)", g_log);
@@ -269,7 +227,7 @@ static int setup(const char *name, double minutes, char *const extra[]) {
     rc = 0;
     for (int i = 0; i < NM; i++) {
         char *dir = tn_sprintf("%s/sub%d", g_tmp, i);
-        int ok = perturbed(base, dir, 1000 + (uint64_t)i) == 0 && upload_model(&M[i], dir) == 0;
+        int ok = perturbed(base, dir, 1000 + (uint64_t)i) == 0 && tn_t_upload_model(&M[i].key, M[i].st.upload_url, dir) == 0;
         CHECKF(ok, "miner m%d could not upload: %s", i, tn_errmsg());
         if (!ok) rc = -1;
         free(dir);

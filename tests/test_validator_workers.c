@@ -32,10 +32,7 @@
 #include "base/clock.h"
 #include "base/json.h"
 #include "base/spawn.h"
-#include "data/rows.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -118,31 +115,6 @@ static int count_done(tn_store *s) {
     return k;
 }
 
-/* Running `eval-submission` processes whose command line mentions dir. */
-static int evaluators_under(const char *dir) {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        char p[300], cmd[4096];
-        snprintf(p, sizeof p, "/proc/%s/cmdline", e->d_name);
-        int fd = open(p, O_RDONLY);
-        ssize_t k = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
-        if (fd >= 0) close(fd);
-        if (k <= 0) continue;
-        cmd[k] = 0;
-        int eval = 0, ours = 0;
-        for (ssize_t i = 0; i < k; i += (ssize_t)strlen(cmd + i) + 1) {
-            eval |= !strcmp(cmd + i, "eval-submission");
-            ours |= strstr(cmd + i, dir) != NULL;
-        }
-        n += eval && ours;
-    }
-    if (d) closedir(d);
-    return n;
-}
-
 static int same(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
 
 /* A base model, a 60-row dataset, NM miners registered; the validator with
@@ -152,18 +124,9 @@ static int setup(const char *store_url, const char *listen) {
     const char *data = tn_t_shared_data();
     char *base = tn_sprintf("%s/base", g_dir), *ds = tn_sprintf("%s/alpaca.jsonl", g_dir);
     char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data);
-    json_t *all = NULL;
     int rc = -1;
     CHECK(tn_t_stories260k(base) == 0);
-    CHECK(tn_rows_load_all(src, TN_ROWS_AUTO, &all) == 0);
-    FILE *f = fopen(ds, "w");
-    for (size_t i = 0; f && i < 60 && i < json_array_size(all); i++) {
-        char *s = json_dumps(json_array_get(all, i), JSON_COMPACT);
-        fprintf(f, "%s\n", s);
-        free(s);
-    }
-    if (f) fclose(f);
-    json_decref(all);
+    CHECK(tn_t_write_rows(src, ds, 0, 60) == 0);
     char *vargs[] = {"--store", (char *)store_url, "--admin-key", g_admin.id, "--offer-timeout", "2000", "--seq-len",
                      "64", "--listen", (char *)listen, NULL};
     if (tn_t_validator_start(&g_v, g_vdir, g_vlog, vargs, 60) != 0) {
@@ -274,14 +237,14 @@ TEST(workers_score_like_one_machine) {
     double t0 = tn_now();
     while (count_done(s) < NJOBS - 1 && tn_now() - t0 < 180 && tn_spawn_poll(b, NULL) == 1) usleep(100000);
     CHECKF(count_done(s) == NJOBS - 1, "worker B did not finish the other jobs (see %s)", blog);
-    CHECK(evaluators_under(acache) == 1); /* A's evaluation still runs */
+    CHECK(tn_t_evaluators_under(acache) == 1); /* A's evaluation still runs */
     kill(a, SIGKILL);
     tn_spawn_end end;
     CHECK(tn_spawn_wait(a, &end) == 0 && end.signal == SIGKILL);
     a = -1;
     t0 = tn_now();
-    while (evaluators_under(acache) > 0 && tn_now() - t0 < 5) usleep(50000);
-    CHECK(evaluators_under(acache) == 0);
+    while (tn_t_evaluators_under(acache) > 0 && tn_now() - t0 < 5) usleep(50000);
+    CHECK(tn_t_evaluators_under(acache) == 0);
     int scored = wait_state("scored", 180);
     CHECKF(scored, "task 1 was not scored with the workers (see %s, %s)", g_vlog, blog);
     kill(b, SIGTERM);

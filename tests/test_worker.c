@@ -27,13 +27,10 @@
 #include "base/json.h"
 #include "base/rng.h"
 #include "base/spawn.h"
-#include "data/rows.h"
 #include "model/model.h"
 #include "net/keys.h"
 #include "store/blobs.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -43,21 +40,6 @@
 
 static char g_dir[512];
 static tn_t_validator g_v;
-
-/* rows [from, to) of the demo dataset as JSONL */
-static int write_rows(const char *src, const char *dst, size_t from, size_t to) {
-    json_t *all = NULL;
-    if (tn_rows_load_all(src, TN_ROWS_AUTO, &all)) return -1;
-    FILE *f = fopen(dst, "w");
-    for (size_t i = from; f && i < to && i < json_array_size(all); i++) {
-        char *s = json_dumps(json_array_get(all, i), JSON_COMPACT);
-        fprintf(f, "%s\n", s);
-        free(s);
-    }
-    int rc = f && fclose(f) == 0 ? 0 : -1;
-    json_decref(all);
-    return rc;
-}
 
 /* The validator's download-URL signature (docs/protocol.md): HMAC-SHA256
  * of "HASH|EXP" under DATA_DIR/url.secret, written here from the protocol,
@@ -98,31 +80,6 @@ static json_t *reference(const char *base, const char *sub, const char *test, co
     free(rp);
     free(log);
     return res;
-}
-
-/* Running `eval-submission` processes whose command line mentions `dir`. */
-static int evaluators_under(const char *dir) {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        char p[300], cmd[4096];
-        snprintf(p, sizeof p, "/proc/%s/cmdline", e->d_name);
-        int fd = open(p, O_RDONLY);
-        ssize_t k = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
-        if (fd >= 0) close(fd);
-        if (k <= 0) continue;
-        cmd[k] = 0;
-        int eval = 0, ours = 0;
-        for (ssize_t i = 0; i < k; i += (ssize_t)strlen(cmd + i) + 1) {
-            eval |= !strcmp(cmd + i, "eval-submission");
-            ours |= strstr(cmd + i, dir) != NULL;
-        }
-        n += eval && ours;
-    }
-    if (d) closedir(d);
-    return n;
 }
 
 /* Jobs of the task in state done, 0..NJOBS (-1: the store failed). */
@@ -174,7 +131,7 @@ TEST(two_workers_one_killed) {
     CHECK(tn_keypair_save(&ka, akey, 1) == 0 && tn_keypair_save(&kb, bkey, 1) == 0);
     CHECK(tn_t_stories260k(base) == 0);
     CHECK(tn_t_perturb(base, sub[0], 11) == 0 && tn_t_perturb(base, sub[1], 22) == 0);
-    CHECK(write_rows(src, test, 0, 24) == 0 && write_rows(src, synth, 24, 48) == 0);
+    CHECK(tn_t_write_rows(src, test, 0, 24) == 0 && tn_t_write_rows(src, synth, 24, 48) == 0);
     char *vargs[] = {"--admin-key", admin.id, NULL};
     if (tn_t_validator_start(&g_v, vdir, vlog, vargs, 60) != 0) {
         CHECKF(0, "the validator did not start (see %s)", vlog);
@@ -238,15 +195,15 @@ TEST(two_workers_one_killed) {
     double t0 = tn_now();
     while (count_done(s, task) < 2 && tn_now() - t0 < 120 && tn_spawn_poll(b, NULL) == 1) usleep(100000);
     CHECKF(count_done(s, task) == 2, "worker B did not finish the other two jobs (see %s)", blog);
-    CHECK(evaluators_under(acache) == 1); /* A's child is still in its evaluation */
+    CHECK(tn_t_evaluators_under(acache) == 1); /* A's child is still in its evaluation */
     /* A dies mid-evaluation; its child with it */
     kill(a, SIGKILL);
     tn_spawn_end end;
     CHECK(tn_spawn_wait(a, &end) == 0 && end.signal == SIGKILL);
     a = -1;
     t0 = tn_now();
-    while (evaluators_under(acache) > 0 && tn_now() - t0 < 5) usleep(50000);
-    CHECK(evaluators_under(acache) == 0);
+    while (tn_t_evaluators_under(acache) > 0 && tn_now() - t0 < 5) usleep(50000);
+    CHECK(tn_t_evaluators_under(acache) == 0);
     /* B takes A's job once its lease has run out */
     t0 = tn_now();
     while (count_done(s, task) < NJOBS && tn_now() - t0 < 120 && tn_spawn_poll(b, NULL) == 1) usleep(100000);
