@@ -7,6 +7,8 @@
 #include "base/log.h"
 #include "base/mem.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,12 +100,31 @@ typedef struct {
     int said;      /* "standing by" logged for the current holder */
 } sched_lease;
 
+/* Whether holder ("KEY@HOST/PID", as made below) is a process of this host
+ * that is gone: a validator restarted after a crash need not wait for its
+ * predecessor's lease to run out. A reused pid only makes it wait. */
+static int holder_dead_here(const char *holder) {
+    char host[64] = "?";
+    gethostname(host, sizeof host - 1);
+    const char *at = holder ? strchr(holder, '@') : NULL, *slash = holder ? strrchr(holder, '/') : NULL;
+    if (!at || !slash || slash < at || (size_t)(slash - at - 1) != strlen(host) || strncmp(at + 1, host, strlen(host)))
+        return 0;
+    char *end;
+    long pid = strtol(slash + 1, &end, 10);
+    return pid > 0 && !*end && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 static int may_schedule(vstate *v, sched_lease *l) {
     int64_t lease_ms = (int64_t)(v->o.lease_s * 1000), now = tn_wall_ms();
     if (now >= l->until - 2 * lease_ms / 3) {
         char *holder = NULL;
         LOCK(v);
         int rc = tn_store_lease_take(v->store, "scheduler", l->owner, now, lease_ms, &holder);
+        if (rc == TN_STORE_CONFLICT && holder_dead_here(holder) &&
+            tn_store_lease_release(v->store, "scheduler", holder) == 0) { /* only if still the dead one's */
+            tn_info("scheduler: %s is gone; taking its lease", holder);
+            rc = tn_store_lease_take(v->store, "scheduler", l->owner, now, lease_ms, NULL);
+        }
         UNLOCK(v);
         if (rc == 0) {
             if (!l->until) tn_info("scheduler: lease taken by %s", l->owner);

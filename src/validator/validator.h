@@ -44,7 +44,9 @@ typedef struct {
  * signed /blobs/ downloads (its offers and jobs carry URLs of its own
  * address). The lease (tn_store_lease_take) is renewed while held; the
  * scheduler acts in a tick only while a third of the lease is left, so two
- * schedulers never act at once as long as a tick is shorter than that. */
+ * schedulers never act at once as long as a tick is shorter than that. A
+ * holder on this host whose process is gone (a crash, kill -9) is replaced
+ * at once, without waiting for its lease to expire. */
 enum { TN_VALIDATOR_ALL = 0, TN_VALIDATOR_API = 1, TN_VALIDATOR_SCHEDULER = 2 };
 
 void tn_validator_opts_default(tn_validator_opts *o);
