@@ -4,6 +4,7 @@
 #include "base/fs.h"
 #include "base/mem.h"
 #include "base/spawn.h"
+#include "data/rows.h"
 #include "net/http_client.h"
 
 #include <jansson.h>
@@ -199,5 +200,22 @@ int tn_t_stories260k(const char *out_dir) {
     free(tok);
     free(bin);
     free(log);
+    return rc;
+}
+
+int tn_t_alpaca_jsonl(const char *path, size_t n) {
+    const char *data = tn_t_shared_data();
+    char *src = data ? tn_sprintf("%s/datasets/alpaca_en_demo.json", data) : NULL;
+    json_t *all = NULL;
+    FILE *f = NULL;
+    int rc = src && tn_rows_load_all(src, TN_ROWS_AUTO, &all) == 0 && (f = fopen(path, "w")) ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n && i < json_array_size(all); i++) {
+        char *s = json_dumps(json_array_get(all, i), JSON_COMPACT);
+        if (!s || fprintf(f, "%s\n", s) < 0) rc = -1;
+        free(s);
+    }
+    if (f && fclose(f)) rc = -1;
+    json_decref(all);
+    free(src);
     return rc;
 }

@@ -22,7 +22,6 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
-#include "data/rows.h"
 
 #include <signal.h>
 #include <stdatomic.h>
@@ -85,17 +84,7 @@ TEST(disabled_before_sending) {
     char *vdir = tn_sprintf("%s/validator", tmp), *log = tn_sprintf("%s/validator.log", tmp);
     char *base = tn_sprintf("%s/base", tmp), *ds = tn_sprintf("%s/alpaca.jsonl", tmp);
     CHECK(tn_t_stories260k(base) == 0);
-    json_t *all = NULL;
-    char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data);
-    CHECK(tn_rows_load_all(src, TN_ROWS_AUTO, &all) == 0);
-    FILE *f = fopen(ds, "w");
-    for (size_t i = 0; f && i < 60 && i < json_array_size(all); i++) {
-        char *s = json_dumps(json_array_get(all, i), JSON_COMPACT);
-        fprintf(f, "%s\n", s);
-        free(s);
-    }
-    if (f) fclose(f);
-    json_decref(all);
+    CHECK(tn_t_alpaca_jsonl(ds, 60) == 0);
     tn_crypto_init();
     tn_keypair admin;
     tn_keypair_generate(&admin);
@@ -167,7 +156,6 @@ TEST(disabled_before_sending) {
         tn_http_server_free(ms[k].srv);
         tn_verifier_free(ms[k].ver);
     }
-    free(src);
     free(vdir);
     free(log);
     free(base);
