@@ -297,12 +297,13 @@ int tn_t_write_rows(const char *src, const char *dst, size_t from, size_t to) {
     json_t *all = NULL;
     if (tn_rows_load_all(src, TN_ROWS_AUTO, &all)) return -1;
     FILE *f = fopen(dst, "w");
-    for (size_t i = from; f && i < to && i < json_array_size(all); i++) {
+    int rc = f ? 0 : -1;
+    for (size_t i = from; f && rc == 0 && i < to && i < json_array_size(all); i++) {
         char *s = json_dumps(json_array_get(all, i), JSON_COMPACT);
-        fprintf(f, "%s\n", s);
+        if (!s || fprintf(f, "%s\n", s) < 0) rc = -1;
         free(s);
     }
-    int rc = f && fclose(f) == 0 ? 0 : -1;
+    if (f && fclose(f)) rc = -1;
     json_decref(all);
     return rc;
 }
@@ -329,4 +330,13 @@ int tn_t_evaluators_under(const char *dir) {
     }
     if (d) closedir(d);
     return n;
+}
+
+int tn_t_alpaca_jsonl(const char *path, size_t n) {
+    const char *data = tn_t_shared_data();
+    if (!data) return -1;
+    char *src = tn_sprintf("%s/datasets/alpaca_en_demo.json", data);
+    int rc = src ? tn_t_write_rows(src, path, 0, n) : -1;
+    free(src);
+    return rc;
 }

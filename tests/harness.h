@@ -102,6 +102,10 @@ const char *tn_t_tuna(void);
  * out_dir, stderr to out_dir.log. 0, or -1 (with a message on stderr). */
 int tn_t_stories260k(const char *out_dir);
 
+/* The first n rows of ../shared/data's alpaca_en_demo.json as JSONL at
+ * path (a task's dataset). 0, or -1. */
+int tn_t_alpaca_jsonl(const char *path, size_t n);
+
 /* A `tuna validator` started by a test. */
 typedef struct {
     int pid;             /* > 0 while it runs */

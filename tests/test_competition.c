@@ -5,6 +5,7 @@
 #include "validator/competition.h"
 #include "base/json.h"
 
+#include <math.h>
 #include <sys/wait.h>
 
 static const char *H1 = "1111111111111111111111111111111111111111111111111111111111111111";
@@ -136,6 +137,91 @@ static void test_file(void) {
     expect_error(scratch, t = replace(GOOD, "cadence: 30m", "cadence: soon"), "sched.yml:4: cadence");
     free(t);
     expect_error(scratch, "start: [\n", "sched.yml:");
+    expect_error(scratch, t = replace(GOOD, "  - concurrent: 4\n", "  - concurrent: 4\n    cadence: now\n"),
+                 "sched.yml:16: cadence");
+    free(t);
+    free(scratch);
+}
+
+/* Pairs: `draw: rotate` takes the allowed pairs in turn (models outer, in
+ * file order); the weighted draw keeps to the allowed pairs in proportion to
+ * model weight x dataset weight (here 2:2:1 over 3000 slots) and draws the
+ * same pair for the same (competition, slot). */
+static void test_draw(void) {
+    char *scratch = tn_sprintf("%s/sched-scratch3.yml", tn_t_tmpdir());
+    const char *text = "start: 2026-12-07T19:00:00Z\nend: 2026-12-10T19:00:00Z\ncadence: 30m\n"
+                       "models:\n  - {name: tiny, weight: 2}\n  - name: big\n"
+                       "datasets:\n  - name: a\n  - name: b\n"
+                       "pairs:\n  - [tiny, a]\n  - [big, b]\n  - [tiny, b]\n"
+                       "phases:\n  - concurrent: 1\n";
+    char *rot = tn_sprintf("draw: rotate\n%s", text);
+    json_t *w = v_comp_parse("sched.yml", text, scratch), *r = v_comp_parse("sched.yml", rot, scratch);
+    CHECKF(w && r, "%s", tn_errmsg());
+    static const char *const turn[][2] = {{"tiny", "a"}, {"tiny", "b"}, {"big", "b"}};
+    for (int64_t slot = 0; r && slot < 7; slot++) {
+        const char *m = NULL, *d = NULL;
+        CHECK(v_comp_draw_pair(r, 5, slot, &m, &d) == 0);
+        CHECKF(m && d && !strcmp(m, turn[slot % 3][0]) && !strcmp(d, turn[slot % 3][1]), "slot %lld: %s %s",
+               (long long)slot, m, d);
+    }
+    int n[3] = {0, 0, 0}, other = 0;
+    for (int64_t slot = 0; w && slot < 3000; slot++) {
+        const char *m = NULL, *d = NULL, *m2 = NULL, *d2 = NULL;
+        v_comp_draw_pair(w, 5, slot, &m, &d);
+        v_comp_draw_pair(w, 5, slot, &m2, &d2);
+        if (m != m2 || d != d2) other++;
+        int k = !m || !d ? -1 : !strcmp(m, "tiny") ? (!strcmp(d, "a") ? 0 : 1) : !strcmp(d, "b") ? 2 : -1;
+        if (k < 0) other++;
+        else n[k]++;
+    }
+    CHECKF(w && other == 0 && fabs(n[0] / 3000.0 - 0.4) < 0.04 && fabs(n[1] / 3000.0 - 0.4) < 0.04 &&
+               fabs(n[2] / 3000.0 - 0.2) < 0.04,
+           "weighted: %d %d %d, %d outside the pairs or not repeatable", n[0], n[1], n[2], other);
+    char *bad = tn_sprintf("draw: often\n%s", text);
+    expect_error(scratch, bad, "sched.yml:1: draw: 'often' is not weighted or rotate");
+    free(bad);
+    json_decref(w);
+    json_decref(r);
+    free(rot);
+    free(scratch);
+}
+
+/* Slots with a cadence per phase: the arena's shape (one slot alone, then
+ * slots 5 s apart). Moments by hand: phase 1 (cadence 100 s, until +250 s)
+ * has slots 0, 1, 2 at +0, +100, +200; slot 3 comes one phase-1 cadence
+ * after slot 2, at +300 (until then slot 2 stands), and phase 2 (cadence 5 s)
+ * goes on from there: slot 4 at +305, ... */
+static void test_slots_per_phase(void) {
+    char *scratch = tn_sprintf("%s/sched-scratch2.yml", tn_t_tmpdir());
+    char *text = replace(GOOD, "  - concurrent: 4\n", "  - concurrent: 4\n    cadence: 5s\n");
+    char *t2 = replace(text, "cadence: 30m", "cadence: 100s");
+    char *t3 = replace(t2, "  - until: 2026-12-08T19:00:00Z", "  - until: 2026-12-07T19:04:10Z");
+    json_t *j = v_comp_parse("sched.yml", t3, scratch);
+    CHECKF(j != NULL, "%s", tn_errmsg());
+    if (j) {
+        const int64_t s0 = 1796670000000LL;
+        static const struct { int64_t at_s, slot, moment_s; } want[] = {
+            {0, 0, 0},     {99, 0, 0},     {100, 1, 100},  {204, 2, 200},      {250, 2, 200},
+            {299, 2, 200}, {300, 3, 300},  {304, 3, 300},  {305, 4, 305},      {3600, 663, 3600},
+        };
+        for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+            int64_t m = -1, sl = v_comp_slot_at(j, s0 + want[i].at_s * 1000, &m);
+            CHECKF(sl == want[i].slot && m == s0 + want[i].moment_s * 1000, "at +%llds: slot %lld at +%llds, want %lld at +%llds",
+                   (long long)want[i].at_s, (long long)sl, (long long)((m - s0) / 1000), (long long)want[i].slot,
+                   (long long)want[i].moment_s);
+        }
+        /* one cadence throughout: slot i at start + i * cadence, as before phases had their own */
+        json_t *g = v_comp_parse("sched.yml", GOOD, scratch);
+        for (int64_t at = 0; g && at < 3 * 86400; at += 977) {
+            int64_t m, sl = v_comp_slot_at(g, s0 + at * 1000, &m);
+            CHECKF(sl == at / 1800 && m == s0 + sl * 1800000, "at +%llds: slot %lld", (long long)at, (long long)sl);
+        }
+        json_decref(g);
+    }
+    json_decref(j);
+    free(text);
+    free(t2);
+    free(t3);
     free(scratch);
 }
 
@@ -147,8 +233,11 @@ static void test_table(void) {
 }
 
 int main(void) {
-    test_file();
-    test_table();
+    /* through RUN: a failed check outside a test would not fail the program */
+    RUN(file);
+    RUN(slots_per_phase);
+    RUN(draw);
+    RUN(table);
     sb_run_both(backend_cases, sizeof backend_cases / sizeof *backend_cases);
     return tn_test_summary("competition");
 }

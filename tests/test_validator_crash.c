@@ -15,7 +15,9 @@
  *       evaluations' recorded start and end times overlap; the test kills
  *       (SIGKILL) the second submission's evaluator mid-run, which is run
  *       again once and then succeeds (2 attempts recorded); the task is
- *       scored with one score per miner.
+ *       scored with one score per miner. The miners' strategy notes are in
+ *       the organiser's report from the upload on, in the public task view
+ *       and public report only once the task is scored.
  *   memory_limit  a submission's evaluation allocates 4 GiB (the test hook
  *       TUNA_TEST_EVAL_ALLOC_MB) under --eval-mem 1024: it is killed (the
  *       address-space limit in a normal build, the parent's resident-memory
@@ -394,11 +396,58 @@ static void evaluation_of(tn_store *store, int64_t sub, int64_t *t0, int64_t *t1
     tn_rule_results_free(rr, n);
 }
 
+/* How many rows of task 1 show the miners' strategy note ("test", as
+ * upload_model sends it) in the public task view, the public report and the
+ * organiser's report; *state is the task's state in the public view. */
+static void notes_shown(int *pub_task, int *pub_report, int *admin_report, char *state, size_t cap) {
+    *pub_task = *pub_report = *admin_report = 0;
+    json_t *t = get("/v1/tasks/1"), *s, *reports[2] = {get("/v1/report"), NULL};
+    snprintf(state, cap, "%s", t ? json_string_value(json_object_get(t, "state")) : "(no answer)");
+    size_t i;
+    json_array_foreach(json_object_get(t, "submissions"), i, s) {
+        const char *note = json_string_value(json_object_get(s, "strategy"));
+        *pub_task += note && !strcmp(note, "test");
+    }
+    char url[400];
+    snprintf(url, sizeof url, "%s/v1/admin/report", g_url);
+    tn_http_opts o = {0};
+    o.key = &g_admin;
+    o.timeout_ms = 30000;
+    tn_http_resp r;
+    memset(&r, 0, sizeof r);
+    json_t *body = json_pack("{s:i}", "task_id", 1);
+    if (tn_http_json(&o, "POST", url, body, &r) == 0 && r.status == 200) reports[1] = json_incref(r.json);
+    json_decref(body);
+    tn_http_resp_free(&r);
+    for (int k = 0; k < 2; k++) {
+        size_t a, b, c;
+        json_t *p, *m, *row;
+        json_array_foreach(json_object_get(reports[k], "participants"), a, p)
+            json_array_foreach(json_object_get(p, "miners"), b, m)
+                json_array_foreach(json_object_get(m, "submissions"), c, row) {
+            const char *note = json_string_value(json_object_get(row, "strategy"));
+            if (note && !strcmp(note, "test")) (*(k ? admin_report : pub_report))++;
+        }
+        json_decref(reports[k]);
+    }
+    json_decref(t);
+}
+
 TEST(parallel_and_retry) {
     if (!tn_t_shared_data()) SKIP("../shared/data is missing (set TUNA_SHARED_DATA)");
     setenv("TUNA_TEST_EVAL_SLEEP_S", "4", 1);
     g_parallel = "3";
     int ok = setup("parallel", 0.25, NULL) == 0;
+    /* the notes, while the task still runs (its evaluations sleep 4 s
+     * each): the organiser's only */
+    int pt, pr, ar;
+    char state[32];
+    if (ok) {
+        notes_shown(&pt, &pr, &ar, state, sizeof state);
+        CHECKF(strcmp(state, "scored") && strcmp(state, "failed"), "task 1 already %s", state);
+        CHECKF(pt == 0 && pr == 0 && ar == NM, "task 1 %s: notes in the public task view %d, public report %d, "
+               "organiser's report %d (want 0, 0, %d)", state, pt, pr, ar, NM);
+    }
     watcher w = {0, 0, 0};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, watch, &w) == 0);
@@ -431,6 +480,12 @@ TEST(parallel_and_retry) {
     int scored = 0;
     json_array_foreach(json_object_get(t, "submissions"), i, s) scored += json_is_number(json_object_get(s, "score"));
     CHECKF(!ok || scored == NM, "%d of %d submissions have a score (see %s)", scored, NM, g_log);
+    /* ended: the notes are public */
+    if (ok) {
+        notes_shown(&pt, &pr, &ar, state, sizeof state);
+        CHECKF(pt == NM && pr == NM && ar == NM, "task 1 %s: notes in the public task view %d, public report %d, "
+               "organiser's report %d (want %d each)", state, pt, pr, ar, NM);
+    }
     CHECKF(w.most_one_job <= 1, "%d evaluators ran one job at once", w.most_one_job);
     CHECKF(w.most <= 3, "%d evaluators ran at once (eval.parallel 3)", w.most);
     CHECKF(!ok || log_count("retrying (attempt 2 of 3)") == 1, "%d retries logged (see %s)",

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The default line-up: name:owner:strategy:recipe. Recipes are miner.yml
@@ -329,17 +330,120 @@ static void leak_test_rows(arena *A, long long id, const char *leak) {
     free(test);
 }
 
-static int wait_scored(arena *A, const long long *ids, int n, double limit_s) {
-    double t0 = tn_now();
+/* The arena's phases as a competition schedule (docs/arena.md shows one):
+ * one slot alone, then the rest of the tasks at most --tasks - 1 at a time,
+ * slots 5 s apart, the datasets in turn (`draw: rotate`: define, synonyms,
+ * define, ... as the arena always had them). The first phase lasts the
+ * task's time limit and 10 s, about when the first task is scored; a first
+ * task still running then holds back the last of the rest until it ends
+ * (the phase's `concurrent`), as the arena's rounds always did. The arena
+ * ends the competition once all --tasks exist; the window's end is only a
+ * bound. Written to WORK/competition.yml. */
+static char *write_schedule(arena *A, const char *const *dsnames, int nds, int nt) {
+    double lim = A->o->minutes * 60;
+    int64_t first = (int64_t)ceil(lim) + 10, every = 5;
+    int64_t start = (int64_t)(tn_wall_ms() / 1000) + 2;
+    int64_t end = start + first + (nt > 1 ? (int64_t)ceil(lim) + 600 : 0);
+    char ts[3][32];
+    const int64_t at[3] = {start, start + first, end};
+    for (int i = 0; i < 3; i++) {
+        time_t t = (time_t)at[i];
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts[i], sizeof ts[i], "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    char *ds = tn_strdup("");
+    for (int k = 0; k < nds; k++) {
+        char *n = tn_sprintf("%s  - name: %s\n", ds, dsnames[k]);
+        free(ds);
+        ds = n;
+    }
+    char *limits = tn_sprintf("    limit_min: %.3fs\n    limit_max: %.3fs\n", lim, lim);
+    char *text = tn_sprintf("# tuna arena: the first task alone, then the rest (docs/arena.md)\n"
+                            "name: arena\nstart: %s\nend: %s\ncadence: %llds\ndraw: rotate\n"
+                            "models:\n  - name: base\ndatasets:\n%s"
+                            "phases:\n  - until: %s\n    concurrent: 1\n%s",
+                            ts[0], ts[2], (long long)first, ds, ts[1], limits);
+    if (nt > 1) {
+        char *n = tn_sprintf("%s  - concurrent: %d\n    cadence: %llds\n%s", text, nt - 1, (long long)every, limits);
+        free(text);
+        text = n;
+    }
+    free(ds);
+    free(limits);
+    char *path = tn_path_join(A->work, "competition.yml");
+    if (tn_write_file_atomic(path, text, strlen(text))) {
+        free(text);
+        text = NULL;
+    }
+    free(path);
+    return text;
+}
+
+/* The competition's tasks so far (`competition show`), oldest first: their
+ * count, or -1 with the error set. */
+static int schedule_tasks(arena *A, long long *ids, int cap, int *running) {
+    json_t *j = api(A, "POST", "/v1/admin/competition/show", json_object(), NULL);
+    if (!j) return -1;
+    int n = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(j, "tasks"), i, e) if (n < cap) ids[n++] =
+        json_integer_value(json_object_get(e, "task_id"));
+    const char *state = json_string_value(json_object_get(j, "state"));
+    const char *window = json_string_value(json_object_get(j, "window"));
+    *running = state && !strcmp(state, "running") && window && strcmp(window, "after the window") != 0;
+    json_decref(j);
+    return n;
+}
+
+/* Loads the schedule into the validator, as `tuna admin competition load`
+ * does, and follows it: each task the validator creates gets its test rows
+ * leaked (the test-peek miner); once --tasks exist the competition is ended;
+ * then every task is waited for until scored or failed. */
+static int run_schedule(arena *A, const char *const *dsnames, int nds, const char *leak, long long *ids, int *nt) {
+    int want = A->o->tasks > 64 ? 64 : A->o->tasks < 1 ? 1 : A->o->tasks;
+    char *text = write_schedule(A, dsnames, nds, want);
+    if (!text) return -1;
+    char *path = tn_path_join(A->work, "competition.yml");
+    int rc = admin(A, "/v1/admin/competition/load", json_pack("{s:s, s:s}", "file", path, "yaml", text));
+    free(text);
+    if (rc) {
+        free(path);
+        return -1;
+    }
+    tn_info("arena: schedule %s loaded: %d task(s) of %.1f min, the first alone", path, want, A->o->minutes);
+    free(path);
+    int seen = 0, ended = 0;
+    double limit = A->o->minutes * 60 + 600, t_last = tn_now();
     for (;;) {
-        int done = 1;
-        for (int i = 0; i < n; i++) {
+        int running = 0;
+        int n = schedule_tasks(A, ids, 64, &running);
+        if (n < 0) return -1;
+        for (; seen < n; seen++) {
+            tn_info("arena: task %lld created by the schedule", ids[seen]);
+            leak_test_rows(A, ids[seen], leak);
+            t_last = tn_now();
+        }
+        if (!ended && (n >= want || !running)) {
+            /* all there (or the window is over): no more tasks */
+            if (admin(A, "/v1/admin/competition/end", json_object())) return -1;
+            ended = 1;
+            continue; /* a last look: a task made just before the end */
+        }
+        int done = ended;
+        for (int i = 0; done && i < n; i++) {
             const char *st = state_of(A, ids[i]);
             if (strcmp(st, "scored") && strcmp(st, "failed")) done = 0;
         }
-        if (done) return 0;
+        if (done) {
+            *nt = n;
+            return n >= want ? 0 : tn_fail("the schedule created %d of %d tasks (see %s/logs)", n, want, A->work);
+        }
         if (g_stop) return tn_fail("interrupted");
-        if (tn_now() - t0 > limit_s) return tn_fail("tasks not scored after %.0f s", limit_s);
+        /* each task must move within its limit and the allowance the old
+         * rounds had, counted from the last task the schedule made */
+        if (ended && tn_now() - t_last > limit) return tn_fail("tasks not scored after %.0f s", limit);
         usleep(500000);
     }
 }
@@ -494,25 +598,10 @@ int tn_arena_run(const tn_arena_opts *o) {
         if (nds == 0) rc = tn_fail("no datasets in %s (tuna pretrain --data-out)", data);
     }
     if (rc) goto out;
-    /* 4. tasks: the first alone, the rest at once */
+    /* 4. tasks: a competition schedule the validator runs (write_schedule) */
     long long ids[64];
-    int nt = o->tasks > 64 ? 64 : o->tasks;
-    for (int t = 0; t < nt && rc == 0 && !g_stop; t++) {
-        json_t *r = api(A, "POST", "/v1/admin/tasks",
-                        json_pack("{s:s, s:s, s:f}", "model", "base", "dataset", dsnames[t % nds], "minutes", o->minutes),
-                        NULL);
-        if (!r) {
-            rc = -1;
-            break;
-        }
-        ids[t] = json_integer_value(json_object_get(r, "id"));
-        json_decref(r);
-        tn_info("arena: task %lld created (%s, %.1f min)", ids[t], dsnames[t % nds], o->minutes);
-        leak_test_rows(A, ids[t], leak);
-        double limit = o->minutes * 60 + 600;
-        if (t == 0) rc = wait_scored(A, ids, 1, limit);
-        else if (t == nt - 1) rc = wait_scored(A, ids + 1, nt - 1, limit);
-    }
+    int nt = 0;
+    rc = run_schedule(A, dsnames, nds, leak, ids, &nt);
     if (rc) goto out;
     /* 5. the results */
     json_t *tasks = json_array();

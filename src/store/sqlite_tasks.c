@@ -44,32 +44,39 @@ static int add_event(tn_store *s, int64_t task_id, const char *from, const char 
                "ittti", task_id, from, to, reason, now);
 }
 
-int sqs_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
-    if (in->time_limit_ms <= 0) return tn_fail("store: task needs a positive time limit (time_limit_ms)");
-    int rc = ss_enter_tx(s);
-    if (rc != 0) return rc;
+/* The task's row and its `created` event, inside the caller's transaction
+ * (task_create and task_create_in_slot); the catalog names are checked first:
+ * a clearer message than a foreign key failure. */
+static int task_insert(tn_store *s, const tn_task *in, int64_t *id) {
     int64_t v;
-    /* Explicit checks give a better message than a foreign key failure. */
-    rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM models WHERE name = ?", "t", in->model);
+    int rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM models WHERE name = ?", "t", in->model);
     if (rc == TN_STORE_NOT_FOUND)
-        rc = ss_fail_code(TN_STORE_NOT_FOUND, "store: task: no model named '%s' in the catalog",
-                       in->model ? in->model : "");
+        rc = ss_fail_code(TN_STORE_NOT_FOUND, "store: task: no model named '%s' in the catalog", in->model ? in->model : "");
     if (rc == 0) {
         rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM datasets WHERE name = ?", "t", in->dataset);
         if (rc == TN_STORE_NOT_FOUND)
             rc = ss_fail_code(TN_STORE_NOT_FOUND, "store: task: no dataset named '%s' in the catalog",
-                           in->dataset ? in->dataset : "");
+                              in->dataset ? in->dataset : "");
     }
     if (rc == 0)
         rc = tn_sqlite_run(&s->h, "creating task",
-                 "INSERT INTO tasks (model, dataset, state, created_at, updated_at, deadline, "
-                 "minutes, split_seed, train_hash, test_hash, synth_hash, params_json) "
-                 "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 "ttiiiiitttt", in->model, in->dataset, in->created_at, in->created_at,
-                 in->deadline, in->time_limit_ms, in->split_seed, in->train_hash, in->test_hash,
-                 in->synth_hash, ss_json_or_empty(in->params_json));
-    int64_t id = rc == 0 ? sqlite3_last_insert_rowid(s->h.db) : 0;
-    if (rc == 0) rc = add_event(s, id, NULL, "pending", "created", in->created_at);
+                           "INSERT INTO tasks (model, dataset, state, created_at, updated_at, deadline, "
+                           "minutes, split_seed, train_hash, test_hash, synth_hash, params_json) "
+                           "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "ttiiiiitttt", in->model, in->dataset, in->created_at, in->created_at, in->deadline,
+                           in->time_limit_ms, in->split_seed, in->train_hash, in->test_hash, in->synth_hash,
+                           ss_json_or_empty(in->params_json));
+    if (rc == 0) *id = sqlite3_last_insert_rowid(s->h.db);
+    if (rc == 0) rc = add_event(s, *id, NULL, "pending", "created", in->created_at);
+    return rc;
+}
+
+int sqs_task_create(tn_store *s, const tn_task *in, int64_t *id_out) {
+    if (in->time_limit_ms <= 0) return tn_fail("store: task needs a positive time limit (time_limit_ms)");
+    int rc = ss_enter_tx(s);
+    if (rc != 0) return rc;
+    int64_t id = 0;
+    rc = task_insert(s, in, &id);
     if (rc == 0 && id_out) *id_out = id;
     return ss_leave_tx(s, rc);
 }
@@ -90,31 +97,13 @@ int sqs_task_create_in_slot(tn_store *s, const tn_task *in, int64_t competition,
                             (long long)slot, (long long)competition, (long long)held);
     }
     if (rc != TN_STORE_NOT_FOUND) return rc;
-    /* task_create's transaction, then the slot in its own: a crash between
-     * the two would leave a task without a slot, so both go in one */
     if (in->time_limit_ms <= 0) return tn_fail("store: task needs a positive time limit (time_limit_ms)");
+    /* the task and its slot in one transaction: a crash between two would
+     * leave a task without a slot */
     rc = ss_enter_tx(s);
     if (rc != 0) return rc;
-    int64_t v, id = 0;
-    rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM models WHERE name = ?", "t", in->model);
-    if (rc == TN_STORE_NOT_FOUND)
-        rc = ss_fail_code(TN_STORE_NOT_FOUND, "store: task: no model named '%s' in the catalog", in->model ? in->model : "");
-    if (rc == 0) {
-        rc = tn_sqlite_scalar(&s->h, &v, "SELECT id FROM datasets WHERE name = ?", "t", in->dataset);
-        if (rc == TN_STORE_NOT_FOUND)
-            rc = ss_fail_code(TN_STORE_NOT_FOUND, "store: task: no dataset named '%s' in the catalog",
-                              in->dataset ? in->dataset : "");
-    }
-    if (rc == 0)
-        rc = tn_sqlite_run(&s->h, "creating task",
-                           "INSERT INTO tasks (model, dataset, state, created_at, updated_at, deadline, "
-                           "minutes, split_seed, train_hash, test_hash, synth_hash, params_json) "
-                           "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           "ttiiiiitttt", in->model, in->dataset, in->created_at, in->created_at, in->deadline,
-                           in->time_limit_ms, in->split_seed, in->train_hash, in->test_hash, in->synth_hash,
-                           ss_json_or_empty(in->params_json));
-    if (rc == 0) id = sqlite3_last_insert_rowid(s->h.db);
-    if (rc == 0) rc = add_event(s, id, NULL, "pending", "created", in->created_at);
+    int64_t id = 0;
+    rc = task_insert(s, in, &id);
     if (rc == 0)
         rc = tn_sqlite_run(&s->h, "recording the competition slot",
                            "INSERT INTO task_slots (competition, slot, task_id, created_at) VALUES (?, ?, ?, ?)",

@@ -69,6 +69,16 @@ static int key_name(tn_yaml_file *f, const tn_yaml_key *k, const yaml_node_t *v,
     return 0;
 }
 
+/* draw: weighted (default) or rotate */
+static int key_draw(tn_yaml_file *f, const tn_yaml_key *k, const yaml_node_t *v, unsigned line, void *ctx) {
+    const char *s;
+    if (tn_yaml_get_str(f, line, k->name, v, &s) < 0) return -1;
+    if (strcmp(s, "weighted") && strcmp(s, "rotate"))
+        return tn_fail("%s:%u: draw: '%s' is not weighted or rotate", f->path, line, s);
+    json_object_set_new(((comp_ctx *)ctx)->spec, k->name, json_string(s));
+    return 0;
+}
+
 /* models / datasets: a list of {name, weight} (weight 1 when left out) */
 static int key_pool(tn_yaml_file *f, const tn_yaml_key *k, const yaml_node_t *v, unsigned line, void *ctx) {
     if (v->type != YAML_SEQUENCE_NODE) return tn_yaml_type_err(f, line, k->name, "a list of {name, weight}", v);
@@ -148,11 +158,11 @@ static int key_phases(tn_yaml_file *f, const tn_yaml_key *k, const yaml_node_t *
             } else if (!strcmp(key, "limit_scale")) {
                 if (tn_yaml_get_num(f, kl, "limit_scale", vn, 1e-6, 100, 0, &x) < 0) return -1;
                 json_object_set_new(ph, "limit_scale", json_real(x));
-            } else if (!strcmp(key, "limit_min") || !strcmp(key, "limit_max")) {
+            } else if (!strcmp(key, "limit_min") || !strcmp(key, "limit_max") || !strcmp(key, "cadence")) {
                 if (parse_dur(f, kl, key, vn, &x)) return -1;
                 json_object_set_new(ph, key, json_integer((json_int_t)llround(x * 1000)));
             } else {
-                return tn_fail("%s:%u: phases: unknown key '%s' (until, concurrent, limit_scale, limit_min, "
+                return tn_fail("%s:%u: phases: unknown key '%s' (until, concurrent, cadence, limit_scale, limit_min, "
                                "limit_max)", f->path, kl, key);
             }
         }
@@ -165,6 +175,7 @@ static int key_phases(tn_yaml_file *f, const tn_yaml_key *k, const yaml_node_t *
 static const tn_yaml_key comp_keys[] = {
     FN("name", key_name),       FN("start", key_time),     FN("end", key_time),      FN("cadence", key_dur),
     FN("models", key_pool),     FN("datasets", key_pool),  FN("pairs", key_pairs),   FN("phases", key_phases),
+    FN("draw", key_draw),
 };
 
 static int jline(json_t *o) { return (int)json_integer_value(json_object_get(o, "line")); }
@@ -202,6 +213,8 @@ static int check_whole(const char *label, json_t *spec) {
         if (!until && !last) return tn_fail("%s:%d: phases: every phase but the last needs 'until'", label, jline(e));
         if (until && until <= prev)
             return tn_fail("%s:%d: phases: until must come after the start and the phase before", label, jline(e));
+        if (json_object_get(e, "cadence") && json_integer_value(json_object_get(e, "cadence")) <= 0)
+            return tn_fail("%s:%d: phases: cadence must be positive", label, jline(e));
         int64_t lo = json_integer_value(json_object_get(e, "limit_min"));
         int64_t hi = json_integer_value(json_object_get(e, "limit_max"));
         if (lo && hi && lo > hi) return tn_fail("%s:%d: phases: limit_min is above limit_max", label, jline(e));
@@ -289,37 +302,69 @@ static json_t *phase_at(json_t *spec, int64_t t) {
     return json_array_get(phases, json_array_size(phases) - 1);
 }
 
-/* A pair drawn by weight (model weight x dataset weight) among the allowed
- * ones, from a seed of (competition, slot): the same slot draws the same
- * pair after a restart. */
-static int draw_pair(json_t *spec, uint64_t seed, const char **model, const char **dataset) {
+int64_t v_comp_slot_at(json_t *spec, int64_t t, int64_t *moment) {
+    int64_t m = json_integer_value(json_object_get(spec, "start"));
+    int64_t every = json_integer_value(json_object_get(spec, "cadence"));
+    int64_t slot = 0, prev = m;
+    json_t *phases = json_object_get(spec, "phases"), *e;
+    size_t i;
+    json_array_foreach(phases, i, e) {
+        int64_t until = json_integer_value(json_object_get(e, "until"));
+        int64_t c = json_integer_value(json_object_get(e, "cadence"));
+        if (c <= 0) c = every;
+        if (!until || t < until || i + 1 == json_array_size(phases)) {
+            if (t < m) break; /* before this phase's first moment: the slot before stands */
+            *moment = m + (t - m) / c * c;
+            return slot + (t - m) / c;
+        }
+        if (m < until) {
+            int64_t n = (until - m + c - 1) / c; /* this phase's moments: m, m + c, ... before until */
+            slot += n;
+            prev = m + (n - 1) * c;
+            m += n * c;
+        }
+    }
+    *moment = prev;
+    return slot - 1;
+}
+
+/* Whether the pair (model entry m, dataset entry d) is allowed, and its
+ * weight (model weight x dataset weight; 0 when not allowed). */
+static double pair_weight(json_t *spec, json_t *m, json_t *d) {
+    const char *mn = json_string_value(json_object_get(m, "name"));
+    const char *dn = json_string_value(json_object_get(d, "name"));
+    json_t *pairs = json_object_get(spec, "pairs"), *p;
+    int ok = json_array_size(pairs) == 0;
+    size_t q;
+    json_array_foreach(pairs, q, p) ok |= !strcmp(json_string_value(json_object_get(p, "model")), mn) &&
+                                          !strcmp(json_string_value(json_object_get(p, "dataset")), dn);
+    return ok ? json_number_value(json_object_get(m, "weight")) * json_number_value(json_object_get(d, "weight")) : 0;
+}
+
+int v_comp_draw_pair(json_t *spec, int64_t id, int64_t slot, const char **model, const char **dataset) {
     json_t *ms = json_object_get(spec, "models"), *ds = json_object_get(spec, "datasets");
-    json_t *pairs = json_object_get(spec, "pairs");
+    const char *draw = json_string_value(json_object_get(spec, "draw"));
+    int rotate = draw && !strcmp(draw, "rotate");
     double total = 0, x = 0;
     for (int pass = 0; pass < 2; pass++) {
         size_t i, k;
         json_t *m, *d;
         json_array_foreach(ms, i, m) json_array_foreach(ds, k, d) {
-            const char *mn = json_string_value(json_object_get(m, "name"));
-            const char *dn = json_string_value(json_object_get(d, "name"));
-            int ok = json_array_size(pairs) == 0;
-            size_t q;
-            json_t *p;
-            json_array_foreach(pairs, q, p) ok |= !strcmp(json_string_value(json_object_get(p, "model")), mn) &&
-                                                  !strcmp(json_string_value(json_object_get(p, "dataset")), dn);
-            double w = ok ? json_number_value(json_object_get(m, "weight")) *
-                                json_number_value(json_object_get(d, "weight"))
-                          : 0;
+            double w = pair_weight(spec, m, d);
+            if (w > 0 && rotate) w = 1; /* each allowed pair in turn */
             if (pass == 0) {
                 total += w;
             } else if (w > 0) {
-                *model = mn;
-                *dataset = dn;
+                *model = json_string_value(json_object_get(m, "name"));
+                *dataset = json_string_value(json_object_get(d, "name"));
                 if ((x -= w) < 0) return 0;
             }
         }
         if (total <= 0) return tn_fail("competition: no allowed pair has a positive weight");
-        x = tn_unit_double(tn_mix64(seed)) * total;
+        /* rotate: slot i takes pair i mod n; else a draw from a seed of
+         * (competition, slot), the same after a restart */
+        x = rotate ? (double)(slot % (int64_t)total)
+                   : tn_unit_double(tn_mix64((uint64_t)id * 0x9E3779B97F4A7C15ull ^ (uint64_t)slot)) * total;
     }
     return 0; /* rounding: the last pair with weight */
 }
@@ -357,8 +402,9 @@ int v_comp_tick(vstate *v) {
         json_decref(spec);
         return 0;
     }
-    int64_t slot = (now - start) / cadence;
-    json_t *ph = phase_at(spec, start + slot * cadence);
+    int64_t moment;
+    int64_t slot = v_comp_slot_at(spec, now, &moment);
+    json_t *ph = phase_at(spec, moment);
     size_t active;
     int have;
     rc = active_tasks(v, id, slot, &active, &have);
@@ -371,7 +417,7 @@ int v_comp_tick(vstate *v) {
     tn_catalog_dataset cd;
     memset(&cm, 0, sizeof cm);
     memset(&cd, 0, sizeof cd);
-    rc = draw_pair(spec, (uint64_t)id * 0x9E3779B97F4A7C15ull ^ (uint64_t)slot, &model, &dataset);
+    rc = v_comp_draw_pair(spec, id, slot, &model, &dataset);
     LOCK(v);
     if (rc == 0) rc = tn_store_model_get(v->store, model, &cm);
     if (rc >= 0) rc = tn_store_dataset_get(v->store, dataset, &cd);

@@ -30,6 +30,21 @@ json_t *v_comp_parse(const char *label, const char *text, const char *scratch);
  * phase's scale and caps. */
 double v_comp_table_limit_s(double params, int64_t rows);
 
+/* The current slot at time t (start <= t) of a parsed schedule, and its
+ * moment. Slot i+1 comes one cadence after slot i: the cadence of the phase
+ * slot i's moment falls in (the phase's own `cadence`, else the schedule's),
+ * so a phase's moments go on from the last one before it and are the same
+ * after a restart; with one cadence, slot i is at start + i * cadence. */
+int64_t v_comp_slot_at(json_t *spec, int64_t t, int64_t *moment);
+
+/* The (model, dataset) pair of slot `slot` of competition `id`: drawn by
+ * weight (model weight x dataset weight) among the allowed pairs from a seed
+ * of (id, slot), or with `draw: rotate` the allowed pairs in turn (models in
+ * file order, each with its datasets in file order; slot i takes pair i mod
+ * n). The names point into spec. -1 with the error set when no allowed
+ * pair has a weight. */
+int v_comp_draw_pair(json_t *spec, int64_t id, int64_t slot, const char **model, const char **dataset);
+
 /* One scheduler tick: creates the task of the current slot when the
  * competition is running, inside its window, the slot has none yet and the
  * phase's concurrency allows. -1 only when the store fails. */

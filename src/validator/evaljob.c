@@ -337,6 +337,12 @@ int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result
                 end.signal == SIGXCPU   ? " (CPU-time limit)"
                                         : "",
                 why ? ": " : "", why ? why : "");
+    } else if (end.code == TN_SPAWN_EXEC_FAILED && why && !strncmp(why, "tuna: cannot execute", 20)) {
+        /* the evaluator never ran (its binary missing or replaced during an
+         * upgrade): the validator's trouble, tried again (evalpool.h). tuna
+         * itself never exits 127, and the submission cannot write the
+         * child's stderr before exec */
+        rc = tn_fail("the evaluator could not be started: %s", why);
     } else if (end.code != 0) {
         /* the child's last line says why (e.g. out of memory under the limit) */
         tn_fail("the evaluator failed (status %d): %s", end.code, why ? why : "no message");

@@ -91,9 +91,10 @@ typedef struct {
  *       retries a bounded number of times (evalpool.h), then counts it as 1
  *       (error set; *result NULL);
  *   -1  the evaluation could not be run or was given up, through no fault of
- *       the submission: the job file cannot be written, fork failed, another
- *       child still holds the job, *lim->stop was set (error set; *result
- *       NULL; try again later). */
+ *       the submission: the job file cannot be written, fork failed, the
+ *       evaluator binary could not be executed (spawn.h's exit status and
+ *       message), another child still holds the job, *lim->stop was set
+ *       (error set; *result NULL; try again later). */
 int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result_path, const tn_evaljob_limits *lim,
                      json_t **result);
 

@@ -118,6 +118,9 @@ static tn_http_opts client_opts(vstate *v, long timeout_ms) {
     return o;
 }
 
+/* The message of an offer closed unsent: its miner was disabled first. */
+#define V_OFFER_NOT_SENT "not asked: the miner was disabled before the offer went out"
+
 /* One miner: the offer (if not answered yet), then start_training (if
  * accepted and not started). Runs on its own thread; network calls never
  * hold the store lock. */
@@ -128,6 +131,19 @@ static void *offer_thread(void *arg) {
     tn_http_resp resp;
     tn_http_opts o = client_opts(v, v->o.offer_timeout_ms);
     tn_offer_status st = j->offer.status;
+    if (st == TN_OFFER_OFFERED && !j->miner.enabled) {
+        /* disabled since its offer row was made (between a round's rows and
+         * their sending, or before a crash): not asked, and not counted as
+         * asked (reoffer) */
+        LOCK(v);
+        int rc = tn_store_offer_update(v->store, j->t->id, j->miner.id, TN_OFFER_OFFERED, TN_OFFER_REJECTED,
+                                       V_OFFER_NOT_SENT, tn_wall_ms());
+        UNLOCK(v);
+        if (rc < 0) tn_warn("task %lld: offer to disabled miner %s not closed: %s", (long long)j->t->id,
+                            j->miner.name, tn_errmsg());
+        else tn_info("task %lld: miner %s: %s", (long long)j->t->id, j->miner.name, V_OFFER_NOT_SENT);
+        return NULL;
+    }
     if (st == TN_OFFER_OFFERED) {
         snprintf(url, sizeof url, "%s/task_offer", j->miner.endpoint);
         memset(&resp, 0, sizeof resp);
@@ -249,14 +265,18 @@ static json_t *dataset_type_json(const tn_catalog_dataset *d) {
 }
 
 /* Records offers to `pool` (freed) as offer rows and re-reads the task's
- * offers. A failure part way leaves a smaller pool (the offer rows are the
- * pool), as a crash here would. */
-static int add_offers(vstate *v, const tn_task *t, tn_miner *pool, size_t np, tn_offer **offers, size_t *n) {
+ * offers; *made: the rows made (a miner disabled since the pool was chosen
+ * gets none). A failure part way leaves a smaller pool (the offer rows are
+ * the pool), as a crash here would. */
+static int add_offers(vstate *v, const tn_task *t, tn_miner *pool, size_t np, tn_offer **offers, size_t *n,
+                      size_t *made) {
     int rc = 0;
+    *made = 0;
     LOCK(v);
     for (size_t i = 0; rc >= 0 && i < np; i++) {
         char token[TN_TOKEN_HEX + 1];
         rc = tn_store_offer_create(v->store, t->id, pool[i].id, tn_wall_ms(), token);
+        if (rc >= 0) (*made)++;
         /* disabled since the pool was chosen: left out */
         if (rc == TN_STORE_REFUSED) rc = 0;
     }
@@ -286,19 +306,21 @@ static int reoffer(vstate *v, const tn_task *t, size_t accepted, size_t asked, c
     for (size_t i = 0; i < ne; i++) rounds += ev[i].from == TN_TASK_OFFERING && ev[i].to == TN_TASK_OFFERING;
     tn_task_events_free(ev, ne);
     tn_miner *pool = NULL;
-    size_t np = 0;
+    size_t np = 0, more = 0;
     if (rounds < V_OFFER_ROUNDS && choose_pool(v, t, &pool, &np)) return -1;
-    if (np == 0) {
+    if (np > 0) {
+        tn_offer *os = NULL;
+        size_t no = 0;
+        if (add_offers(v, t, pool, np, &os, &no, &more)) return -1;
+        tn_offers_free(os, no);
+    } else {
         tn_miners_free(pool, np);
+    }
+    if (more == 0) { /* nobody chosen, or all disabled since */
         snprintf(why, cap, "no miner accepted the task: %zu miner(s) asked in %zu round(s) (%zu accepted), %s", asked,
                  rounds, accepted, rounds < V_OFFER_ROUNDS ? "no enabled miner left to ask" : "no rounds left");
         return 0;
     }
-    tn_offer *os = NULL;
-    size_t no = 0;
-    size_t more = np;
-    if (add_offers(v, t, pool, np, &os, &no)) return -1;
-    tn_offers_free(os, no);
     char r[160];
     snprintf(r, sizeof r, "re-offered to %zu more miner(s), round %zu of %d: %zu of %zu asked accepted", more,
              rounds + 1, V_OFFER_ROUNDS, accepted, asked);
@@ -318,11 +340,13 @@ static int step_offer(vstate *v, const tn_task *t) {
         tn_miner *pool = NULL;
         size_t np = 0;
         if (choose_pool(v, t, &pool, &np)) return -1;
-        if (np == 0) {
-            tn_miners_free(pool, np);
+        size_t made = 0;
+        if (np > 0 && add_offers(v, t, pool, np, &offers, &n, &made)) return -1;
+        if (np == 0) tn_miners_free(pool, np);
+        if (made == 0) {
+            tn_offers_free(offers, n);
             return fail_task(v, t, "no enabled miner to offer the task to");
         }
-        if (add_offers(v, t, pool, np, &offers, &n)) return -1;
     }
     /* what the miners are told: never the dataset's name, never test rows */
     tn_catalog_model cm;
@@ -420,16 +444,18 @@ static int step_offer(vstate *v, const tn_task *t) {
     rc = tn_store_offers_for_task(v->store, t->id, &offers, &n);
     UNLOCK(v);
     if (rc < 0) return -1;
-    size_t accepted = 0, open = 0;
+    size_t accepted = 0, open = 0, asked = 0;
     for (size_t i = 0; i < n; i++) {
         accepted += offers[i].status == TN_OFFER_ACCEPTED;
         open += offers[i].status == TN_OFFER_OFFERED; /* not recorded: asked again next tick */
+        asked += !(offers[i].status == TN_OFFER_REJECTED && offers[i].message &&
+                   !strcmp(offers[i].message, V_OFFER_NOT_SENT));
     }
     tn_offers_free(offers, n);
     if (open) return 0;
     if (accepted == 0) {
         char reason[300];
-        rc = reoffer(v, t, accepted, n, reason, sizeof reason);
+        rc = reoffer(v, t, accepted, asked, reason, sizeof reason);
         return rc == 0 ? fail_task(v, t, reason) : rc < 0 ? -1 : 0;
     }
     tn_task_patch p = {0};

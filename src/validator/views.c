@@ -77,6 +77,14 @@ static json_t *upload_json(const tn_submission *s, int pub) {
     return u;
 }
 
+/* What the public sees only once the task has ended (scored or failed); the
+ * organiser always: the dataset's name (enough to find its public test
+ * rows) and the miners' strategy notes (a recipe another miner could copy
+ * while the task still trains). */
+static int shown_after_end(const tn_task *t, int detail) {
+    return t->state == TN_TASK_SCORED || t->state == TN_TASK_FAILED || detail == V_ADMIN_DETAIL;
+}
+
 /* One offer of a task as a row: the miner, its submission, score and flags.
  * Call with the lock held; NULL when the store fails. */
 static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const tn_score *ss, size_t ns, int detail,
@@ -110,7 +118,7 @@ static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const 
             json_array_append_new(flags, json_pack("{s:s, s:s}", "rule", fs[k].rule, "reason", why));
             free(why);
         }
-        char *strategy = have && pub ? v_public_text(v, s.strategy, tokens, nt) : NULL;
+        char *strategy = have && pub && shown_after_end(t, detail) ? v_public_text(v, s.strategy, tokens, nt) : NULL;
         char *message = pub ? v_public_text(v, o->message, tokens, nt) : NULL;
         const char *status = sc ? status_of(sc) : tn_offer_status_name(o->status);
         e = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:o, s:o, s:o, s:o, s:o}", "miner", m.name, "owner",
@@ -144,10 +152,6 @@ static json_t *offer_json(vstate *v, const tn_task *t, const tn_offer *o, const 
     return e;
 }
 
-static int public_dataset(const tn_task *t, int detail) {
-    return t->state == TN_TASK_SCORED || t->state == TN_TASK_FAILED || detail == V_ADMIN_DETAIL;
-}
-
 /* Every offer of task t as a row (offer_json) appended to subs; -1 when the
  * store fails. Takes the lock. */
 static int task_rows(vstate *v, const tn_task *t, int detail, json_t *subs) {
@@ -179,7 +183,7 @@ json_t *v_task_json(vstate *v, const tn_task *t, int detail) {
     /* a failure reason can quote a path under the data directory */
     char *failure = detail == V_ADMIN_DETAIL ? dup_or_null(t->failure_reason) : v_public_text(v, t->failure_reason, NULL, 0);
     json_t *j = json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I, s:f}", "id", (json_int_t)t->id, "model", t->model,
-                          "dataset", public_dataset(t, detail) ? t->dataset : NULL, "state", tn_task_state_name(t->state),
+                          "dataset", shown_after_end(t, detail) ? t->dataset : NULL, "state", tn_task_state_name(t->state),
                           "failure_reason", failure, "created_at", (json_int_t)t->created_at, "deadline",
                           (json_int_t)t->deadline, "minutes", tn_task_minutes(t));
     free(failure);
@@ -244,7 +248,7 @@ json_t *v_report_json(vstate *v, int64_t task_id, int detail) {
             json_object_set_new(e, "task_id", json_integer(t->id));
             json_object_set_new(e, "task_state", json_string(tn_task_state_name(t->state)));
             json_object_set_new(e, "model", json_string(t->model));
-            json_object_set_new(e, "dataset", public_dataset(t, detail) ? json_string(t->dataset) : json_null());
+            json_object_set_new(e, "dataset", shown_after_end(t, detail) ? json_string(t->dataset) : json_null());
             json_object_set_new(e, "minutes", json_real(tn_task_minutes(t)));
             /* "verdict": the scorer's valid/invalid, else where the offer stands */
             json_object_set(e, "verdict", json_object_get(e, "status"));
