@@ -728,15 +728,9 @@ static void complete(vstate *v, tn_http_req *r, const char *token) {
         int64_t sid;
         LOCK(v);
         int rc = tn_store_submission_put(v->store, &s, &sid);
-        /* CONFLICT: a re-upload, the offer is `submitted` already. Otherwise
-         * the submission is stored and counts (the scorer reads submissions,
-         * not offer statuses): the miner is told so, the log says the rest. */
-        int orc = rc >= 0 ? tn_store_offer_update(v->store, of.task_id, of.miner_id, TN_OFFER_STARTED,
-                                                  TN_OFFER_SUBMITTED, "uploaded", s.received_at)
-                          : 0;
-        if (orc < 0 && orc != TN_STORE_CONFLICT)
-            tn_warn("task %lld: submission of miner %lld stored, but its offer was not marked: %s",
-                    (long long)of.task_id, (long long)of.miner_id, tn_errmsg());
+        /* tn_store_submission_put marks the offer `submitted` in the same
+         * transaction: no second update here (it was one, from `started`,
+         * an edge the offer table does not allow, and only logged a warning). */
         UNLOCK(v);
         if (rc < 0) {
             status = rc == TN_STORE_REFUSED ? 410 : store_status(rc);
