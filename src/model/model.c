@@ -338,7 +338,7 @@ static void keep_stored(tn_model *m, const tn_st_set *set) {
     m->numel = off;
 }
 
-static int model_load(tn_model *m, const char *dir, int check_finite, int frozen) {
+int tn_model_plan_dir(tn_model *m, const char *dir, struct tn_st_set *set) {
     /* Every tensor's name and shape is checked against config.json before
      * the weights are allocated: a few hundred bytes of config claiming a
      * huge model must not cost gigabytes before it is refused. */
@@ -347,21 +347,19 @@ static int model_load(tn_model *m, const char *dir, int check_finite, int frozen
     int rc = model_plan(m, &cfg);
     tn_config_free(&cfg);
     if (rc) return -1;
-    tn_st_set set;
-    if (tn_st_set_open_dir(&set, dir)) {
+    if (tn_st_set_open_dir(set, dir)) {
         tn_model_free(m);
         return -1;
     }
-    rc = 0;
-    for (int i = 0; i < set.n && rc == 0; i++) {
-        const char *name = set.tensors[i]->name;
+    for (int i = 0; i < set->n && rc == 0; i++) {
+        const char *name = set->tensors[i]->name;
         if (!known_name(m, name) && !ignorable(m, name))
-            rc = tn_fail("%s: tensor %s is not part of a %s model with this config", set.tensors[i]->path,
+            rc = tn_fail("%s: tensor %s is not part of a %s model with this config", set->tensors[i]->path,
                          name, m->cfg.model_type);
     }
     for (int i = 0; i < m->nparams && rc == 0; i++) {
         const tn_param *p = &m->params[i];
-        const tn_st_tensor *t = find_tensor(m, &set, p->name);
+        const tn_st_tensor *t = find_tensor(m, set, p->name);
         if (!t) {
             rc = tn_fail("%s: missing tensor %s", dir, p->name);
             break;
@@ -381,6 +379,21 @@ static int model_load(tn_model *m, const char *dir, int check_finite, int frozen
             break;
         }
     }
+    if (rc) {
+        tn_st_set_close(set);
+        tn_model_free(m);
+    }
+    return rc;
+}
+
+const tn_st_tensor *tn_model_param_tensor(const tn_model *m, const tn_st_set *set, int i) {
+    return find_tensor(m, set, m->params[i].name);
+}
+
+static int model_load(tn_model *m, const char *dir, int check_finite, int frozen) {
+    tn_st_set set;
+    if (tn_model_plan_dir(m, dir, &set)) return -1;
+    int rc = 0;
     if (rc == 0 && frozen) keep_stored(m, &set);
     if (rc == 0) rc = model_alloc(m); /* frees m on failure */
     for (int i = 0; i < m->nparams && rc == 0; i++) {

@@ -128,6 +128,16 @@ int tn_model_load(tn_model *m, const char *dir, int check_finite);
  * gradients (tn_model_enable_grads fails) nor be merged into; saving
  * writes the stored ones back as BF16. */
 int tn_model_load_frozen(tn_model *m, const char *dir, int check_finite);
+/* The parameter table of an HF model directory without its weights (m->w
+ * is NULL, nothing is read): config.json, and the checkpoint's names and
+ * shapes checked as tn_model_load checks them. *set is left open, mapped
+ * (the caller closes it after tn_model_free); parameter i's tensor is
+ * tn_model_param_tensor(m, set, i). For reading the weights tensor by
+ * tensor (judge/wstream.h). */
+struct tn_st_set;
+struct tn_st_tensor;
+int tn_model_plan_dir(tn_model *m, const char *dir, struct tn_st_set *set);
+const struct tn_st_tensor *tn_model_param_tensor(const tn_model *m, const struct tn_st_set *set, int i);
 /* Writes config.json + model.safetensors (F32) into dir and copies the
  * tokenizer files of src_dir (if given) through untouched. */
 int tn_model_save(const tn_model *m, const char *dir, const char *src_dir);
