@@ -130,6 +130,31 @@ def save(path, tensors, metadata=None, dtypes=None):
             f.write(b)
 
 
+def save_stream(path, specs, metadata=None, dtype="BF16"):
+    """save() for models larger than memory: specs is a list of
+    (name, shape, make) where make() returns the tensor's float32 array; each
+    is made, encoded and written in turn (same bytes as save())."""
+    size = _NP[dtype].itemsize
+    header, off = {}, 0
+    for name, shape, _ in specs:
+        n = size * int(np.prod(shape, dtype=np.int64))
+        header[name] = {"dtype": dtype, "shape": [int(d) for d in shape], "data_offsets": [off, off + n]}
+        off += n
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hb += b" " * ((-len(hb)) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hb)))
+        f.write(hb)
+        for name, shape, make in specs:
+            arr = make()
+            assert tuple(arr.shape) == tuple(shape), name
+            raw = _encode(arr, dtype)[2]
+            assert len(raw) == header[name]["data_offsets"][1] - header[name]["data_offsets"][0], name
+            f.write(raw)
+
+
 def load(path, raw_bf16=False):
     """Read a safetensors file -> (dict name -> numpy array, metadata dict).
 

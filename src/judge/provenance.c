@@ -439,6 +439,7 @@ int tn_check(const char *base_dir, const char *submission_dir, const char *const
     sub_source sub;
     if (sub_open(&bm, submission_dir, "submission", &sub)) {
         tn_err_prefix("submission");
+        out->submission_error = 1;
         tn_wsrc_close(&base);
         tn_model_free(&bm);
         return -1;
@@ -453,8 +454,10 @@ int tn_check(const char *base_dir, const char *submission_dir, const char *const
     /* a submission of another architecture is still read: its weights must
      * be finite, as loading it whole required */
     if (arch ? tn_weight_pass_run(NULL, &sub.src, NULL, 0, 0, &wp)
-             : tn_weight_pass_run(&base, &sub.src, NULL, rules->sketch_k, rules->sketch_seed, &wp))
+             : tn_weight_pass_run(&base, &sub.src, NULL, rules->sketch_k, rules->sketch_seed, &wp)) {
+        out->submission_error = sub.src.failed;
         goto out;
+    }
     for (int i = 0; i < n_against; i++) {
         sub_source a;
         if (sub_open(&bm, against_dirs[i], "against", &a)) {

@@ -46,6 +46,7 @@ const float *tn_wsrc_tensor(tn_wsrc *s, int t) {
     const tn_param *p = &s->plan.params[t];
     const tn_st_tensor *st = tn_model_param_tensor(&s->plan, &s->set, t);
     if (tn_st_read_f32(st, s->buf, p->numel, s->check_finite)) {
+        s->failed = 1;
         if (s->what[0]) tn_err_prefix("%s", s->what);
         return NULL;
     }

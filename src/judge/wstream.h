@@ -23,6 +23,7 @@ typedef struct {
     size_t cap;
     int last;             /* the tensor whose pages are held, -1 */
     char what[600];       /* prefix of its read errors ("submission"), or "" */
+    int failed;           /* a read failed (non-finite weights) */
 } tn_wsrc;
 
 /* Maps dir (config.json + safetensors, checked as tn_model_load checks). */

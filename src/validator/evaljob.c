@@ -122,25 +122,28 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
         return tn_fail("%s: incomplete job (%s)", job_path, tn_errmsg());
     }
     tn_model base, sub;
-    int have_sub = 0, is_adapter = 0, rc = -1;
+    int have_base = 0, have_sub = 0, rc = -1;
+    memset(&base, 0, sizeof base);
     tn_check_result cr;
     memset(&cr, 0, sizeof cr);
     tn_tokenizer *tok = NULL;
     json_t *res = json_object();
     void **hook = base_only ? NULL : test_hook_alloc();
-    if (tn_model_load(&base, base_dir, 1)) goto out_job;
     if (!(tok = tn_tok_load(base_dir))) goto out_base;
     tn_model *scored = &base;
     if (!base_only) {
-        /* anything wrong with the files themselves is a verdict, not a crash */
-        if (tn_load_submission(&base, sub_dir, &sub, &is_adapter)) {
+        /* The checks stream both checkpoints (judge/weightpass.h); the model
+         * scored is loaded afterwards, frozen (its bf16 matrices stay mapped),
+         * so no fp32 copy of the whole base exists unless an adapter is merged.
+         * Anything wrong with the submission's files is a verdict, not a crash. */
+        if (tn_check(base_dir, sub_dir, NULL, 0, &rules, &cr)) {
+            if (!cr.submission_error) goto out_base;
             json_object_set_new(res, "verdict", json_string("invalid"));
             json_object_set_new(res, "reason", json_string(tn_errmsg()));
             rc = 0;
             goto write;
         }
-        have_sub = 1;
-        if (tn_check_models(&base, &sub, NULL, 0, &rules, &cr)) goto out_base;
+        int is_adapter = cr.is_adapter;
         char hex[65];
         tn_sha256_hex(cr.fp.sha256, hex);
         json_t *sk = json_array();
@@ -165,8 +168,18 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
             rc = 0;
             goto write;
         }
+        if (is_adapter) { /* merged into an fp32 copy of the base */
+            if (tn_model_load(&base, base_dir, 1)) goto out_base;
+            have_base = 1;
+            if (tn_load_submission(&base, sub_dir, &sub, &is_adapter)) goto out_base;
+        } else if (tn_model_load_frozen(&sub, sub_dir, 1)) {
+            goto out_base;
+        }
+        have_sub = 1;
         scored = &sub;
     } else {
+        if (tn_model_load_frozen(&base, base_dir, 1)) goto out_base;
+        have_base = 1;
         json_object_set_new(res, "verdict", json_string("base"));
     }
     if (eval_file(scored, tok, test_file, &spec, seq_len, "test", res) ||
@@ -180,9 +193,8 @@ write:
 out_base:
     if (have_sub) tn_model_free(&sub);
     tn_check_result_free(&cr);
-    tn_tok_free(tok);
-    tn_model_free(&base);
-out_job:
+    if (tok) tn_tok_free(tok);
+    if (have_base) tn_model_free(&base);
     test_hook_free(hook);
     json_decref(res);
     json_decref(job);
