@@ -14,7 +14,6 @@
 #include "model/lora.h"
 
 #include <math.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #include "base/rng.h"
 
 #include <math.h>
-#include <sodium.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +23,21 @@ static int cmp_double(const void *pa, const void *pb) {
  * in that type loads as exactly these values, and rounding them again changes
  * nothing, so it has the original's hash; independent runs never agree on
  * every weight. Fed a tensor at a time: the hash is of the concatenation. */
-static void sha256_half_update(crypto_hash_sha256_state *st, const float *w, size_t n, int f16) {
+/* SHA-256 through OpenSSL: it uses the CPU's SHA instructions where there
+ * are some (7x libsodium's portable code on this project's AMD EPYC), and
+ * the hashes are most of the pass's work. */
+static int sha_init(EVP_MD_CTX **c) {
+    *c = EVP_MD_CTX_new();
+    return *c && EVP_DigestInit_ex(*c, EVP_sha256(), NULL) == 1 ? 0 : -1;
+}
+
+/* An update cannot fail once the context is initialised with SHA-256
+ * (OpenSSL's own provider); a failure is still kept and reported at the end. */
+static void sha_update(EVP_MD_CTX *c, const void *p, size_t n, int *bad) {
+    if (EVP_DigestUpdate(c, p, n) != 1) *bad = 1;
+}
+
+static void sha256_half_update(EVP_MD_CTX *st, const float *w, size_t n, int f16, int *bad) {
     enum { PIECE = 1 << 14 };
     unsigned char buf[2 * PIECE];
     for (size_t i = 0; i < n; i += PIECE) {
@@ -33,18 +47,18 @@ static void sha256_half_update(crypto_hash_sha256_state *st, const float *w, siz
             buf[2 * k] = (unsigned char)(h & 0xff);
             buf[2 * k + 1] = (unsigned char)(h >> 8);
         }
-        crypto_hash_sha256_update(st, buf, 2 * c);
+        sha_update(st, buf, 2 * c, bad);
     }
 }
 
-static void sha256_f32_update(crypto_hash_sha256_state *st, const float *w, size_t n) {
+static void sha256_f32_update(EVP_MD_CTX *st, const float *w, size_t n, int *bad) {
     /* in 64 MiB pieces: the length is unsigned long long anyway, but smaller
      * updates keep the pages streaming */
     const unsigned char *p = (const unsigned char *)w;
     size_t left = n * sizeof(float);
     while (left) {
         size_t c = left < ((size_t)64 << 20) ? left : ((size_t)64 << 20);
-        crypto_hash_sha256_update(st, p, c);
+        sha_update(st, p, c, bad);
         p += c;
         left -= c;
     }
@@ -67,8 +81,23 @@ typedef struct {
     int nrel;
     double cdot, caa, cbb;      /* delta cosine with other */
     int eq[2], exact[2];        /* rounded base: [0] bf16, [1] f16 */
-    crypto_hash_sha256_state sub32, sub_h[2], base_h[2];
+    EVP_MD_CTX *sub32, *sub_h[2], *base_h[2];
+    int bad[3];                 /* a hash update failed (per section) */
 } pass_state;
+
+static void pass_state_free(pass_state *st) {
+    EVP_MD_CTX_free(st->sub32);
+    for (int h = 0; h < 2; h++) {
+        EVP_MD_CTX_free(st->sub_h[h]);
+        EVP_MD_CTX_free(st->base_h[h]);
+    }
+    free(st->rels);
+}
+
+static int sha_final(EVP_MD_CTX *c, unsigned char out[32]) {
+    unsigned int n = 0;
+    return EVP_DigestFinal_ex(c, out, &n) == 1 && n == 32 ? 0 : -1;
+}
 
 /* Tensor t's provenance numbers (the rules' loop, unchanged). */
 static void provenance_tensor(const tn_param *p, const float *b, const float *s, pass_state *st, tn_provenance *out) {
@@ -120,15 +149,17 @@ static void delta_cosine_tensor(const float *b, const float *s, const float *o, 
 int tn_weight_pass_run(tn_wsrc *base, tn_wsrc *sub, tn_wsrc *other, int block, uint64_t seed,
                        tn_weight_pass *out) {
     memset(out, 0, sizeof *out);
-    if (sodium_init() < 0) return tn_fail("libsodium: initialisation failed");
     const tn_model *sm = tn_wsrc_model(sub);
     pass_state st;
     memset(&st, 0, sizeof st);
-    crypto_hash_sha256_init(&st.sub32);
+    int init = sha_init(&st.sub32);
     for (int h = 0; h < 2; h++) {
-        crypto_hash_sha256_init(&st.sub_h[h]);
-        crypto_hash_sha256_init(&st.base_h[h]);
+        init |= sha_init(&st.sub_h[h]) | sha_init(&st.base_h[h]);
         st.eq[h] = st.exact[h] = 1;
+    }
+    if (init) {
+        pass_state_free(&st);
+        return tn_fail("OpenSSL: cannot set up SHA-256");
     }
     float *sketch = NULL;
     uint64_t seedh = tn_mix64(seed);
@@ -138,7 +169,7 @@ int tn_weight_pass_run(tn_wsrc *base, tn_wsrc *sub, tn_wsrc *other, int block, u
         st.rels = tn_calloc((size_t)sm->nparams + 1, sizeof *st.rels);
         size_t len = tn_delta_sketch_len(sm, block);
         if (!(sketch = tn_try_alloc_floats(len + 1, "delta sketch"))) {
-            free(st.rels);
+            pass_state_free(&st);
             return -1;
         }
         out->fp.k = (int)len;
@@ -160,16 +191,16 @@ int tn_weight_pass_run(tn_wsrc *base, tn_wsrc *sub, tn_wsrc *other, int block, u
 #pragma omp parallel sections
         {
 #pragma omp section
-            sha256_f32_update(&st.sub32, s, p->numel);
+            sha256_f32_update(st.sub32, s, p->numel, &st.bad[0]);
 #pragma omp section
             {
-                sha256_half_update(&st.sub_h[0], s, p->numel, 0);
-                if (b) sha256_half_update(&st.base_h[0], b, p->numel, 0);
+                sha256_half_update(st.sub_h[0], s, p->numel, 0, &st.bad[1]);
+                if (b) sha256_half_update(st.base_h[0], b, p->numel, 0, &st.bad[1]);
             }
 #pragma omp section
             {
-                sha256_half_update(&st.sub_h[1], s, p->numel, 1);
-                if (b) sha256_half_update(&st.base_h[1], b, p->numel, 1);
+                sha256_half_update(st.sub_h[1], s, p->numel, 1, &st.bad[2]);
+                if (b) sha256_half_update(st.base_h[1], b, p->numel, 1, &st.bad[2]);
             }
 #pragma omp section
             if (b) {
@@ -183,20 +214,19 @@ int tn_weight_pass_run(tn_wsrc *base, tn_wsrc *sub, tn_wsrc *other, int block, u
             if (o) delta_cosine_tensor(b, s, o, p->numel, &st);
         }
     }
+    unsigned char bh[2][32];
+    if (rc == 0 && (st.bad[0] || st.bad[1] || st.bad[2] || sha_final(st.sub32, out->fp.sha256) ||
+                    sha_final(st.sub_h[0], out->fp.sha256_bf16) || sha_final(st.sub_h[1], out->fp.sha256_f16) ||
+                    sha_final(st.base_h[0], bh[0]) || sha_final(st.base_h[1], bh[1])))
+        rc = tn_fail("OpenSSL: SHA-256 failed");
     if (rc) {
-        free(st.rels);
+        pass_state_free(&st);
         tn_free_aligned(sketch);
         memset(out, 0, sizeof *out);
         return -1;
     }
-    crypto_hash_sha256_final(&st.sub32, out->fp.sha256);
-    crypto_hash_sha256_final(&st.sub_h[0], out->fp.sha256_bf16);
-    crypto_hash_sha256_final(&st.sub_h[1], out->fp.sha256_f16);
     out->fp.rounded = TN_FP_BF16 | TN_FP_F16;
     if (base) {
-        unsigned char bh[2][32];
-        crypto_hash_sha256_final(&st.base_h[0], bh[0]);
-        crypto_hash_sha256_final(&st.base_h[1], bh[1]);
         /* a rounding that erases the whole fine-tune gives the base's hash,
          * which every light fine-tune of a base released in that type
          * shares: no evidence */
@@ -213,8 +243,8 @@ int tn_weight_pass_run(tn_wsrc *base, tn_wsrc *sub, tn_wsrc *other, int block, u
         pv->global_rel_distance = st.gbb > 0 ? sqrt(st.gdd / st.gbb) : 0;
         /* the base re-saved: only asked when something changed (bf16 first) */
         if (pv->n_changed) out->base16 = st.eq[0] && !st.exact[0] ? 16 : st.eq[1] && !st.exact[1] ? 1 : 0;
-        free(st.rels);
     }
+    pass_state_free(&st);
     if (other) out->delta_cosine = st.caa > 0 && st.cbb > 0 ? st.cdot / sqrt(st.caa * st.cbb) : 0;
     return 0;
 }
