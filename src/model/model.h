@@ -179,6 +179,10 @@ int tn_model_backward(tn_model *m);
 int tn_model_forward_cached(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0, const int32_t *ids, int n,
                             float *logits);
 void tn_acts_free(tn_acts *a);
+/* Floats of the activation arena a forward of B x T tokens allocates (keep:
+ * every layer kept, for training) with nt threads' kernel scratch: what the
+ * memory model (model/memmodel.h) counts. */
+size_t tn_acts_floats(const tn_config *c, int B, int T, int keep, int nt);
 
 /* Every linear layer of the blocks (not the head) with its module name, the
  * weight's parameter name without ".weight" ("model.layers.0.mlp.up_proj").
