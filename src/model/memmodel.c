@@ -82,10 +82,15 @@ int tn_mem_estimate_config(const tn_config *c, const tn_mem_req *r, tn_mem_estim
 
 /* A llama config with Llama 3.2's proportions and L layers of hidden D. */
 static int synth_config(int D, int L, tn_config *c) {
-    int heads = D / 128 > 0 ? D / 128 : 1, I = (int)(ceil(8.0 * D / 3 / 128) * 128);
+    int heads = D / 128 > 0 ? D / 128 : 1, I = (int)(ceil(8.0 * D / 3 / 128) * 128), kv = heads;
+    for (int k = 8; k > 0; k--) /* grouped-query attention: up to 8 KV heads that divide the heads */
+        if (heads % k == 0) {
+            kv = k;
+            break;
+        }
     json_t *j = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "model_type", "llama", "vocab_size",
                           128256, "hidden_size", D, "intermediate_size", I, "num_hidden_layers", L,
-                          "num_attention_heads", heads, "num_key_value_heads", heads >= 8 ? 8 : heads, "head_dim",
+                          "num_attention_heads", heads, "num_key_value_heads", kv, "head_dim",
                           128, "max_position_embeddings", 131072, "tie_word_embeddings", 1);
     int rc = tn_config_from_json(c, j, "memory model");
     json_decref(j);
