@@ -22,7 +22,8 @@ static void usage(FILE *f) {
                "  --offer-timeout MS    how long a miner may take to answer an offer (default 3000)\n"
                "  --pool N              miners offered each task (default: all enabled)\n"
                "  --seq-len N           evaluation sequence length (default 512)\n"
-               "  --eval-mem MB         evaluator child's memory limit (default 8192)\n"
+               "  --eval-mem MB         evaluator child's memory limit (default: per job, from the\n"
+               "                        memory model for its base; 0: none)\n"
                "  --eval-time S         evaluator child's wall-clock limit (default 1800)\n"
                "  --max-upload MB       largest file a miner may upload (default 4096)\n"
                "  --max-miners N        miners allowed in total (default 20; 5 per owner)\n");

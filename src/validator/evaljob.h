@@ -69,8 +69,15 @@
  *                              (issue 18 finding 7), to test the memory limit */
 int tn_evaljob_run(const char *job_path, const char *result_path);
 
+/* tn_evaljob_limits.mem_mb: the child's resident limit is the memory model's
+ * estimate for the job (the streamed check or the evaluation of the frozen
+ * model, whichever needs more) + 25% + 256 MiB; its address-space limit adds
+ * the mapped files, thread stacks and malloc arenas. */
+#define TN_EVAL_MEM_AUTO (-1L)
+
 typedef struct {
-    long mem_mb;       /* memory limit (see above); 0 = none */
+    long mem_mb;       /* memory limit (see above); 0 = none; TN_EVAL_MEM_AUTO: per job,
+                        * from the memory model for its base (model/memmodel.h) */
     long cpu_s;        /* CPU-time limit; 0 = none */
     double wall_s;     /* killed after this long; 0 = none */
     const char *tuna;  /* the binary to run (default /proc/self/exe) */
