@@ -8,8 +8,8 @@ to DST and moves the attention and MLP projections of every --every-th layer
 (q, v, o, down) by a rank-4 delta plus 10% noise whose norm is --amount of
 the tensor's norm, rounded back to the tensor's dtype; everything else is
 copied byte for byte. This is what `tuna check` should call a fine-tune
-(docs/anticheat.md), at any size: the file is read through a memory map and
-written one tensor at a time, so a 3B model needs well under 1 GB here.
+(docs/anticheat.md), at any size: the file is read and written one tensor at
+a time, so a 3B model needs about its largest tensor (the embedding) here.
 numpy + tools/st.py only.
 """
 import argparse, os, re, shutil, struct, sys
@@ -41,17 +41,17 @@ def main():
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
         raw_header = f.read(n)
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
     rng = np.random.default_rng(a.seed)
     names = sorted((k for k in hdr if k != "__metadata__"), key=lambda k: hdr[k]["data_offsets"][0])
     moved = 0
-    with open(os.path.join(a.dst, "model.safetensors"), "wb") as out:
+    with open(path, "rb") as src, open(os.path.join(a.dst, "model.safetensors"), "wb") as out:
         out.write(struct.pack("<Q", n))
         out.write(raw_header)  # same names, dtypes, shapes and offsets
         for name in names:
             h = hdr[name]
             b, e = h["data_offsets"]
-            raw = data[b:e]
+            src.seek(8 + n + b)
+            raw = np.frombuffer(src.read(e - b), dtype=np.uint8)
             m = TARGETS.search(name)
             if not m or int(m.group(1)) % a.every or len(h["shape"]) != 2:
                 out.write(raw.tobytes())
