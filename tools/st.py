@@ -119,15 +119,21 @@ def save(path, tensors, metadata=None, dtypes=None):
                         "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)
+    with _create(path, header, metadata) as f:
+        for b in blobs:
+            f.write(b)
+
+
+def _create(path, header, metadata):
+    """The file opened for writing, its length and header (padded to 8 bytes) written."""
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hb += b" " * ((-len(hb)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)))
-        f.write(hb)
-        for b in blobs:
-            f.write(b)
+    f = open(path, "wb")
+    f.write(struct.pack("<Q", len(hb)))
+    f.write(hb)
+    return f
 
 
 def save_stream(path, specs, metadata=None, dtype="BF16"):
@@ -140,13 +146,7 @@ def save_stream(path, specs, metadata=None, dtype="BF16"):
         n = size * int(np.prod(shape, dtype=np.int64))
         header[name] = {"dtype": dtype, "shape": [int(d) for d in shape], "data_offsets": [off, off + n]}
         off += n
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hb += b" " * ((-len(hb)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)))
-        f.write(hb)
+    with _create(path, header, metadata) as f:
         for name, shape, make in specs:
             arr = make()
             assert tuple(arr.shape) == tuple(shape), name
