@@ -32,12 +32,13 @@
  *   - the result is written to a temporary name and renamed (base/json).
  *
  * The child:
- *   1. loads the requested base model and the submission (full weights, or a
- *      PEFT adapter applied to the requested base whatever base it names);
- *   2. runs the provenance rules (architecture, per-tensor cosine and
+ *   1. runs the provenance rules (architecture, per-tensor cosine and
  *      relative distance, untouched base) and computes the fingerprint
  *      (content hash and delta sketch) the parent compares across
- *      submissions for duplicates;
+ *      submissions for duplicates, reading the base and the submission
+ *      (full weights, or a PEFT adapter merged into the requested base
+ *      whatever base it names) tensor by tensor (tn_check, judge/weightpass.h);
+ *   2. loads the model it scores frozen (its bf16 matrices stay mapped);
  *   3. if it is a fine-tune, computes the test and synthetic losses with the
  *      base model's tokenizer and the task's formatting (tn_evaluate, the
  *      code path of `tuna eval`).
