@@ -16,7 +16,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := jansson libsodium libmicrohttpd libcurl sqlite3 libpq libpcre2-8 libutf8proc yaml-0.1
+PKGS    := jansson libsodium libcrypto libmicrohttpd libcurl sqlite3 libpq libpcre2-8 libutf8proc yaml-0.1
 # OpenBLAS built for OpenMP (Debian's libopenblas-openmp-dev), linked by path
 # with an rpath: the pthreads build, which Debian's alternatives usually pick,
 # keeps its own spinning thread pool that fights our OpenMP threads on every

@@ -63,12 +63,12 @@ TEST(policy_table) {
          "unsupported architecture 'bert'"},
         {"no architecture", "", 1e6, 100, 1, "instruct", 1, 1e9, 16, 0, 0, "unsupported architecture"},
         {"unsupported task type", "qwen2", 1e6, 100, 1, "dpo", 1, 1e9, 16, 0, 0, "unsupported task_type 'dpo'"},
-        {"over the parameter cap", "llama", 7e9, 100, 100, "instruct", 1, 1e12, 16, 0, 0,
-         "model too big: 7.0B parameters > this miner's cap of 3.0B"},
+        {"7B: over the memory budget (no parameter cap by default)", "llama", 7e9, 100, 100, "instruct", 1, 1e12, 16,
+         0, 0, "model too big for memory: 7.0B parameters"},
         {"no parameter count", "llama", 0, 100, 1, "instruct", 1, 1e9, 16, 0, 0, "model_params_count is missing"},
         {"over the memory budget even with LoRA", "mistral", 2.9e9, 10, 100, "instruct", 1, 1e12, 16, 0, 1,
          "too big for memory"},
-        {"full does not fit memory, LoRA does", "llama", 5e8, 10, 10, "instruct", 1, 1e9, 4, 1, 1,
+        {"full does not fit memory, LoRA does", "llama", 5e8, 10, 10, "instruct", 1, 1e9, 6, 1, 1,
          "accepted: LoRA"},
         {"no free slot", "llama", 260032, 100, 1, "instruct", 0, 1e9, 16, 0, 0, "no free slot (2 of 2 busy)"},
         {"too little time (margin)", "llama", 260032, 100, 0.01, "instruct", 1, 1e9, 16, 0, 0,
@@ -92,6 +92,18 @@ TEST(policy_table) {
                d.message);
         if (c->accept) CHECKF(d.lora == c->lora, "%s: lora=%d", c->what, d.lora);
     }
+    /* an operator's parameter cap still applies, before the memory estimate */
+    tn_policy p;
+    tn_policy_defaults(&p);
+    p.max_params = 3000000000LL;
+    tn_offer big = {.task_id = 1, .params = 7000000000LL, .ds_size = 100, .hours = 100};
+    snprintf(big.model_type, sizeof big.model_type, "llama");
+    snprintf(big.task_type, sizeof big.task_type, "instruct");
+    tn_policy_decision d;
+    tn_policy_decide(&p, &big, 1, 2, &d);
+    CHECKF(!d.accept && strstr(d.message, "model too big: 7.0B parameters > this miner's cap of 3.0B"), "%s", d.message);
+    /* the memory estimate grows with the model and is what the budget is held against */
+    CHECK(d.mem_bytes > 16.0 * (1u << 30));
     /* the offer parser names the field */
     json_t *b = json_pack("{s:s}", "task_id", "seven");
     tn_offer o;

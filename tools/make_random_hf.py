@@ -108,26 +108,30 @@ def main():
     hd = cfg.get("head_dim", H // cfg["num_attention_heads"])
     q, kv = cfg["num_attention_heads"] * hd, cfg["num_key_value_heads"] * hd
 
+    # Tensors are made and written one at a time, in the order (and with the
+    # random draws) of the whole-dict version: the 3B shape needs 13 GB as
+    # fp32 arrays at once, more than the machines this runs on can spare.
     def w(*shape):
-        return (rng.standard_normal(shape, dtype=np.float32) * 0.02)
+        return lambda: rng.standard_normal(shape, dtype=np.float32) * 0.02
 
-    t = {"model.embed_tokens.weight": w(V, H), "model.norm.weight": np.ones(H, np.float32)}
+    def ones(n):
+        return lambda: np.ones(n, np.float32)
+
+    t = [("model.embed_tokens.weight", (V, H), w(V, H)), ("model.norm.weight", (H,), ones(H))]
     for i in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % i
-        t[p + "input_layernorm.weight"] = np.ones(H, np.float32)
-        t[p + "post_attention_layernorm.weight"] = np.ones(H, np.float32)
+        t.append((p + "input_layernorm.weight", (H,), ones(H)))
+        t.append((p + "post_attention_layernorm.weight", (H,), ones(H)))
         for name, shape in (("self_attn.q_proj", (q, H)), ("self_attn.k_proj", (kv, H)), ("self_attn.v_proj", (kv, H)),
                             ("self_attn.o_proj", (H, q)), ("mlp.gate_proj", (I, H)), ("mlp.up_proj", (I, H)),
                             ("mlp.down_proj", (H, I))):
-            t[p + name + ".weight"] = w(*shape)
+            t.append((p + name + ".weight", shape, w(*shape)))
         if cfg["model_type"] == "qwen2":  # Qwen2 has biases on q, k and v
             for name, n in (("q_proj", q), ("k_proj", kv), ("v_proj", kv)):
-                t[p + "self_attn.%s.bias" % name] = w(n)
+                t.append((p + "self_attn.%s.bias" % name, (n,), w(n)))
     if not cfg["tie_word_embeddings"]:
-        t["lm_head.weight"] = w(V, H)
-    st.save(os.path.join(a.out, "model.safetensors"), t, metadata={"format": "pt"},
-            dtypes={k: "BF16" for k in t})
-
+        t.append(("lm_head.weight", (V, H), w(V, H)))
+    st.save_stream(os.path.join(a.out, "model.safetensors"), t, metadata={"format": "pt"}, dtype="BF16")
 
 if __name__ == "__main__":
     main()

@@ -119,15 +119,40 @@ def save(path, tensors, metadata=None, dtypes=None):
                         "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)
+    with _create(path, header, metadata) as f:
+        for b in blobs:
+            f.write(b)
+
+
+def _create(path, header, metadata):
+    """The file opened for writing, its length and header (padded to 8 bytes) written."""
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hb += b" " * ((-len(hb)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)))
-        f.write(hb)
-        for b in blobs:
-            f.write(b)
+    f = open(path, "wb")
+    f.write(struct.pack("<Q", len(hb)))
+    f.write(hb)
+    return f
+
+
+def save_stream(path, specs, metadata=None, dtype="BF16"):
+    """save() for models larger than memory: specs is a list of
+    (name, shape, make) where make() returns the tensor's float32 array; each
+    is made, encoded and written in turn (same bytes as save())."""
+    size = _NP[dtype].itemsize
+    header, off = {}, 0
+    for name, shape, _ in specs:
+        n = size * int(np.prod(shape, dtype=np.int64))
+        header[name] = {"dtype": dtype, "shape": [int(d) for d in shape], "data_offsets": [off, off + n]}
+        off += n
+    with _create(path, header, metadata) as f:
+        for name, shape, make in specs:
+            arr = make()
+            assert tuple(arr.shape) == tuple(shape), name
+            raw = _encode(arr, dtype)[2]
+            assert len(raw) == header[name]["data_offsets"][1] - header[name]["data_offsets"][0], name
+            f.write(raw)
 
 
 def load(path, raw_bf16=False):

@@ -457,3 +457,13 @@ int tn_st_write(const char *path, const tn_st_entry *entries, int n, const json_
     free(hdr);
     return rc;
 }
+
+void tn_st_tensor_release(const tn_st_tensor *t) {
+    if (!t->nbytes) return;
+    /* outward to whole pages: a neighbour's page dropped too is only read
+     * back from the page cache when touched (the mapping is read-only) */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)t->data & ~(page - 1);
+    uintptr_t e = ((uintptr_t)t->data + t->nbytes + page - 1) & ~(page - 1);
+    (void)madvise((void *)a, e - a, MADV_DONTNEED); /* advice: failing costs memory, never data */
+}

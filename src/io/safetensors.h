@@ -32,7 +32,7 @@ size_t tn_dtype_size(tn_dtype dt);
 const char *tn_dtype_name(tn_dtype dt);         /* "F32", "BF16", ... */
 int tn_dtype_parse(const char *name, tn_dtype *out); /* -1 on unknown */
 
-typedef struct {
+typedef struct tn_st_tensor {
     char *name;
     tn_dtype dtype;
     int ndim;
@@ -79,7 +79,7 @@ int tn_st_write(const char *path, const tn_st_entry *entries, int n, const json_
  * Opening a set validates each shard and the index: every name in the weight
  * map is in the shard it names, no tensor appears in two shards, shard file
  * names stay inside the directory. */
-typedef struct {
+typedef struct tn_st_set {
     int nfiles;
     tn_st_file *files;
     int n;
@@ -89,6 +89,12 @@ typedef struct {
 int tn_st_set_open_dir(tn_st_set *s, const char *dir);
 const tn_st_tensor *tn_st_set_find(const tn_st_set *s, const char *name);
 void tn_st_set_close(tn_st_set *s);
+
+/* Drops a tensor's pages from this process's mapping (the page cache keeps
+ * them; touching the data again reads them back): a pass over a large
+ * checkpoint tensor by tensor then holds about one tensor resident, not the
+ * whole file. */
+void tn_st_tensor_release(const tn_st_tensor *t);
 
 /* Writes entries into dir as model.safetensors, or, when their total size is
  * above max_shard_bytes (0 = never shard), as model-0000i-of-0000N.safetensors

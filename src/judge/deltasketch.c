@@ -24,9 +24,8 @@ static int bucket_of(uint64_t seedh, uint64_t tag, uint64_t t, uint64_t i, int n
     return (int)((h >> 32) % (uint64_t)n);
 }
 
-/* One matrix's block, in double, rows in order (see the header). */
-static void sketch_matrix(const float *base, const float *sub, int64_t rows, int64_t cols, uint64_t seedh,
-                          uint64_t t, int p, float *out) {
+void tn_delta_sketch_matrix(const float *base, const float *sub, int64_t rows, int64_t cols, uint64_t seedh,
+                            uint64_t t, int p, float *out) {
     enum { r = TN_SKETCH_R };
     int *cb = tn_malloc(sizeof(int) * (size_t)cols);
     double *cs = tn_malloc(sizeof(double) * (size_t)cols);
@@ -78,7 +77,7 @@ int tn_delta_sketch(const tn_model *base, const tn_model *sub, int block, uint64
 #pragma omp parallel for schedule(dynamic, 1)
     for (int m = 0; m < nm; m++) {
         const tn_param *pp = &base->params[mat[m]];
-        sketch_matrix(base->w + pp->offset, sub->w + pp->offset, pp->shape[0], pp->shape[1], seedh,
+        tn_delta_sketch_matrix(base->w + pp->offset, sub->w + pp->offset, pp->shape[0], pp->shape[1], seedh,
                       (uint64_t)mat[m], block / TN_SKETCH_R, out + (size_t)m * block);
     }
     free(mat);

@@ -55,6 +55,12 @@ size_t tn_delta_sketch_len(const tn_model *m, int block);
  * floats per matrix (a positive multiple of TN_SKETCH_R). */
 int tn_delta_sketch(const tn_model *base, const tn_model *sub, int block, uint64_t seed, float *out);
 
+/* One matrix's block (p * TN_SKETCH_R floats into out): matrix t (its param
+ * index) of rows x cols, seedh = tn_mix64(seed); summed in double, rows in
+ * order, by the calling thread. tn_delta_sketch is this for every matrix. */
+void tn_delta_sketch_matrix(const float *base, const float *sub, int64_t rows, int64_t cols, uint64_t seedh,
+                            uint64_t t, int p, float *out);
+
 /* What two sketches say about a (later) and b (earlier). */
 typedef struct {
     double cosine;     /* <a, b> / |a||b|: the delta cosine (estimate) */

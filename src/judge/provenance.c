@@ -1,20 +1,19 @@
 /* provenance.c - architecture, provenance, untouched-base and duplicate rules
- * (provenance.h, docs/anticheat.md). Everything runs on fp32 arenas with one
- * flat layout per config, so "tensor i" of two models of the same config is
- * the same range of floats. */
+ * (provenance.h, docs/anticheat.md). The numbers come from one pass over the
+ * weights, tensor by tensor in parameter order (judge/weightpass.h): from
+ * models in memory, or streamed from the mapped checkpoints (tn_check), with
+ * the same results bit for bit. */
 #include "judge/provenance.h"
 
 #include "judge/duplicates.h"
+#include "judge/weightpass.h"
 
-#include "base/rng.h"
-#include "base/half.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
 #include "model/lora.h"
 
 #include <math.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,116 +139,29 @@ static int same_layout(const tn_model *a, const tn_model *b) {
     return a->numel == b->numel && a->nparams == b->nparams && !tn_arch_differs(&a->cfg, &b->cfg, 0, why, sizeof why);
 }
 
-/* ---- 2, 3. provenance --------------------------------------------------- */
+/* ---- 2, 3, 4. provenance and fingerprints: one pass (judge/weightpass.h) - */
 
-static int cmp_double(const void *pa, const void *pb) {
-    double a = *(const double *)pa, b = *(const double *)pb;
-    return (a > b) - (a < b);
+/* The pass over two models in memory (the in-memory rules' entry points). */
+static int pass_models(const tn_model *base, const tn_model *sub, const tn_model *other, int block, uint64_t seed,
+                       tn_weight_pass *out) {
+    tn_wsrc b, s, o;
+    tn_wsrc_borrow(&b, base);
+    tn_wsrc_borrow(&s, sub);
+    if (other) tn_wsrc_borrow(&o, other);
+    return tn_weight_pass_run(&b, &s, other ? &o : NULL, block, seed, out);
 }
 
 int tn_provenance_compute(const tn_model *base, const tn_model *sub, tn_provenance *out) {
     memset(out, 0, sizeof *out);
     if (!same_layout(base, sub)) return tn_fail("provenance: the models have different architectures");
-    double *rels = tn_calloc((size_t)base->nparams + 1, sizeof *rels);
-    int nrel = 0;
-    double gdot = 0, gbb = 0, gss = 0, gdd = 0;
-    out->min_cosine = 1;
-    out->n_tensors = base->nparams;
-    for (int t = 0; t < base->nparams; t++) {
-        const tn_param *p = &base->params[t];
-        const float *b = base->w + p->offset, *s = sub->w + p->offset;
-        int changed = memcmp(b, s, p->numel * sizeof(float)) != 0;
-        out->n_changed += changed;
-        /* Double sums: a tensor of 10^8 floats summed in float loses the
-         * 1e-7 relative differences the untouched rule looks for. */
-        double dot = 0, bb = 0, ss = 0, dd = 0;
-        for (size_t i = 0; i < p->numel; i++) {
-            double x = b[i], y = s[i], d = (double)s[i] - (double)b[i];
-            dot += x * y;
-            bb += x * x;
-            ss += y * y;
-            dd += d * d;
-        }
-        gdot += dot;
-        gbb += bb;
-        gss += ss;
-        gdd += dd;
-        if (bb == 0) {
-            /* A zero tensor in the base (a bias at init) has no direction to
-             * compare with; it still counts for "untouched". */
-            out->n_skipped++;
-            if (changed) out->n_skipped_changed++;
-            continue;
-        }
-        double cosv = ss > 0 ? dot / sqrt(bb * ss) : 0;
-        double rel = sqrt(dd / bb);
-        if (cosv < out->min_cosine || nrel == 0) {
-            out->min_cosine = cosv;
-            snprintf(out->min_cosine_tensor, sizeof out->min_cosine_tensor, "%s", p->name);
-        }
-        if (rel > out->max_rel_distance || nrel == 0) {
-            out->max_rel_distance = rel;
-            snprintf(out->max_rel_tensor, sizeof out->max_rel_tensor, "%s", p->name);
-        }
-        rels[nrel++] = rel;
-    }
-    if (nrel) {
-        qsort(rels, (size_t)nrel, sizeof *rels, cmp_double);
-        out->median_rel_distance = nrel % 2 ? rels[nrel / 2] : 0.5 * (rels[nrel / 2 - 1] + rels[nrel / 2]);
-    }
-    out->global_cosine = gbb > 0 && gss > 0 ? gdot / sqrt(gbb * gss) : 0;
-    out->global_rel_distance = gbb > 0 ? sqrt(gdd / gbb) : 0;
-    free(rels);
+    tn_weight_pass wp;
+    if (pass_models(base, sub, NULL, 64, 0, &wp)) return -1;
+    *out = wp.prov;
+    tn_fingerprint_free(&wp.fp);
     return 0;
 }
 
-/* ---- 4. fingerprints ---------------------------------------------------- */
-
-static void weights_sha256(const tn_model *m, unsigned char out[32]) {
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    /* in 64 MiB pieces: the length argument is unsigned long long anyway, but
-     * smaller updates keep the pages streaming */
-    const unsigned char *p = (const unsigned char *)m->w;
-    size_t left = m->numel * sizeof(float);
-    while (left) {
-        size_t n = left < ((size_t)64 << 20) ? left : ((size_t)64 << 20);
-        crypto_hash_sha256_update(&st, p, n);
-        p += n;
-        left -= n;
-    }
-    crypto_hash_sha256_final(&st, out);
-}
-
-/* SHA-256 of the weights rounded to bf16 (f16 = 0) or IEEE half (f16 = 1),
- * round to nearest even as torch does, 2 bytes each, little-endian: a copy
- * re-saved in that type loads as exactly these values, and rounding them
- * again changes nothing, so it has the original's hash; independent runs
- * never agree on every weight. */
-static void weights_sha256_half(const tn_model *m, int f16, unsigned char out[32]) {
-    enum { PIECE = 1 << 16 };
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    unsigned char *buf = tn_malloc(2 * PIECE);
-    for (size_t i = 0; i < m->numel; i += PIECE) {
-        size_t n = m->numel - i < PIECE ? m->numel - i : PIECE;
-        for (size_t k = 0; k < n; k++) {
-            uint16_t h = f16 ? tn_f32_to_f16(m->w[i + k]) : tn_f32_to_bf16(m->w[i + k]);
-            buf[2 * k] = (unsigned char)(h & 0xff);
-            buf[2 * k + 1] = (unsigned char)(h >> 8);
-        }
-        crypto_hash_sha256_update(&st, buf, 2 * n);
-    }
-    free(buf);
-    crypto_hash_sha256_final(&st, out);
-}
-
-static void weights_hashes(const tn_model *m, tn_fingerprint *fp) {
-    weights_sha256(m, fp->sha256);
-    weights_sha256_half(m, 0, fp->sha256_bf16);
-    weights_sha256_half(m, 1, fp->sha256_f16);
-    fp->rounded = TN_FP_BF16 | TN_FP_F16;
-}
+static const char *rounded_name(int same) { return same == 16 ? "bf16" : "f16"; }
 
 /* Whether a and b hold the same weights once rounded to bf16 or f16, where
  * both roundings are informative: 0 no, 16 bf16 (checked first), 1 f16. */
@@ -258,42 +170,18 @@ static int same_rounded(const tn_fingerprint *a, const tn_fingerprint *b) {
     return a->rounded & b->rounded & TN_FP_F16 && memcmp(a->sha256_f16, b->sha256_f16, 32) == 0;
 }
 
-/* sub is exactly the base rounded to bf16 (f16 = 0) or f16, and the base is
- * not already in that type: the base re-saved. (A base released in bf16 is
- * excluded: a light fine-tune saved in bf16 can round back onto it.) */
-static int rounded_base(const tn_model *base, const tn_model *sub, int f16) {
-    int base_exact = 1;
-    for (size_t i = 0; i < base->numel; i++) {
-        float r = f16 ? tn_f16_to_f32(tn_f32_to_f16(base->w[i])) : tn_bf16_to_f32(tn_f32_to_bf16(base->w[i]));
-        if (memcmp(&r, &sub->w[i], sizeof r) != 0) return 0;
-        base_exact &= memcmp(&r, &base->w[i], sizeof r) == 0;
-    }
-    return !base_exact;
+static int sketch_block_valid(int block) {
+    if (block < 64 || block % 64) return tn_fail("sketch: k = %d must be a positive multiple of 64", block);
+    return 0;
 }
-
-static const char *rounded_name(int same) { return same == 16 ? "bf16" : "f16"; }
 
 int tn_fingerprint_compute(const tn_model *base, const tn_model *sub, int block, uint64_t seed, tn_fingerprint *fp) {
     memset(fp, 0, sizeof *fp);
-    if (block < 64 || block % 64) return tn_fail("sketch: k = %d must be a positive multiple of 64", block);
+    if (sketch_block_valid(block)) return -1;
     if (!same_layout(base, sub)) return tn_fail("sketch: the models have different architectures");
-    if (sodium_init() < 0) return tn_fail("libsodium: initialisation failed");
-    weights_hashes(sub, fp);
-    /* a rounding that erases the whole fine-tune gives the base's hash, which
-     * every light fine-tune of a base released in that type shares: no evidence */
-    tn_fingerprint bfp;
-    weights_hashes(base, &bfp);
-    if (!memcmp(bfp.sha256_bf16, fp->sha256_bf16, 32)) fp->rounded &= ~TN_FP_BF16;
-    if (!memcmp(bfp.sha256_f16, fp->sha256_f16, 32)) fp->rounded &= ~TN_FP_F16;
-    size_t len = tn_delta_sketch_len(base, block);
-    fp->sketch = tn_try_alloc_floats(len + 1, "delta sketch");
-    if (!fp->sketch) return -1;
-    if (tn_delta_sketch(base, sub, block, seed, fp->sketch)) {
-        tn_fingerprint_free(fp);
-        return -1;
-    }
-    fp->k = (int)len;
-    fp->block = block;
+    tn_weight_pass wp;
+    if (pass_models(base, sub, NULL, block, seed, &wp)) return -1;
+    *fp = wp.fp;
     return 0;
 }
 
@@ -307,21 +195,16 @@ double tn_sketch_similarity(const tn_fingerprint *a, const tn_fingerprint *b) {
 
 double tn_delta_cosine(const tn_model *base, const tn_model *a, const tn_model *b) {
     if (!same_layout(base, a) || !same_layout(base, b)) return 0;
-    double dot = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < base->numel; i++) {
-        double da = (double)a->w[i] - base->w[i], db = (double)b->w[i] - base->w[i];
-        dot += da * db;
-        aa += da * da;
-        bb += db * db;
-    }
-    return aa > 0 && bb > 0 ? dot / sqrt(aa * bb) : 0;
+    tn_weight_pass wp;
+    if (pass_models(base, a, b, 64, 0, &wp)) return 0;
+    tn_fingerprint_free(&wp.fp);
+    return wp.delta_cosine;
 }
 
 /* ---- loading ------------------------------------------------------------ */
 
-int tn_load_submission(const tn_model *base, const char *dir, tn_model *out, int *is_adapter) {
-    memset(out, 0, sizeof *out);
-    *is_adapter = 0;
+/* 0: full weights, 1: a PEFT adapter, -1 (error set): neither. */
+static int submission_kind(const char *dir) {
     if (!tn_dir_exists(dir)) return tn_fail("%s: no such directory", dir);
     char *acfg = tn_path_join(dir, "adapter_config.json");
     char *mcfg = tn_path_join(dir, "config.json");
@@ -330,6 +213,14 @@ int tn_load_submission(const tn_model *base, const char *dir, tn_model *out, int
     free(mcfg);
     if (!adapter && !full)
         return tn_fail("%s: neither config.json (full weights) nor adapter_config.json (PEFT adapter)", dir);
+    return adapter;
+}
+
+int tn_load_submission(const tn_model *base, const char *dir, tn_model *out, int *is_adapter) {
+    memset(out, 0, sizeof *out);
+    *is_adapter = 0;
+    int adapter = submission_kind(dir);
+    if (adapter < 0) return -1;
     if (!adapter) return tn_model_load(out, dir, 1); /* refuses NaN/Inf, naming the tensor */
     /* An adapter is merged into the REQUESTED base, whatever base it names:
      * training a LoRA on another model and naming it here gets no benefit. */
@@ -357,8 +248,10 @@ int tn_load_submission(const tn_model *base, const char *dir, tn_model *out, int
 
 /* ---- the verdict -------------------------------------------------------- */
 
-int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerprint *prior, int n_prior,
-                    const tn_check_rules *rules, tn_check_result *out) {
+/* Rule 1 and the arguments: -1 on bad ones, 1 when the architecture
+ * differs (the verdict is in out), 0 to go on with the weights. */
+static int check_begin(const tn_model *base, const tn_model *sub, const tn_fingerprint *prior, int n_prior,
+                       const tn_check_rules *rules, tn_check_result *out) {
     memset(out, 0, sizeof *out);
     out->most_similar = -1;
     out->duplicate_of = -1;
@@ -372,10 +265,17 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
         if (!out->arch_diff[0]) snprintf(out->arch_diff, sizeof out->arch_diff, "parameter layout");
         out->verdict = TN_VERDICT_NOT_A_FINE_TUNE;
         snprintf(out->reason, sizeof out->reason, "architecture differs (%s)", out->arch_diff);
-        return 0;
+        return 1;
     }
-    if (tn_provenance_compute(base, sub, &out->prov)) return -1;
-    if (tn_fingerprint_compute(base, sub, rules->sketch_k, rules->sketch_seed, &out->fp)) return -1;
+    return 0;
+}
+
+/* Rules 2-4 on the pass's numbers; out owns wp's fingerprint afterwards. */
+static int check_decide(tn_weight_pass *wp, const tn_fingerprint *prior, int n_prior, const tn_check_rules *rules,
+                        tn_check_result *out) {
+    out->prov = wp->prov;
+    out->fp = wp->fp;
+    memset(&wp->fp, 0, sizeof wp->fp);
     const tn_provenance *pv = &out->prov;
     out->n_prior = n_prior;
     out->similarity = tn_calloc((size_t)n_prior + 1, sizeof *out->similarity);
@@ -410,7 +310,7 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
                 snprintf(out->evidence, sizeof out->evidence, "closest #%d: %s", i, why);
         }
     }
-    int base16 = pv->n_changed == 0 ? 0 : rounded_base(base, sub, 0) ? 16 : rounded_base(base, sub, 1);
+    int base16 = wp->base16;
     if (base16) {
         out->verdict = TN_VERDICT_UNTOUCHED_BASE;
         snprintf(out->reason, sizeof out->reason,
@@ -474,47 +374,111 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
     return 0;
 }
 
+int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerprint *prior, int n_prior,
+                    const tn_check_rules *rules, tn_check_result *out) {
+    int rc = check_begin(base, sub, prior, n_prior, rules, out);
+    if (rc) return rc < 0 ? -1 : 0;
+    tn_weight_pass wp;
+    if (pass_models(base, sub, NULL, rules->sketch_k, rules->sketch_seed, &wp)) return -1;
+    return check_decide(&wp, prior, n_prior, rules, out);
+}
+
+/* A submission as a source of weights: its mapped checkpoint, or an adapter
+ * merged into the base in memory. */
+typedef struct {
+    tn_wsrc src;
+    tn_model merged;
+    int is_adapter;
+} sub_source;
+
+static int sub_open(const tn_model *base_mem, const char *dir, const char *what, sub_source *o) {
+    memset(o, 0, sizeof *o);
+    int kind = submission_kind(dir);
+    if (kind < 0) return -1;
+    if (kind) {
+        if (tn_load_submission(base_mem, dir, &o->merged, &o->is_adapter)) return -1;
+        tn_wsrc_borrow(&o->src, &o->merged);
+    } else if (tn_wsrc_open(&o->src, dir, 1)) { /* refuses NaN/Inf as it reads, naming the tensor */
+        return -1;
+    }
+    snprintf(o->src.what, sizeof o->src.what, "%s", what);
+    return 0;
+}
+
+static void sub_close(sub_source *o) {
+    tn_wsrc_close(&o->src);
+    tn_model_free(&o->merged);
+}
+
+static int is_adapter_dir(const char *dir) {
+    char *acfg = tn_path_join(dir, "adapter_config.json");
+    int adapter = tn_file_exists(acfg);
+    free(acfg);
+    return adapter;
+}
+
+/* Everything streams from the mapped checkpoints, a tensor of each model at a
+ * time (judge/weightpass.h); only an adapter, merged into the base, needs
+ * the base in memory as fp32. */
 int tn_check(const char *base_dir, const char *submission_dir, const char *const *against_dirs, int n_against,
              const tn_check_rules *rules, tn_check_result *out) {
     memset(out, 0, sizeof *out);
     out->most_similar = out->duplicate_of = -1;
     if (tn_check_rules_valid(rules)) return -1;
-    tn_model base, sub;
     if (!tn_dir_exists(base_dir)) return tn_fail("base %s: no such directory", base_dir);
-    if (tn_model_load(&base, base_dir, 1)) return tn_err_prefix("base %s", base_dir);
-    int is_adapter = 0, rc = -1;
-    if (tn_load_submission(&base, submission_dir, &sub, &is_adapter)) {
+    int need_mem = is_adapter_dir(submission_dir);
+    for (int i = 0; i < n_against; i++) need_mem |= is_adapter_dir(against_dirs[i]);
+    tn_model bm;
+    tn_wsrc base;
+    memset(&bm, 0, sizeof bm);
+    if (need_mem ? tn_model_load(&bm, base_dir, 1) : tn_wsrc_open(&base, base_dir, 1))
+        return tn_err_prefix("base %s", base_dir);
+    if (need_mem) tn_wsrc_borrow(&base, &bm);
+    snprintf(base.what, sizeof base.what, "base %s", base_dir);
+    sub_source sub;
+    if (sub_open(&bm, submission_dir, "submission", &sub)) {
         tn_err_prefix("submission");
-        tn_model_free(&base);
+        out->submission_error = 1;
+        tn_wsrc_close(&base);
+        tn_model_free(&bm);
         return -1;
     }
+    const tn_model *B = tn_wsrc_model(&base), *S = tn_wsrc_model(&sub.src);
     tn_fingerprint *prior = tn_calloc((size_t)n_against + 1, sizeof *prior);
     double *dcos = tn_calloc((size_t)n_against + 1, sizeof *dcos);
+    tn_weight_pass wp;
+    memset(&wp, 0, sizeof wp);
+    int arch = check_begin(B, S, NULL, 0, rules, out), rc = -1;
+    if (arch < 0) goto out;
+    /* a submission of another architecture is still read: its weights must
+     * be finite, as loading it whole required */
+    if (arch ? tn_weight_pass_run(NULL, &sub.src, NULL, 0, 0, &wp)
+             : tn_weight_pass_run(&base, &sub.src, NULL, rules->sketch_k, rules->sketch_seed, &wp)) {
+        out->submission_error = sub.src.failed;
+        goto out;
+    }
     for (int i = 0; i < n_against; i++) {
-        tn_model a;
-        int ad;
-        if (tn_load_submission(&base, against_dirs[i], &a, &ad)) {
+        sub_source a;
+        if (sub_open(&bm, against_dirs[i], "against", &a)) {
             tn_err_prefix("against");
             goto out;
         }
-        /* Another architecture cannot duplicate a submission that passes rule 1. */
-        int ok = 0;
-        /* O(N), against the O(kN) sketch: worth reporting what it estimates. */
-        dcos[i] = same_layout(&base, &a) && same_layout(&base, &sub) ? tn_delta_cosine(&base, &sub, &a) : NAN;
-        if (same_layout(&base, &a))
-            ok = tn_fingerprint_compute(&base, &a, rules->sketch_k, rules->sketch_seed, &prior[i]);
-        else if (sodium_init() < 0)
-            ok = tn_fail("libsodium: initialisation failed");
-        else
-            weights_hashes(&a, &prior[i]);
-        tn_model_free(&a);
-        if (ok) {
-            tn_err_prefix("against %s", against_dirs[i]);
-            goto out;
-        }
+        /* Another architecture cannot duplicate a submission that passes
+         * rule 1: only its hashes. The exact delta cosine is O(N), against
+         * the O(kN) sketch: worth reporting what it estimates. */
+        const tn_model *A = tn_wsrc_model(&a.src);
+        int same = same_layout(B, A), with_sub = same && same_layout(B, S);
+        tn_weight_pass ap;
+        int bad = same ? tn_weight_pass_run(&base, &a.src, with_sub ? &sub.src : NULL, rules->sketch_k,
+                                            rules->sketch_seed, &ap)
+                       : tn_weight_pass_run(NULL, &a.src, NULL, 0, 0, &ap);
+        sub_close(&a);
+        if (bad) goto out;
+        prior[i] = ap.fp;
+        dcos[i] = with_sub ? ap.delta_cosine : NAN;
     }
-    rc = tn_check_models(&base, &sub, prior, n_against, rules, out);
-    out->is_adapter = is_adapter;
+    rc = arch ? 0 : check_decide(&wp, prior, n_against, rules, out);
+    out->is_adapter = sub.is_adapter;
     if (rc == 0 && out->similarity) {
         out->delta_cosine = dcos;
         dcos = NULL;
@@ -522,10 +486,12 @@ int tn_check(const char *base_dir, const char *submission_dir, const char *const
     if (rc == 0 && out->duplicate_of >= 0)
         snprintf(out->duplicate_dir, sizeof out->duplicate_dir, "%s", against_dirs[out->duplicate_of]);
 out:
+    tn_fingerprint_free(&wp.fp);
     for (int i = 0; i < n_against; i++) tn_fingerprint_free(&prior[i]);
     free(prior);
     free(dcos);
-    tn_model_free(&sub);
-    tn_model_free(&base);
+    sub_close(&sub);
+    tn_wsrc_close(&base);
+    tn_model_free(&bm);
     return rc;
 }

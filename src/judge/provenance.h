@@ -119,6 +119,8 @@ typedef struct {
     char evidence[256];           /* the duplicate rule's numbers for the decision (or the closest pair) */
     double *delta_cosine;         /* [n_prior] tn_check only: the exact delta cosine the
                                      sketch estimates (NaN for another architecture) */
+    int submission_error;         /* tn_check failed on the submission's own files (missing, corrupt,
+                                     non-finite, an adapter that does not fit): a verdict for an evaluator */
 } tn_check_result;
 
 void tn_check_result_free(tn_check_result *r);
@@ -135,7 +137,10 @@ int tn_check_models(const tn_model *base, const tn_model *sub, const tn_fingerpr
 
 /* The whole check on directories (what `tuna check` runs). Returns -1 on I/O
  * and format errors (missing dir, corrupt safetensors, NaN weights, an adapter
- * that does not fit the base), 0 when a verdict was reached. */
+ * that does not fit the base; out->submission_error says when they are the
+ * submission's), 0 when a verdict was reached. Full weights are read tensor
+ * by tensor from the mapped files (judge/weightpass.h): about one tensor of
+ * each model in memory; an adapter is merged into an fp32 copy of the base. */
 int tn_check(const char *base_dir, const char *submission_dir, const char *const *against_dirs, int n_against,
              const tn_check_rules *rules, tn_check_result *out);
 

@@ -3,6 +3,8 @@
 
 #include "base/err.h"
 #include "base/json.h"
+#include "miner/recipe.h"
+#include "model/memmodel.h"
 #include "net/rows_bucket.h"
 
 #include <math.h>
@@ -12,7 +14,7 @@
 void tn_policy_defaults(tn_policy *p) {
     memset(p, 0, sizeof *p);
     p->flops = 0; /* unknown until calibrated: the time rule then assumes 1 GFLOP/s */
-    p->max_params = 3000000000LL;
+    p->max_params = 0; /* no cap: the memory estimate decides */
     p->memory_bytes = 16.0 * (1u << 30);
     p->tokens_per_row = 200;
     p->min_epochs = 1;
@@ -80,7 +82,20 @@ double tn_policy_transfer_s(const tn_policy *p, int64_t params) {
     return p->bandwidth_bps > 0 ? 2 * bytes / p->bandwidth_bps : 0;
 }
 
-static double mem_bytes(int64_t params, int lora) { return (double)params * 4.0 * (lora ? 1.5 : 4.0); }
+/* The memory model (model/memmodel.h) for a model of this many parameters at
+ * the recipe's batch and sequence length: full fine-tuning holds fp32
+ * weights, gradients and AdamW moments; LoRA its base as the trainer loads it
+ * (fp32 today: LORA_BASE_BYTES becomes 2 once LoRA trains on the frozen bf16
+ * base) plus a rank-16 adapter; both keep every layer's activations. */
+enum { LORA_BASE_BYTES = 4 };
+static double mem_bytes(int64_t params, int lora) {
+    tn_mem_req r = {.job = lora ? TN_MEM_LORA : TN_MEM_FULL, .weight_bytes = lora ? LORA_BASE_BYTES : 4,
+                    .lora_rank = 16, .threads = 1};
+    tn_recipe_batch(params, &r.batch, &r.seq_len);
+    tn_mem_estimate e;
+    /* only a non-positive count fails, which the policy refuses first */
+    return tn_mem_estimate_params(params, &r, &e) ? INFINITY : e.total;
+}
 
 static double pass_s(const tn_policy *p, int64_t params, int64_t rows, int lora) {
     double flops = p->flops > 0 ? p->flops : 1e9;
@@ -121,7 +136,7 @@ void tn_policy_decide(const tn_policy *p, const tn_offer *o, int free_slots, int
     if (!task_type_supported(o->task_type))
         REFUSE("unsupported task_type '%s' (supported: instruct, text, chat)", o->task_type);
     if (o->params <= 0) REFUSE("model too big to judge: model_params_count is missing");
-    if (o->params > p->max_params)
+    if (p->max_params > 0 && o->params > p->max_params)
         REFUSE("model too big: %s parameters > this miner's cap of %s", human((double)o->params, a, sizeof a),
                human((double)p->max_params, b, sizeof b));
     if (d->mem_bytes > p->memory_bytes)

@@ -4,10 +4,13 @@
  * so that it can be tested as a table. In order, an offer is refused for:
  *   1. a model_type the engine does not train (llama, mistral, qwen2, gpt2),
  *   2. a task_type other than instruct, text, chat,
- *   3. a missing parameter count, or more parameters than max_params,
- *   4. more memory than the budget: params * 4 bytes * 4 (weights, gradients,
- *      two AdamW moments) for full fine-tuning, params * 4 * 1.5 with LoRA
- *      (frozen weights, a small adapter and its optimizer, activations),
+ *   3. a missing parameter count, or more parameters than max_params (when
+ *      the operator sets one; none by default),
+ *   4. more memory than the budget, as the memory model estimates it
+ *      (model/memmodel.h) at the recipe's batch and sequence length: fp32
+ *      weights, gradients and two AdamW moments plus every layer's
+ *      activations for full fine-tuning; the base, a rank-16 adapter with
+ *      its optimizer and the activations with LoRA,
  *   5. no free slot,
  *   6. too little time: the time given minus a margin (startup + download +
  *      upload of the weights) must hold min_train_s and min_epochs passes over
@@ -26,7 +29,7 @@
 
 typedef struct {
     double flops;             /* measured FLOP/s of one job's threads (profile.json) */
-    int64_t max_params;       /* refuse bigger models (default 3e9) */
+    int64_t max_params;       /* refuse bigger models; 0 (default): no cap, the memory estimate decides */
     double memory_bytes;      /* memory one job may use (default 16 GiB) */
     double tokens_per_row;    /* estimated tokens per dataset row (default 200) */
     double min_epochs;        /* passes over the data that must fit (default 1) */

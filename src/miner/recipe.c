@@ -22,6 +22,13 @@ static const size_row SIZES[] = {
     {INT64_MAX, 1e-5, 1e-4, 1, 8, 2048},
 };
 
+void tn_recipe_batch(int64_t params, int *batch, int *seq_len) {
+    const size_row *s = &SIZES[0];
+    while (params > s->max_params) s++;
+    *batch = s->batch;
+    *seq_len = s->seq_len;
+}
+
 void tn_recipe_choose(const tn_policy *p, int64_t params, int64_t rows, double budget_s, tn_recipe *r) {
     memset(r, 0, sizeof *r);
     const size_row *s = &SIZES[0];

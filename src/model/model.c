@@ -338,7 +338,7 @@ static void keep_stored(tn_model *m, const tn_st_set *set) {
     m->numel = off;
 }
 
-static int model_load(tn_model *m, const char *dir, int check_finite, int frozen) {
+int tn_model_plan_dir(tn_model *m, const char *dir, struct tn_st_set *set) {
     /* Every tensor's name and shape is checked against config.json before
      * the weights are allocated: a few hundred bytes of config claiming a
      * huge model must not cost gigabytes before it is refused. */
@@ -347,21 +347,19 @@ static int model_load(tn_model *m, const char *dir, int check_finite, int frozen
     int rc = model_plan(m, &cfg);
     tn_config_free(&cfg);
     if (rc) return -1;
-    tn_st_set set;
-    if (tn_st_set_open_dir(&set, dir)) {
+    if (tn_st_set_open_dir(set, dir)) {
         tn_model_free(m);
         return -1;
     }
-    rc = 0;
-    for (int i = 0; i < set.n && rc == 0; i++) {
-        const char *name = set.tensors[i]->name;
+    for (int i = 0; i < set->n && rc == 0; i++) {
+        const char *name = set->tensors[i]->name;
         if (!known_name(m, name) && !ignorable(m, name))
-            rc = tn_fail("%s: tensor %s is not part of a %s model with this config", set.tensors[i]->path,
+            rc = tn_fail("%s: tensor %s is not part of a %s model with this config", set->tensors[i]->path,
                          name, m->cfg.model_type);
     }
     for (int i = 0; i < m->nparams && rc == 0; i++) {
         const tn_param *p = &m->params[i];
-        const tn_st_tensor *t = find_tensor(m, &set, p->name);
+        const tn_st_tensor *t = find_tensor(m, set, p->name);
         if (!t) {
             rc = tn_fail("%s: missing tensor %s", dir, p->name);
             break;
@@ -381,6 +379,21 @@ static int model_load(tn_model *m, const char *dir, int check_finite, int frozen
             break;
         }
     }
+    if (rc) {
+        tn_st_set_close(set);
+        tn_model_free(m);
+    }
+    return rc;
+}
+
+const tn_st_tensor *tn_model_param_tensor(const tn_model *m, const tn_st_set *set, int i) {
+    return find_tensor(m, set, m->params[i].name);
+}
+
+static int model_load(tn_model *m, const char *dir, int check_finite, int frozen) {
+    tn_st_set set;
+    if (tn_model_plan_dir(m, dir, &set)) return -1;
+    int rc = 0;
     if (rc == 0 && frozen) keep_stored(m, &set);
     if (rc == 0) rc = model_alloc(m); /* frees m on failure */
     for (int i = 0; i < m->nparams && rc == 0; i++) {
@@ -510,7 +523,7 @@ static void acts_walk(acts_walker *w, tn_acts *a, size_t L, size_t head, int kee
         for (size_t i = 0; i < N_LAYER_BUFS; i++) {
             float **arr = *(float ***)field(a, LAYER_BUFS[i].field);
             /* without keep, every layer's pointer is layer 0's buffer */
-            float *p = keep || l == 0 ? take(w, w->N * w->width[LAYER_BUFS[i].width]) : arr[0];
+            float *p = keep || l == 0 ? take(w, w->N * w->width[LAYER_BUFS[i].width]) : w->base ? arr[0] : NULL;
             if (w->base) arr[l] = p;
         }
     take_bufs(w, a, FINAL_BUFS, sizeof FINAL_BUFS / sizeof *FINAL_BUFS);
@@ -523,33 +536,51 @@ static void acts_walk(acts_walker *w, tn_acts *a, size_t L, size_t head, int kee
     a->scratch.nt = nt;
 }
 
+/* The walker's widths and the head's and kernels' room for B x T tokens. */
+static void acts_plan(const tn_config *c, int B, int T, int keep, int kv_T, int nt, acts_walker *w, size_t *head,
+                      size_t *kernel, size_t *chunk_out) {
+    size_t N = (size_t)B * T, D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t qkvw = qd + 2 * kvd;
+    *w = (acts_walker){NULL, 0, N, {0}};
+    w->width[W_D] = D;
+    w->width[W_1] = 1;
+    w->width[W_QKV] = qkvw;
+    w->width[W_Q] = qd;
+    w->width[W_H] = (size_t)c->n_heads;
+    w->width[W_I] = I;
+    w->width[W_BIG] = I > qkvw ? I : qkvw;
+    /* classifier chunks of ~8 M floats of logits (32 MB), at least 16 rows */
+    size_t chunk = (8u << 20) / V;
+    chunk = chunk < 16 ? 16 : chunk > N ? N : chunk;
+    *head = kv_T > 0 ? 0 : tn_head_xent_scratch((int)chunk, (int)D, (int)V);
+    /* attention and norm backward run one at a time: they share the scratch */
+    *kernel = kv_T > 0 ? tn_attention_cached_scratch(kv_T, nt) : tn_attention_scratch(T, nt, keep);
+    size_t norm = keep ? tn_norm_scratch((int)D, nt) : 0;
+    if (norm > *kernel) *kernel = norm;
+    *chunk_out = chunk;
+}
+
+size_t tn_acts_floats(const tn_config *c, int B, int T, int keep, int nt) {
+    size_t head, kernel, chunk;
+    acts_walker w;
+    acts_plan(c, B, T, keep, 0, nt, &w, &head, &kernel, &chunk);
+    tn_acts a;
+    memset(&a, 0, sizeof a);
+    acts_walk(&w, &a, (size_t)c->n_layers, head, keep, kernel, nt);
+    return w.used;
+}
+
 /* kv_T > 0: for a cached forward (tn_model_forward_cached) over a cache of
  * kv_T positions: no classifier chunk, the cached attention's scratch. */
 static int alloc_acts(const tn_model *m, tn_acts *a, int B, int T, int keep, int kv_T) {
     /* the kernels' scratch has room for this many threads */
     int nt = omp_get_max_threads();
     if (a->buf && a->B == B && a->T == T && a->keep == keep && a->kv_T == kv_T && a->scratch.nt >= nt) return 0;
-    const tn_config *c = &m->cfg;
-    size_t N = (size_t)B * T, D = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
-    size_t L = c->n_layers;
-    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-    size_t qkvw = qd + 2 * kvd;
-    acts_walker w = {NULL, 0, N, {0}};
-    w.width[W_D] = D;
-    w.width[W_1] = 1;
-    w.width[W_QKV] = qkvw;
-    w.width[W_Q] = qd;
-    w.width[W_H] = (size_t)c->n_heads;
-    w.width[W_I] = I;
-    w.width[W_BIG] = I > qkvw ? I : qkvw;
-    /* classifier chunks of ~8 M floats of logits (32 MB), at least 16 rows */
-    size_t chunk = (8u << 20) / V;
-    chunk = chunk < 16 ? 16 : chunk > N ? N : chunk;
-    size_t head = kv_T > 0 ? 0 : tn_head_xent_scratch((int)chunk, (int)D, (int)V);
-    /* attention and norm backward run one at a time: they share the scratch */
-    size_t kernel = kv_T > 0 ? tn_attention_cached_scratch(kv_T, nt) : tn_attention_scratch(T, nt, keep);
-    size_t norm = keep ? tn_norm_scratch((int)D, nt) : 0;
-    if (norm > kernel) kernel = norm;
+    size_t head, kernel, chunk;
+    acts_walker w;
+    acts_plan(&m->cfg, B, T, keep, kv_T, nt, &w, &head, &kernel, &chunk);
+    size_t L = m->cfg.n_layers, N = w.N;
     if (!a->res) {
         /* the per-layer pointer arrays, L pointers each, in one allocation
          * (res is the first: tn_acts_free frees them through it) */

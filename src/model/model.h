@@ -128,6 +128,16 @@ int tn_model_load(tn_model *m, const char *dir, int check_finite);
  * gradients (tn_model_enable_grads fails) nor be merged into; saving
  * writes the stored ones back as BF16. */
 int tn_model_load_frozen(tn_model *m, const char *dir, int check_finite);
+/* The parameter table of an HF model directory without its weights (m->w
+ * is NULL, nothing is read): config.json, and the checkpoint's names and
+ * shapes checked as tn_model_load checks them. *set is left open, mapped
+ * (the caller closes it after tn_model_free); parameter i's tensor is
+ * tn_model_param_tensor(m, set, i). For reading the weights tensor by
+ * tensor (judge/wstream.h). */
+struct tn_st_set;
+struct tn_st_tensor;
+int tn_model_plan_dir(tn_model *m, const char *dir, struct tn_st_set *set);
+const struct tn_st_tensor *tn_model_param_tensor(const tn_model *m, const struct tn_st_set *set, int i);
 /* Writes config.json + model.safetensors (F32) into dir and copies the
  * tokenizer files of src_dir (if given) through untouched. */
 int tn_model_save(const tn_model *m, const char *dir, const char *src_dir);
@@ -169,6 +179,10 @@ int tn_model_backward(tn_model *m);
 int tn_model_forward_cached(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0, const int32_t *ids, int n,
                             float *logits);
 void tn_acts_free(tn_acts *a);
+/* Floats of the activation arena a forward of B x T tokens allocates (keep:
+ * every layer kept, for training) with nt threads' kernel scratch: what the
+ * memory model (model/memmodel.h) counts. */
+size_t tn_acts_floats(const tn_config *c, int B, int T, int keep, int nt);
 
 /* Every linear layer of the blocks (not the head) with its module name, the
  * weight's parameter name without ".weight" ("model.layers.0.mlp.up_proj").

@@ -9,6 +9,8 @@
 #include "base/mem.h"
 #include "base/spawn.h"
 #include "data/format.h"
+#include "io/safetensors.h"
+#include "model/memmodel.h"
 #include "tok/tokenizer.h"
 #include "train/evaluate.h"
 #include "train/examples.h"
@@ -16,10 +18,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- the child's side ------------------------------------------------------ */
@@ -122,25 +126,28 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
         return tn_fail("%s: incomplete job (%s)", job_path, tn_errmsg());
     }
     tn_model base, sub;
-    int have_sub = 0, is_adapter = 0, rc = -1;
+    int have_base = 0, have_sub = 0, rc = -1;
+    memset(&base, 0, sizeof base);
     tn_check_result cr;
     memset(&cr, 0, sizeof cr);
     tn_tokenizer *tok = NULL;
     json_t *res = json_object();
     void **hook = base_only ? NULL : test_hook_alloc();
-    if (tn_model_load(&base, base_dir, 1)) goto out_job;
     if (!(tok = tn_tok_load(base_dir))) goto out_base;
     tn_model *scored = &base;
     if (!base_only) {
-        /* anything wrong with the files themselves is a verdict, not a crash */
-        if (tn_load_submission(&base, sub_dir, &sub, &is_adapter)) {
+        /* The checks stream both checkpoints (judge/weightpass.h); the model
+         * scored is loaded afterwards, frozen (its bf16 matrices stay mapped),
+         * so no fp32 copy of the whole base exists unless an adapter is merged.
+         * Anything wrong with the submission's files is a verdict, not a crash. */
+        if (tn_check(base_dir, sub_dir, NULL, 0, &rules, &cr)) {
+            if (!cr.submission_error) goto out_base;
             json_object_set_new(res, "verdict", json_string("invalid"));
             json_object_set_new(res, "reason", json_string(tn_errmsg()));
             rc = 0;
             goto write;
         }
-        have_sub = 1;
-        if (tn_check_models(&base, &sub, NULL, 0, &rules, &cr)) goto out_base;
+        int is_adapter = cr.is_adapter;
         char hex[65];
         tn_sha256_hex(cr.fp.sha256, hex);
         json_t *sk = json_array();
@@ -165,8 +172,18 @@ int tn_evaljob_run(const char *job_path, const char *result_path) {
             rc = 0;
             goto write;
         }
+        if (is_adapter) { /* merged into an fp32 copy of the base */
+            if (tn_model_load(&base, base_dir, 1)) goto out_base;
+            have_base = 1;
+            if (tn_load_submission(&base, sub_dir, &sub, &is_adapter)) goto out_base;
+        } else if (tn_model_load_frozen(&sub, sub_dir, 1)) {
+            goto out_base;
+        }
+        have_sub = 1;
         scored = &sub;
     } else {
+        if (tn_model_load_frozen(&base, base_dir, 1)) goto out_base;
+        have_base = 1;
         json_object_set_new(res, "verdict", json_string("base"));
     }
     if (eval_file(scored, tok, test_file, &spec, seq_len, "test", res) ||
@@ -180,9 +197,8 @@ write:
 out_base:
     if (have_sub) tn_model_free(&sub);
     tn_check_result_free(&cr);
-    tn_tok_free(tok);
-    tn_model_free(&base);
-out_job:
+    if (tok) tn_tok_free(tok);
+    if (have_base) tn_model_free(&base);
     test_hook_free(hook);
     json_decref(res);
     json_decref(job);
@@ -274,6 +290,67 @@ static char *last_line(const char *errlog) {
     return line;
 }
 
+/* Bytes of the regular files in dir (the checkpoint and tokenizer: what the
+ * child maps). */
+static double dir_bytes(const char *dir) {
+    double n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *p = tn_path_join(dir, e->d_name);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) n += (double)st.st_size;
+        free(p);
+    }
+    closedir(d);
+    return n;
+}
+
+/* TN_EVAL_MEM_AUTO: the child's limits from the memory model (model/memmodel.h)
+ * for this job's base: the larger of the streamed check (two models side by
+ * side) and the evaluation of the frozen model at batch 4 x seq_len, or an
+ * fp32 base plus the merged copy for an adapter; a quarter and 256 MiB more
+ * for what the model does not count. The address space adds the mapped
+ * files, thread stacks and malloc's per-thread arenas. */
+static int job_mem_limits(const json_t *job, int threads, long *rss_mb, long *as_mb) {
+    const char *base_dir = json_string_value(json_object_get(job, "base_dir"));
+    const char *sub_dir = json_string_value(json_object_get(job, "submission_dir"));
+    int seq_len = (int)json_integer_value(json_object_get(job, "seq_len"));
+    tn_config c;
+    if (!base_dir || tn_config_load(&c, base_dir)) return tn_err_prefix("evaluation memory limit");
+    /* bf16 checkpoints stay bf16 in memory; anything else becomes fp32 */
+    tn_st_set set;
+    int wb = 2;
+    if (tn_st_set_open_dir(&set, base_dir)) {
+        tn_config_free(&c);
+        return tn_err_prefix("evaluation memory limit");
+    }
+    for (int i = 0; i < set.n; i++)
+        if (set.tensors[i]->ndim == 2 && set.tensors[i]->dtype != TN_DT_BF16) wb = 4;
+    tn_st_set_close(&set);
+    char *acfg = sub_dir ? tn_path_join(sub_dir, "adapter_config.json") : NULL;
+    int adapter = acfg && tn_file_exists(acfg);
+    free(acfg);
+    tn_mem_req r = {.job = TN_MEM_EVAL, .weight_bytes = adapter ? 4 : wb, .batch = 4,
+                    .seq_len = seq_len > 0 ? seq_len : 1, .threads = threads > 0 ? threads : 1};
+    tn_mem_estimate ev, ck;
+    int rc = tn_mem_estimate_config(&c, &r, &ev);
+    r.job = TN_MEM_CHECK;
+    r.weight_bytes = wb;
+    if (!rc) rc = tn_mem_estimate_config(&c, &r, &ck);
+    tn_config_free(&c);
+    if (rc) return tn_err_prefix("evaluation memory limit");
+    double need = ev.total > ck.total ? ev.total : ck.total;
+    if (adapter) need += ev.weights; /* the merged copy beside the base */
+    double rss = need * 1.25 + 256.0 * 1048576;
+    double mapped = dir_bytes(base_dir) + (sub_dir ? dir_bytes(sub_dir) : 0);
+    double as = rss + mapped + (double)(threads > 0 ? threads : 1) * (72.0 * 1048576) + 2048.0 * 1048576;
+    *rss_mb = (long)(rss / 1048576) + 1;
+    *as_mb = (long)(as / 1048576) + 1;
+    return 0;
+}
+
 int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result_path, const tn_evaljob_limits *lim,
                      json_t **result) {
     *result = NULL;
@@ -285,6 +362,8 @@ int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result
      * still be writing it */
     if (take_job_lock(lock_path, job_path, lim->stop, &lock) || tn_json_save_file(job, job_path)) goto out;
     unlink(result_path);
+    long mem_mb = lim->mem_mb, as_mb = lim->mem_mb;
+    if (mem_mb == TN_EVAL_MEM_AUTO && job_mem_limits(job, lim->threads, &mem_mb, &as_mb)) goto out;
     char *bin = (char *)(lim->tuna ? lim->tuna : "/proc/self/exe");
     char *argv[] = {bin, "eval-submission", "--job", (char *)job_path, "--out", (char *)result_path, NULL};
     /* stderr to a fresh log; the lock stays with the child; it dies with
@@ -296,9 +375,9 @@ int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result
     /* (sanitizer builds reserve terabytes of shadow address space at start:
      * an address-space limit would stop the child before main; there the
      * watch below is the memory limit) */
-    if (lim->mem_mb > 0)
-        o.rlimits[o.n_rlimits++] = (tn_spawn_rlimit){RLIMIT_AS, (unsigned long long)lim->mem_mb << 20,
-                                                     (unsigned long long)lim->mem_mb << 20};
+    if (as_mb > 0)
+        o.rlimits[o.n_rlimits++] = (tn_spawn_rlimit){RLIMIT_AS, (unsigned long long)as_mb << 20,
+                                                     (unsigned long long)as_mb << 20};
 #endif
     if (lim->cpu_s > 0)
         o.rlimits[o.n_rlimits++] = (tn_spawn_rlimit){RLIMIT_CPU, (unsigned long long)lim->cpu_s,
@@ -315,7 +394,7 @@ int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result
     char spid[32];
     int len = snprintf(spid, sizeof spid, "%d\n", (int)pid);
     if (pwrite(lock, spid, (size_t)len, 0) != len) tn_warn("%s: cannot record the evaluator's pid", lock_path);
-    tn_spawn_watch w = {.stop = lim->stop, .timeout_s = lim->wall_s, .sig = SIGKILL, .max_rss_mb = lim->mem_mb};
+    tn_spawn_watch w = {.stop = lim->stop, .timeout_s = lim->wall_s, .sig = SIGKILL, .max_rss_mb = mem_mb};
     tn_spawn_end end;
     if (tn_spawn_supervise(pid, &w, &end)) goto out;
     char *why = end.code != 0 ? last_line(errlog) : NULL;
@@ -325,7 +404,7 @@ int tn_evaljob_spawn(const json_t *job, const char *job_path, const char *result
     } else if (end.timed_out) {
         tn_fail("killed after the %.0f s wall-clock limit", lim->wall_s);
     } else if (end.over_memory) {
-        tn_fail("killed over the %ld MiB memory limit (peak %ld MiB resident)", lim->mem_mb, end.peak_rss_mb);
+        tn_fail("killed over the %ld MiB memory limit (peak %ld MiB resident)", mem_mb, end.peak_rss_mb);
     } else if (end.signal == SIGKILL) {
         /* RLIMIT_CPU's hard limit would send it too, but only after a
          * SIGXCPU that ends the child first (its default action) */

@@ -32,12 +32,13 @@
  *   - the result is written to a temporary name and renamed (base/json).
  *
  * The child:
- *   1. loads the requested base model and the submission (full weights, or a
- *      PEFT adapter applied to the requested base whatever base it names);
- *   2. runs the provenance rules (architecture, per-tensor cosine and
+ *   1. runs the provenance rules (architecture, per-tensor cosine and
  *      relative distance, untouched base) and computes the fingerprint
  *      (content hash and delta sketch) the parent compares across
- *      submissions for duplicates;
+ *      submissions for duplicates, reading the base and the submission
+ *      (full weights, or a PEFT adapter merged into the requested base
+ *      whatever base it names) tensor by tensor (tn_check, judge/weightpass.h);
+ *   2. loads the model it scores frozen (its bf16 matrices stay mapped);
  *   3. if it is a fine-tune, computes the test and synthetic losses with the
  *      base model's tokenizer and the task's formatting (tn_evaluate, the
  *      code path of `tuna eval`).
@@ -69,8 +70,15 @@
  *                              (issue 18 finding 7), to test the memory limit */
 int tn_evaljob_run(const char *job_path, const char *result_path);
 
+/* tn_evaljob_limits.mem_mb: the child's resident limit is the memory model's
+ * estimate for the job (the streamed check or the evaluation of the frozen
+ * model, whichever needs more) + 25% + 256 MiB; its address-space limit adds
+ * the mapped files, thread stacks and malloc arenas. */
+#define TN_EVAL_MEM_AUTO (-1L)
+
 typedef struct {
-    long mem_mb;       /* memory limit (see above); 0 = none */
+    long mem_mb;       /* memory limit (see above); 0 = none; TN_EVAL_MEM_AUTO: per job,
+                        * from the memory model for its base (model/memmodel.h) */
     long cpu_s;        /* CPU-time limit; 0 = none */
     double wall_s;     /* killed after this long; 0 = none */
     const char *tuna;  /* the binary to run (default /proc/self/exe) */

@@ -1,5 +1,6 @@
 /* validator.c - start-up, the scheduler loop and shutdown (see validator.h). */
 #include "validator/vstate.h"
+#include "validator/evaljob.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/fs.h"
@@ -21,7 +22,7 @@ void tn_validator_opts_default(tn_validator_opts *o) {
     o->offer_timeout_ms = 3000;
     o->max_upload_bytes = (uint64_t)4 << 30;
     o->seq_len = 512;
-    o->eval_mem_mb = 8192;
+    o->eval_mem_mb = TN_EVAL_MEM_AUTO; /* per job, from the memory model (evaljob.h) */
     o->eval_cpu_s = 3600;
     o->eval_wall_s = 1800;
     o->tick_s = 0.25;

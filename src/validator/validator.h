@@ -26,7 +26,7 @@ typedef struct {
     uint64_t max_upload_bytes;   /* per file, default 4 GiB */
     int pool_size;               /* miners offered each task; 0 = every eligible miner */
     int seq_len;                 /* evaluation sequence length, default 512 */
-    long eval_mem_mb;            /* evaluator child's memory limit (evaljob.h), default 8192 */
+    long eval_mem_mb;            /* evaluator child's memory limit (evaljob.h), default TN_EVAL_MEM_AUTO */
     long eval_cpu_s;             /* evaluator child's CPU limit, default 3600 */
     double eval_wall_s;          /* evaluator child's wall-clock limit, default 1800 */
     const char *tuna_bin;        /* binary for child processes (default /proc/self/exe) */
