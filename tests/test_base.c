@@ -8,6 +8,8 @@
 #include "base/hash.h"
 #include "base/rng.h"
 #include "base/mem.h"
+#include "base/sha256.h"
+#include <sodium.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -123,9 +125,52 @@ TEST(mix_and_hash) {
     CHECK(tn_fnv1a(tn_fnv1a(TN_FNV_OFFSET, "foo", 3), "bar", 3) == tn_fnv1a_str("foobar"));
 }
 
+TEST(sha256) {
+    /* FIPS 180-2 appendix B vectors: "abc", and the 448-bit two-block message */
+    unsigned char d[TN_SHA256_BYTES];
+    char hex[2 * TN_SHA256_BYTES + 1];
+    tn_sha256("abc", 3, d);
+    tn_hex_encode(d, sizeof d, hex);
+    CHECK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    tn_sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, d);
+    tn_hex_encode(d, sizeof d, hex);
+    CHECK(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"));
+    /* against libsodium's independent implementation: lengths across block
+     * edges, fed in uneven pieces, and a file through tn_sha256_file */
+    size_t n = 300000;
+    unsigned char *buf = tn_malloc(n);
+    tn_rng r = {{5, 6, 7, 8}};
+    for (size_t i = 0; i < n; i++) buf[i] = (unsigned char)(tn_rng_next(&r) >> 56);
+    const size_t lens[] = {0, 1, 55, 56, 63, 64, 65, 1000, 299999, 300000};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        unsigned char want[crypto_hash_sha256_BYTES], got[TN_SHA256_BYTES];
+        crypto_hash_sha256(want, buf, lens[k]);
+        tn_sha256_ctx c;
+        tn_sha256_init(&c);
+        for (size_t at = 0, step = 1; at < lens[k]; at += step, step = step * 3 + 1)
+            tn_sha256_update(&c, buf + at, at + step <= lens[k] ? step : lens[k] - at);
+        tn_sha256_final(&c, got);
+        CHECK(!memcmp(want, got, sizeof got));
+        tn_sha256(buf, lens[k], got);
+        CHECK(!memcmp(want, got, sizeof got));
+    }
+    char path[] = "/tmp/tuna-test-sha-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, buf, n) == (ssize_t)n);
+    if (fd >= 0) close(fd);
+    unsigned char want[crypto_hash_sha256_BYTES], got[TN_SHA256_BYTES];
+    uint64_t size = 0;
+    crypto_hash_sha256(want, buf, n);
+    CHECK(tn_sha256_file(path, got, &size) == 0 && size == n && !memcmp(want, got, sizeof got));
+    unlink(path);
+    CHECK(tn_sha256_file(path, got, NULL) == -1 && strstr(tn_errmsg(), path));
+    free(buf);
+}
+
 int main(void) {
     RUN(atomic_replace_and_refuse);
     RUN(write_all_errors);
     RUN(mix_and_hash);
+    RUN(sha256);
     return tn_test_summary("base");
 }

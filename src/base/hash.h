@@ -2,7 +2,7 @@
  *
  * For hash sets and seeds derived from names: fast, byte-order free, and the
  * same everywhere. Not for anything an adversary chooses to collide; content
- * addresses and submission hashes are SHA-256 (libsodium).
+ * addresses and submission hashes are SHA-256 (base/sha256.h).
  */
 #ifndef TN_BASE_HASH_H
 #define TN_BASE_HASH_H

@@ -7,9 +7,9 @@
 #include "base/half.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include "base/sha256.h"
 
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,21 +23,7 @@ static int cmp_double(const void *pa, const void *pb) {
  * in that type loads as exactly these values, and rounding them again changes
  * nothing, so it has the original's hash; independent runs never agree on
  * every weight. Fed a tensor at a time: the hash is of the concatenation. */
-/* SHA-256 through OpenSSL: it uses the CPU's SHA instructions where there
- * are some (7x libsodium's portable code on this project's AMD EPYC), and
- * the hashes are most of the pass's work. */
-static int sha_init(EVP_MD_CTX **c) {
-    *c = EVP_MD_CTX_new();
-    return *c && EVP_DigestInit_ex(*c, EVP_sha256(), NULL) == 1 ? 0 : -1;
-}
-
-/* An update cannot fail once the context is initialised with SHA-256
- * (OpenSSL's own provider); a failure is still kept and reported at the end. */
-static void sha_update(EVP_MD_CTX *c, const void *p, size_t n, int *bad) {
-    if (EVP_DigestUpdate(c, p, n) != 1) *bad = 1;
-}
-
-static void sha256_half_update(EVP_MD_CTX *st, const float *w, size_t n, int f16, int *bad) {
+static void sha256_half_update(tn_sha256_ctx *st, const float *w, size_t n, int f16) {
     enum { PIECE = 1 << 14 };
     unsigned char buf[2 * PIECE];
     for (size_t i = 0; i < n; i += PIECE) {
@@ -47,20 +33,7 @@ static void sha256_half_update(EVP_MD_CTX *st, const float *w, size_t n, int f16
             buf[2 * k] = (unsigned char)(h & 0xff);
             buf[2 * k + 1] = (unsigned char)(h >> 8);
         }
-        sha_update(st, buf, 2 * c, bad);
-    }
-}
-
-static void sha256_f32_update(EVP_MD_CTX *st, const float *w, size_t n, int *bad) {
-    /* in 64 MiB pieces: the length is unsigned long long anyway, but smaller
-     * updates keep the pages streaming */
-    const unsigned char *p = (const unsigned char *)w;
-    size_t left = n * sizeof(float);
-    while (left) {
-        size_t c = left < ((size_t)64 << 20) ? left : ((size_t)64 << 20);
-        sha_update(st, p, c, bad);
-        p += c;
-        left -= c;
+        tn_sha256_update(st, buf, 2 * c);
     }
 }
 
@@ -81,23 +54,10 @@ typedef struct {
     int nrel;
     double cdot, caa, cbb;      /* delta cosine with other */
     int eq[2], exact[2];        /* rounded base: [0] bf16, [1] f16 */
-    EVP_MD_CTX *sub32, *sub_h[2], *base_h[2];
-    int bad[3];                 /* a hash update failed (per section) */
+    tn_sha256_ctx sub32, sub_h[2], base_h[2]; /* base/sha256.h: SHA-NI where the CPU has it */
 } pass_state;
 
-static void pass_state_free(pass_state *st) {
-    EVP_MD_CTX_free(st->sub32);
-    for (int h = 0; h < 2; h++) {
-        EVP_MD_CTX_free(st->sub_h[h]);
-        EVP_MD_CTX_free(st->base_h[h]);
-    }
-    free(st->rels);
-}
-
-static int sha_final(EVP_MD_CTX *c, unsigned char out[32]) {
-    unsigned int n = 0;
-    return EVP_DigestFinal_ex(c, out, &n) == 1 && n == 32 ? 0 : -1;
-}
+static void pass_state_free(pass_state *st) { free(st->rels); }
 
 /* Tensor t's provenance numbers (the rules' loop, unchanged). */
 static void provenance_tensor(const tn_param *p, const float *b, const float *s, pass_state *st, tn_provenance *out) {
@@ -152,14 +112,11 @@ int tn_weight_pass_run(tn_wsrc *base, tn_wsrc *sub, tn_wsrc *other, int block, u
     const tn_model *sm = tn_wsrc_model(sub);
     pass_state st;
     memset(&st, 0, sizeof st);
-    int init = sha_init(&st.sub32);
+    tn_sha256_init(&st.sub32);
     for (int h = 0; h < 2; h++) {
-        init |= sha_init(&st.sub_h[h]) | sha_init(&st.base_h[h]);
+        tn_sha256_init(&st.sub_h[h]);
+        tn_sha256_init(&st.base_h[h]);
         st.eq[h] = st.exact[h] = 1;
-    }
-    if (init) {
-        pass_state_free(&st);
-        return tn_fail("OpenSSL: cannot set up SHA-256");
     }
     float *sketch = NULL;
     uint64_t seedh = tn_mix64(seed);
@@ -191,16 +148,16 @@ int tn_weight_pass_run(tn_wsrc *base, tn_wsrc *sub, tn_wsrc *other, int block, u
 #pragma omp parallel sections
         {
 #pragma omp section
-            sha256_f32_update(st.sub32, s, p->numel, &st.bad[0]);
+            tn_sha256_update(&st.sub32, s, p->numel * sizeof(float));
 #pragma omp section
             {
-                sha256_half_update(st.sub_h[0], s, p->numel, 0, &st.bad[1]);
-                if (b) sha256_half_update(st.base_h[0], b, p->numel, 0, &st.bad[1]);
+                sha256_half_update(&st.sub_h[0], s, p->numel, 0);
+                if (b) sha256_half_update(&st.base_h[0], b, p->numel, 0);
             }
 #pragma omp section
             {
-                sha256_half_update(st.sub_h[1], s, p->numel, 1, &st.bad[2]);
-                if (b) sha256_half_update(st.base_h[1], b, p->numel, 1, &st.bad[2]);
+                sha256_half_update(&st.sub_h[1], s, p->numel, 1);
+                if (b) sha256_half_update(&st.base_h[1], b, p->numel, 1);
             }
 #pragma omp section
             if (b) {
@@ -215,10 +172,13 @@ int tn_weight_pass_run(tn_wsrc *base, tn_wsrc *sub, tn_wsrc *other, int block, u
         }
     }
     unsigned char bh[2][32];
-    if (rc == 0 && (st.bad[0] || st.bad[1] || st.bad[2] || sha_final(st.sub32, out->fp.sha256) ||
-                    sha_final(st.sub_h[0], out->fp.sha256_bf16) || sha_final(st.sub_h[1], out->fp.sha256_f16) ||
-                    sha_final(st.base_h[0], bh[0]) || sha_final(st.base_h[1], bh[1])))
-        rc = tn_fail("OpenSSL: SHA-256 failed");
+    if (rc == 0) {
+        tn_sha256_final(&st.sub32, out->fp.sha256);
+        tn_sha256_final(&st.sub_h[0], out->fp.sha256_bf16);
+        tn_sha256_final(&st.sub_h[1], out->fp.sha256_f16);
+        tn_sha256_final(&st.base_h[0], bh[0]);
+        tn_sha256_final(&st.base_h[1], bh[1]);
+    }
     if (rc) {
         pass_state_free(&st);
         tn_free_aligned(sketch);

@@ -272,18 +272,18 @@ int tn_http_json(const tn_http_opts *o, const char *method, const char *url, con
 /* Hashes an open file from its start and rewinds it: one open file for hash
  * and upload, so a rename over the path in between cannot split them. */
 static int hash_stream(FILE *f, const char *path, unsigned char sha[TN_SHA256_BYTES], uint64_t *size) {
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
+    tn_sha256_ctx st;
+    tn_sha256_init(&st);
     unsigned char *buf = tn_malloc(1 << 16);
     uint64_t total = 0;
     size_t n;
     while ((n = fread(buf, 1, 1 << 16, f)) > 0) {
-        crypto_hash_sha256_update(&st, buf, n);
+        tn_sha256_update(&st, buf, n);
         total += n;
     }
     free(buf);
     if (ferror(f)) return tn_fail_errno("%s: read failed", path);
-    crypto_hash_sha256_final(&st, sha);
+    tn_sha256_final(&st, sha);
     *size = total;
     if (fseeko(f, 0, SEEK_SET) != 0) return tn_fail_errno("%s: cannot rewind", path);
     return 0;
@@ -331,7 +331,7 @@ int tn_http_upload_file(const tn_http_opts *o, const char *method, const char *u
 typedef struct {
     CURL *h;
     tn_atomic_file af; /* the download, beside dest until it is whole and checked */
-    crypto_hash_sha256_state sha;
+    tn_sha256_ctx sha;
     uint64_t n, max;
     int over, werr, is_error;
     membuf err; /* the body of a non-2xx reply */
@@ -354,7 +354,7 @@ static size_t file_write(char *data, size_t size, size_t nmemb, void *ud) {
         s->over = 1;
         return 0;
     }
-    crypto_hash_sha256_update(&s->sha, (const unsigned char *)data, n);
+    tn_sha256_update(&s->sha, data, n);
     if (tn_write_all(s->af.fd, data, n, s->af.tmp)) {
         s->werr = errno ? errno : EIO;
         return 0;
@@ -381,7 +381,7 @@ int tn_http_download(const tn_http_opts *o, const char *url, const char *dest, u
         return -1;
     }
     const char *tmp = s.af.tmp;
-    crypto_hash_sha256_init(&s.sha);
+    tn_sha256_init(&s.sha);
     curl_easy_setopt(x.h, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(x.h, CURLOPT_WRITEFUNCTION, file_write);
     curl_easy_setopt(x.h, CURLOPT_WRITEDATA, &s);
@@ -407,7 +407,7 @@ int tn_http_download(const tn_http_opts *o, const char *url, const char *dest, u
     xfer_free(&x);
     free(s.err.p);
     if (!rc) {
-        crypto_hash_sha256_final(&s.sha, got);
+        tn_sha256_final(&s.sha, got);
         char hex[2 * TN_SHA256_BYTES + 1];
         tn_hex_encode(got, sizeof got, hex);
         if (got_sha256_hex) memcpy(got_sha256_hex, hex, sizeof hex);

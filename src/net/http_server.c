@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +66,7 @@ struct tn_http_conn {
     /* upload */
     int fd;
     char *tmp;
-    crypto_hash_sha256_state sha;
+    tn_sha256_ctx sha;
     /* the reply being built */
     struct MHD_Response *resp;
     int status;
@@ -299,7 +298,7 @@ static enum MHD_Result on_headers(tn_http_conn *c, const char *url, const char *
             c->tmp = NULL;
             return refuse(c, 500, "cannot store the upload");
         }
-        crypto_hash_sha256_init(&c->sha);
+        tn_sha256_init(&c->sha);
     }
     return MHD_YES;
 }
@@ -321,7 +320,7 @@ static enum MHD_Result on_body(tn_http_conn *c, const char *data, size_t n) {
     c->received += n;
     tn_conn_guard_bytes(c->srv->guard, c->guarded, n);
     if (c->fd >= 0) {
-        crypto_hash_sha256_update(&c->sha, (const unsigned char *)data, n);
+        tn_sha256_update(&c->sha, data, n);
         if (tn_write_all(c->fd, data, n, c->tmp)) {
             tn_warn("%s %s: %s", c->req.method, c->req.path, tn_errmsg());
             drop_upload(c);
@@ -347,7 +346,7 @@ static enum MHD_Result on_complete(tn_http_conn *c) {
     if (c->write_failed) return refuse(c, 500, "cannot store the upload");
     unsigned char sha[TN_SHA256_BYTES];
     if (c->fd >= 0) {
-        crypto_hash_sha256_final(&c->sha, sha);
+        tn_sha256_final(&c->sha, sha);
         /* close before the handler renames it; the data is in the page cache
          * and the handler decides whether it needs fsync */
         int bad = close(c->fd) != 0;

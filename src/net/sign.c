@@ -13,38 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-void tn_sha256(const void *data, size_t n, unsigned char out[TN_SHA256_BYTES]) {
-    crypto_hash_sha256(out, data, n);
-}
-
-int tn_sha256_file(const char *path, unsigned char out[TN_SHA256_BYTES], uint64_t *size) {
-    if (tn_crypto_init()) return -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return tn_fail_errno("%s: cannot open", path);
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    unsigned char *buf = tn_malloc(1 << 16);
-    uint64_t total = 0;
-    int rc = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf, 1 << 16);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            rc = tn_fail_errno("%s: read failed", path);
-            break;
-        }
-        if (r == 0) break;
-        crypto_hash_sha256_update(&st, buf, (size_t)r);
-        total += (uint64_t)r;
-    }
-    free(buf);
-    close(fd);
-    if (rc) return rc;
-    crypto_hash_sha256_final(&st, out);
-    if (size) *size = total;
-    return 0;
-}
-
 char *tn_sign_canonical(const char *method, const char *path_query, const char *time, const char *nonce,
                         const unsigned char body_sha256[TN_SHA256_BYTES]) {
     char hex[2 * TN_SHA256_BYTES + 1];

@@ -16,6 +16,7 @@
 #ifndef TN_NET_SIGN_H
 #define TN_NET_SIGN_H
 
+#include "base/sha256.h"
 #include "net/keys.h"
 
 #include <stddef.h>
@@ -28,7 +29,6 @@
 #define TN_SIGN_VERSION "TUNA1"
 #define TN_NONCE_BYTES 16
 #define TN_SIG_BYTES 64
-#define TN_SHA256_BYTES 32
 #define TN_SIGN_DEFAULT_SKEW_S 300
 #define TN_REPLAY_DEFAULT_CAPACITY 65536
 
@@ -44,10 +44,6 @@ typedef struct {
 typedef struct {
     const char *key, *time, *nonce, *sig;
 } tn_sig_fields;
-
-void tn_sha256(const void *data, size_t n, unsigned char out[TN_SHA256_BYTES]);
-/* Streams a file through SHA-256; *size (may be NULL) gets its length. */
-int tn_sha256_file(const char *path, unsigned char out[TN_SHA256_BYTES], uint64_t *size);
 
 /* The canonical string (heap), for tests and for docs/protocol.md's example. */
 char *tn_sign_canonical(const char *method, const char *path_query, const char *time, const char *nonce,

@@ -3,12 +3,13 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/mem.h"
+#include "base/sha256.h"
+#include "net/keys.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,8 @@ int tn_hash_hex_ok(const char *s) {
     return 1;
 }
 
-static void to_hex(const unsigned char dig[crypto_hash_sha256_BYTES], char out[TN_HASH_HEX + 1]) {
-    sodium_bin2hex(out, TN_HASH_HEX + 1, dig, crypto_hash_sha256_BYTES);
+static void to_hex(const unsigned char dig[TN_SHA256_BYTES], char out[TN_HASH_HEX + 1]) {
+    tn_hex_encode(dig, TN_SHA256_BYTES, out);
 }
 
 static int write_all(int fd, const void *data, size_t len) {
@@ -64,26 +65,9 @@ static int fsync_dir(const char *dir) {
 }
 
 int tn_sha256_file_hex(const char *path, char out[TN_HASH_HEX + 1], uint64_t *size) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return tn_fail_errno("%s: cannot open", path);
-    crypto_hash_sha256_state h;
-    crypto_hash_sha256_init(&h);
-    unsigned char *buf = tn_malloc(CHUNK);
-    uint64_t total = 0;
-    ssize_t r;
-    while ((r = read_some(fd, buf, CHUNK)) > 0) {
-        crypto_hash_sha256_update(&h, buf, (unsigned long long)r);
-        total += (uint64_t)r;
-    }
-    int rc = 0;
-    if (r < 0) rc = tn_fail_errno("%s: read failed", path);
-    close(fd);
-    free(buf);
-    if (rc != 0) return rc;
-    unsigned char dig[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&h, dig);
+    unsigned char dig[TN_SHA256_BYTES];
+    if (tn_sha256_file(path, dig, size)) return -1;
     to_hex(dig, out);
-    if (size) *size = total;
     return 0;
 }
 
@@ -110,10 +94,6 @@ static void clean_stale_tmp(const char *tmpdir) {
 tn_blobs *tn_blobs_open(const char *root) {
     if (!root || !*root) {
         tn_fail("blobs: empty root directory");
-        return NULL;
-    }
-    if (sodium_init() < 0) {
-        tn_fail("blobs: libsodium initialisation failed");
         return NULL;
     }
     tn_blobs *b = tn_calloc(1, sizeof *b);
@@ -161,7 +141,7 @@ typedef struct {
     char *tmp;
     int fd;
     uint64_t size;
-    crypto_hash_sha256_state h;
+    tn_sha256_ctx h;
 } writer;
 
 static int writer_open(writer *w, const tn_blobs *b) {
@@ -175,12 +155,12 @@ static int writer_open(writer *w, const tn_blobs *b) {
         w->tmp = NULL;
         return -1;
     }
-    crypto_hash_sha256_init(&w->h);
+    tn_sha256_init(&w->h);
     return 0;
 }
 
 static int writer_feed(writer *w, const void *data, size_t len) {
-    crypto_hash_sha256_update(&w->h, data, (unsigned long long)len);
+    tn_sha256_update(&w->h, data, len);
     w->size += len;
     if (write_all(w->fd, data, len) != 0) return tn_fail_errno("blobs: writing %s", w->tmp);
     return 0;
@@ -204,9 +184,9 @@ static int file_size(const char *path, uint64_t *out) {
 /* Finishes a put: checks the expected hash, makes the data durable, and
  * renames it into place (or drops it when an intact-looking copy is there). */
 static int writer_commit(writer *w, const char *expected, char out[TN_HASH_HEX + 1]) {
-    unsigned char dig[crypto_hash_sha256_BYTES];
+    unsigned char dig[TN_SHA256_BYTES];
     char hex[TN_HASH_HEX + 1];
-    crypto_hash_sha256_final(&w->h, dig);
+    tn_sha256_final(&w->h, dig);
     to_hex(dig, hex);
     if (expected && strcmp(hex, expected) != 0) {
         tn_fail("blobs: content hash %s does not match the expected %s", hex, expected);
@@ -313,9 +293,9 @@ char *tn_blobs_read(const tn_blobs *b, const char *hash, size_t *len) {
     size_t n = 0;
     char *data = tn_read_file(p, &n);
     if (data) {
-        unsigned char dig[crypto_hash_sha256_BYTES];
+        unsigned char dig[TN_SHA256_BYTES];
         char got[TN_HASH_HEX + 1];
-        crypto_hash_sha256(dig, (const unsigned char *)data, n);
+        tn_sha256(data, n, dig);
         to_hex(dig, got);
         if (strcmp(got, hash) != 0) {
             tn_fail("blobs: %s is corrupt: its content hashes to %s", p, got);
@@ -385,11 +365,11 @@ int tn_manifest_content_hash(const json_t *manifest, char out[TN_HASH_HEX + 1]) 
     json_object_foreach((json_t *)files, name, e) hashes[i++] =
         json_string_value(json_object_get(e, "sha256"));
     qsort(hashes, n, sizeof *hashes, cmp_str);
-    crypto_hash_sha256_state h;
-    crypto_hash_sha256_init(&h);
-    for (i = 0; i < n; i++) crypto_hash_sha256_update(&h, (const unsigned char *)hashes[i], TN_HASH_HEX);
-    unsigned char dig[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&h, dig);
+    tn_sha256_ctx h;
+    tn_sha256_init(&h);
+    for (i = 0; i < n; i++) tn_sha256_update(&h, hashes[i], TN_HASH_HEX);
+    unsigned char dig[TN_SHA256_BYTES];
+    tn_sha256_final(&h, dig);
     to_hex(dig, out);
     free(hashes);
     return 0;
