@@ -152,7 +152,7 @@ static int setup(const char *store_url, const char *listen) {
                                                 "field_input", "input", "field_output", "output")) == 201);
     CHECK(admin("/v1/admin/settings", json_pack("{s:s, s:s}", "key", "eval.workers", "value", "1")) == 200);
     /* one thread in every evaluator, the validator's children (cores / eval.parallel each) as
-     * the workers' (OMP_NUM_THREADS, set by the test): a loss is a sum whose order depends on
+     * the workers' (--threads 1): a loss is a sum whose order depends on
      * the thread count, and the comparison with the one-machine run is bit for bit */
     char cores[32];
     snprintf(cores, sizeof cores, "%ld", sysconf(_SC_NPROCESSORS_ONLN));
@@ -194,7 +194,6 @@ TEST(workers_score_like_one_machine) {
     tn_crypto_init();
     tn_keypair_generate(&g_admin);
     char *store_url = db_path("validator.db");
-    setenv("OMP_NUM_THREADS", "1", 1); /* the workers' evaluators: see setup() */
     char *alog = tn_sprintf("%s/worker-a.log", g_dir), *blog = tn_sprintf("%s/worker-b.log", g_dir);
     char *akey = tn_sprintf("%s/a.key", g_dir), *bkey = tn_sprintf("%s/b.key", g_dir);
     char *acache = tn_sprintf("%s/cache-a", g_dir), *bcache = tn_sprintf("%s/cache-b", g_dir);
@@ -230,9 +229,9 @@ TEST(workers_score_like_one_machine) {
     char *ip = access("/usr/sbin/ip", X_OK) == 0 ? "/usr/sbin/ip" : access("/sbin/ip", X_OK) == 0 ? "/sbin/ip" : "/usr/bin/ip";
     char *apfx[] = {ip, "netns", "exec", ns[0], NULL}, *bpfx[] = {ip, "netns", "exec", ns[1], NULL};
     char *aargs[] = {"worker", "--store", store_url, "--validator", wurl[0], "--key", akey, "--cache-dir", acache,
-                     "--lease-s", "3", "--poll-s", "0.2", "-v", NULL};
+                     "--threads", "1", "--lease-s", "3", "--poll-s", "0.2", "-v", NULL};
     char *bargs[] = {"worker", "--store", store_url, "--validator", wurl[1], "--key", bkey, "--cache-dir", bcache,
-                     "--lease-s", "3", "--poll-s", "0.2", "-v", NULL};
+                     "--threads", "1", "--lease-s", "3", "--poll-s", "0.2", "-v", NULL};
     /* A claims the first job and sleeps in its evaluation */
     a = tn_t_spawn_tuna(g_netns ? apfx : NULL, aargs, alog, "60");
     CHECK(a > 0);

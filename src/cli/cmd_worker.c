@@ -1,6 +1,7 @@
 /* cmd_worker.c - `tuna worker`: evaluate the validator's submissions on
  * this host (src/worker/worker.h, docs/operations.md). */
 #include "worker/worker.h"
+#include "validator/evaljob.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/num.h"
@@ -35,8 +36,12 @@ static void usage(FILE *f) {
             "  --lease-s S           lease length, renewed every third of it (default 60, at least 3)\n"
             "  --poll-s S            wait between empty claims (default 2)\n"
             "  --once                exit when there is nothing left to claim\n"
-            "  --eval-mem MB         evaluator child's memory limit (default 8192; 0 = none)\n"
+            "  --eval-mem MB         evaluator child's memory limit (default: per job, from the\n"
+            "                        memory model for its base, as the validator's; 0: none)\n"
             "  --eval-time S         evaluator child's wall-clock limit (default 1800; 0 = none)\n"
+            "  --threads N           evaluator child's threads (default: inherited, all cores); the\n"
+            "                        validator's own children use cores / eval.parallel: the same N\n"
+            "                        on both gives bit-identical losses\n"
             "  --tuna-bin PATH       the engine to run (default: this binary)\n"
             "  -v, --verbose         debug logging\n");
 }
@@ -46,15 +51,15 @@ int cmd_worker(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    enum { O_STORE = 1, O_VALIDATOR, O_KEY, O_CACHE, O_LEASE, O_POLL, O_ONCE, O_MEM, O_TIME, O_BIN, O_VERBOSE };
+    enum { O_STORE = 1, O_VALIDATOR, O_KEY, O_CACHE, O_LEASE, O_POLL, O_ONCE, O_MEM, O_TIME, O_THREADS, O_BIN, O_VERBOSE };
     static const struct option opts[] = {
         {"store", 1, 0, O_STORE}, {"validator", 1, 0, O_VALIDATOR}, {"key", 1, 0, O_KEY},
         {"cache-dir", 1, 0, O_CACHE}, {"lease-s", 1, 0, O_LEASE},  {"poll-s", 1, 0, O_POLL},
         {"once", 0, 0, O_ONCE},   {"eval-mem", 1, 0, O_MEM},        {"eval-time", 1, 0, O_TIME},
-        {"tuna-bin", 1, 0, O_BIN}, {"verbose", 0, 0, O_VERBOSE},    {0, 0, 0, 0}};
-    tn_worker_opts o = {.cache_dir = "worker", .lease_s = 60, .poll_s = 2, .mem_mb = 8192, .wall_s = 1800,
+        {"threads", 1, 0, O_THREADS}, {"tuna-bin", 1, 0, O_BIN}, {"verbose", 0, 0, O_VERBOSE}, {0, 0, 0, 0}};
+    tn_worker_opts o = {.cache_dir = "worker", .lease_s = 60, .poll_s = 2, .mem_mb = TN_EVAL_MEM_AUTO, .wall_s = 1800,
                         .stop = &g_stop};
-    int64_t mem = 0;
+    int64_t mem = 0, threads = 0;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
@@ -71,6 +76,10 @@ int cmd_worker(int argc, char **argv) {
             o.mem_mb = (long)mem;
             break;
         case O_TIME: if (tn_parse_double("--eval-time", optarg, 0, 7 * 86400, &o.wall_s)) goto bad; break;
+        case O_THREADS:
+            if (tn_parse_i64("--threads", optarg, 1, 4096, &threads)) goto bad;
+            o.threads = (int)threads;
+            break;
         case O_BIN: o.tuna = optarg; break;
         case O_VERBOSE:
         case 'v': tn_log_set_level(TN_LOG_DEBUG); break;

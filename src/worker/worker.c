@@ -46,7 +46,7 @@ static void *job_main(void *arg) {
                tn_worker_prepare(j->blobs, j->http, j->o->validator_url, spec, dir, &j->stop, &local) == 0) {
         char *jp = tn_path_join(dir, "job.json"), *rp = tn_path_join(dir, "result.json");
         tn_evaljob_limits lim = {.mem_mb = j->o->mem_mb, .cpu_s = j->o->cpu_s, .wall_s = j->o->wall_s,
-                                 .tuna = j->o->tuna, .stop = &j->stop};
+                                 .tuna = j->o->tuna, .threads = j->o->threads, .stop = &j->stop};
         tn_log(TN_LOG_INFO, "worker: evaluating job %lld (task %lld, submission %lld)", (long long)j->ev.id,
                (long long)j->ev.task_id, (long long)j->ev.submission_id);
         j->rc = tn_evaljob_spawn(local, jp, rp, &lim, &j->result);

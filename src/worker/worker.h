@@ -44,7 +44,9 @@ typedef struct {
     int once;                  /* exit when nothing is left to claim, instead of polling */
     double lease_s;            /* lease length (default 60); renewed every third of it */
     double poll_s;             /* wait between empty claims (default 2) */
-    long mem_mb, cpu_s;        /* the child's limits (evaljob.h); 0 = none */
+    long mem_mb, cpu_s;        /* the child's limits (evaljob.h); 0 = none; mem_mb may be
+                                * TN_EVAL_MEM_AUTO (per job, from the memory model) */
+    int threads;               /* > 0: the child's thread count (evaljob.h); 0: inherited */
     double wall_s;
     atomic_int *stop;          /* set by a signal handler: finish nothing, give the job back, exit */
 } tn_worker_opts;
