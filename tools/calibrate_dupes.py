@@ -60,6 +60,7 @@ def main():
     ap.add_argument("--cheats", default=",".join(CATEGORIES), help="comma-separated subset of " + ",".join(CATEGORIES))
     ap.add_argument("--per-cheat", type=int, default=1, help="instances of each cheat category")
     ap.add_argument("--eval-rows", type=int, default=0, help="held-out rows for each cheat's loss cost (0: skip)")
+    ap.add_argument("--eval-cheats", default=",".join(CATEGORIES), help="categories whose loss cost is measured")
     ap.add_argument("--jobs", type=int, default=1, help="processes at a time (each one thread)")
     ap.add_argument("--json-out", help="write every pair's numbers and the summary here")
     ap.add_argument("--pairs", action="store_true", help="print every pair, not only the summary tables")
@@ -189,9 +190,10 @@ def main():
             m = ["--adapter", d, "--model", base] if os.path.exists(os.path.join(d, "adapter_config.json")) \
                 else ["--model", d]
             return json.loads(run([tuna, "eval"] + m + ["--data", w("heldout.jsonl"), "--json"] + fields))["loss"]
-        origs = sorted({r["of"] for r in rows_c})
+        ev = [(r, m[2]) for r, m in zip(rows_c, made) if r["category"] in args.eval_cheats.split(",")]
+        origs = sorted({r["of"] for r, _ in ev})
         ref = dict(zip(origs, par(loss, [w(o) for o in origs])))
-        for r, l in zip(rows_c, par(loss, [d for _, _, d, _, _ in made])):
+        for (r, _), l in zip(ev, par(loss, [d for _, d in ev])):
             r["loss_cost"] = l - ref[r["of"]]
 
     helptext = run([tuna, "check", "--help"])

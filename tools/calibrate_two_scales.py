@@ -16,6 +16,7 @@
      numbers WORK/{s260k,s5m}.json.
 
   nice -n 19 /usr/bin/python3 tools/calibrate_two_scales.py --work /tmp/tuna-calib-two-scales --keep
+  (--scales s260k or s5m: one scale; the tables then go to WORK/SCALE.md)
 
 One thread per process (OMP_NUM_THREADS=1), --jobs processes at a time; with
 --keep, everything already built in WORK is reused.
@@ -42,10 +43,13 @@ def main():
     ap.add_argument("--lora-seeds", type=int, default=8, help="honest LoRA short runs per scale")
     ap.add_argument("--long-seeds", type=int, default=3)
     ap.add_argument("--long-lora-seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=40, help="short runs' steps")
-    ap.add_argument("--long-steps", type=int, default=160, help="long runs' steps")
+    ap.add_argument("--steps", type=int, default=40, help="short runs' steps (stories260K)")
+    ap.add_argument("--long-steps", type=int, default=160, help="long runs' steps (stories260K)")
+    ap.add_argument("--steps-5m", type=int, default=20, help="short runs' steps on the 5M base (20x the compute)")
+    ap.add_argument("--long-steps-5m", type=int, default=60, help="long runs' steps on the 5M base")
     ap.add_argument("--per-cheat", type=int, default=10)
-    ap.add_argument("--eval-rows", type=int, default=100)
+    ap.add_argument("--eval-rows", type=int, default=100, help="held-out rows for the cheats' loss cost")
+    ap.add_argument("--eval-rows-5m", type=int, default=50, help="... on the 5M base, noise cheats only")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--scales", default="s260k,s5m", help="which scales to calibrate")
     ap.add_argument("--keep", action="store_true", help="reuse what WORK already holds")
@@ -67,10 +71,13 @@ def main():
         out += build_base(args, tuna, work, base5m, run)
     common = ["--tuna", tuna, "--data", args.data, "--seeds", str(args.seeds), "--lora-seeds", str(args.lora_seeds),
               "--long-seeds", str(args.long_seeds), "--long-lora-seeds", str(args.long_lora_seeds),
-              "--steps", str(args.steps), "--long-steps", str(args.long_steps), "--per-cheat", str(args.per_cheat),
-              "--eval-rows", str(args.eval_rows), "--jobs", str(args.jobs)] + (["--keep"] if args.keep else [])
+              "--per-cheat", str(args.per_cheat), "--jobs", str(args.jobs)] + (["--keep"] if args.keep else [])
     for scale in [s for s in args.scales.split(",") if s]:
-        extra = {"s260k": ["--label", "stories260K"], "s5m": ["--base", base5m, "--label", "base5m (5.27M)"]}.get(scale)
+        extra = {"s260k": ["--label", "stories260K", "--steps", str(args.steps), "--long-steps", str(args.long_steps),
+                           "--eval-rows", str(args.eval_rows)],
+                 "s5m": ["--base", base5m, "--label", "base5m (5.27M)", "--steps", str(args.steps_5m),
+                         "--long-steps", str(args.long_steps_5m), "--eval-rows", str(args.eval_rows_5m),
+                         "--eval-cheats", "noise"]}.get(scale)
         if extra is None:
             sys.exit("unknown scale %r (s260k, s5m)" % scale)
         t = time.time()
@@ -80,9 +87,10 @@ def main():
         sys.stdout.flush()
         out.append(text + "(%.0f s)\n" % (time.time() - t))
     out.append("total %.0f s" % (time.time() - t0))
-    with open(os.path.join(work, "two_scales.md"), "w") as f:
+    md = os.path.join(work, ("two_scales" if args.scales == "s260k,s5m" else args.scales.replace(",", "_")) + ".md")
+    with open(md, "w") as f:
         f.write("\n".join(out) + "\n")
-    print("total %.0f s; tables in %s" % (time.time() - t0, os.path.join(work, "two_scales.md")))
+    print("total %.0f s; tables in %s" % (time.time() - t0, md))
 
 
 def build_base(args, tuna, work, base, run):
@@ -102,7 +110,6 @@ def build_base(args, tuna, work, base, run):
         with open(os.path.join(work, name), "w") as f:
             f.write("".join(json.dumps({"text": t}) + "\n" for t in rows))
     stage1 = os.path.join(work, "base5m_wordnet")
-    t = time.time()
     if not (args.keep and os.path.exists(os.path.join(stage1, "pretrain_summary.json"))):
         run([tuna, "pretrain", "--out", stage1, "--steps", str(args.pretrain_steps), "--seed", "5", "--quiet",
              "--dim", "256", "--layers", "6", "--heads", "8", "--hidden", "688", "--seq-len", "128", "--batch", "8"])
@@ -110,20 +117,26 @@ def build_base(args, tuna, work, base, run):
         run([tuna, "train", "--model", stage1, "--data", os.path.join(work, "text_train.jsonl"), "--type", "text",
              "--out", base, "--max-steps", str(args.text_steps), "--epochs", "0", "--batch", "8", "--seq-len", "128",
              "--lr", "1e-3", "--warmup", "10", "--seed", "5", "--quiet"])
-    t_build = time.time() - t
     s1 = json.load(open(os.path.join(stage1, "pretrain_summary.json")))
+    s2 = json.load(open(os.path.join(base, "train_summary.json")))
 
     def held_loss(model):
         return json.loads(run([tuna, "eval", "--model", model, "--data", os.path.join(work, "text_heldout.jsonl"),
                                "--type", "text", "--seq-len", "128", "--json"]))["loss"]
 
-    l1, l2 = held_loss(stage1), held_loss(base)
+    cache = os.path.join(work, "base5m_heldout.json")  # the two losses, reused with --keep
+    if args.keep and os.path.exists(cache):
+        l1, l2 = json.load(open(cache))
+    else:
+        l1, l2 = held_loss(stage1), held_loss(base)
+        with open(cache, "w") as f:
+            json.dump([l1, l2], f)
     cfg = json.load(open(os.path.join(base, "config.json")))
-    lines = ["# base5m: %d parameters (dim %d, %d layers, %d heads, MLP %d, vocab %d), pretrained by tuna in %.0f s "
-             "(%s%d WordNet steps, then %d steps on shared text)" %
-             (s1.get("params", s1.get("n_params", 0)), cfg["hidden_size"], cfg["num_hidden_layers"],
-              cfg["num_attention_heads"], cfg["intermediate_size"], cfg["vocab_size"], t_build,
-              "reused; " if args.keep and t_build < 60 else "", args.pretrain_steps, args.text_steps),
+    lines = ["# base5m: %d parameters (dim %d, %d layers, %d heads, MLP %d, vocab %d), pretrained by tuna: "
+             "%d WordNet steps (%.0f s with the tokenizer), then %d steps on %d rows of shared text (%.0f s)" %
+             (s1["model"]["params"], cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"],
+              cfg["intermediate_size"], cfg["vocab_size"], s1["steps"], s1["total_seconds"], s2["steps"],
+              len(train), s2["elapsed_s"]),
              "",
              "| model | held-out loss (%d rows: c4, alpaca, GSM8K; nats/token) |" % len(held),
              "|---|---|",
