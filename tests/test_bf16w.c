@@ -251,14 +251,8 @@ TEST(eval_of_bf16_checkpoint_matches_pytorch) {
 static char *bf16_family(const char *family) {
     const char *fx = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
     char *src = tn_sprintf("%s/engine/%s/model", fx, family), *dir = tn_sprintf("%s/bf_%s", tn_t_tmpdir(), family);
-    char *cmd = tn_sprintf("test -f %s/model.safetensors || { mkdir -p %s && cp %s/config.json %s/ && "
-                           "/usr/bin/python3 -c \"import sys; sys.path.insert(0, 'tools'); import st; "
-                           "t, _ = st.load('%s/model.safetensors'); st.save('%s/model.safetensors', t, "
-                           "dtypes={n: 'BF16' for n, a in t.items() if a.ndim == 2})\"; }",
-                           dir, dir, src, dir, src, dir);
-    int made = system(cmd) == 0;
-    CHECKF(made, "%s", cmd);
-    free(cmd);
+    int made = tn_t_bf16_model(src, dir) == 0;
+    CHECK(made);
     free(src);
     if (!made) {
         free(dir);

@@ -100,11 +100,7 @@ TEST(lora_on_frozen_bf16_gradients_identical_every_family) {
     for (size_t f = 0; f < N_FAMILIES; f++) {
         const char *fam = FAMILIES[f];
         char *src = tn_sprintf("%s/engine/%s/model", fixtures(), fam), *dir = tn_sprintf("%s/bf_%s", tn_t_tmpdir(), fam);
-        char *cmd = tn_sprintf("mkdir -p %s && cp %s/config.json %s/ && /usr/bin/python3 -c \"import sys; "
-                               "sys.path.insert(0, 'tools'); import st; t, _ = st.load('%s/model.safetensors'); "
-                               "st.save('%s/model.safetensors', t, dtypes={n: 'BF16' for n, a in t.items() if a.ndim == 2})\"",
-                               dir, src, dir, src, dir);
-        CHECKF(system(cmd) == 0, "%s", cmd);
+        CHECK(tn_t_bf16_model(src, dir) == 0);
         tn_model m;
         tn_lora lo;
         CHECKF(tn_model_load_frozen(&m, dir, 1) == 0, "%s", tn_errmsg());
@@ -134,7 +130,6 @@ TEST(lora_on_frozen_bf16_gradients_identical_every_family) {
         tn_lora_detach(&m, &lo);
         tn_lora_free(&lo);
         tn_model_free(&m);
-        free(cmd);
         free(src);
         free(dir);
     }
