@@ -340,3 +340,15 @@ int tn_t_alpaca_jsonl(const char *path, size_t n) {
     free(src);
     return rc;
 }
+
+int tn_t_bf16_model(const char *src, const char *dst) {
+    char *cmd = tn_sprintf("test -f %s/model.safetensors || { mkdir -p %s && cp %s/config.json %s/ && "
+                           "/usr/bin/python3 -c \"import sys; sys.path.insert(0, 'tools'); import st; "
+                           "t, _ = st.load('%s/model.safetensors'); st.save('%s/model.safetensors', t, "
+                           "dtypes={n: 'BF16' for n, a in t.items() if a.ndim == 2})\"; }",
+                           dst, dst, src, dst, src, dst);
+    int rc = system(cmd) == 0 ? 0 : -1;
+    if (rc) fprintf(stderr, "  failed: %s\n", cmd);
+    free(cmd);
+    return rc;
+}

@@ -101,6 +101,10 @@ const char *tn_t_tuna(void);
 /* `tuna convert` of ../shared/data's stories260K (with its tokenizer) into
  * out_dir, stderr to out_dir.log. 0, or -1 (with a message on stderr). */
 int tn_t_stories260k(const char *out_dir);
+/* A copy of the model directory src (config.json + model.safetensors) in dst
+ * with every 2-D tensor stored as BF16 (tools/st.py, /usr/bin/python3); a
+ * dst that already has its safetensors is kept. 0 on success. */
+int tn_t_bf16_model(const char *src, const char *dst);
 
 /* The first n rows of ../shared/data's alpaca_en_demo.json as JSONL at
  * path (a task's dataset). 0, or -1. */

@@ -23,6 +23,7 @@
 #include "model/model.h"
 #include "nn/cpu.h"
 #include "nn/gemm.h"
+#include "train/step.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -243,27 +244,42 @@ TEST(eval_of_bf16_checkpoint_matches_pytorch) {
     free(theirs);
 }
 
-/* The engine fixtures (every family: GPT-2's Conv1D [in, out] layout, qwen2's
- * biases, GQA, a tied head, mistral) with their matrices rewritten as BF16
- * (tools/st.py): loaded frozen and expanded, a LoRA step on each must give
- * the same loss (1e-6 relative) and the same adapter gradients (1e-5 of the
- * largest): the backward's dx runs through the stored weights, both
- * transposes. */
-static void lora_on_family(const char *family) {
+/* The engine fixture of a family (GPT-2's Conv1D [in, out] layout, qwen2's
+ * biases, GQA, a tied head, mistral) with its matrices rewritten as BF16
+ * (tools/st.py) into the test's directory; NULL (a failed check) when that
+ * fails. The caller frees the path. */
+static char *bf16_family(const char *family) {
     const char *fx = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
     char *src = tn_sprintf("%s/engine/%s/model", fx, family), *dir = tn_sprintf("%s/bf_%s", tn_t_tmpdir(), family);
-    char *cmd = tn_sprintf("mkdir -p %s && cp %s/config.json %s/ && /usr/bin/python3 -c \"import sys; "
-                           "sys.path.insert(0, 'tools'); import st; t, _ = st.load('%s/model.safetensors'); "
-                           "st.save('%s/model.safetensors', t, dtypes={n: 'BF16' for n, a in t.items() if a.ndim == 2})\"",
-                           dir, src, dir, src, dir);
-    int made = system(cmd) == 0;
-    CHECKF(made, "%s", cmd);
-    free(cmd);
+    int made = tn_t_bf16_model(src, dir) == 0;
+    CHECK(made);
+    free(src);
     if (!made) {
-        free(src);
         free(dir);
-        return;
+        return NULL;
     }
+    return dir;
+}
+
+/* An adapter on m (all linears, r 4, alpha 8, no dropout) whose B is not
+ * zero (PEFT starts it at zero) so that the adapter's path matters from the
+ * first step; the same values for the same model shape. */
+static int attach_test_adapter(tn_model *m, tn_lora *lo) {
+    const char **targets;
+    int nt = tn_lora_default_targets(m, &targets);
+    if (tn_lora_attach(m, lo, 4, 8.0f, 0.0f, targets, nt, 9)) return -1;
+    uint64_t r = 77;
+    for (size_t i = 0; i < lo->numel; i++)
+        if (lo->w[i] == 0.0f) lo->w[i] = (float)(tn_unit_double(tn_splitmix64(&r)) - 0.5) * 0.2f;
+    return 0;
+}
+
+/* Loaded frozen and expanded, a LoRA step on each must give the same loss
+ * (1e-6 relative) and the same adapter gradients (1e-5 of the largest): the
+ * backward's dx runs through the stored weights, both transposes. */
+static void lora_on_family(const char *family) {
+    char *dir = bf16_family(family);
+    if (!dir) return;
     tn_model m[2];
     tn_lora lo[2];
     float loss[2];
@@ -276,12 +292,7 @@ static void lora_on_family(const char *family) {
     uint64_t s = 3;
     for (int i = 0; i < B * T; i++) ids[i] = labels[i] = (int32_t)(tn_splitmix64(&s) % (uint64_t)m[0].cfg.vocab_size);
     for (int k = 0; k < 2; k++) {
-        const char **targets;
-        int nt = tn_lora_default_targets(&m[k], &targets);
-        CHECKF(tn_lora_attach(&m[k], &lo[k], 4, 8.0f, 0.0f, targets, nt, 9) == 0, "%s", tn_errmsg());
-        uint64_t r = 77; /* B starts at zero (PEFT): give it values so the adapter's path matters */
-        for (size_t i = 0; i < lo[k].numel; i++)
-            if (lo[k].w[i] == 0.0f) lo[k].w[i] = (float)(tn_unit_double(tn_splitmix64(&r)) - 0.5) * 0.2f;
+        CHECKF(attach_test_adapter(&m[k], &lo[k]) == 0, "%s", tn_errmsg());
         m[k].frozen = 1;
         CHECK(tn_lora_enable_grads(&lo[k]) == 0);
         tn_lora_zero_grads(&lo[k]);
@@ -298,19 +309,183 @@ static void lora_on_family(const char *family) {
         tn_lora_free(&lo[k]);
         tn_model_free(&m[k]);
     }
-    free(src);
     free(dir);
 }
 
-TEST(lora_step_on_frozen_bf16_base_every_family) {
-    if (!tn_file_exists("/usr/bin/python3")) SKIP("/usr/bin/python3 missing");
+static int have_fixtures(void) {
     const char *fx = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
     char *probe = tn_sprintf("%s/engine/gpt2/model/config.json", fx);
     int have = tn_file_exists(probe);
     free(probe);
-    if (!have) SKIP("%s/engine missing (make fixtures)", fx);
-    static const char *families[] = {"gpt2", "qwen2", "mistral", "llama_gqa", "llama_tied_rope3"};
-    for (size_t i = 0; i < sizeof families / sizeof *families; i++) lora_on_family(families[i]);
+    return have;
+}
+
+static const char *FAMILIES[] = {"gpt2", "qwen2", "mistral", "llama_gqa", "llama_tied_rope3"};
+enum { N_FAMILIES = sizeof FAMILIES / sizeof *FAMILIES };
+
+TEST(lora_step_on_frozen_bf16_base_every_family) {
+    if (!tn_file_exists("/usr/bin/python3")) SKIP("/usr/bin/python3 missing");
+    if (!have_fixtures()) SKIP("engine fixtures missing (make fixtures)");
+    for (size_t i = 0; i < N_FAMILIES; i++) lora_on_family(FAMILIES[i]);
+}
+
+/* ---- several LoRA training steps on a frozen bf16 base, against PyTorch ----
+ * tn_stepper (what `tuna train --lora` runs) for STEPS AdamW steps (weight
+ * decay, clipping that bites, eps 1e-6: with 1e-8 the elements whose
+ * gradient is ~1e-8, fp32 noise, move by +-lr either way) with two
+ * micro-batches per step, on the model
+ * loaded frozen (bf16 as stored) and expanded to fp32, against
+ * tools/lora_ref.py (PyTorch, float64, from the same starting adapter).
+ * Tolerances: frozen vs expanded, the loss of every step 1e-6 relative and
+ * the final adapter 1e-5 of its largest element (the same arithmetic up to
+ * OpenBLAS's rounding at block edges); against PyTorch, the loss of every
+ * step 1e-5 relative, the first step's gradient 1e-4 and the final adapter
+ * 1e-4 of the tensor's largest element (fp32 against float64 through AdamW's
+ * per-element normalisation, which enlarges the tiny gradients' relative
+ * error; measured up to 4e-5). */
+enum { STEPS = 4, ACCUM = 2, PB = 2, PTMAX = 16 };
+#define CLIP 0.05 /* below these models' gradient norms (0.1-0.25): the clipping bites */
+
+typedef struct {
+    float loss[STEPS];
+    float *grad1; /* the first step's mean gradient */
+    float *final;
+} lora_run;
+
+static void run_steps(tn_model *m, tn_lora *lo, const int32_t (*ids)[PB * PTMAX], const int32_t (*labels)[PB * PTMAX],
+                      int T, lora_run *out) {
+    tn_stepper st;
+    CHECKF(tn_stepper_init(&st, m, lo, 1e-2f, 0.9f, 0.999f, 1e-6f, 0.1f, CLIP) == 0, "%s", tn_errmsg());
+    lo->training = 1;
+    out->grad1 = tn_malloc(sizeof(float) * lo->numel);
+    out->final = tn_malloc(sizeof(float) * lo->numel);
+    for (int s = 0; s < STEPS; s++) {
+        tn_stepper_zero(&st);
+        float l = 0;
+        for (int k = 0; k < ACCUM; k++)
+            CHECKF(tn_stepper_accumulate(&st, ids[(s * ACCUM + k) % 3], labels[(s * ACCUM + k) % 3], PB, T, &l) == 0,
+                   "%s", tn_errmsg());
+        out->loss[s] = (float)(st.loss_sum / st.micro);
+        if (s == 0)
+            for (size_t i = 0; i < lo->numel; i++) out->grad1[i] = st.g[i] / (float)st.micro;
+        CHECKF(tn_stepper_update(&st, 1e-2f) == 0, "%s", tn_errmsg());
+    }
+    memcpy(out->final, lo->w, sizeof(float) * lo->numel);
+    tn_stepper_free(&st);
+}
+
+/* the reference's tensors, flattened in the adapter's order, into dst */
+static int ref_tensors(json_t *obj, const tn_lora *lo, float *dst) {
+    for (int i = 0; i < lo->nparams; i++) {
+        json_t *a = json_object_get(obj, lo->params[i].name);
+        if (!a || json_array_size(a) != lo->params[i].numel) return -1;
+        for (size_t j = 0; j < lo->params[i].numel; j++)
+            dst[lo->params[i].offset + j] = (float)json_number_value(json_array_get(a, j));
+    }
+    return 0;
+}
+
+static void lora_steps_family(const char *family) {
+    char *dir = bf16_family(family);
+    if (!dir) return;
+    tn_model m[2];
+    tn_lora lo[2];
+    lora_run run[2];
+    CHECKF(tn_model_load(&m[0], dir, 1) == 0 && tn_model_load_frozen(&m[1], dir, 1) == 0, "%s: %s", family,
+           tn_errmsg());
+    int T = m[0].cfg.max_positions < PTMAX ? m[0].cfg.max_positions : PTMAX;
+    int V = m[0].cfg.vocab_size;
+    /* three micro-batches, used in turn; some labels masked */
+    int32_t ids[3][PB * PTMAX], labels[3][PB * PTMAX];
+    uint64_t s = 11;
+    char *bpath = tn_sprintf("%s/batches_%s.jsonl", tn_t_tmpdir(), family);
+    FILE *f = fopen(bpath, "w");
+    CHECK(f != NULL);
+    for (int b = 0; b < 3 && f; b++) {
+        fputs("{\"ids\": [", f);
+        for (int r = 0; r < PB; r++) {
+            fputs(r ? ", [" : "[", f);
+            for (int t = 0; t < T; t++) {
+                int i = r * T + t;
+                ids[b][i] = (int32_t)(tn_splitmix64(&s) % (uint64_t)V);
+                labels[b][i] = t < 3 + b ? -100 : ids[b][i];
+                fprintf(f, "%s%d", t ? ", " : "", ids[b][i]);
+            }
+            fputs("]", f);
+        }
+        fputs("], \"labels\": [", f);
+        for (int r = 0; r < PB; r++) {
+            fputs(r ? ", [" : "[", f);
+            for (int t = 0; t < T; t++) fprintf(f, "%s%d", t ? ", " : "", labels[b][r * T + t]);
+            fputs("]", f);
+        }
+        fputs("]}\n", f);
+    }
+    if (f) fclose(f);
+    char *adir = tn_sprintf("%s/adapter0_%s", tn_t_tmpdir(), family);
+    for (int k = 0; k < 2; k++) {
+        CHECKF(attach_test_adapter(&m[k], &lo[k]) == 0, "%s", tn_errmsg());
+        if (k == 0) CHECKF(tn_lora_save(&lo[0], &m[0], adir, NULL) == 0, "%s", tn_errmsg());
+        run_steps(&m[k], &lo[k], (const int32_t(*)[PB * PTMAX])ids, (const int32_t(*)[PB * PTMAX])labels, T,
+                  &run[k]);
+    }
+    size_t n = lo[0].numel;
+    for (int i = 0; i < STEPS; i++) CHECK_NEAR(run[1].loss[i], run[0].loss[i], 1e-6, 0);
+    CHECK(tn_t_allclose("frozen vs expanded: final adapter", run[1].final, run[0].final, n, 1e-5));
+
+    char *out = tn_sprintf("%s/lora_ref_%s.json", tn_t_tmpdir(), family);
+    char *cmd = tn_sprintf("/usr/bin/python3 tools/lora_ref.py --double --model %s --adapter %s --batches %s "
+                           "--steps %d --accum %d --lr 1e-2 --eps 1e-6 --weight-decay 0.1 --clip %g > %s",
+                           dir, adir, bpath, STEPS, ACCUM, CLIP, out);
+    CHECKF(system(cmd) == 0, "%s", cmd);
+    json_t *ref = tn_json_load_file(out);
+    CHECKF(ref != NULL, "%s", out);
+    float *rg = tn_malloc(sizeof(float) * n), *rf = tn_malloc(sizeof(float) * n);
+    if (ref) {
+        json_t *rl = json_object_get(ref, "loss"), *gn = json_object_get(ref, "grad_norm");
+        CHECK(json_array_size(rl) == STEPS);
+        for (int i = 0; i < STEPS && i < (int)json_array_size(rl); i++)
+            CHECK_NEAR(run[1].loss[i], json_number_value(json_array_get(rl, i)), 1e-5, 0);
+        /* the clipping must bite for the test to cover it */
+        CHECKF(json_number_value(json_array_get(gn, 0)) > CLIP, "%s: gradient norm %g", family,
+               json_number_value(json_array_get(gn, 0)));
+        CHECK(ref_tensors(json_object_get(ref, "grad1"), &lo[1], rg) == 0 &&
+              ref_tensors(json_object_get(ref, "final"), &lo[1], rf) == 0);
+        char what[128];
+        snprintf(what, sizeof what, "%s: first gradient vs PyTorch", family);
+        CHECK(tn_t_allclose(what, run[1].grad1, rg, n, 1e-4));
+        snprintf(what, sizeof what, "%s: adapter after %d steps vs PyTorch", family, STEPS);
+        CHECK(tn_t_allclose(what, run[1].final, rf, n, 1e-4));
+        double worst = 0, scale = 0;
+        for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(rf[i]));
+        for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(run[1].final[i] - rf[i]) / scale);
+        printf("  %s: %d steps x %d micro-batches, loss %.7f -> %.7f (PyTorch %.7f -> %.7f), final adapter %.2g "
+               "of its scale from PyTorch\n",
+               family, STEPS, ACCUM, (double)run[1].loss[0], (double)run[1].loss[STEPS - 1],
+               json_number_value(json_array_get(rl, 0)), json_number_value(json_array_get(rl, STEPS - 1)), worst);
+    }
+    json_decref(ref);
+    free(rg);
+    free(rf);
+    for (int k = 0; k < 2; k++) {
+        free(run[k].grad1);
+        free(run[k].final);
+        tn_lora_detach(&m[k], &lo[k]);
+        tn_lora_free(&lo[k]);
+        tn_model_free(&m[k]);
+    }
+    free(out);
+    free(cmd);
+    free(adir);
+    free(bpath);
+    free(dir);
+}
+
+TEST(lora_steps_on_frozen_bf16_base_match_pytorch) {
+    if (!tn_file_exists("/usr/bin/python3")) SKIP("/usr/bin/python3 missing");
+    if (system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) SKIP("torch missing");
+    if (!have_fixtures()) SKIP("engine fixtures missing (make fixtures)");
+    for (size_t i = 0; i < N_FAMILIES; i++) lora_steps_family(FAMILIES[i]);
 }
 
 int main(void) {
@@ -319,5 +494,6 @@ int main(void) {
     RUN(frozen_load_keeps_bf16_and_gives_the_same_losses);
     RUN(eval_of_bf16_checkpoint_matches_pytorch);
     RUN(lora_step_on_frozen_bf16_base_every_family);
+    RUN(lora_steps_on_frozen_bf16_base_match_pytorch);
     return tn_test_summary("test_bf16w");
 }

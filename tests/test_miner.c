@@ -24,6 +24,7 @@
 #include "miner/miner_internal.h"
 #include "miner/spec.h"
 #include "miner/policy.h"
+#include "miner/recipe.h"
 #include "net/sign.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -55,6 +56,27 @@ typedef struct {
     const char *needle;
 } policy_case;
 
+TEST(recipe_checkpointing) {
+    /* past 2B the recipe checkpoints, the memory estimate assumes it, the job
+     * stores it (a resume keeps it) and tuna train gets the flag */
+    tn_policy p;
+    tn_policy_defaults(&p);
+    const struct { double params; int ck; } C[] = {{5e8, 0}, {2e9, 0}, {3.2e9, 1}};
+    for (size_t i = 0; i < sizeof C / sizeof *C; i++) {
+        tn_recipe r, back;
+        tn_recipe_choose(&p, (int64_t)C[i].params, 1000, 3600, &r);
+        CHECKF(r.checkpoint == C[i].ck, "%.1fB: checkpoint %d", C[i].params / 1e9, r.checkpoint);
+        json_t *j = tn_recipe_json(&r);
+        CHECK(j && json_is_true(json_object_get(j, "gradient_checkpointing")) == C[i].ck);
+        CHECK(j && tn_recipe_from_json(j, &back) == 0 && back.checkpoint == r.checkpoint);
+        json_decref(j);
+    }
+    json_t *bad = json_pack("{s:s}", "gradient_checkpointing", "yes");
+    tn_recipe r;
+    CHECK_ERR(tn_recipe_from_json(bad, &r), "gradient_checkpointing");
+    json_decref(bad);
+}
+
 TEST(policy_table) {
     static const policy_case C[] = {
         {"small model, plenty of time", "llama", 260032, 1000, 1, "instruct", 1, 1e9, 16, 1, 0, "accepted: full"},
@@ -63,10 +85,14 @@ TEST(policy_table) {
          "unsupported architecture 'bert'"},
         {"no architecture", "", 1e6, 100, 1, "instruct", 1, 1e9, 16, 0, 0, "unsupported architecture"},
         {"unsupported task type", "qwen2", 1e6, 100, 1, "dpo", 1, 1e9, 16, 0, 0, "unsupported task_type 'dpo'"},
-        {"7B: over the memory budget (no parameter cap by default)", "llama", 7e9, 100, 100, "instruct", 1, 1e12, 16,
-         0, 0, "model too big for memory: 7.0B parameters"},
+        {"12B: over the memory budget (no parameter cap by default)", "llama", 12e9, 100, 100, "instruct", 1, 1e12, 16,
+         0, 0, "model too big for memory: 12.0B parameters"},
         {"no parameter count", "llama", 0, 100, 1, "instruct", 1, 1e9, 16, 0, 0, "model_params_count is missing"},
-        {"over the memory budget even with LoRA", "mistral", 2.9e9, 10, 100, "instruct", 1, 1e12, 16, 0, 1,
+        /* LoRA keeps a bf16 base as stored: a 3.2B (Llama-3.2-3B) LoRA fits 16 GB, where
+         * full fine-tuning (16 bytes a parameter) does not; 2.9B is ~5.8 GB of weights alone */
+        {"3B: LoRA on the bf16 base fits 16 GB", "llama", 3.2e9, 10, 100, "instruct", 1, 1e12, 16, 1, 1,
+         "accepted: LoRA"},
+        {"over the memory budget even with LoRA", "mistral", 2.9e9, 10, 100, "instruct", 1, 1e12, 6, 0, 1,
          "too big for memory"},
         {"full does not fit memory, LoRA does", "llama", 5e8, 10, 10, "instruct", 1, 1e9, 6, 1, 1,
          "accepted: LoRA"},
@@ -102,8 +128,9 @@ TEST(policy_table) {
     tn_policy_decision d;
     tn_policy_decide(&p, &big, 1, 2, &d);
     CHECKF(!d.accept && strstr(d.message, "model too big: 7.0B parameters > this miner's cap of 3.0B"), "%s", d.message);
-    /* the memory estimate grows with the model and is what the budget is held against */
-    CHECK(d.mem_bytes > 16.0 * (1u << 30));
+    /* the memory estimate grows with the model and is what the budget is held against:
+     * at least the base's bf16 weights */
+    CHECK(d.mem_bytes > 2.0 * 7e9);
     /* the offer parser names the field */
     json_t *b = json_pack("{s:s}", "task_id", "seven");
     tn_offer o;
@@ -752,7 +779,7 @@ TEST(auth_and_malformed) {
     /* offers the policy refuses, through HTTP */
     char msg[512];
     CHECK(!offer(80, 1e6, 1, "bert", msg, sizeof msg, NULL) && strstr(msg, "unsupported architecture"));
-    CHECK(!offer(81, 7e9, 1, "llama", msg, sizeof msg, NULL) && strstr(msg, "model too big"));
+    CHECK(!offer(81, 40e9, 1, "llama", msg, sizeof msg, NULL) && strstr(msg, "model too big"));
     CHECK(!offer(82, 260032, 0.0001, "llama", msg, sizeof msg, NULL) && strstr(msg, "too little time"));
     /* nothing was started */
     r = mreq(&g_val, "GET", "/status", NULL);
@@ -985,6 +1012,7 @@ int main(void) {
     tn_keypair_generate(&g_stranger);
     atexit(kill_miner_at_exit);
     RUN(policy_table);
+    RUN(recipe_checkpointing);
     RUN(start_validation);
     RUN(config_yaml);
     RUN(auth_and_malformed);

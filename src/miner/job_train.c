@@ -180,6 +180,7 @@ static void train_args(tn_job *j, argv_t *a, const char *model, const char *data
     arg(a, "--val-size"), arg(a, "%g", r->val_size);
     arg(a, "--seed"), arg(a, "%lld", (long long)r->seed);
     arg(a, "--quiet");
+    if (r->checkpoint) arg(a, "--gradient-checkpointing");
     if (r->lora) {
         arg(a, "--lora");
         arg(a, "--lora-r"), arg(a, "%d", r->lora_r);

@@ -85,13 +85,15 @@ double tn_policy_transfer_s(const tn_policy *p, int64_t params) {
 /* The memory model (model/memmodel.h) for a model of this many parameters at
  * the recipe's batch and sequence length: full fine-tuning holds fp32
  * weights, gradients and AdamW moments; LoRA its base as the trainer loads it
- * (fp32 today: LORA_BASE_BYTES becomes 2 once LoRA trains on the frozen bf16
- * base) plus a rank-16 adapter; both keep every layer's activations. */
-enum { LORA_BASE_BYTES = 4 };
+ * (tn_model_load_frozen: a bf16 checkpoint's matrices stay mapped as stored,
+ * 2 bytes a weight; real-size bases come in bf16, and an fp32 one is a small
+ * model) plus a rank-16 adapter; both keep every layer's activations, or
+ * only each block's input where the recipe checkpoints (past 2B). */
+enum { LORA_BASE_BYTES = 2 };
 static double mem_bytes(int64_t params, int lora) {
     tn_mem_req r = {.job = lora ? TN_MEM_LORA : TN_MEM_FULL, .weight_bytes = lora ? LORA_BASE_BYTES : 4,
                     .lora_rank = 16, .threads = 1};
-    tn_recipe_batch(params, &r.batch, &r.seq_len);
+    tn_recipe_batch(params, &r.batch, &r.seq_len, &r.checkpoint);
     tn_mem_estimate e;
     /* only a non-positive count fails, which the policy refuses first */
     return tn_mem_estimate_params(params, &r, &e) ? INFINITY : e.total;

@@ -27,13 +27,15 @@ typedef struct {
     double lora_alpha;
     double lr;
     int batch, grad_accum, seq_len;
+    int checkpoint;  /* gradient checkpointing: recompute each block in backward */
     double val_size; /* fraction (< 1) or rows (>= 1), as tuna train's --val-size */
     int64_t seed;
 } tn_recipe;
 
-/* The recipe's batch (per step, before accumulation) and sequence length for
- * a model of this size: what the policy's memory estimate assumes. */
-void tn_recipe_batch(int64_t params, int *batch, int *seq_len);
+/* The recipe's batch (per step, before accumulation), sequence length and
+ * gradient checkpointing for a model of this size: what the policy's memory
+ * estimate assumes. */
+void tn_recipe_batch(int64_t params, int *batch, int *seq_len, int *checkpoint);
 void tn_recipe_choose(const tn_policy *p, int64_t params, int64_t rows, double budget_s, tn_recipe *r);
 json_t *tn_recipe_json(const tn_recipe *r);
 int tn_recipe_from_json(const json_t *j, tn_recipe *r);

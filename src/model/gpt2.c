@@ -58,10 +58,30 @@ static tn_attn_shape attn_shape(const tn_model *m, const tn_acts *a) {
     return s;
 }
 
+/* Block l over a->res[l] into its output (tn_block_out). */
+static void block_forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0, int l) {
+    const tn_config *c = &m->cfg;
+    const int N = a->B * a->T, D = c->hidden_size, I = c->intermediate_size;
+    tn_attn_shape as = attn_shape(m, a);
+    tn_block *bk = &m->blocks[l];
+    float *x = a->res[l], *qkv = a->qkv[l];
+    tn_layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, bk->ln1_w, bk->ln1_b, N, D, c->norm_eps);
+    tn_linear_forward(&bk->qkv, a->ln1[l], qkv, N);
+    tn_model_attention(a, kv, p0, l, qkv, qkv + D, qkv + 2 * D, &as);
+    tn_linear_forward(&bk->o, a->att[l], a->res2[l], N);
+    tn_add_inplace(a->res2[l], x, (size_t)N * D);
+    tn_layernorm_forward(a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->res2[l], bk->ln2_w, bk->ln2_b, N, D,
+                         c->norm_eps);
+    tn_linear_forward(&bk->up, a->ln2[l], a->gate[l], N);
+    tn_gelu_forward(a->mlp[l], a->gate[l], (size_t)N * I);
+    float *out = tn_block_out(m, a, l);
+    tn_linear_forward(&bk->down, a->mlp[l], out, N);
+    tn_add_inplace(out, a->res2[l], (size_t)N * D);
+}
+
 static void forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0) {
     const tn_config *c = &m->cfg;
-    const int T = a->T, N = a->B * T, D = c->hidden_size, I = c->intermediate_size;
-    tn_attn_shape as = attn_shape(m, a);
+    const int T = a->T, N = a->B * T, D = c->hidden_size;
 
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
@@ -75,22 +95,7 @@ static void forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0) {
             for (int d = 0; d < D; d++) x[d] += pe[d];
         }
     }
-    for (int l = 0; l < c->n_layers; l++) {
-        tn_block *bk = &m->blocks[l];
-        float *x = a->res[l], *qkv = a->qkv[l];
-        tn_layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, bk->ln1_w, bk->ln1_b, N, D, c->norm_eps);
-        tn_linear_forward(&bk->qkv, a->ln1[l], qkv, N);
-        tn_model_attention(a, kv, p0, l, qkv, qkv + D, qkv + 2 * D, &as);
-        tn_linear_forward(&bk->o, a->att[l], a->res2[l], N);
-        tn_add_inplace(a->res2[l], x, (size_t)N * D);
-        tn_layernorm_forward(a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->res2[l], bk->ln2_w, bk->ln2_b, N, D,
-                             c->norm_eps);
-        tn_linear_forward(&bk->up, a->ln2[l], a->gate[l], N);
-        tn_gelu_forward(a->mlp[l], a->gate[l], (size_t)N * I);
-        float *out = tn_block_out(m, a, l);
-        tn_linear_forward(&bk->down, a->mlp[l], out, N);
-        tn_add_inplace(out, a->res2[l], (size_t)N * D);
-    }
+    for (int l = 0; l < c->n_layers; l++) block_forward(m, a, kv, p0, l);
     tn_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res_final, m->lnf_w, m->lnf_b, N, D, c->norm_eps);
 }
 
@@ -105,6 +110,9 @@ static void backward(tn_model *m) {
                           N, D, 0, a->scratch);
     for (int l = c->n_layers - 1; l >= 0; l--) {
         tn_block *bk = &m->blocks[l];
+        /* gradient checkpointing: this block's activations again, from its
+         * input (the last block's are still there from the forward) */
+        if (a->keep == TN_ACTS_KEEP_INPUTS && l + 1 < c->n_layers) block_forward(m, a, NULL, 0, l);
         float *dh = a->dbig1, *dfc = a->dbig2;
         tn_linear_backward(&bk->down, a->mlp[l], a->dres, dh, N, 0);
         tn_gelu_backward(dfc, dh, a->gate[l], (size_t)N * I);

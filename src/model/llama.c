@@ -64,7 +64,8 @@ static tn_attn_shape attn_shape(const tn_model *m, const tn_acts *a) {
     return s;
 }
 
-static void forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0) {
+/* Block l over a->res[l] into its output (tn_block_out). */
+static void block_forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0, int l) {
     const tn_config *c = &m->cfg;
     const int B = a->B, T = a->T, N = B * T, D = c->hidden_size, I = c->intermediate_size;
     const int H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
@@ -73,6 +74,29 @@ static void forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0) {
     /* the kernel rotates row t of each sequence by table row t: offset the
      * tables by p0 so that row t gets position p0 + t */
     const float *cos_t = m->rope_cos + (size_t)p0 * (hd / 2), *sin_t = m->rope_sin + (size_t)p0 * (hd / 2);
+    tn_block *bk = &m->blocks[l];
+    float *x = a->res[l], *q = a->qkv[l], *k = q + (size_t)N * qd, *v = k + (size_t)N * kvd;
+    tn_rmsnorm_forward(a->ln1[l], a->ln1_rstd[l], x, bk->ln1_w, N, D, c->norm_eps);
+    tn_linear_forward(&bk->q, a->ln1[l], q, N);
+    tn_linear_forward(&bk->k, a->ln1[l], k, N);
+    tn_linear_forward(&bk->v, a->ln1[l], v, N);
+    tn_rope_forward(q, cos_t, sin_t, B, T, H, hd, (int)qd);
+    tn_rope_forward(k, cos_t, sin_t, B, T, KV, hd, (int)kvd);
+    tn_model_attention(a, kv, p0, l, q, k, v, &as);
+    tn_linear_forward(&bk->o, a->att[l], a->res2[l], N);
+    tn_add_inplace(a->res2[l], x, (size_t)N * D);
+    tn_rmsnorm_forward(a->ln2[l], a->ln2_rstd[l], a->res2[l], bk->ln2_w, N, D, c->norm_eps);
+    tn_linear_forward(&bk->gate, a->ln2[l], a->gate[l], N);
+    tn_linear_forward(&bk->up, a->ln2[l], a->up[l], N);
+    tn_swiglu_forward(a->mlp[l], a->gate[l], a->up[l], (size_t)N * I);
+    float *out = tn_block_out(m, a, l);
+    tn_linear_forward(&bk->down, a->mlp[l], out, N);
+    tn_add_inplace(out, a->res2[l], (size_t)N * D);
+}
+
+static void forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0) {
+    const tn_config *c = &m->cfg;
+    const int N = a->B * a->T, D = c->hidden_size;
 
     /* embedding lookup: res[0][i] = embed[ids[i]] */
 #pragma omp parallel for schedule(static)
@@ -83,27 +107,7 @@ static void forward(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0) {
         else /* stored in bf16 (tn_model_load_frozen) */
             tn_bf16_expand(x, m->embed_h + (size_t)a->ids[i] * D, (size_t)D);
     }
-
-    for (int l = 0; l < c->n_layers; l++) {
-        tn_block *bk = &m->blocks[l];
-        float *x = a->res[l], *q = a->qkv[l], *k = q + (size_t)N * qd, *v = k + (size_t)N * kvd;
-        tn_rmsnorm_forward(a->ln1[l], a->ln1_rstd[l], x, bk->ln1_w, N, D, c->norm_eps);
-        tn_linear_forward(&bk->q, a->ln1[l], q, N);
-        tn_linear_forward(&bk->k, a->ln1[l], k, N);
-        tn_linear_forward(&bk->v, a->ln1[l], v, N);
-        tn_rope_forward(q, cos_t, sin_t, B, T, H, hd, (int)qd);
-        tn_rope_forward(k, cos_t, sin_t, B, T, KV, hd, (int)kvd);
-        tn_model_attention(a, kv, p0, l, q, k, v, &as);
-        tn_linear_forward(&bk->o, a->att[l], a->res2[l], N);
-        tn_add_inplace(a->res2[l], x, (size_t)N * D);
-        tn_rmsnorm_forward(a->ln2[l], a->ln2_rstd[l], a->res2[l], bk->ln2_w, N, D, c->norm_eps);
-        tn_linear_forward(&bk->gate, a->ln2[l], a->gate[l], N);
-        tn_linear_forward(&bk->up, a->ln2[l], a->up[l], N);
-        tn_swiglu_forward(a->mlp[l], a->gate[l], a->up[l], (size_t)N * I);
-        float *out = tn_block_out(m, a, l);
-        tn_linear_forward(&bk->down, a->mlp[l], out, N);
-        tn_add_inplace(out, a->res2[l], (size_t)N * D);
-    }
+    for (int l = 0; l < c->n_layers; l++) block_forward(m, a, kv, p0, l);
     tn_rmsnorm_forward(a->lnf, a->lnf_rstd, a->res_final, m->lnf_w, N, D, c->norm_eps);
 }
 
@@ -120,6 +124,9 @@ static void backward(tn_model *m) {
 
     for (int l = c->n_layers - 1; l >= 0; l--) {
         tn_block *bk = &m->blocks[l];
+        /* gradient checkpointing: this block's activations again, from its
+         * input (the last block's are still there from the forward) */
+        if (a->keep == TN_ACTS_KEEP_INPUTS && l + 1 < c->n_layers) block_forward(m, a, NULL, 0, l);
         /* dres = d(block output) */
         float *dmlp = a->dbig1, *dgate = a->dbig2, *dup = a->dbig1;
         tn_linear_backward(&bk->down, a->mlp[l], a->dres, dmlp, N, 0);

@@ -72,7 +72,7 @@ int tn_mem_estimate_config(const tn_config *c, const tn_mem_req *r, tn_mem_estim
     }
     if (r->job == TN_MEM_LORA) out->train = lora_params(c, r->lora_rank > 0 ? r->lora_rank : 16) * 16;
     if (runs) {
-        int keep = r->job != TN_MEM_EVAL;
+        int keep = r->job == TN_MEM_EVAL ? TN_ACTS_SHARED : r->checkpoint ? TN_ACTS_KEEP_INPUTS : TN_ACTS_KEEP_ALL;
         out->acts = 4.0 * (double)tn_acts_floats(c, r->batch, r->seq_len, keep, nt) + (W == 2 ? 4.0 * 1048576 : 0);
     }
     out->runtime = TN_MEM_RUNTIME_BYTES;

@@ -15,7 +15,8 @@
  *             LoRA: the adapter's weights, gradients and moments (16 bytes
  *             per adapter parameter, rank r on every linear of the blocks).
  *   acts      tn_acts_floats x 4: the activation arena the engine allocates
- *             for batch x seq_len (every layer kept when training), plus the
+ *             for batch x seq_len (every layer kept when training, only each
+ *             block's input with gradient checkpointing), plus the
  *             4 MB block a bf16 product expands into.
  *   runtime   a measured constant: the binary, libraries, thread stacks,
  *             allocator, the tokenizer and the tokenized data
@@ -42,6 +43,7 @@ typedef struct {
     int batch, seq_len;
     int lora_rank;    /* TN_MEM_LORA: the adapter's rank (default 16 when 0) */
     int threads;      /* the kernels' per-thread scratch (1 when 0) */
+    int checkpoint;   /* LoRA / full: gradient checkpointing (each block's input kept) */
     int n_models;     /* TN_MEM_CHECK: models read side by side (2 when 0; 3 with an earlier submission) */
 } tn_mem_req;
 

@@ -513,17 +513,21 @@ static void take_bufs(acts_walker *w, tn_acts *a, const acts_buf *bufs, size_t n
     for (size_t i = 0; i < n; i++) *field(a, bufs[i].field) = take(w, w->N * w->width[bufs[i].width]);
 }
 
-/* keep: every layer's activations are kept for a backward (training).
- * Without it (evaluation, inference) all layers share one layer's buffers and
- * there is no backward scratch: a layer's input is dead once its attention
- * residual is formed, so its output may overwrite it. smollm135M at 4 x 256:
- * 1.0 GB of activations -> 35 MB. */
+/* keep (tn_acts_keep): TN_ACTS_KEEP_ALL: every layer's activations are kept
+ * for a backward (training). TN_ACTS_SHARED (evaluation, inference): all
+ * layers share one layer's buffers and there is no backward scratch: a
+ * layer's input is dead once its attention residual is formed, so its output
+ * may overwrite it. smollm135M at 4 x 256: 1.0 GB of activations -> 35 MB.
+ * TN_ACTS_KEEP_INPUTS (gradient checkpointing): each layer's input res[l] is
+ * its own, the rest shared, plus the backward's scratch. */
 static void acts_walk(acts_walker *w, tn_acts *a, size_t L, size_t head, int keep, size_t kernel, int nt) {
     for (size_t l = 0; l < L; l++)
         for (size_t i = 0; i < N_LAYER_BUFS; i++) {
             float **arr = *(float ***)field(a, LAYER_BUFS[i].field);
-            /* without keep, every layer's pointer is layer 0's buffer */
-            float *p = keep || l == 0 ? take(w, w->N * w->width[LAYER_BUFS[i].width]) : w->base ? arr[0] : NULL;
+            int own = keep == TN_ACTS_KEEP_ALL || l == 0 ||
+                      (keep == TN_ACTS_KEEP_INPUTS && LAYER_BUFS[i].field == offsetof(tn_acts, res));
+            /* otherwise the pointer is layer 0's buffer (none yet when only counting) */
+            float *p = own ? take(w, w->N * w->width[LAYER_BUFS[i].width]) : w->base ? arr[0] : NULL;
             if (w->base) arr[l] = p;
         }
     take_bufs(w, a, FINAL_BUFS, sizeof FINAL_BUFS / sizeof *FINAL_BUFS);
@@ -555,7 +559,7 @@ static void acts_plan(const tn_config *c, int B, int T, int keep, int kv_T, int 
     chunk = chunk < 16 ? 16 : chunk > N ? N : chunk;
     *head = kv_T > 0 ? 0 : tn_head_xent_scratch((int)chunk, (int)D, (int)V);
     /* attention and norm backward run one at a time: they share the scratch */
-    *kernel = kv_T > 0 ? tn_attention_cached_scratch(kv_T, nt) : tn_attention_scratch(T, nt, keep);
+    *kernel = kv_T > 0 ? tn_attention_cached_scratch(kv_T, nt) : tn_attention_scratch(T, nt, keep != 0);
     size_t norm = keep ? tn_norm_scratch((int)D, nt) : 0;
     if (norm > *kernel) *kernel = norm;
     *chunk_out = chunk;
@@ -653,7 +657,8 @@ static int forward(tn_model *m, const int32_t *ids, const int32_t *labels, int B
     size_t N = (size_t)B * T;
     if (check_ids(c, ids, labels, N, "forward", 0)) return -1;
     if (train && !m->g && !m->frozen && tn_model_enable_grads(m)) return -1;
-    if (alloc_acts(m, &m->acts, B, T, train, 0) || ensure_rope(m, T)) return -1;
+    int keep = !train ? TN_ACTS_SHARED : m->checkpoint_blocks ? TN_ACTS_KEEP_INPUTS : TN_ACTS_KEEP_ALL;
+    if (alloc_acts(m, &m->acts, B, T, keep, 0) || ensure_rope(m, T)) return -1;
     if (m->lora && tn_lora_prepare(m->lora, B * T)) return -1;
     tn_acts *a = &m->acts;
     if (!labels && N * c->vocab_size > a->logits_cap) {

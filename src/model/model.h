@@ -48,13 +48,20 @@ typedef struct {
 static inline float *tn_kv_k(const tn_kv_cache *c, int l) { return c->buf + (size_t)l * 2 * c->max_T * c->kvd; }
 static inline float *tn_kv_v(const tn_kv_cache *c, int l) { return tn_kv_k(c, l) + (size_t)c->max_T * c->kvd; }
 
+/* How the activation arena is sliced. Evaluation and generation: the layers
+ * share one layer's buffers. Training: every layer's activations are kept for
+ * the backward, or (gradient checkpointing) only each block's input, res[l],
+ * while the rest is one shared layer that the backward refills by running
+ * the block's forward again just before the block's backward. */
+typedef enum { TN_ACTS_SHARED = 0, TN_ACTS_KEEP_ALL = 1, TN_ACTS_KEEP_INPUTS = 2 } tn_acts_keep;
+
 /* Activations saved by the forward for the backward, for B x T tokens. */
 typedef struct {
     int B, T;
     int kv_T;        /* > 0: sliced for a cached forward over a cache of kv_T positions */
     float *buf;      /* one allocation; the pointers below are slices */
     size_t nfloats;  /* its capacity: kept across shapes, grown when needed */
-    int keep;        /* sliced for training (every layer kept) or not (layers share) */
+    int keep;        /* a tn_acts_keep: how it is sliced */
     /* per layer l (arrays of L pointers) */
     float **res;     /* [N, D] block input (residual stream) */
     float **ln1;     /* [N, D] */
@@ -108,6 +115,9 @@ typedef struct tn_model {
      * and only the adapter trains. */
     int frozen;
     struct tn_lora *lora;
+    /* gradient checkpointing: training forwards keep only each block's
+     * input (TN_ACTS_KEEP_INPUTS); the gradients are the same, bit for bit */
+    int checkpoint_blocks;
     /* tn_model_load_frozen: the mapped checkpoint (a tn_st_set) that the
      * stored parameters point into, and how many parameters are stored */
     void *mapped;
@@ -221,7 +231,9 @@ typedef struct {
      * B = 1 and attention goes through tn_model_attention (new K/V rows into
      * the cache). Attention must always go through tn_model_attention. */
     void (*forward)(tn_model *m, tn_acts *a, tn_kv_cache *kv, int p0);
-    /* the backward of the last training forward (m->acts), from acts.dln */
+    /* the backward of the last training forward (m->acts), from acts.dln.
+     * With acts.keep == TN_ACTS_KEEP_INPUTS it runs block l's forward again
+     * (from res[l], no cache) before block l's backward. */
     void (*backward)(tn_model *m);
     int rope;                         /* rotary positions: model.c keeps inv_freq and the tables */
     int learned_positions;            /* a position table: T is limited to max_positions */

@@ -447,6 +447,7 @@ static const tn_yaml_key g_keys[] = {
     FN("max_steps", key_max_steps),
     BOOL("train_on_inputs", train_on_inputs),
     BOOL("sample_packing", packing),
+    BOOL("gradient_checkpointing", checkpoint_blocks),
     FN("learning_rate", key_lr),
     INT("warmup_steps", warmup_steps, 0, 1e9),
     NUM("warmup_ratio", warmup_ratio, 0, 1, 0),

@@ -37,6 +37,8 @@ typedef struct {
     int packing;                 /* sample_packing (default false) */
     int bf16;                    /* bf16: matmuls with bf16 inputs, fp32 accumulation (tn_gemm_set_bf16);
                                   * default false, "auto" = false */
+    int checkpoint_blocks;       /* gradient_checkpointing: keep only each block's input and recompute the
+                                  * rest in the backward (activations ~L times smaller, ~1/3 more work) */
     /* optimizer and schedule */
     double lr;                   /* learning_rate (default 2e-4 LoRA / 2e-5 full) */
     tn_sched_kind sched;         /* lr_scheduler: cosine | linear | constant */

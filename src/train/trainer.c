@@ -72,7 +72,12 @@ static void shuffle_epoch(trainer *t, int epoch) {
 static int setup_model(trainer *t) {
     tn_train_opts *o = t->o;
     const char *weights = (o->resume && !o->lora) ? o->resume : o->base_model;
-    if (tn_model_load(&t->m, weights, 1)) return -1;
+    /* LoRA trains no base weight: the base loads frozen, its bf16 matrices
+     * staying as stored in the mapped file (half the memory of fp32, and
+     * nothing read that a step does not touch); full fine-tuning needs the
+     * fp32 arena it updates */
+    if (o->lora ? tn_model_load_frozen(&t->m, weights, 1) : tn_model_load(&t->m, weights, 1)) return -1;
+    t->m.checkpoint_blocks = o->checkpoint_blocks;
     if (o->seq_len > t->m.cfg.max_positions) {
         tn_warn("sequence_len %d is beyond the model's %d positions; using %d", o->seq_len, t->m.cfg.max_positions,
                 t->m.cfg.max_positions);
@@ -94,8 +99,10 @@ static int setup_model(trainer *t) {
         }
         if (rc) return -1;
         t->lora.seed = o->seed;
-        tn_info("model: %s, %zu parameters; LoRA r=%d alpha=%g on %d layers: %zu trainable", t->m.cfg.model_type,
-                t->m.numel, t->lora.r, t->lora.alpha, t->lora.nslots, t->lora.numel);
+        tn_info("model: %s, %zu parameters (%d matrices kept as stored in bf16); LoRA r=%d alpha=%g on %d layers: "
+                "%zu trainable",
+                t->m.cfg.model_type, t->m.numel + t->m.stored_numel, t->m.nstored, t->lora.r, t->lora.alpha,
+                t->lora.nslots, t->lora.numel);
     } else {
         tn_info("model: %s, %zu parameters, full fine-tuning", t->m.cfg.model_type, t->m.numel);
     }
