@@ -388,11 +388,15 @@ static int ref_tensors(json_t *obj, const tn_lora *lo, float *dst) {
 static void lora_steps_family(const char *family) {
     char *dir = bf16_family(family);
     if (!dir) return;
-    tn_model m[2];
-    tn_lora lo[2];
-    lora_run run[2];
-    CHECKF(tn_model_load(&m[0], dir, 1) == 0 && tn_model_load_frozen(&m[1], dir, 1) == 0, "%s: %s", family,
-           tn_errmsg());
+    /* [2]: what `tuna train --lora` loads, frozen with the classifier in fp32 */
+    tn_model m[3];
+    tn_lora lo[3];
+    lora_run run[3];
+    CHECKF(tn_model_load(&m[0], dir, 1) == 0 && tn_model_load_frozen(&m[1], dir, 1) == 0 &&
+               tn_model_load_lora_base(&m[2], dir, 1) == 0,
+           "%s: %s", family, tn_errmsg());
+    CHECKF(m[2].nstored == m[1].nstored - 1 && m[1].nstored > 0, "%s: %d stored, %d with the head in fp32", family,
+           m[1].nstored, m[2].nstored);
     int T = m[0].cfg.max_positions < PTMAX ? m[0].cfg.max_positions : PTMAX;
     int V = m[0].cfg.vocab_size;
     /* three micro-batches, used in turn; some labels masked */
@@ -423,7 +427,7 @@ static void lora_steps_family(const char *family) {
     }
     if (f) fclose(f);
     char *adir = tn_sprintf("%s/adapter0_%s", tn_t_tmpdir(), family);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         CHECKF(attach_test_adapter(&m[k], &lo[k]) == 0, "%s", tn_errmsg());
         if (k == 0) CHECKF(tn_lora_save(&lo[0], &m[0], adir, NULL) == 0, "%s", tn_errmsg());
         run_steps(&m[k], &lo[k], (const int32_t(*)[PB * PTMAX])ids, (const int32_t(*)[PB * PTMAX])labels, T,
@@ -432,6 +436,8 @@ static void lora_steps_family(const char *family) {
     size_t n = lo[0].numel;
     for (int i = 0; i < STEPS; i++) CHECK_NEAR(run[1].loss[i], run[0].loss[i], 1e-6, 0);
     CHECK(tn_t_allclose("frozen vs expanded: final adapter", run[1].final, run[0].final, n, 1e-5));
+    for (int i = 0; i < STEPS; i++) CHECK_NEAR(run[2].loss[i], run[0].loss[i], 1e-6, 0);
+    CHECK(tn_t_allclose("LoRA base (head in fp32) vs expanded: final adapter", run[2].final, run[0].final, n, 1e-5));
 
     char *out = tn_sprintf("%s/lora_ref_%s.json", tn_t_tmpdir(), family);
     char *cmd = tn_sprintf("/usr/bin/python3 tools/lora_ref.py --double --model %s --adapter %s --batches %s "
@@ -467,7 +473,7 @@ static void lora_steps_family(const char *family) {
     json_decref(ref);
     free(rg);
     free(rf);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         free(run[k].grad1);
         free(run[k].final);
         tn_lora_detach(&m[k], &lo[k]);

@@ -321,12 +321,19 @@ static int check_bf16_finite(const tn_st_tensor *t) {
  * aligned in the mapping: HF pads the header to 8 bytes; an odd offset is
  * read into fp32 like any other) stay as stored; the arena's offsets are
  * laid out again without them. */
-static void keep_stored(tn_model *m, const tn_st_set *set) {
+static void keep_stored(tn_model *m, const tn_st_set *set, int head_fp32) {
+    /* the classifier's weight: the last [vocab, hidden] matrix (lm_head, or
+     * the embedding when they are tied: then it is the only one) */
+    int head = -1;
+    for (int i = 0; head_fp32 && i < m->nparams; i++)
+        if (m->params[i].ndim == 2 && m->params[i].shape[0] == m->cfg.vocab_size &&
+            m->params[i].shape[1] == m->cfg.hidden_size)
+            head = i;
     size_t off = 0;
     for (int i = 0; i < m->nparams; i++) {
         tn_param *p = &m->params[i];
         const tn_st_tensor *t = find_tensor(m, set, p->name);
-        if (p->storable && t->dtype == TN_DT_BF16 && ((uintptr_t)t->data & 1) == 0) {
+        if (i != head && p->storable && t->dtype == TN_DT_BF16 && ((uintptr_t)t->data & 1) == 0) {
             p->stored = t->data;
             m->nstored++;
             m->stored_numel += p->numel;
@@ -390,11 +397,13 @@ const tn_st_tensor *tn_model_param_tensor(const tn_model *m, const tn_st_set *se
     return find_tensor(m, set, m->params[i].name);
 }
 
+/* frozen: 0 all in fp32; 1 the storable bf16 matrices as stored; 2 the
+ * same but the classifier's weight in fp32 (tn_model_load_lora_base) */
 static int model_load(tn_model *m, const char *dir, int check_finite, int frozen) {
     tn_st_set set;
     if (tn_model_plan_dir(m, dir, &set)) return -1;
     int rc = 0;
-    if (rc == 0 && frozen) keep_stored(m, &set);
+    if (rc == 0 && frozen) keep_stored(m, &set, frozen == 2);
     if (rc == 0) rc = model_alloc(m); /* frees m on failure */
     for (int i = 0; i < m->nparams && rc == 0; i++) {
         const tn_param *p = &m->params[i];
@@ -418,6 +427,10 @@ int tn_model_load(tn_model *m, const char *dir, int check_finite) { return model
 
 int tn_model_load_frozen(tn_model *m, const char *dir, int check_finite) {
     return model_load(m, dir, check_finite, 1);
+}
+
+int tn_model_load_lora_base(tn_model *m, const char *dir, int check_finite) {
+    return model_load(m, dir, check_finite, 2);
 }
 
 /* ---- checkpoint save ---------------------------------------------------- */

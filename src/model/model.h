@@ -138,6 +138,12 @@ int tn_model_load(tn_model *m, const char *dir, int check_finite);
  * gradients (tn_model_enable_grads fails) nor be merged into; saving
  * writes the stored ones back as BF16. */
 int tn_model_load_frozen(tn_model *m, const char *dir, int check_finite);
+/* A LoRA base: as tn_model_load_frozen, but the classifier's weight (lm_head,
+ * or the tied embedding) is read into fp32. Training runs the classifier in
+ * chunks of rows (the logits of a whole batch do not fit), and a stored head
+ * would be expanded again for every chunk, forward and backward: Qwen2.5-0.5B
+ * LoRA ran at half the speed. The price is the head in fp32 (0.54 GB there). */
+int tn_model_load_lora_base(tn_model *m, const char *dir, int check_finite);
 /* The parameter table of an HF model directory without its weights (m->w
  * is NULL, nothing is read): config.json, and the checkpoint's names and
  * shapes checked as tn_model_load checks them. *set is left open, mapped

@@ -76,7 +76,7 @@ static int setup_model(trainer *t) {
      * staying as stored in the mapped file (half the memory of fp32, and
      * nothing read that a step does not touch); full fine-tuning needs the
      * fp32 arena it updates */
-    if (o->lora ? tn_model_load_frozen(&t->m, weights, 1) : tn_model_load(&t->m, weights, 1)) return -1;
+    if (o->lora ? tn_model_load_lora_base(&t->m, weights, 1) : tn_model_load(&t->m, weights, 1)) return -1;
     t->m.checkpoint_blocks = o->checkpoint_blocks;
     if (o->seq_len > t->m.cfg.max_positions) {
         tn_warn("sequence_len %d is beyond the model's %d positions; using %d", o->seq_len, t->m.cfg.max_positions,
