@@ -114,9 +114,13 @@ TEST(arena_catches_every_cheat) {
             if (!strcmp(EXPECT[e][1], "valid"))
                 CHECKF(st && !strcmp(st, "valid"), "task %zu: %s is %s (%s)", ti, EXPECT[e][0], st,
                        json_string_value(json_object_get(s, "reason")));
-            else
-                CHECKF(has_flag(s, EXPECT[e][1]) && st && !strcmp(st, "invalid"), "task %zu: %s not caught as %s (%s)",
-                       ti, EXPECT[e][0], EXPECT[e][1], st);
+            else {
+                /* the whole entry on failure: losses, flags, the miner's strategy note */
+                char *js = json_dumps(s, JSON_COMPACT);
+                CHECKF(has_flag(s, EXPECT[e][1]) && st && !strcmp(st, "invalid"), "task %zu: %s not caught as %s: %s",
+                       ti, EXPECT[e][0], EXPECT[e][1], js);
+                free(js);
+            }
             if (json_is_number(json_object_get(s, "score"))) {
                 total += json_number_value(json_object_get(s, "score"));
                 accepted++;
