@@ -11,7 +11,9 @@
  *       stdout), sleeps in its evaluations (TUNA_TEST_EVAL_SLEEP_S) and
  *       claims one job; worker B, in another namespace, does the other three
  *       meanwhile; A is killed with SIGKILL mid-evaluation (its evaluator
- *       dies with it) and B finishes A's job after A's 3 s lease. The task is
+ *       dies with it) and B finishes A's job after A's 8 s lease (8 s, not 3:
+ *       under `make asan` beside other tests a 3 s lease renewed every second
+ *       can lapse while B works, and the job then fails). The task is
  *       scored; every job is done once (A's on its second attempt, its error
  *       naming A's lapsed lease), each "job N done" is logged once, by B, and
  *       the validator records each submission's evaluation once. Then the
@@ -229,9 +231,9 @@ TEST(workers_score_like_one_machine) {
     char *ip = access("/usr/sbin/ip", X_OK) == 0 ? "/usr/sbin/ip" : access("/sbin/ip", X_OK) == 0 ? "/sbin/ip" : "/usr/bin/ip";
     char *apfx[] = {ip, "netns", "exec", ns[0], NULL}, *bpfx[] = {ip, "netns", "exec", ns[1], NULL};
     char *aargs[] = {"worker", "--store", store_url, "--validator", wurl[0], "--key", akey, "--cache-dir", acache,
-                     "--threads", "1", "--lease-s", "3", "--poll-s", "0.2", "-v", NULL};
+                     "--threads", "1", "--lease-s", "8", "--poll-s", "0.2", "-v", NULL};
     char *bargs[] = {"worker", "--store", store_url, "--validator", wurl[1], "--key", bkey, "--cache-dir", bcache,
-                     "--threads", "1", "--lease-s", "3", "--poll-s", "0.2", "-v", NULL};
+                     "--threads", "1", "--lease-s", "8", "--poll-s", "0.2", "-v", NULL};
     /* A claims the first job and sleeps in its evaluation */
     a = tn_t_spawn_tuna(g_netns ? apfx : NULL, aargs, alog, "60");
     CHECK(a > 0);
